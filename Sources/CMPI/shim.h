@@ -1,0 +1,18 @@
+// MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, ... are macros (OpenMPI: addresses of globals
+// behind casts) that Swift cannot import, so each gets a static inline getter.
+#include <mpi.h>
+
+static inline MPI_Comm plexus_mpi_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Datatype plexus_mpi_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype plexus_mpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype plexus_mpi_int64(void) { return MPI_INT64_T; }
+static inline MPI_Datatype plexus_mpi_uint64(void) { return MPI_UINT64_T; }
+static inline MPI_Datatype plexus_mpi_byte(void) { return MPI_BYTE; }
+static inline MPI_Op plexus_mpi_sum(void) { return MPI_SUM; }
+static inline MPI_Op plexus_mpi_max(void) { return MPI_MAX; }
+static inline MPI_Op plexus_mpi_min(void) { return MPI_MIN; }
+static inline void *plexus_mpi_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Errhandler plexus_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int plexus_mpi_success(void) { return MPI_SUCCESS; }
+static inline int plexus_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int plexus_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
