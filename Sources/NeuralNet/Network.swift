@@ -1,0 +1,177 @@
+import Foundation
+import Kernels
+
+/// One dense layer's place in the flat buffers: y = x·Wᵀ + b, then the activation.
+public struct DenseLayer: Equatable, Sendable {
+    public let inputWidth: Int
+    public let outputWidth: Int
+    public let activation: Activation
+    /// Offset of W[outputWidth×inputWidth] (PyTorch nn.Linear layout) in the flat buffers.
+    public let weightOffset: Int
+    /// Offset of b[outputWidth], right after W.
+    public let biasOffset: Int
+
+    /// Parameters in this layer (weights then biases).
+    public var parameterCount: Int { outputWidth * inputWidth + outputWidth }
+}
+
+/// How weights are drawn at initialisation (fan-in/fan-out as PyTorch computes them for nn.Linear).
+public enum WeightInitialization: String, CaseIterable, Sendable {
+    case xavierUniform = "xavier_uniform"
+    case xavierNormal = "xavier_normal"
+    case heUniform = "he_uniform"
+    case heNormal = "he_normal"
+}
+
+/// A stack of dense layers whose parameters and gradients each live in one flat Float buffer,
+/// laid out layer by layer as weight then bias — so one allreduce covers every weight and bias
+/// and the bytes hash and save in the safetensors order.
+public final class Network {
+    public let inputWidth: Int
+    public let layers: [DenseLayer]
+    public let parameterCount: Int
+    /// Every weight and bias, layer by layer.
+    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// The gradient of the loss for every entry of `parameters`, same layout.
+    public let gradients: UnsafeMutableBufferPointer<Float>
+    /// Threads each kernel spreads over.
+    public var threads: Int
+
+    // Per-layer activations for the current batch: preActivations[l] is z, outputs[l] is a = f(z) (shared if identity).
+    private var batchCapacity = 0
+    private var preActivations: [UnsafeMutablePointer<Float>] = []
+    private var outputs: [UnsafeMutablePointer<Float>] = []
+    private var gradientScratch: [UnsafeMutablePointer<Float>] = []
+
+    /// A network for inputs of `inputWidth` features with layers of the given widths and activations; parameters zeroed.
+    public init(inputWidth: Int, layers specs: [(units: Int, activation: Activation)], threads: Int = 1) {
+        precondition(inputWidth > 0 && !specs.isEmpty && specs.allSatisfy { $0.units > 0 })
+        var layers: [DenseLayer] = []
+        var width = inputWidth
+        var offset = 0
+        for spec in specs {
+            let layer = DenseLayer(inputWidth: width, outputWidth: spec.units, activation: spec.activation,
+                                   weightOffset: offset, biasOffset: offset + spec.units * width)
+            layers.append(layer)
+            offset += layer.parameterCount
+            width = spec.units
+        }
+        self.inputWidth = inputWidth
+        self.layers = layers
+        self.parameterCount = offset
+        self.threads = max(1, threads)
+        parameters = .allocate(capacity: offset)
+        parameters.initialize(repeating: 0)
+        gradients = .allocate(capacity: offset)
+        gradients.initialize(repeating: 0)
+    }
+
+    deinit {
+        parameters.deallocate()
+        gradients.deallocate()
+        releaseWorkspace()
+    }
+
+    /// Width of the last layer.
+    public var outputWidth: Int { layers.last!.outputWidth }
+
+    /// Draws every weight from `weights` and sets every bias to `biasValue`, from `seed` (same on every rank).
+    public func initialize(weights: WeightInitialization, biasValue: Float, seed: UInt64) {
+        for (index, layer) in layers.enumerated() {
+            var generator = SplitMix64(seed: seed, stream: UInt64(index + 1))
+            let fanIn = Double(layer.inputWidth), fanOut = Double(layer.outputWidth)
+            let weight = parameters.baseAddress! + layer.weightOffset
+            let count = layer.outputWidth * layer.inputWidth
+            switch weights {
+            case .xavierUniform, .heUniform:
+                let bound = weights == .xavierUniform ? (6 / (fanIn + fanOut)).squareRoot() : (6 / fanIn).squareRoot()
+                for i in 0..<count { weight[i] = Float((2 * generator.nextUnitDouble() - 1) * bound) }
+            case .xavierNormal, .heNormal:
+                let deviation = weights == .xavierNormal ? (2 / (fanIn + fanOut)).squareRoot() : (2 / fanIn).squareRoot()
+                for i in 0..<count { weight[i] = Float(generator.nextNormal() * deviation) }
+            }
+            (parameters.baseAddress! + layer.biasOffset).update(repeating: biasValue, count: layer.outputWidth)
+        }
+    }
+
+    /// Makes room for batches of up to `capacity` rows (allocates only when it grows).
+    public func reserve(batchCapacity capacity: Int) {
+        guard capacity > batchCapacity else { return }
+        releaseWorkspace()
+        batchCapacity = capacity
+        let widest = max(inputWidth, layers.map(\.outputWidth).max()!)
+        for layer in layers {
+            let z = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputWidth)
+            preActivations.append(z)
+            outputs.append(layer.activation == .identity ? z : .allocate(capacity: capacity * layer.outputWidth))
+        }
+        gradientScratch = [.allocate(capacity: capacity * widest), .allocate(capacity: capacity * widest)]
+    }
+
+    private func releaseWorkspace() {
+        for (z, a) in zip(preActivations, outputs) {
+            if a != z { a.deallocate() }
+            z.deallocate()
+        }
+        gradientScratch.forEach { $0.deallocate() }
+        preActivations = []
+        outputs = []
+        gradientScratch = []
+        batchCapacity = 0
+    }
+
+    // input[batch×inputWidth] → outputs[batch×outputWidth]
+    /// Runs the batch through every layer; returns the last layer's outputs (valid until the next call).
+    @discardableResult
+    public func forward(input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+        reserve(batchCapacity: batch)
+        var x = input
+        for (index, layer) in layers.enumerated() {
+            let z = preActivations[index], a = outputs[index]
+            denseForward(input: x, weight: parameters.baseAddress! + layer.weightOffset,
+                         bias: parameters.baseAddress! + layer.biasOffset, output: z, batch: batch,
+                         inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+            layer.activation.forward(z, a, count: batch * layer.outputWidth, threads: threads)
+            x = UnsafePointer(a)
+        }
+        return x
+    }
+
+    // outputGradient[batch×outputWidth] = ∂loss/∂(last outputs) → gradients (overwritten)
+    /// Back-propagates from the gradient at the outputs of the last `forward`, overwriting `gradients`.
+    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int) {
+        var upstream = outputGradient // ∂loss/∂a for the current layer
+        var scratchIndex = 0
+        for index in layers.indices.reversed() {
+            let layer = layers[index]
+            let count = batch * layer.outputWidth
+            // dz = da ⊙ f'(z), written in place of z's scratch when the activation is not the identity.
+            var dz = upstream
+            if layer.activation != .identity {
+                let target = gradientScratch[scratchIndex]
+                layer.activation.backward(z: preActivations[index], a: outputs[index], outputGradient: upstream,
+                                          inputGradient: target, count: count, threads: threads)
+                dz = UnsafePointer(target)
+                scratchIndex ^= 1
+            }
+            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1])
+            denseWeightGradient(outputGradient: dz, input: layerInput,
+                                weightGradient: gradients.baseAddress! + layer.weightOffset,
+                                biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,
+                                inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+            if index > 0 {
+                let target = gradientScratch[scratchIndex]
+                denseInputGradient(outputGradient: dz, weight: parameters.baseAddress! + layer.weightOffset,
+                                   inputGradient: target, batch: batch, inputWidth: layer.inputWidth,
+                                   outputWidth: layer.outputWidth, threads: threads)
+                upstream = UnsafePointer(target)
+                scratchIndex ^= 1
+            }
+        }
+    }
+
+    /// The square root of the sum of squares of every gradient (for clipping by global norm).
+    public func gradientNorm() -> Double {
+        sumOfSquares(gradients.baseAddress!, count: parameterCount).squareRoot()
+    }
+}

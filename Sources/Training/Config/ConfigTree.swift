@@ -1,0 +1,196 @@
+import Foundation
+import Yams
+
+/// A parsed YAML document that remembers where each value came from, so errors name file:line and key.
+indirect enum ConfigTree {
+    case scalar(String, quoted: Bool, line: Int?)
+    case mapping([(key: String, value: ConfigTree)], line: Int?)
+    case sequence([ConfigTree], line: Int?)
+
+    var line: Int? {
+        switch self {
+        case let .scalar(_, _, line), let .mapping(_, line), let .sequence(_, line): return line
+        }
+    }
+
+    /// Parses YAML text; syntax errors become one line naming `source:line`.
+    static func parse(_ text: String, source: String) throws -> ConfigTree {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw UserError(describe(error, source: source))
+        }
+        guard let node else { return .mapping([], line: 1) }
+        return try convert(node, source: source)
+    }
+
+    private static func describe(_ error: YamlError, source: String) -> String {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            let while_ = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return "\(source):\(mark.line): YAML syntax error: \(problem)\(while_)"
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return "\(source):\(context.mark.line): duplicate key \(duplicates.sorted().joined(separator: ", "))"
+        default:
+            return "\(source): YAML error: \(error.description.split(separator: "\n").first ?? "")"
+        }
+    }
+
+    private static func convert(_ node: Node, source: String) throws -> ConfigTree {
+        switch node {
+        case let .scalar(scalar):
+            return .scalar(scalar.string, quoted: scalar.style == .singleQuoted || scalar.style == .doubleQuoted,
+                           line: scalar.mark?.line)
+        case let .mapping(mapping):
+            var pairs: [(key: String, value: ConfigTree)] = []
+            for (key, value) in mapping {
+                guard let name = key.scalar?.string else {
+                    throw UserError("\(source):\(key.mark?.line ?? 0): mapping keys must be plain names")
+                }
+                if pairs.contains(where: { $0.key == name }) {
+                    throw UserError("\(source):\(key.mark?.line ?? 0): duplicate key \(name)")
+                }
+                pairs.append((name, try convert(value, source: source)))
+            }
+            return .mapping(pairs, line: mapping.mark?.line)
+        case let .sequence(sequence):
+            return .sequence(try sequence.map { try convert($0, source: source) }, line: sequence.mark?.line)
+        case let .alias(alias):
+            throw UserError("\(source):\(alias.mark?.line ?? 0): YAML aliases are not supported in configs")
+        }
+    }
+
+    /// Sets `path` (dotted keys) to `value`, creating mappings on the way; used by `--set`.
+    func setting(_ path: ArraySlice<String>, to value: ConfigTree, fullPath: String) throws -> ConfigTree {
+        guard let key = path.first else { return value }
+        guard case let .mapping(pairs, line) = self else {
+            throw UserError("--set \(fullPath): \(path.dropLast(path.count).joined()) is not a mapping")
+        }
+        var copy = pairs
+        if let index = copy.firstIndex(where: { $0.key == key }) {
+            copy[index].value = try copy[index].value.setting(path.dropFirst(), to: value, fullPath: fullPath)
+        } else {
+            copy.append((key, try ConfigTree.mapping([], line: nil).setting(path.dropFirst(), to: value, fullPath: fullPath)))
+        }
+        return .mapping(copy, line: line)
+    }
+}
+
+/// Reads a ConfigTree strictly: each key must be taken, or it is reported as unknown with its dotted path.
+struct ConfigReader {
+    let source: String
+
+    func location(_ tree: ConfigTree?, _ path: String) -> String {
+        if let line = tree?.line { return "\(source):\(line): \(path)" }
+        return "\(source): \(path)"
+    }
+
+    /// A view of one mapping; `finish()` rejects keys nobody asked for.
+    final class Section {
+        let reader: ConfigReader
+        let path: String
+        let tree: ConfigTree?
+        private var pairs: [(key: String, value: ConfigTree)]
+        private var taken: Set<String> = []
+
+        init(reader: ConfigReader, path: String, tree: ConfigTree?) throws {
+            self.reader = reader
+            self.path = path
+            self.tree = tree
+            switch tree {
+            case nil: pairs = []
+            case let .mapping(items, _)?: pairs = items
+            case let .scalar(text, _, _)? where text.isEmpty || text == "null" || text == "~": pairs = []
+            default: throw UserError("\(reader.location(tree, path)): expected a mapping of keys")
+            }
+        }
+
+        func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+        func value(_ key: String) -> ConfigTree? {
+            taken.insert(key)
+            guard let value = pairs.first(where: { $0.key == key })?.value else { return nil }
+            if case let .scalar(text, quoted, _) = value, !quoted, text == "null" || text == "~" || text.isEmpty { return nil }
+            return value
+        }
+
+        func section(_ key: String) throws -> Section {
+            try Section(reader: reader, path: childPath(key), tree: value(key))
+        }
+
+        func scalar(_ key: String, expected: String) throws -> (text: String, tree: ConfigTree)? {
+            guard let tree = value(key) else { return nil }
+            guard case let .scalar(text, _, _) = tree else {
+                throw UserError("\(reader.location(tree, childPath(key))): expected \(expected)")
+            }
+            return (text, tree)
+        }
+
+        func string(_ key: String) throws -> String? { try scalar(key, expected: "a string")?.text }
+
+        func integer(_ key: String, minimum: Int? = nil) throws -> Int? {
+            guard let (text, tree) = try scalar(key, expected: "an integer") else { return nil }
+            guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+                throw UserError("\(reader.location(tree, childPath(key))): expected an integer, got \"\(text)\"")
+            }
+            if let minimum, value < minimum {
+                throw UserError("\(reader.location(tree, childPath(key))): must be at least \(minimum), got \(value)")
+            }
+            return value
+        }
+
+        func number(_ key: String, minimum: Double? = nil, exclusiveMinimum: Double? = nil,
+                    maximum: Double? = nil, exclusiveMaximum: Double? = nil) throws -> Double? {
+            guard let (text, tree) = try scalar(key, expected: "a number") else { return nil }
+            guard let value = Double(text), value.isFinite else {
+                throw UserError("\(reader.location(tree, childPath(key))): expected a number, got \"\(text)\"")
+            }
+            let place = reader.location(tree, childPath(key))
+            if let minimum, value < minimum { throw UserError("\(place): must be at least \(minimum), got \(text)") }
+            if let exclusiveMinimum, value <= exclusiveMinimum {
+                throw UserError("\(place): must be greater than \(exclusiveMinimum), got \(text)")
+            }
+            if let maximum, value > maximum { throw UserError("\(place): must be at most \(maximum), got \(text)") }
+            if let exclusiveMaximum, value >= exclusiveMaximum {
+                throw UserError("\(place): must be less than \(exclusiveMaximum), got \(text)")
+            }
+            return value
+        }
+
+        func boolean(_ key: String) throws -> Bool? {
+            guard let (text, tree) = try scalar(key, expected: "true or false") else { return nil }
+            switch text.lowercased() {
+            case "true", "yes", "on": return true
+            case "false", "no", "off": return false
+            default: throw UserError("\(reader.location(tree, childPath(key))): expected true or false, got \"\(text)\"")
+            }
+        }
+
+        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws -> T? where T.RawValue == String {
+            guard let (text, tree) = try scalar(key, expected: "a name") else { return nil }
+            guard let value = T(rawValue: text) else {
+                let names = T.allCases.map(\.rawValue).joined(separator: ", ")
+                throw UserError("\(reader.location(tree, childPath(key))): unknown value \"\(text)\" (expected one of: \(names))")
+            }
+            return value
+        }
+
+        func sequence(_ key: String) throws -> [ConfigTree]? {
+            guard let tree = value(key) else { return nil }
+            guard case let .sequence(items, _) = tree else {
+                throw UserError("\(reader.location(tree, childPath(key))): expected a list")
+            }
+            return items
+        }
+
+        /// Rejects every key of this mapping that was not read.
+        func finish() throws {
+            for (key, value) in pairs where !taken.contains(key) {
+                let known = taken.sorted().joined(separator: ", ")
+                throw UserError("\(reader.location(value, childPath(key))): unknown key (known keys here: \(known))")
+            }
+        }
+    }
+}

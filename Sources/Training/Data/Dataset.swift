@@ -1,0 +1,337 @@
+import Dispatch
+
+/// How raw feature values are mapped to network inputs.
+public enum Normalization: String, CaseIterable {
+    /// Raw values as they are.
+    case none
+    /// Divide by 255 (for byte-valued pixels).
+    case scale
+    /// Subtract the training mean and divide by the training standard deviation, per feature.
+    case standardize
+}
+
+/// An in-memory labelled dataset: `count` rows of `featureCount` raw features plus one label per row.
+///
+/// Raw features are kept as loaded; normalization is applied on the fly by `gather`.
+public final class Dataset {
+    /// Raw feature storage, row-major, `count × featureCount` values.
+    public enum Features {
+        /// Unsigned bytes, as read from IDX image files.
+        case bytes([UInt8])
+        /// Floats, as read from CSV files.
+        case floats([Float])
+    }
+
+    /// Number of rows (examples).
+    public private(set) var count: Int
+    /// Number of input features per row.
+    public let featureCount: Int
+    /// Raw features, row-major.
+    public private(set) var features: Features
+    /// One label per row: a class index for classification, a target value for regression.
+    public private(set) var labels: [Float]
+    /// The file the features came from (CSV path or IDX images path).
+    public let source: String
+    /// Names of the feature columns (CSV header order); empty for IDX data.
+    public let featureNames: [String]
+
+    /// The normalization currently applied by `gather`.
+    public private(set) var normalization: Normalization = .none
+    /// Per-feature value subtracted first: normalized = (raw − offset) × scale.
+    public private(set) var offset: [Float]
+    /// Per-feature factor applied after the offset: normalized = (raw − offset) × scale (1/255, or 1/std).
+    public private(set) var scale: [Float]
+
+    private enum Origin {
+        case csv(path: String, lines: [Int])
+        case idx(labelsPath: String)
+    }
+    private var origin: Origin
+
+    private init(count: Int, featureCount: Int, features: Features, labels: [Float], source: String,
+                 featureNames: [String], origin: Origin) {
+        self.count = count
+        self.featureCount = featureCount
+        self.features = features
+        self.labels = labels
+        self.source = source
+        self.featureNames = featureNames
+        self.origin = origin
+        offset = [Float](repeating: 0, count: featureCount)
+        scale = [Float](repeating: 1, count: featureCount)
+    }
+
+    /// Makes a dataset from float features held in memory (for tests and generated data).
+    public convenience init(features: [Float], labels: [Float], featureCount: Int, source: String = "<memory>") throws {
+        guard featureCount > 0, features.count == labels.count * featureCount else {
+            throw UserError("\(source): \(features.count) feature values do not form \(labels.count) rows of \(featureCount)")
+        }
+        self.init(count: labels.count, featureCount: featureCount, features: .floats(features), labels: labels,
+                  source: source, featureNames: [], origin: .idx(labelsPath: source))
+    }
+
+    // MARK: - Loading
+
+    /// Loads IDX images and labels for a prefix such as `data/train` (see `IDX.resolvePrefix`).
+    public static func loadIDX(prefix: String) throws -> Dataset {
+        let paths = try IDX.resolvePrefix(prefix)
+        let images = try IDX.read(path: paths.images)
+        let labels = try IDX.read(path: paths.labels)
+        guard labels.dimensions.count == 1 else {
+            throw UserError("\(paths.labels): labels file should have 1 dimension, has \(labels.dimensions.count)")
+        }
+        let itemCount = images.dimensions[0]
+        guard itemCount == labels.dimensions[0] else {
+            throw UserError("\(paths.images) has \(itemCount) images but \(paths.labels) has \(labels.dimensions[0]) labels")
+        }
+        guard itemCount > 0 else { throw UserError("\(paths.images): contains no images") }
+        let width = images.dimensions.dropFirst().reduce(1, *)
+        guard width > 0 else { throw UserError("\(paths.images): images have zero size (dimensions \(images.dimensions))") }
+        return Dataset(count: itemCount, featureCount: width, features: .bytes(images.bytes),
+                       labels: labels.bytes.map { Float($0) }, source: paths.images, featureNames: [],
+                       origin: .idx(labelsPath: paths.labels))
+    }
+
+    /// Loads a CSV file with a header row; the `label` column is the target, every other column a numeric feature.
+    /// With `requireLabel: false` (prediction inputs) the `label` column may be absent (labels are then 0)
+    /// and, when present, a non-numeric label becomes NaN instead of an error.
+    public static func loadCSV(path: String, requireLabel: Bool = true) throws -> Dataset {
+        let table = try CSVTable.parse(FileIO.readBytes(path: path), path: path, requireLabel: requireLabel)
+        return Dataset(count: table.labels.count, featureCount: table.featureNames.count, features: .floats(table.features),
+                       labels: table.labels, source: path, featureNames: table.featureNames,
+                       origin: .csv(path: path, lines: table.lines))
+    }
+
+    /// Keeps only the first `maximumCount` rows (e.g. a `train_limit` for quick runs); larger limits change nothing.
+    public func limit(to maximumCount: Int) {
+        let kept = max(0, maximumCount)
+        guard kept < count else { return }
+        // Swap each array out before trimming so it is uniquely referenced and shrinks in place.
+        switch features {
+        case var .bytes(values):
+            features = .bytes([])
+            values.removeSubrange((kept * featureCount)...)
+            features = .bytes(values)
+        case var .floats(values):
+            features = .floats([])
+            values.removeSubrange((kept * featureCount)...)
+            features = .floats(values)
+        }
+        labels.removeSubrange(kept...)
+        if case .csv(let path, var lines) = origin {
+            origin = .idx(labelsPath: path)
+            lines.removeSubrange(kept...)
+            origin = .csv(path: path, lines: lines)
+        }
+        count = kept
+    }
+
+    // MARK: - Locations and validation
+
+    /// Where a row came from, for error messages: "path:LINE" for CSV, "labels-file (item N)" (0-based) for IDX.
+    public func location(ofRow row: Int) -> String {
+        switch origin {
+        case let .csv(path, lines):
+            guard row >= 0, row < lines.count else { return "\(path) (row \(row))" }
+            return "\(path):\(lines[row])"
+        case let .idx(labelsPath):
+            return "\(labelsPath) (item \(row))"
+        }
+    }
+
+    /// Checks every label is an integer class index in 0..<classCount.
+    public func validateClassLabels(classCount: Int) throws {
+        for (row, label) in labels.enumerated() {
+            if !(label >= 0 && label < Float(classCount) && label == label.rounded(.towardZero)) {
+                let shown = label.isFinite && label == label.rounded() && abs(label) < 1e15 ? String(Int64(label)) : "\(label)"
+                throw UserError("\(location(ofRow: row)): label \(shown) outside 0..<\(classCount) (the output layer has \(classCount) units)")
+            }
+        }
+    }
+
+    // MARK: - Normalization
+
+    /// Sets the normalization used by `gather`; `standardize` uses statistics of `training` (or of this dataset when nil),
+    /// computed in Double: offset = mean, scale = 1/std (a constant feature gets scale 1).
+    /// A dataset whose feature width differs from the training set's is a `UserError` naming this dataset's file.
+    public func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil) throws {
+        if let training, training.featureCount != featureCount {
+            throw UserError("\(source): rows have \(featureCount) features but the training data \(training.source) has \(training.featureCount)")
+        }
+        switch mode {
+        case .none:
+            offset = [Float](repeating: 0, count: featureCount)
+            scale = [Float](repeating: 1, count: featureCount)
+        case .scale:
+            offset = [Float](repeating: 0, count: featureCount)
+            scale = [Float](repeating: 1 / 255, count: featureCount)
+        case .standardize:
+            let reference = training ?? self
+            if reference !== self, reference.normalization == .standardize {
+                offset = reference.offset
+                scale = reference.scale
+            } else {
+                let statistics = reference.meanAndStandardDeviation()
+                offset = statistics.mean
+                scale = statistics.standardDeviation.map { 1 / $0 }
+            }
+        }
+        normalization = mode
+    }
+
+    /// Uses saved normalization parameters (e.g. from a model file) instead of computing them;
+    /// `offset` and `scale` are only used for `standardize` and must have one value per feature.
+    public func applyNormalization(_ mode: Normalization, offset savedOffset: [Float], scale savedScale: [Float]) throws {
+        guard mode == .standardize else { return try applyNormalization(mode, statisticsFrom: nil) }
+        guard savedOffset.count == featureCount, savedScale.count == featureCount else {
+            throw UserError("\(source): rows have \(featureCount) features but the saved normalization covers \(savedOffset.count)")
+        }
+        guard savedOffset.allSatisfy(\.isFinite), savedScale.allSatisfy(\.isFinite) else {
+            throw UserError("\(source): the saved normalization parameters are not finite")
+        }
+        offset = savedOffset
+        scale = savedScale
+        normalization = mode
+    }
+
+    /// Per-feature mean and population standard deviation of the raw features, computed in Double;
+    /// a constant feature gets standard deviation 1 so it maps to 0 rather than NaN.
+    public func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
+        let width = featureCount, rows = count
+        var mean = [Double](repeating: 0, count: width)
+        var squares = [Double](repeating: 0, count: width)
+        var scratch = [Double](repeating: 0, count: width)
+        // Two passes (mean, then squared deviations) stay accurate for features with a large common offset.
+        mean.withUnsafeMutableBufferPointer { mean in
+            squares.withUnsafeMutableBufferPointer { squares in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    for pass in 0..<2 {
+                        for row in 0..<rows {
+                            loadRow(row, into: scratch)
+                            if pass == 0 {
+                                for feature in 0..<width { mean[feature] += scratch[feature] }
+                            } else {
+                                for feature in 0..<width {
+                                    let deviation = scratch[feature] - mean[feature]
+                                    squares[feature] += deviation * deviation
+                                }
+                            }
+                        }
+                        if pass == 0 {
+                            for feature in 0..<width { mean[feature] /= Double(max(rows, 1)) }
+                        }
+                    }
+                }
+            }
+        }
+        let deviation = squares.map { sum -> Float in
+            let value = Float((sum / Double(max(rows, 1))).squareRoot())
+            return value > 0 && value.isFinite ? value : 1
+        }
+        return (mean.map { Float($0) }, deviation)
+    }
+
+    /// Copies one row's raw features into `scratch` as Doubles.
+    private func loadRow(_ row: Int, into scratch: UnsafeMutableBufferPointer<Double>) {
+        let width = featureCount, start = row * featureCount
+        switch features {
+        case let .bytes(values):
+            values.withUnsafeBufferPointer { raw in
+                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
+            }
+        case let .floats(values):
+            values.withUnsafeBufferPointer { raw in
+                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
+            }
+        }
+    }
+
+    // MARK: - Batches
+
+    /// Writes the normalized features (`rows.count × featureCount`, row-major) and labels of the given rows.
+    /// Allocation-free; with `threads > 1` large batches are split across threads. Row indices must be in 0..<count.
+    public func gather(rows: UnsafeBufferPointer<Int32>, features output: UnsafeMutablePointer<Float>,
+                       labels labelOutput: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        let width = featureCount
+        let parts = min(max(threads, 1), rows.count)
+        if parts > 1, rows.count * width >= 1 << 16 {
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let lower = rows.count * part / parts
+                let upper = rows.count * (part + 1) / parts
+                gatherRange(rows, lower..<upper, output, labelOutput)
+            }
+        } else {
+            gatherRange(rows, 0..<rows.count, output, labelOutput)
+        }
+    }
+
+    private func gatherRange(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
+                             _ output: UnsafeMutablePointer<Float>, _ labelOutput: UnsafeMutablePointer<Float>) {
+        let width = featureCount
+        offset.withUnsafeBufferPointer { offsets in
+            scale.withUnsafeBufferPointer { multipliers in
+                labels.withUnsafeBufferPointer { labelValues in
+                    guard let offsetBase = offsets.baseAddress, let multiplierBase = multipliers.baseAddress else { return }
+                    switch features {
+                    case let .bytes(values):
+                        values.withUnsafeBufferPointer { raw in
+                            guard let rawBase = raw.baseAddress else { return }
+                            for index in range {
+                                let row = Int(rows[index])
+                                precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
+                                convertRow(rawBase + row * width, width, offsetBase, multiplierBase, output + index * width)
+                                labelOutput[index] = labelValues[row]
+                            }
+                        }
+                    case let .floats(values):
+                        values.withUnsafeBufferPointer { raw in
+                            guard let rawBase = raw.baseAddress else { return }
+                            for index in range {
+                                let row = Int(rows[index])
+                                precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
+                                convertRow(rawBase + row * width, width, offsetBase, multiplierBase, output + index * width)
+                                labelOutput[index] = labelValues[row]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Shape: output[j] = (input[j] − offset[j]) × multiplier[j] for j in 0..<width, 16 lanes at a time.
+@inline(__always)
+private func convertRow(_ input: UnsafePointer<UInt8>, _ width: Int, _ offset: UnsafePointer<Float>,
+                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    var feature = 0
+    while feature + 16 <= width {
+        let bytes = UnsafeRawPointer(input + feature).loadUnaligned(as: SIMD16<UInt8>.self)
+        let values = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes))
+        let shift = UnsafeRawPointer(offset + feature).loadUnaligned(as: SIMD16<Float>.self)
+        let factor = UnsafeRawPointer(multiplier + feature).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(output + feature).storeBytes(of: (values - shift) * factor, as: SIMD16<Float>.self)
+        feature += 16
+    }
+    while feature < width {
+        output[feature] = (Float(input[feature]) - offset[feature]) * multiplier[feature]
+        feature += 1
+    }
+}
+
+@inline(__always)
+private func convertRow(_ input: UnsafePointer<Float>, _ width: Int, _ offset: UnsafePointer<Float>,
+                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    var feature = 0
+    while feature + 8 <= width {
+        let values = UnsafeRawPointer(input + feature).loadUnaligned(as: SIMD8<Float>.self)
+        let shift = UnsafeRawPointer(offset + feature).loadUnaligned(as: SIMD8<Float>.self)
+        let factor = UnsafeRawPointer(multiplier + feature).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(output + feature).storeBytes(of: (values - shift) * factor, as: SIMD8<Float>.self)
+        feature += 8
+    }
+    while feature < width {
+        output[feature] = (input[feature] - offset[feature]) * multiplier[feature]
+        feature += 1
+    }
+}

@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whole-file reads and crash-safe whole-file writes that report failures as one-line `UserError`s.
+public enum FileIO {
+    /// Reads every byte of a file; a missing or unreadable file is a `UserError` naming the path.
+    public static func readBytes(path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { throw UserError("\(path): \(describeOpenFailure(errno))") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw UserError("\(path): cannot read: \(errorText(errno))")
+        }
+        if (status.st_mode & S_IFMT) == S_IFDIR { throw UserError("\(path): is a directory, expected a file") }
+        // st_size is only a hint (pipes, files growing while read): read until end of file.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(max(Int(status.st_size), 0) + 1)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                if errno == EISDIR { throw UserError("\(path): is a directory, expected a file") }
+                throw UserError("\(path): cannot read: \(errorText(errno))")
+            }
+            if got == 0 { break }
+            bytes.append(contentsOf: chunk[0..<got])
+        }
+        return bytes
+    }
+
+    /// Replaces `path` with `bytes` atomically: temporary file in the same directory, fsync, rename, fsync directory.
+    /// On failure the previous file (if any) is left untouched and a `UserError` naming the path is thrown.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let directory = directoryName(of: path)
+        let baseName = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+        if baseName.isEmpty { throw UserError("\(path): cannot write: path names a directory, not a file") }
+        let temporary = "\(directory)/.\(baseName).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if descriptor < 0 {
+            throw UserError("\(path): cannot write: \(errorText(errno)) (creating a temporary file in \(directory))")
+        }
+        var closed = false
+        var succeeded = false
+        defer {
+            if !closed { close(descriptor) }
+            if !succeeded { unlink(temporary) }
+        }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { raw in
+                write(descriptor, raw.baseAddress! + written, raw.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw UserError("\(path): cannot write: \(errorText(errno))")
+            }
+            written += result
+        }
+        if fsync(descriptor) != 0 { throw UserError("\(path): cannot write: fsync failed: \(errorText(errno))") }
+        closed = true
+        if close(descriptor) != 0 { throw UserError("\(path): cannot write: \(errorText(errno))") }
+        if rename(temporary, path) != 0 {
+            throw UserError("\(path): cannot write: rename failed: \(errorText(errno))")
+        }
+        succeeded = true
+        // Make the rename itself durable; the data is already safe, so a failure here is not reported.
+        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+
+    /// Whether a regular file (or anything non-directory) exists at `path`.
+    public static func fileExists(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR
+    }
+
+    static func directoryName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let head = path[..<slash]
+        return head.isEmpty ? "/" : String(head)
+    }
+
+    static func describeOpenFailure(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "no such file"
+        case EACCES: return "permission denied"
+        case ENOTDIR: return "no such file (a parent is not a directory)"
+        default: return "cannot open: \(errorText(code))"
+        }
+    }
+
+    static func errorText(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+}
+
+/// `text` in double quotes for a one-line error message: control characters escaped, long text shortened.
+func quotedForMessage(_ text: String, limit: Int = 40) -> String {
+    var result = ""
+    for (index, character) in text.enumerated() {
+        if index == limit {
+            result += "…"
+            break
+        }
+        for scalar in character.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7f {
+                    result += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+    }
+    return "\"" + result + "\""
+}

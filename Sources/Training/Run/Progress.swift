@@ -1,0 +1,128 @@
+import Foundation
+import NeuralNet
+
+/// One line of metrics.jsonl: the state after an epoch.
+public struct EpochRecord: Codable, Equatable {
+    public var epoch: Int
+    public var step: Int
+    public var learningRate: Double
+    public var trainLoss: Double
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var samplesPerSecond: Double
+    public var elapsedSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, learningRate = "lr", trainLoss = "train_loss", testLoss = "test_loss"
+        case testAccuracy = "test_accuracy", samplesPerSecond = "samples_per_second", elapsedSeconds = "elapsed_seconds"
+    }
+}
+
+/// Appends one JSON object per line to metrics.jsonl (rank 0 only).
+final class MetricsLog {
+    let path: String
+    let handle: FileHandle
+
+    init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw UserError("\(path): cannot create metrics file")
+        }
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    func append(_ record: EpochRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            try handle.write(contentsOf: try encoder.encode(record) + Data("\n".utf8))
+        } catch {
+            throw UserError("\(path): cannot write (\(describeFileError(error)))")
+        }
+    }
+}
+
+/// Rank 0's progress: a live line on a terminal, plain per-epoch lines otherwise (Slurm logs).
+final class ProgressReporter {
+    let enabled: Bool
+    let interactive: Bool
+    private var lastLiveLength = 0
+
+    init(enabled: Bool, interactive: Bool) {
+        self.enabled = enabled
+        self.interactive = interactive
+    }
+
+    private func emit(_ text: String, stream: UnsafeMutablePointer<FILE> = stdout) {
+        fputs(text, stream)
+        fflush(stream)
+    }
+
+    func warn(_ message: String) {
+        guard enabled else { return }
+        clearLive()
+        emit("plexus: warning: \(message)\n", stream: stderr)
+    }
+
+    func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, trainCount: Int, testCount: Int?,
+               runDirectory: String) {
+        guard enabled else { return }
+        let shape = ([network.inputWidth] + network.layers.map(\.outputWidth)).map(String.init).joined(separator: "-")
+        emit("plexus: \(worldSize) rank\(worldSize == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s"), "
+            + "model \(shape) (\(network.parameterCount) parameters), \(trainCount) train"
+            + (testCount.map { " / \($0) test" } ?? "") + " samples, batch \(config.training.batchSize), "
+            + "\(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate), run dir \(runDirectory)\n")
+    }
+
+    func step(epoch: Int, epochs: Int, stepInEpoch: Int, stepsPerEpoch: Int, loss: Double, samples: Int, since: Date,
+              every: Int) {
+        guard enabled, interactive, stepInEpoch % every == 0 || stepInEpoch == stepsPerEpoch else { return }
+        let seconds = Date().timeIntervalSince(since)
+        let rate = Double(samples) / max(seconds, 1e-9)
+        let remaining = Double(stepsPerEpoch - stepInEpoch) / Double(stepInEpoch) * seconds
+            + Double(epochs - epoch - 1) * seconds * Double(stepsPerEpoch) / Double(stepInEpoch)
+        let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f samples/s  ETA ", epoch + 1, epochs,
+                          stepInEpoch, stepsPerEpoch, loss, rate) + formatDuration(remaining)
+        emit("\r" + line + String(repeating: " ", count: max(0, lastLiveLength - line.count)))
+        lastLiveLength = line.count
+    }
+
+    private func clearLive() {
+        if lastLiveLength > 0 {
+            emit("\r" + String(repeating: " ", count: lastLiveLength) + "\r")
+            lastLiveLength = 0
+        }
+    }
+
+    func epoch(_ record: EpochRecord, epochs: Int) {
+        guard enabled else { return }
+        clearLive()
+        var line = String(format: "epoch %d/%d  step %d  lr %.3g  train_loss %.4f", record.epoch, epochs, record.step,
+                          record.learningRate, record.trainLoss)
+        if let loss = record.testLoss { line += String(format: "  test_loss %.4f", loss) }
+        if let accuracy = record.testAccuracy { line += String(format: "  test_accuracy %.4f", accuracy) }
+        line += String(format: "  %.0f samples/s  elapsed ", record.samplesPerSecond) + formatDuration(record.elapsedSeconds)
+        emit(line + "\n")
+    }
+
+    func finish(_ summary: RunSummary, runDirectory: String) {
+        guard enabled else { return }
+        var line = "plexus: done: \(summary.steps) steps"
+        if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
+        line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
+            + " wall; wrote " + runDirectory + "/final.safetensors"
+        emit(line + "\n")
+    }
+}
+
+/// "1m05s" / "12.3s".
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    if seconds < 60 { return String(format: "%.1fs", seconds) }
+    let whole = Int(seconds.rounded())
+    if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
+    return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60)
+}

@@ -1,0 +1,94 @@
+import XCTest
+@testable import NeuralNet
+@testable import Training
+
+final class ConfigTests: XCTestCase {
+    let minimal = """
+        data:
+          train: /data/train
+        model:
+          layers:
+            - {units: 16, activation: relu}
+            - {units: 10}
+        """
+
+    func testDefaultsAndRoundTrip() throws {
+        let config = try TrainingConfig.parse(minimal, source: "c.yaml")
+        XCTAssertEqual(config.data.format, .idx)
+        XCTAssertEqual(config.data.normalize, .scale)
+        XCTAssertEqual(config.model.layers.map(\.units), [16, 10])
+        XCTAssertEqual(config.model.layers[1].activation, .identity)
+        XCTAssertEqual(config.loss, .crossEntropy)
+        XCTAssertEqual(config.optimizer.kind, .adam)
+        XCTAssertEqual(config.training.threads, .auto)
+        // The resolved YAML parses back to the same config.
+        XCTAssertEqual(try TrainingConfig.parse(config.yaml, source: "resolved.yaml"), config)
+        let csv = try TrainingConfig.parse("data: {train: a.csv}\nmodel: {layers: [{units: 1}]}\nloss: mse", source: "c.yaml")
+        XCTAssertEqual(csv.data.format, .csv)
+        XCTAssertEqual(csv.data.normalize, .none)
+        XCTAssertEqual(try TrainingConfig.parse(csv.yaml, source: "r"), csv)
+    }
+
+    func testSetOverridesParseYAML() throws {
+        let config = try TrainingConfig.parse(minimal, source: "c.yaml", overrides: [
+            "training.epochs=3", "optimizer.name=adamw",
+            "model.layers=[{units: 64, activation: gelu}, {units: 10, activation: identity}]",
+            "training.threads=2", "data.test=/data/t10k",
+        ])
+        XCTAssertEqual(config.training.epochs, 3)
+        XCTAssertEqual(config.optimizer.kind, .adamw)
+        XCTAssertEqual(config.optimizer.weightDecay, 0.01)
+        XCTAssertEqual(config.model.layers, [.init(units: 64, activation: .gelu), .init(units: 10, activation: .identity)])
+        XCTAssertEqual(config.training.threads, .fixed(2))
+        XCTAssertEqual(config.data.test, "/data/t10k")
+    }
+
+    private func assertUserError(_ text: String, overrides: [String] = [], contains fragments: [String],
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try TrainingConfig.parse(text, source: "c.yaml", overrides: overrides), file: file, line: line) { error in
+            guard let error = error as? UserError else { return XCTFail("not a UserError: \(error)", file: file, line: line) }
+            XCTAssertFalse(error.message.contains("\n"), "one line: \(error.message)", file: file, line: line)
+            for fragment in fragments {
+                XCTAssertTrue(error.message.contains(fragment), "\(error.message) lacks \(fragment)", file: file, line: line)
+            }
+        }
+    }
+
+    func testErrorsNameFileLineAndKey() {
+        assertUserError(minimal + "\ntraining:\n  epoch: 3\n", contains: ["c.yaml:8", "training.epoch", "unknown key"])
+        assertUserError(minimal + "\ntraining:\n  epochs: ten\n", contains: ["c.yaml:8", "training.epochs", "integer"])
+        assertUserError(minimal + "\noptimizer: {lr: 0}\n", contains: ["optimizer.lr", "greater than 0"])
+        assertUserError(minimal + "\noptimizer: {lr: -1}\n", contains: ["optimizer.lr"])
+        assertUserError(minimal.replacingOccurrences(of: "units: 16", with: "units: 0"),
+                        contains: ["c.yaml:5", "model.layers[0].units", "at least 1"])
+        assertUserError(minimal.replacingOccurrences(of: "relu", with: "relux"),
+                        contains: ["model.layers[0].activation", "relux", "leaky_relu"])
+        assertUserError("data: {train: x\nmodel: [", contains: ["c.yaml:", "YAML syntax error"])
+        assertUserError(minimal + "\nloss: hinge\n", contains: ["loss", "hinge", "cross_entropy"])
+        assertUserError(minimal + "\nsurprise: 1\n", contains: ["surprise", "unknown key"])
+        assertUserError(minimal + "\ntraining: {threads: 0}\n", contains: ["training.threads"])
+        assertUserError(minimal, overrides: ["training.batchsize=3"], contains: ["training.batchsize", "unknown key"])
+        assertUserError(minimal, overrides: ["noequals"], contains: ["--set noequals"])
+        assertUserError("model: {layers: [{units: 2}]}", contains: ["data.train", "required"])
+        assertUserError(minimal + "\noptimizer: {name: adam, momentum: 0.9}\n", contains: ["optimizer.momentum"])
+    }
+
+    func testMissingFile() {
+        XCTAssertThrowsError(try TrainingConfig.load(path: "/nonexistent/plexus.yaml")) { error in
+            XCTAssertEqual((error as? UserError)?.message, "/nonexistent/plexus.yaml: no such file")
+        }
+    }
+
+    func testShardSplitsEveryBatchExactly() {
+        for batch in [0, 1, 5, 7, 128, 129] {
+            for worldSize in 1...5 {
+                let shards = (0..<worldSize).map { shard(of: batch, rank: $0, worldSize: worldSize) }
+                XCTAssertEqual(shards.map(\.count).reduce(0, +), batch)
+                XCTAssertEqual(shards.first?.lowerBound, 0)
+                XCTAssertEqual(shards.last?.upperBound, batch)
+                for (a, b) in zip(shards, shards.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                XCTAssertLessThanOrEqual(shards.map(\.count).max()! - shards.map(\.count).min()!, 1)
+            }
+        }
+    }
+}

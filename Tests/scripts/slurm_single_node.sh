@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Starts a private single-node Slurm cluster (own munged socket, own ports, own state dirs under a
+# temp dir; nothing in /etc is touched) and runs launch/slurm.sbatch with 2 tasks through it, once
+# with srun --mpi=pmix and once with the mpirun fallback. Checks the job exit codes and that
+# summary.json reports world_size 2. Root only (slurmd must run as root); installs slurm-wlm and
+# munge if missing. Everything started here is stopped on exit.
+set -euo pipefail
+name=slurm_single_node
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source=../../launch/common.sh
+source "$root/launch/common.sh"
+binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
+config="${PLEXUS_TEST_CONFIG:-$here/fixtures/small.yaml}"
+
+fail() { echo "FAIL $name: $*"; exit 1; }
+if [ "$(id -u)" != 0 ]; then echo "SKIP $name: needs root to run slurmd"; exit 0; fi
+[ -x "$binary" ] || fail "no plexus binary at $binary"
+ensure_packages slurm-wlm munge >/dev/null 2>&1 || fail "cannot install slurm-wlm munge"
+
+tmp="$(mktemp -d /tmp/plexus-slurm.XXXXXX)"
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+    if [ "${PLEXUS_TEST_KEEP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+# --- munge: private key and socket --------------------------------------------------------------
+mkdir -p "$tmp/munge" && chmod 700 "$tmp/munge"
+dd if=/dev/urandom of="$tmp/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$tmp/munge/munge.key"
+sock="$tmp/munge/munge.socket"
+munged --force --socket="$sock" --key-file="$tmp/munge/munge.key" --pid-file="$tmp/munge/munged.pid" \
+    --log-file="$tmp/munge/munged.log" --seed-file="$tmp/munge/munged.seed" 2>"$tmp/munge/start.err" \
+    || fail "munged did not start: $(tail -1 "$tmp/munge/start.err")"
+pids+=("$(cat "$tmp/munge/munged.pid")")
+
+# --- slurm.conf ---------------------------------------------------------------------------------
+node="$(hostname -s)"
+cpus="$(nproc)"
+mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
+# Free TCP ports for this cluster only, so a system Slurm (6817/6818) is never disturbed.
+read -r ctld_port slurmd_port < <(python3 -c '
+import socket
+ss=[socket.socket() for _ in range(2)]
+[s.bind(("127.0.0.1",0)) for s in ss]
+print(*[s.getsockname()[1] for s in ss])')
+mkdir -p "$tmp/state" "$tmp/spool" "$tmp/log"
+cat > "$tmp/slurm.conf" <<CONF
+ClusterName=plexustest
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock
+StateSaveLocation=$tmp/state
+SlurmdSpoolDir=$tmp/spool/slurmd-%n
+SlurmctldPidFile=$tmp/slurmctld.pid
+SlurmdPidFile=$tmp/slurmd.pid
+SlurmctldLogFile=$tmp/log/slurmctld.log
+SlurmdLogFile=$tmp/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+MpiDefault=none
+ReturnToService=2
+SlurmctldTimeout=30
+SlurmdTimeout=30
+InactiveLimit=0
+KillWait=5
+MinJobAge=30
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+PartitionName=test Nodes=$node Default=YES MaxTime=INFINITE State=UP
+CONF
+# No cgroup.conf needed: proctrack/linuxproc and task/none don't use cgroups.
+export SLURM_CONF="$tmp/slurm.conf"
+
+slurmctld -i -f "$SLURM_CONF" 2>"$tmp/log/slurmctld.err" || fail "slurmctld did not start: $(tail -2 "$tmp/log/slurmctld.err" "$tmp/log/slurmctld.log" 2>/dev/null | tr '\n' ' ')"
+for _ in $(seq 50); do [ -s "$tmp/slurmctld.pid" ] && break; sleep 0.1; done
+pids+=("$(cat "$tmp/slurmctld.pid")")
+slurmd -f "$SLURM_CONF" 2>"$tmp/log/slurmd.err" || fail "slurmd did not start: $(tail -2 "$tmp/log/slurmd.err" "$tmp/log/slurmd.log" 2>/dev/null | tr '\n' ' ')"
+for _ in $(seq 50); do [ -s "$tmp/slurmd.pid" ] && break; sleep 0.1; done
+pids+=("$(cat "$tmp/slurmd.pid")")
+
+state=""
+for _ in $(seq 60); do
+    state="$(sinfo -h -n "$node" -o %t 2>/dev/null | head -1 || true)"
+    [ "$state" = idle ] && break
+    sleep 0.5
+done
+[ "$state" = idle ] || fail "node $node not idle after 30 s (state '${state}'): $(tail -3 "$tmp/log/slurmctld.log" | tr '\n' ' ')"
+
+# --- jobs ---------------------------------------------------------------------------------------
+run_job() {  # LAUNCHER: sbatch the training with 2 tasks, check exit code and world_size
+    local launcher=$1 run="$tmp/run-$1" out="$tmp/job-$1.out" st=0
+    PLEXUS_SLURM_LAUNCHER=$launcher timeout 150 sbatch --wait --quiet --ntasks=2 --cpus-per-task=1 \
+        --time=00:03:00 --job-name="plexus-$launcher" --output="$out" --chdir="$root" \
+        --export=ALL "$root/launch/slurm.sbatch" "$config" --run-dir "$run" || st=$?
+    [ "$st" = 0 ] || fail "$launcher job exited $st: $(tail -5 "$out" 2>/dev/null | tr '\n' ' ')"
+    [ -f "$run/summary.json" ] || fail "$launcher job wrote no $run/summary.json"
+    python3 - "$run/summary.json" <<'PY' || fail "$launcher: summary.json world_size is not 2: $(head -c 300 "$run/summary.json")"
+import json, sys
+sys.exit(0 if json.load(open(sys.argv[1])).get("world_size") == 2 else 1)
+PY
+}
+run_job srun
+run_job mpirun
+
+# A user error must end the job with exit code 2, not hang.
+st=0
+PLEXUS_SLURM_LAUNCHER=srun timeout 90 sbatch --wait --quiet --ntasks=2 --time=00:02:00 \
+    --output="$tmp/job-bad.out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
+    --run-dir "$tmp/run-bad" --set data.train=/nonexistent/plexus-train || st=$?
+[ "$st" = 2 ] || fail "job with a missing data file exited $st, expected 2: $(tail -3 "$tmp/job-bad.out" | tr '\n' ' ')"
+grep -q /nonexistent/plexus-train "$tmp/job-bad.out" || fail "job output does not name the missing file"
+
+echo "PASS $name"
