@@ -39,7 +39,7 @@ public final class Network {
 
     // Per-layer activations for the current batch: preActivations[l] is z, outputs[l] is a = f(z) (shared if identity).
     private var batchCapacity = 0
-    private var preActivations: [UnsafeMutablePointer<Float>] = []
+    private(set) var preActivations: [UnsafeMutablePointer<Float>] = []
     private var outputs: [UnsafeMutablePointer<Float>] = []
     private var gradientScratch: [UnsafeMutablePointer<Float>] = []
 

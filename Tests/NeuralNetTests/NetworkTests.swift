@@ -35,6 +35,11 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// The sign of every pre-activation of the last forward pass.
+    private func signs(_ network: Network, batch: Int) -> [Bool] {
+        zip(network.preActivations, network.layers).flatMap { z, layer in (0..<(batch * layer.outputWidth)).map { z[$0] > 0 } }
+    }
+
     /// Every weight and bias gradient of every activation and loss against central differences.
     func testBackpropMatchesFiniteDifferences() {
         var generator = SplitMix64(seed: 42)
@@ -71,13 +76,19 @@ final class NetworkTests: XCTestCase {
                     let analytic = Array(network.gradients)
                     // Numerical, every parameter.
                     let epsilon: Float = 1e-2
+                    var checked = 0
                     for index in 0..<network.parameterCount {
                         let original = network.parameters[index]
                         network.parameters[index] = original + epsilon
                         let plus = meanLoss(network, loss, input, labels, batch: batch)
+                        let plusSigns = signs(network, batch: batch)
                         network.parameters[index] = original - epsilon
                         let minus = meanLoss(network, loss, input, labels, batch: batch)
+                        let minusSigns = signs(network, batch: batch)
                         network.parameters[index] = original
+                        // A difference across a ReLU kink measures the kink, not the gradient: skip those.
+                        if plusSigns != minusSigns { continue }
+                        checked += 1
                         let numeric = (plus - minus) / Double(2 * epsilon)
                         let tolerance = 2e-3 + 2e-2 * abs(numeric)
                         if abs(Double(analytic[index]) - numeric) > tolerance {
@@ -85,6 +96,7 @@ final class NetworkTests: XCTestCase {
                             break
                         }
                     }
+                    XCTAssertGreaterThan(checked, network.parameterCount * 3 / 4, "\(loss) \(activation): too few parameters checked")
                 }
             }
         }
