@@ -17,9 +17,12 @@ struct Train: ParsableCommand {
     var runDirectory: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
     var overrides: [String] = []
+    @Option(help: "live: one updating line; plain: a line per epoch (logs); auto: live if stdout is a terminal.")
+    var progress: ProgressMode = .auto
 
     func run() throws {
-        let status = Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides)
+        let status = Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides,
+                                    progressMode: progress)
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -46,6 +49,8 @@ struct Predict: ParsableCommand {
         try Commands.predict(checkpoint: checkpoint, input: input, output: output)
     }
 }
+
+extension ProgressMode: ExpressibleByArgument {}
 
 // User mistakes (bad arguments, bad input) exit 2 with one line on stderr; --help exits 0.
 do {

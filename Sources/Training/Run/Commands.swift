@@ -6,7 +6,8 @@ import NeuralNet
 /// The `plexus` subcommands as library calls; the executable only parses arguments.
 public enum Commands {
     /// `plexus train`: loads the config on every rank, trains, and returns rank 0's exit status.
-    public static func train(configPath: String, runDirectory: String?, overrides: [String]) -> Int32 {
+    public static func train(configPath: String, runDirectory: String?, overrides: [String],
+                             progressMode: ProgressMode = .auto) -> Int32 {
         let startTime = Date()
         let communicator: Communicator
         do {
@@ -25,7 +26,7 @@ public enum Commands {
             let directory = try communicator.broadcast(
                 runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
             trainer = try Trainer(config: config!, runDirectory: directory, communicator: communicator,
-                                  startTime: startTime)
+                                  startTime: startTime, progressMode: progressMode)
             _ = try trainer!.run()
         } catch let error as RankDisagreement {
             // Every rank found the same disagreement: rank 0 says so, all leave cleanly.

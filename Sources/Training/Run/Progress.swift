@@ -45,6 +45,21 @@ final class MetricsLog {
     }
 }
 
+/// How rank 0 shows progress: a live line, plain per-epoch lines, or chosen by whether stdout is a terminal.
+public enum ProgressMode: String, CaseIterable {
+    case auto, live, plain
+
+    /// Whether to draw the live line. Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's is a
+    /// file, so launch/train decides from its own stdout and passes `live` or `plain`.
+    var isLive: Bool {
+        switch self {
+        case .live: return true
+        case .plain: return false
+        case .auto: return isatty(STDOUT_FILENO) == 1
+        }
+    }
+}
+
 /// Rank 0's progress: a live line on a terminal, plain per-epoch lines otherwise (Slurm logs).
 final class ProgressReporter {
     let enabled: Bool

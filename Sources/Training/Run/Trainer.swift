@@ -48,7 +48,8 @@ public final class Trainer {
     ///
     /// A failure on any rank stops every rank with status 2 (user error) and that rank's message,
     /// because `collectively` makes all ranks learn of it at the same point.
-    public init(config: TrainingConfig, runDirectory: String, communicator: Communicator, startTime: Date = Date()) throws {
+    public init(config: TrainingConfig, runDirectory: String, communicator: Communicator, startTime: Date = Date(),
+                progressMode: ProgressMode = .auto) throws {
         self.config = config
         self.communicator = communicator
         self.runDirectory = runDirectory
@@ -58,7 +59,7 @@ public final class Trainer {
         case let .fixed(count): threads = count
         }
         let isRoot = communicator.rank == 0
-        progress = ProgressReporter(enabled: isRoot, interactive: isatty(STDOUT_FILENO) == 1)
+        progress = ProgressReporter(enabled: isRoot, interactive: progressMode.isLive)
 
         var loaded: (Dataset, Dataset?, Network)?
         let threadCount = threads
@@ -326,7 +327,7 @@ public func isUserError(_ error: Error) -> Bool { error is UserError || error is
 /// Prints one line for `error` on stderr, prefixed with the rank when there are several.
 public func reportError(_ error: Error, rank: Int, worldSize: Int) {
     let prefix = worldSize > 1 ? "plexus: rank \(rank): " : "plexus: "
-    let text = (error as? CustomStringConvertible)?.description ?? "\(error)"
+    let text = String(describing: error)
     FileHandle.standardError.write(Data((prefix + (isUserError(error) ? "" : "error: ") + text + "\n").utf8))
 }
 
