@@ -20,6 +20,8 @@ public protocol Communicator: AnyObject {
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
     /// Sums Double values across ranks, in place.
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws
+    /// Sums Int64 values across ranks, in place: exact, so the same bits in any reduction order.
+    func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws
     /// Element-wise maximum of Int64 values across ranks, in place.
     func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws
     /// Element-wise minimum of Int64 values across ranks, in place.
@@ -74,6 +76,7 @@ public final class LocalCommunicator: Communicator {
     public var kind: String { "local" }
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}

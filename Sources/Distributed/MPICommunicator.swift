@@ -42,6 +42,11 @@ public final class MPICommunicator: Communicator {
                       operation: plexus_mpi_sum())
     }
 
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {
+        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_int64(),
+                      operation: plexus_mpi_sum())
+    }
+
     public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws {
         try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_int64(),
                       operation: plexus_mpi_max())

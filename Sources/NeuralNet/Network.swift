@@ -139,7 +139,10 @@ public final class Network {
 
     // outputGradient[batch×outputWidth] = ∂loss/∂(last outputs) → gradients (overwritten)
     /// Back-propagates from the gradient at the outputs of the last `forward`, overwriting `gradients`.
-    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int) {
+    ///
+    /// `rowOffset` selects rows rowOffset..<rowOffset+batch of that forward pass (`input` and `outputGradient`
+    /// point at those rows), so a batch can be back-propagated in fixed groups of samples.
+    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0) {
         var upstream = outputGradient // ∂loss/∂a for the current layer
         var scratchIndex = 0
         for index in layers.indices.reversed() {
@@ -149,12 +152,13 @@ public final class Network {
             var dz = upstream
             if layer.activation != .identity {
                 let target = gradientScratch[scratchIndex]
-                layer.activation.backward(z: preActivations[index], a: outputs[index], outputGradient: upstream,
+                layer.activation.backward(z: preActivations[index] + rowOffset * layer.outputWidth,
+                                          a: outputs[index] + rowOffset * layer.outputWidth, outputGradient: upstream,
                                           inputGradient: target, count: count, threads: threads)
                 dz = UnsafePointer(target)
                 scratchIndex ^= 1
             }
-            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1])
+            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1] + rowOffset * layer.inputWidth)
             denseWeightGradient(outputGradient: dz, input: layerInput,
                                 weightGradient: gradients.baseAddress! + layer.weightOffset,
                                 biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,

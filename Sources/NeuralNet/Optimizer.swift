@@ -54,12 +54,23 @@ public final class Optimizer {
         secondMoment = [Float](repeating: 0, count: settings.kind == .sgd ? 0 : parameterCount)
     }
 
-    /// Restores state saved from `firstMoment`, `secondMoment` and `stepCount`.
-    public func restore(stepCount: Int, firstMoment: [Float], secondMoment: [Float]) {
-        precondition(firstMoment.count == self.firstMoment.count && secondMoment.count == self.secondMoment.count)
+    /// Restores saved state; false (and nothing changed) if the sizes do not fit this optimizer.
+    public func restore(stepCount: Int, firstMoment: [Float], secondMoment: [Float]) -> Bool {
+        guard firstMoment.count == self.firstMoment.count, secondMoment.count == self.secondMoment.count, stepCount >= 0 else {
+            return false
+        }
         self.stepCount = stepCount
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment
+        return true
+    }
+
+    /// Gives the state buffers to `body` in place (e.g. to broadcast them from rank 0).
+    public func withMutableState<Result>(_ body: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>,
+                                                  inout Int) throws -> Result) rethrows -> Result {
+        try firstMoment.withUnsafeMutableBufferPointer { first in
+            try secondMoment.withUnsafeMutableBufferPointer { second in try body(first, second, &stepCount) }
+        }
     }
 
     // p[n] -= update(g[n]) — one pass over every weight and bias

@@ -19,10 +19,12 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(help: "live: one updating line; plain: a line per epoch (logs); auto: live if stdout is a terminal.")
     var progress: ProgressMode = .auto
+    @Flag(help: "Continue the run in --run-dir from its newest valid checkpoint.")
+    var resume = false
 
     func run() throws {
         let status = Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides,
-                                    progressMode: progress)
+                                    progressMode: progress, resume: resume)
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -57,6 +57,18 @@ public struct TrainingConfig: Equatable {
         public var clipGradientNorm: Double?
         /// Batch size for evaluating the test set (per rank).
         public var evaluationBatchSize: Int
+        /// Bit-identical results on any ranks × threads layout (fixed sample groups, fixed-point gradient sums).
+        public var deterministic: Bool
+        /// Samples per fixed group in deterministic mode (the unit of work a rank is given).
+        public var deterministicGroup: Int
+    }
+
+    /// When rank 0 saves a resumable checkpoint under RUN_DIR/checkpoints/.
+    public struct CheckpointSection: Equatable {
+        public var everySteps: Int?
+        public var everyEpochs: Int?
+        /// How many of the newest checkpoints to keep.
+        public var keep: Int
     }
 
     public struct LoggingSection: Equatable {
@@ -71,6 +83,7 @@ public struct TrainingConfig: Equatable {
     public var optimizer: OptimizerSettings
     public var schedule: ScheduleSection
     public var training: TrainingSection
+    public var checkpoint: CheckpointSection
     public var logging: LoggingSection
 }
 
@@ -190,8 +203,21 @@ extension TrainingConfig {
             shuffle: try trainingSection.boolean("shuffle") ?? true,
             threads: threads,
             clipGradientNorm: try trainingSection.number("clip_grad_norm", exclusiveMinimum: 0),
-            evaluationBatchSize: try trainingSection.integer("eval_batch_size", minimum: 1) ?? 1000)
+            evaluationBatchSize: try trainingSection.integer("eval_batch_size", minimum: 1) ?? 1000,
+            deterministic: try trainingSection.boolean("deterministic") ?? false,
+            deterministicGroup: try trainingSection.integer("deterministic_group", minimum: 1) ?? 16)
+        if training.deterministic && (training.batchSize + training.deterministicGroup - 1) / training.deterministicGroup > 4096 {
+            throw UserError("\(reader.location(trainingSection.tree, "training.deterministic_group")): at most 4096 groups per batch "
+                + "(the fixed-point headroom); raise deterministic_group")
+        }
         try trainingSection.finish()
+
+        let checkpointSection = try root.section("checkpoint")
+        let checkpoint = CheckpointSection(
+            everySteps: try checkpointSection.integer("every_steps", minimum: 1),
+            everyEpochs: try checkpointSection.integer("every_epochs", minimum: 1) ?? 1,
+            keep: try checkpointSection.integer("keep", minimum: 1) ?? 3)
+        try checkpointSection.finish()
 
         let loggingSection = try root.section("logging")
         let logging = LoggingSection(everySteps: try loggingSection.integer("every_steps", minimum: 1) ?? 20)
@@ -199,7 +225,7 @@ extension TrainingConfig {
 
         try root.finish()
         return TrainingConfig(seed: UInt64(seed), data: data, model: model, loss: loss, optimizer: optimizer,
-                              schedule: schedule, training: training, logging: logging)
+                              schedule: schedule, training: training, checkpoint: checkpoint, logging: logging)
     }
 
     /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
@@ -257,6 +283,12 @@ extension TrainingConfig {
         }
         lines.append("  clip_grad_norm: \(training.clipGradientNorm.map(number) ?? "null")")
         lines.append("  eval_batch_size: \(training.evaluationBatchSize)")
+        lines.append("  deterministic: \(training.deterministic)")
+        lines.append("  deterministic_group: \(training.deterministicGroup)")
+        lines.append("checkpoint:")
+        lines.append("  every_steps: \(checkpoint.everySteps.map(String.init) ?? "null")")
+        lines.append("  every_epochs: \(checkpoint.everyEpochs.map(String.init) ?? "null")")
+        lines.append("  keep: \(checkpoint.keep)")
         lines.append("logging:")
         lines.append("  every_steps: \(logging.everySteps)")
         return lines.joined(separator: "\n") + "\n"

@@ -7,7 +7,7 @@ import NeuralNet
 public enum Commands {
     /// `plexus train`: loads the config on every rank, trains, and returns rank 0's exit status.
     public static func train(configPath: String, runDirectory: String?, overrides: [String],
-                             progressMode: ProgressMode = .auto) -> Int32 {
+                             progressMode: ProgressMode = .auto, resume: Bool = false) -> Int32 {
         let startTime = Date()
         let communicator: Communicator
         do {
@@ -22,12 +22,24 @@ public enum Commands {
             try collectively(communicator) {
                 config = try TrainingConfig.load(path: configPath, overrides: overrides)
             }
+            if resume && runDirectory == nil {
+                throw RankDisagreement("--resume needs --run-dir DIR (the run to continue)")
+            }
             // Rank 0 names the default run directory (its clock decides), every rank uses it.
             let directory = try communicator.broadcast(
                 runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
             trainer = try Trainer(config: config!, runDirectory: directory, communicator: communicator,
-                                  startTime: startTime, progressMode: progressMode)
+                                  startTime: startTime, progressMode: progressMode, resume: resume)
             _ = try trainer!.run()
+        } catch let stopped as TrainingStopped {
+            // Every rank stopped at the same step; rank 0 saved the checkpoint.
+            if communicator.rank == 0 { FileHandle.standardError.write(Data("plexus: \(stopped)\n".utf8)) }
+            communicator.finalize()
+            return 75
+        } catch let diverged as TrainingDiverged {
+            if communicator.rank == 0 { FileHandle.standardError.write(Data("plexus: \(diverged)\n".utf8)) }
+            communicator.finalize()
+            return 3
         } catch let error as RankDisagreement {
             // Every rank found the same disagreement: rank 0 says so, all leave cleanly.
             if communicator.rank == 0 { reportError(error, rank: 0, worldSize: 1) }
@@ -59,13 +71,13 @@ public enum Commands {
             throw UserError("\(location): no such file or directory")
         }
         guard isDirectory.boolValue else { return location }
-        let checkpoints = (location as NSString).appendingPathComponent("checkpoints")
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [])
-            .filter { $0.hasSuffix(".safetensors") }.sorted()
-        if let newest = names.last { return (checkpoints as NSString).appendingPathComponent(newest) }
+        // The newest checkpoint that verifies (so a crash mid-write never serves a torn file), else the final weights.
+        let (newest, skipped) = Checkpoint.newestValid(in: location)
+        for reason in skipped { FileHandle.standardError.write(Data("plexus: warning: skipping \(reason)\n".utf8)) }
+        if let newest { return newest.path }
         let final = (location as NSString).appendingPathComponent("final.safetensors")
         guard FileManager.default.fileExists(atPath: final) else {
-            throw UserError("\(location): no checkpoints/ and no final.safetensors in this run directory")
+            throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
         }
         return final
     }

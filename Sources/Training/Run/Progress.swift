@@ -23,12 +23,24 @@ final class MetricsLog {
     let path: String
     let handle: FileHandle
 
-    init(path: String) throws {
+    /// Opens metrics.jsonl, emptied for a new run, or, when resuming, kept up to `keepingEpochs` and appended to.
+    init(path: String, append: Bool = false, keepingEpochs: Int = 0) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil),
+        let exists = FileManager.default.fileExists(atPath: path)
+        if append, exists, let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            // Lines of epochs after the checkpoint will be written again by the resumed run.
+            let kept = text.split(separator: "\n").filter { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let epoch = object["epoch"] as? Int else { return false }
+                return epoch <= keepingEpochs
+            }
+            try? (kept.map { $0 + "\n" }.joined()).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        guard (append && exists) || FileManager.default.createFile(atPath: path, contents: nil),
               let handle = FileHandle(forWritingAtPath: path) else {
             throw UserError("\(path): cannot create metrics file")
         }
+        if append { handle.seekToEndOfFile() }
         self.handle = handle
     }
 
@@ -80,6 +92,12 @@ final class ProgressReporter {
         guard enabled else { return }
         clearLive()
         emit("plexus: warning: \(message)\n", stream: stderr)
+    }
+
+    func note(_ message: String) {
+        guard enabled else { return }
+        clearLive()
+        emit("plexus: \(message)\n")
     }
 
     func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, trainCount: Int, testCount: Int?,

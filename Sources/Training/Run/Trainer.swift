@@ -43,13 +43,19 @@ public final class Trainer {
     let schedule: LearningRateSchedule
     let progress: ProgressReporter
     let startTime: Date
+    /// Where training continues from (zero for a fresh run, a checkpoint's position on resume).
+    public private(set) var position = TrainingPosition()
+    /// The checkpoint this run resumed from, if any.
+    public private(set) var resumedFrom: String?
+    /// Time spent in each part of the step so far (for `plexus bench step`).
+    public private(set) var timings = StepTimings()
 
     /// Loads the data, builds and initialises the network and creates the run directory; every rank calls it.
     ///
     /// A failure on any rank stops every rank with status 2 (user error) and that rank's message,
     /// because `collectively` makes all ranks learn of it at the same point.
     public init(config: TrainingConfig, runDirectory: String, communicator: Communicator, startTime: Date = Date(),
-                progressMode: ProgressMode = .auto) throws {
+                progressMode: ProgressMode = .auto, resume: Bool = false, createRunDirectory: Bool = true) throws {
         self.config = config
         self.communicator = communicator
         self.runDirectory = runDirectory
@@ -63,12 +69,33 @@ public final class Trainer {
 
         var loaded: (Dataset, Dataset?, Network)?
         let threadCount = threads
+        var checkpoint: Checkpoint.Loaded?
         try collectively(communicator) {
             loaded = try Trainer.prepare(config: config, threads: threadCount)
-            if isRoot { try Trainer.createRunDirectory(runDirectory, config: config) }
+            // Only rank 0 reads the checkpoint; the others get its contents by broadcast (no shared disk needed).
+            if resume && isRoot {
+                let (newest, skipped) = Checkpoint.newestValid(in: runDirectory)
+                guard let newest else {
+                    throw UserError("\(runDirectory): nothing to resume (no valid checkpoint in \(Checkpoint.directory(of: runDirectory)))"
+                        + (skipped.isEmpty ? "" : "; skipped: " + skipped.joined(separator: "; ")))
+                }
+                for reason in skipped { FileHandle.standardError.write(Data("plexus: warning: skipping \(reason)\n".utf8)) }
+                try ModelFile.load(newest.tensors, into: loaded!.2, source: newest.path)
+                checkpoint = newest
+            }
+            if isRoot && createRunDirectory { try Trainer.createRunDirectory(runDirectory, config: config) }
         }
         (train, test, network) = loaded!
-        optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
+        self.optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
+        if let checkpoint {
+            let restored = self.optimizer.restore(stepCount: checkpoint.optimizerSteps, firstMoment: checkpoint.firstMoment,
+                                                  secondMoment: checkpoint.secondMoment)
+            position = checkpoint.position
+            resumedFrom = checkpoint.path
+            if !restored {
+                throw UserError("\(checkpoint.path): its optimizer state does not fit optimizer.name \(config.optimizer.kind.rawValue)")
+            }
+        }
         let stepsPerEpoch = (train.count + config.training.batchSize - 1) / config.training.batchSize
         schedule = LearningRateSchedule(
             kind: config.schedule.kind, baseRate: config.optimizer.learningRate, warmupSteps: config.schedule.warmupSteps,
@@ -76,8 +103,21 @@ public final class Trainer {
             minimumRate: Float(config.schedule.minimumRate), totalSteps: stepsPerEpoch * config.training.epochs)
 
         try checkRanksAgree()
-        // Every rank starts from rank 0's parameters, bit for bit.
+        // Every rank starts from rank 0's parameters, optimizer state and position, bit for bit.
         try communicator.broadcast(UnsafeMutableRawBufferPointer(network.parameters), root: 0)
+        if resume {
+            try self.optimizer.withMutableState { first, second, steps in
+                try communicator.broadcast(UnsafeMutableRawBufferPointer(first), root: 0)
+                try communicator.broadcast(UnsafeMutableRawBufferPointer(second), root: 0)
+                var count = Int64(steps)
+                try withUnsafeMutableBytes(of: &count) { try communicator.broadcast($0, root: 0) }
+                steps = Int(count)
+            }
+            var values = position.asDoubles
+            try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+            position = TrainingPosition(values)
+            resumedFrom = try communicator.broadcast(resumedFrom ?? "", root: 0)
+        }
         warnIfOversubscribed()
     }
 
@@ -169,83 +209,72 @@ public final class Trainer {
         }
     }
 
-    /// Trains for `training.epochs`, writes metrics, summary and final weights; returns the summary on every rank.
+    /// Trains for `training.epochs`, writes metrics, checkpoints, summary and final weights; every rank calls it.
+    ///
+    /// A stop signal (SIGUSR1, SIGTERM, SIGINT) on any rank makes all ranks finish the step, save a checkpoint and
+    /// throw `TrainingStopped`; a non-finite loss or gradient throws `TrainingDiverged` without saving.
     public func run() throws -> RunSummary {
+        StopSignal.install()
         let rank = communicator.rank, worldSize = communicator.size
-        let batchSize = config.training.batchSize
-        let localCapacity = shard(of: batchSize, rank: 0, worldSize: worldSize).count
-        let width = train.featureCount, outputs = network.outputWidth
-        network.reserve(batchCapacity: max(localCapacity, config.training.evaluationBatchSize))
-        let input = UnsafeMutablePointer<Float>.allocate(capacity: max(1, localCapacity * width))
-        let labels = UnsafeMutablePointer<Float>.allocate(capacity: max(1, localCapacity))
-        let outputGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(1, localCapacity * outputs))
-        defer { input.deallocate(); labels.deallocate(); outputGradient.deallocate() }
-
-        let metrics = rank == 0 ? try MetricsLog(path: path("metrics.jsonl")) : nil
+        let metrics = rank == 0 ? try MetricsLog(path: path("metrics.jsonl"), append: resumedFrom != nil,
+                                                 keepingEpochs: position.epoch) : nil
         progress.start(config: config, network: network, worldSize: worldSize, threads: threads,
                        trainCount: train.count, testCount: test?.count, runDirectory: runDirectory)
-        let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
-        var step = 0
-        var trainingSeconds = 0.0
-        var trainedSamples = 0
-        var lastTrainLoss = 0.0
+        if let resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
+        let stepsPerEpoch = (train.count + config.training.batchSize - 1) / config.training.batchSize
         var lastEvaluation: Evaluation?
+        var lastTrainLoss = 0.0
+        let workspace = StepWorkspace(trainer: self)
 
-        for epoch in 0..<config.training.epochs {
-            let order = config.training.shuffle
-                ? epochPermutation(count: train.count, seed: config.seed, epoch: epoch)
-                : (0..<train.count).map { Int32($0) }
-            let epochStart = Date()
-            var epochLoss = 0.0 // this rank's sum of per-sample losses
-            for batchIndex in 0..<stepsPerEpoch {
-                let batchStart = batchIndex * batchSize
-                let globalCount = min(batchSize, train.count - batchStart)
-                let mine = shard(of: globalCount, rank: rank, worldSize: worldSize)
-                let count = mine.count
-
-                // batch → forward → loss → backward → allreduce → step → log
-                order.withUnsafeBufferPointer {
-                    train.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + mine.lowerBound)..<(batchStart + mine.upperBound)]),
-                                 features: input, labels: labels)
+        while position.epoch < config.training.epochs {
+            let order = epochOrder(position.epoch)
+            let epochStart = Date(), secondsBefore = position.trainingSeconds
+            let firstBatch = position.batchIndex
+            while position.batchIndex < stepsPerEpoch {
+                let stepStart = Date()
+                let outcome = try trainStep(batchIndex: position.batchIndex, order: order, workspace: workspace)
+                position.batchIndex += 1
+                position.step += 1
+                position.epochLossSum += outcome.lossSum
+                position.trainedSamples += outcome.samples
+                position.trainingSeconds += Date().timeIntervalSince(stepStart)
+                progress.step(epoch: position.epoch, epochs: config.training.epochs, stepInEpoch: position.batchIndex,
+                              stepsPerEpoch: stepsPerEpoch, loss: outcome.lossSum / Double(max(1, outcome.samples)),
+                              samples: (position.batchIndex - firstBatch) * config.training.batchSize, since: epochStart,
+                              every: config.logging.everySteps)
+                if outcome.stopRequested {
+                    let saved = try saveCheckpoint()
+                    throw TrainingStopped(step: position.step, checkpoint: saved)
                 }
-                let prediction = network.forward(input: input, batch: count)
-                let totals = config.loss.evaluate(outputs: prediction, labels: labels, batch: count, width: outputs,
-                                                  gradient: outputGradient, gradientScale: 1 / Float(globalCount))
-                network.backward(input: input, outputGradient: outputGradient, batch: count)
-                try communicator.allreduceSum(network.gradients)
-                if let maximum = config.training.clipGradientNorm {
-                    let norm = network.gradientNorm()
-                    if norm > maximum { scale(network.gradients.baseAddress!, count: network.parameterCount,
-                                              by: Float(maximum / (norm + 1e-6))) }
+                if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
+                    try saveCheckpoint()
                 }
-                let rate = schedule.rate(atStep: step)
-                optimizer.step(parameters: network.parameters.baseAddress!, gradients: network.gradients.baseAddress!,
-                               learningRate: rate, threads: threads)
-                step += 1
-                epochLoss += totals.lossSum
-                progress.step(epoch: epoch, epochs: config.training.epochs, stepInEpoch: batchIndex + 1,
-                              stepsPerEpoch: stepsPerEpoch, loss: totals.lossSum / Double(max(1, count)),
-                              samples: batchStart + globalCount, since: epochStart, every: config.logging.everySteps)
             }
-            let epochSeconds = Date().timeIntervalSince(epochStart)
-            trainingSeconds += epochSeconds
-            trainedSamples += train.count
-            lastTrainLoss = try communicator.allreduceSum([epochLoss])[0] / Double(train.count)
+            lastTrainLoss = position.epochLossSum / Double(train.count)
             lastEvaluation = try test.map { try evaluate(on: $0) }
-            let record = EpochRecord(epoch: epoch + 1, step: step, learningRate: Double(schedule.rate(atStep: max(0, step - 1))),
+            let epochSeconds = position.trainingSeconds - secondsBefore
+            let record = EpochRecord(epoch: position.epoch + 1, step: position.step,
+                                     learningRate: Double(schedule.rate(atStep: max(0, position.step - 1))),
                                      trainLoss: lastTrainLoss, testLoss: lastEvaluation?.loss,
                                      testAccuracy: lastEvaluation?.accuracy,
-                                     samplesPerSecond: Double(train.count) / epochSeconds,
+                                     samplesPerSecond: Double((stepsPerEpoch - firstBatch) * config.training.batchSize)
+                                         / max(epochSeconds, 1e-9),
                                      elapsedSeconds: Date().timeIntervalSince(startTime))
             try metrics?.append(record)
             progress.epoch(record, epochs: config.training.epochs)
+            position.epoch += 1
+            position.batchIndex = 0
+            position.epochLossSum = 0
+            if let every = config.checkpoint.everyEpochs, position.epoch % every == 0 || position.epoch == config.training.epochs {
+                try saveCheckpoint()
+            }
         }
 
         let summary = RunSummary(
-            worldSize: worldSize, threadsPerRank: threads, epochs: config.training.epochs, steps: step,
+            worldSize: worldSize, threadsPerRank: threads, epochs: config.training.epochs, steps: position.step,
             trainLoss: lastTrainLoss, testLoss: lastEvaluation?.loss,
             testAccuracy: config.loss.isClassification ? lastEvaluation?.accuracy : nil,
-            samplesPerSecond: Double(trainedSamples) / max(trainingSeconds, 1e-9),
+            samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
             wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: network))
         if rank == 0 {
             try ModelFile.write(network, config: config, normalization: train.normalizationRecord, to: path("final.safetensors"))
@@ -253,6 +282,144 @@ public final class Trainer {
             progress.finish(summary, runDirectory: runDirectory)
         }
         return summary
+    }
+
+    /// Runs `steps` training steps from the start (no files written) and returns where the time went.
+    public func benchmark(steps: Int, warmupSteps: Int = 5) throws -> StepTimings {
+        let workspace = StepWorkspace(trainer: self)
+        let stepsPerEpoch = (train.count + config.training.batchSize - 1) / config.training.batchSize
+        var order = epochOrder(0)
+        for index in 0..<(warmupSteps + steps) {
+            if index == warmupSteps { timings = StepTimings() }
+            if index > 0 && index % stepsPerEpoch == 0 { order = epochOrder(index / stepsPerEpoch) }
+            _ = try trainStep(batchIndex: index % stepsPerEpoch, order: order, workspace: workspace)
+        }
+        return timings
+    }
+
+    func epochOrder(_ epoch: Int) -> [Int32] {
+        config.training.shuffle ? epochPermutation(count: train.count, seed: config.seed, epoch: epoch)
+            : (0..<train.count).map { Int32($0) }
+    }
+
+    /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
+    @discardableResult
+    func saveCheckpoint() throws -> String? {
+        guard communicator.rank == 0 else { return nil }
+        return try Checkpoint.write(network: network, optimizer: optimizer, position: position, config: config,
+                                    normalization: train.normalizationRecord, runDirectory: runDirectory,
+                                    keep: config.checkpoint.keep)
+    }
+
+    /// What one step reports back to the loop (identical on every rank).
+    struct StepOutcome {
+        var lossSum: Double
+        var samples: Int
+        var stopRequested: Bool
+    }
+
+    /// Buffers a step reuses, sized once for this rank's largest share of a batch.
+    final class StepWorkspace {
+        let input: UnsafeMutablePointer<Float>
+        let labels: UnsafeMutablePointer<Float>
+        let outputGradient: UnsafeMutablePointer<Float>
+        /// Fixed-point gradient sums (deterministic mode only).
+        let fixedPoint: UnsafeMutableBufferPointer<Int64>
+
+        init(trainer: Trainer) {
+            let capacity = max(1, trainer.localBatchCapacity)
+            trainer.network.reserve(batchCapacity: max(capacity, trainer.config.training.evaluationBatchSize))
+            input = .allocate(capacity: capacity * trainer.train.featureCount)
+            labels = .allocate(capacity: capacity)
+            outputGradient = .allocate(capacity: capacity * trainer.network.outputWidth)
+            fixedPoint = .allocate(capacity: trainer.config.training.deterministic ? trainer.network.parameterCount : 0)
+        }
+
+        deinit {
+            input.deallocate(); labels.deallocate(); outputGradient.deallocate(); fixedPoint.deallocate()
+        }
+    }
+
+    /// The most rows this rank computes in one step.
+    var localBatchCapacity: Int {
+        let batch = config.training.batchSize
+        if config.training.deterministic {
+            let group = config.training.deterministicGroup
+            let groups = shard(of: (batch + group - 1) / group, rank: 0, worldSize: communicator.size).count
+            return min(batch, groups * group)
+        }
+        return shard(of: batch, rank: 0, worldSize: communicator.size).count
+    }
+
+    /// This rank's rows of a global batch of `count` samples: contiguous; whole fixed groups in deterministic mode.
+    func localRows(ofBatch count: Int) -> Range<Int> {
+        guard config.training.deterministic else { return shard(of: count, rank: communicator.rank, worldSize: communicator.size) }
+        let group = config.training.deterministicGroup
+        let groups = shard(of: (count + group - 1) / group, rank: communicator.rank, worldSize: communicator.size)
+        return min(count, groups.lowerBound * group)..<min(count, groups.upperBound * group)
+    }
+
+    /// One optimizer step on global batch `batchIndex`: batch → forward → loss → backward → allreduce → step.
+    func trainStep(batchIndex: Int, order: [Int32], workspace: StepWorkspace) throws -> StepOutcome {
+        let batchSize = config.training.batchSize
+        let batchStart = batchIndex * batchSize
+        let globalCount = min(batchSize, train.count - batchStart)
+        let mine = localRows(ofBatch: globalCount)
+        let count = mine.count
+        let outputs = network.outputWidth
+        var clock = StepClock()
+
+        order.withUnsafeBufferPointer {
+            train.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + mine.lowerBound)..<(batchStart + mine.upperBound)]),
+                         features: workspace.input, labels: workspace.labels, threads: threads)
+        }
+        timings.data += clock.lap()
+        let prediction = network.forward(input: workspace.input, batch: count)
+        timings.forward += clock.lap()
+        let totals = config.loss.evaluate(outputs: prediction, labels: workspace.labels, batch: count, width: outputs,
+                                          gradient: workspace.outputGradient, gradientScale: 1 / Float(globalCount))
+        var localProblem = totals.lossSum.isFinite ? 0.0 : 1.0
+        if config.training.deterministic {
+            // Each fixed group's gradient is summed exactly in fixed point, so no float sum depends on the layout.
+            workspace.fixedPoint.initialize(repeating: 0)
+            let group = config.training.deterministicGroup
+            var start = 0
+            while start < count {
+                let rows = min(group, count - start)
+                network.backward(input: workspace.input + start * train.featureCount,
+                                 outputGradient: workspace.outputGradient + start * outputs, batch: rows, rowOffset: start)
+                if !accumulateFixedPoint(network.gradients.baseAddress!, into: workspace.fixedPoint.baseAddress!,
+                                         count: network.parameterCount, threads: threads) {
+                    localProblem = 1
+                }
+                start += rows
+            }
+            timings.backward += clock.lap()
+            try communicator.allreduceSum(workspace.fixedPoint)
+            fixedPointToFloat(workspace.fixedPoint.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
+        } else {
+            network.backward(input: workspace.input, outputGradient: workspace.outputGradient, batch: count)
+            timings.backward += clock.lap()
+            try communicator.allreduceSum(network.gradients)
+        }
+        // One small allreduce agrees on the batch loss, a stop request and any rank's non-finite values.
+        let agreed = try communicator.allreduceSum([totals.lossSum, StopSignal.requested ? 1 : 0, localProblem])
+        timings.allreduce += clock.lap()
+        let norm = network.gradientNorm()
+        if agreed[2] > 0 || !agreed[0].isFinite || !norm.isFinite {
+            throw TrainingDiverged(step: position.step + 1, epoch: position.epoch + 1, loss: agreed[0] / Double(globalCount),
+                                   fixedPointOverflow: config.training.deterministic && agreed[0].isFinite && norm.isFinite,
+                                   lastCheckpoint: Checkpoint.checkpointFiles(in: runDirectory).last)
+        }
+        if let maximum = config.training.clipGradientNorm, norm > maximum {
+            scale(network.gradients.baseAddress!, count: network.parameterCount, by: Float(maximum / (norm + 1e-6)), threads: threads)
+        }
+        optimizer.step(parameters: network.parameters.baseAddress!, gradients: network.gradients.baseAddress!,
+                       learningRate: schedule.rate(atStep: position.step), threads: threads)
+        timings.optimizer += clock.lap()
+        timings.steps += 1
+        timings.samples += globalCount
+        return StepOutcome(lossSum: agreed[0], samples: globalCount, stopRequested: agreed[1] > 0)
     }
 
     /// Loss and accuracy over a dataset, sharded across ranks and reduced.

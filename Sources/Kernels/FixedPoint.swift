@@ -1,0 +1,77 @@
+// Exact, order-independent accumulation of Float values in 64-bit fixed point.
+//
+// Integer addition is associative, so sums of fixed-point values give the same bits whatever the
+// order or grouping — across threads, ranks and MPI reduction trees. Values are scaled by
+// 2^fixedPointFractionBits and rounded to nearest (ties to even) with the "magic number" trick:
+// adding 1.5·2^52 to a Double of magnitude < 2^51 leaves the rounded integer in the low mantissa
+// bits, which AVX2 can extract without a (missing) double→int64 vector conversion.
+
+/// Fraction bits of the fixed-point format: a quantum of 2^-40 ≈ 9.1e-13.
+public let fixedPointFractionBits = 40
+
+/// Largest magnitude one accumulated value may have: 2^(51 − 40) = 2048.
+public let fixedPointLimit: Double = 2048
+
+private let fixedPointScale = Double(sign: .plus, exponent: fixedPointFractionBits, significand: 1)
+private let magic = Double(sign: .plus, exponent: 52, significand: 1.5) // 1.5·2^52
+private let magicBits = Int64(bitPattern: magic.bitPattern)
+
+// accumulator[count] += round(x[count] · 2^40)
+/// Adds `x` to `accumulator` in fixed point; returns false if any value is non-finite or ≥ `fixedPointLimit`
+/// in magnitude (the accumulator is then not meaningful: callers stop, never continue silently).
+public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
+                                 threads: Int = 1) -> Bool {
+    let parts = max(1, min(threads, count / 16384))
+    var failures = [Bool](repeating: false, count: parts)
+    failures.withUnsafeMutableBufferPointer { failed in
+        parallelFor(count: parts, threads: parts) { part in
+            let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
+            let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
+            failed[part] = !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start)
+        }
+    }
+    return !failures.contains(true)
+}
+
+private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
+                                        count: Int) -> Bool {
+    let scale = SIMD4<Double>(repeating: fixedPointScale)
+    let magicVector = SIMD4<Double>(repeating: magic)
+    let magicInteger = SIMD4<Int64>(repeating: magicBits)
+    let limit = SIMD4<Double>(repeating: fixedPointLimit)
+    var bad = SIMD4<Int64>(repeating: 0)
+    var i = 0
+    while i + 4 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+        let d = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+        // !(|d| < limit) also catches NaN.
+        let magnitude = d.replacing(with: -d, where: d .< 0)
+        bad |= SIMD4<Int64>(repeating: 1).replacing(with: 0, where: magnitude .< limit)
+        let rounded = d * scale + magicVector
+        let integers = unsafeBitCast(rounded, to: SIMD4<Int64>.self) &- magicInteger
+        let current = UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
+        UnsafeMutableRawPointer(accumulator + i).storeBytes(of: current &+ integers, as: SIMD4<Int64>.self)
+        i += 4
+    }
+    var ok = bad == SIMD4<Int64>(repeating: 0)
+    while i < count {
+        let d = Double(x[i])
+        if !(abs(d) < fixedPointLimit) { ok = false }
+        let rounded = d * fixedPointScale + magic
+        accumulator[i] &+= Int64(bitPattern: rounded.bitPattern) &- magicBits
+        i += 1
+    }
+    return ok
+}
+
+// x[count] = Float(accumulator[count] · 2^-40)
+/// Converts fixed-point sums back to Float (rounded once).
+public func fixedPointToFloat(_ accumulator: UnsafePointer<Int64>, into x: UnsafeMutablePointer<Float>, count: Int) {
+    let inverse = 1 / fixedPointScale
+    for i in 0..<count { x[i] = Float(Double(accumulator[i]) * inverse) }
+}
+
+/// Reference: round(x · 2^40) computed with Foundation-free scalar rounding, for tests.
+public func fixedPointReference(_ value: Float) -> Int64 {
+    Int64((Double(value) * fixedPointScale).rounded(.toNearestOrEven))
+}
