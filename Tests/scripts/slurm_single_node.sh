@@ -128,4 +128,26 @@ PLEXUS_SLURM_LAUNCHER=srun timeout 90 sbatch --wait --quiet --ntasks=2 --time=00
 [ "$st" = 2 ] || fail "job with a missing data file exited $st, expected 2: $(tail -3 "$tmp/job-bad.out" | tr '\n' ' ')"
 grep -q /nonexistent/plexus-train "$tmp/job-bad.out" || fail "job output does not name the missing file"
 
+# Preemption: SIGUSR1 to the batch shell (what `#SBATCH --signal=B:USR1@120` does before a time
+# limit) makes the ranks checkpoint and exit 75; the script requeues the job, which resumes and finishes.
+run="$tmp/run-preempt" out="$tmp/job-preempt.out"
+job=$(PLEXUS_SLURM_LAUNCHER=srun sbatch --parsable --ntasks=2 --cpus-per-task=1 --time=00:05:00 \
+    --job-name=plexus-preempt --output="$out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
+    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=6 --set checkpoint.every_steps=40) \
+    || fail "sbatch of the preemption job failed"
+for _ in $(seq 600); do compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null && break; sleep 0.1; done
+compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null || fail "preemption job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
+scancel --batch --signal=USR1 "$job" || fail "scancel --signal=USR1 failed"
+job_state() { scontrol show job "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
+state=""
+for _ in $(seq 900); do
+    state="$(job_state)"
+    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.2
+done
+[ "$state" = COMPLETED ] || fail "preempted job ended in state '$state': $(tail -5 "$out" | tr '\n' ' ')"
+grep -q "requeueing job $job" "$out" || fail "the job was not requeued after the stop signal: $(tail -5 "$out" | tr '\n' ' ')"
+grep -q "resuming from" "$out" || fail "the requeued job did not resume from its checkpoint"
+[ -f "$run/summary.json" ] || fail "the resumed job wrote no summary.json"
+
 echo "PASS $name"
