@@ -3,18 +3,7 @@ import XCTest
 @testable import Training
 
 /// Checkpoints, exact resume, preemption by signal, a killed rank, divergence, and an unwritable run directory.
-final class CheckpointTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws {
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
-            throw XCTSkip("dataset-fashion-mnist is not installed (./launch/test installs it)")
-        }
-        directory = try PlexusProcess.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
+final class CheckpointTests: FashionMNISTTestCase {
     /// A config small enough to run in seconds, long enough (many steps) for a signal to land mid-run.
     func writeConfig(epochs: Int = 4, extra: String = "") -> String {
         let path = directory + "/config.yaml"
@@ -31,29 +20,14 @@ final class CheckpointTests: XCTestCase {
         return path
     }
 
-    func sha(_ run: String) throws -> String {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
-        return try XCTUnwrap(object["param_sha256"] as? String)
-    }
-
     /// Starts `arguments` (plexus or mpirun), waits for the first checkpoint, sends `signal`, and waits for the exit.
     func runAndSignal(_ executable: String, _ arguments: [String], run: String, signal: Int32) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        if getuid() == 0 { environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try PlexusProcess.start(executable, arguments)
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: run).isEmpty { usleep(10_000) }
         XCTAssertTrue(process.isRunning, "the run ended before the signal could be sent; make it longer")
         kill(process.processIdentifier, signal)
-        let exitDeadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < exitDeadline { usleep(10_000) }
-        XCTAssertFalse(process.isRunning, "did not stop within 30 s of the signal")
+        XCTAssertTrue(PlexusProcess.wait(for: process, seconds: 30), "did not stop within 30 s of the signal")
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         return process.terminationStatus
@@ -158,23 +132,14 @@ final class CheckpointTests: XCTestCase {
     func testKilledRankEndsTheJob() throws {
         let config = writeConfig(epochs: 20)
         let run = directory + "/killed"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
-        process.arguments = ["-np", "2", "--oversubscribe", PlexusProcess.binary, "train", config, "--run-dir", run]
-        var environment = ProcessInfo.processInfo.environment
-        if getuid() == 0 { environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" }
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try PlexusProcess.start("/usr/bin/mpirun", ["-np", "2", "--oversubscribe", PlexusProcess.binary, "train",
+                                                                  config, "--run-dir", run])
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: run).isEmpty { usleep(10_000) }
         let ranks = rankProcesses(run)
         XCTAssertEqual(ranks.count, 2, "both ranks running")
         kill(ranks.last!, SIGKILL)
-        let killedAt = Date()
-        while process.isRunning && Date().timeIntervalSince(killedAt) < 20 { usleep(10_000) }
-        XCTAssertFalse(process.isRunning, "mpirun still running 20 s after a rank was killed")
+        XCTAssertTrue(PlexusProcess.wait(for: process, seconds: 20), "mpirun still running 20 s after a rank was killed")
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         XCTAssertNotEqual(process.terminationStatus, 0)

@@ -3,31 +3,13 @@ import XCTest
 @testable import Training
 
 /// training.deterministic: the same param_sha256 on every ranks × threads layout, and across stop/resume.
-final class DeterminismTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws {
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
-            throw XCTSkip("dataset-fashion-mnist is not installed (./launch/test installs it)")
-        }
-        directory = try PlexusProcess.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
+final class DeterminismTests: FashionMNISTTestCase {
     /// 2990 samples in batches of 50 (groups of 16, 16, 16, 2; the last batch 40): uneven over 3 and 4 ranks.
     var settings: [String] {
         ["--set", "data.train_limit=2990", "--set", "training.epochs=2", "--set", "training.batch_size=50",
          "--set", "training.deterministic=true",
          "--set", "model.layers=[{units: 40, activation: gelu}, {units: 24, activation: relu}, {units: 10}]",
          "--set", "optimizer={name: adamw, lr: 0.003}", "--set", "training.clip_grad_norm=1.0"]
-    }
-
-    var config: String { PlexusProcess.root + "/Configs/fashion-mnist.yaml" }
-
-    func sha(_ run: String) throws -> String {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
-        return try XCTUnwrap(object["param_sha256"] as? String)
     }
 
     func testSameHashOnEveryLayout() throws {

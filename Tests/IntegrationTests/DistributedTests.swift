@@ -3,18 +3,7 @@ import XCTest
 @testable import Training
 
 /// Data parallelism through the real mpirun: the same weights on any layout, and no rank left hanging.
-final class DistributedTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws {
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
-            throw XCTSkip("dataset-fashion-mnist is not installed (./launch/test installs it)")
-        }
-        directory = try PlexusProcess.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
+final class DistributedTests: FashionMNISTTestCase {
     /// A small net; 2990 samples in batches of 50 leave a short last batch of 40, and 50 splits unevenly over 3 ranks.
     var settings: [String] {
         ["--set", "data.train_limit=2990", "--set", "training.epochs=3", "--set", "training.batch_size=50",
@@ -22,14 +11,8 @@ final class DistributedTests: XCTestCase {
          "--set", "optimizer={name: sgd, lr: 0.05, momentum: 0.9}"]
     }
 
-    var config: String { PlexusProcess.root + "/Configs/fashion-mnist.yaml" }
-
     func loadWeights(_ run: String) throws -> [Float] {
         try SafeTensors.read(path: run + "/final.safetensors").tensors.flatMap(\.values)
-    }
-
-    func summary(_ run: String) throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
     }
 
     func testSameWeightsOnOneTwoThreeRanksAndTwoThreads() throws {

@@ -21,9 +21,8 @@ enum PlexusProcess {
         var standardError: String
     }
 
-    /// Runs `executable` with `arguments`, waiting at most `timeout` seconds (then kills it and fails).
-    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120,
-                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+    /// A process for `executable` with OpenMPI's run-as-root permission when root; not started.
+    static func configured(_ executable: String, _ arguments: [String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -33,6 +32,30 @@ enum PlexusProcess {
             environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         }
         process.environment = environment
+        return process
+    }
+
+    /// Starts `executable` in the background with its output discarded (for tests that signal or kill it).
+    static func start(_ executable: String, _ arguments: [String]) throws -> Process {
+        let process = configured(executable, arguments)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits up to `seconds` for `process` to exit; true if it did.
+    static func wait(for process: Process, seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        return !process.isRunning
+    }
+
+    /// Runs `executable` with `arguments`, waiting at most `timeout` seconds (then kills it and fails).
+    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let process = configured(executable, arguments)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-io-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -92,5 +115,32 @@ enum PlexusProcess {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("plexus-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
+    }
+}
+
+/// Base for tests that train on the real Fashion-MNIST files in a fresh temporary directory.
+class FashionMNISTTestCase: XCTestCase {
+    var directory = ""
+
+    /// The default config, which names the Fashion-MNIST files.
+    var config: String { PlexusProcess.root + "/Configs/fashion-mnist.yaml" }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("dataset-fashion-mnist is not installed (./launch/test installs it)")
+        }
+        directory = try PlexusProcess.temporaryDirectory()
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// A run directory's summary.json.
+    func summary(_ run: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
+    }
+
+    /// A run directory's param_sha256.
+    func sha(_ run: String) throws -> String {
+        try XCTUnwrap(summary(run)["param_sha256"] as? String)
     }
 }
