@@ -12,7 +12,7 @@ let fastMath: [SwiftSetting] = [
 
 let package = Package(
     name: "Plexus",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "plexus", targets: ["plexus"]),
     ],

@@ -22,15 +22,16 @@ private let magicBits = Int64(bitPattern: magic.bitPattern)
 public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
                                  threads: Int = 1) -> Bool {
     let parts = max(1, min(threads, count / 16384))
-    var failures = [Bool](repeating: false, count: parts)
-    failures.withUnsafeMutableBufferPointer { failed in
+    // A stack buffer: this runs once per fixed group in every deterministic step, so no heap allocation.
+    return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
+        failed.initialize(repeating: false)
         parallelFor(count: parts, threads: parts) { part in
             let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
             let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
             failed[part] = !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start)
         }
+        return !failed.contains(true)
     }
-    return !failures.contains(true)
 }
 
 private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
@@ -67,8 +68,34 @@ private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumula
 // x[count] = Float(accumulator[count] · 2^-40)
 /// Converts fixed-point sums back to Float (rounded once).
 public func fixedPointToFloat(_ accumulator: UnsafePointer<Int64>, into x: UnsafeMutablePointer<Float>, count: Int) {
+    // AVX2 has no int64→double conversion; for |a| < 2^51 the magic number converts exactly:
+    // the Double with bits (bits(1.5·2^52) + a) is 1.5·2^52 + a. Larger values take the scalar path.
     let inverse = 1 / fixedPointScale
-    for i in 0..<count { x[i] = Float(Double(accumulator[i]) * inverse) }
+    let inverseVector = SIMD4<Double>(repeating: inverse)
+    let magicVector = SIMD4<Double>(repeating: magic)
+    let magicInteger = SIMD4<Int64>(repeating: magicBits)
+    let bound = SIMD4<Int64>(repeating: 1 << 51)
+    var i = 0
+    while i + 4 <= count {
+        let a = UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
+        if all((a .< bound) .& (a .> 0 &- bound)) {
+            let d = (unsafeBitCast(a &+ magicInteger, to: SIMD4<Double>.self) - magicVector) * inverseVector
+            UnsafeMutableRawPointer(x + i).storeBytes(of: SIMD4<Float>(Float(d[0]), Float(d[1]), Float(d[2]), Float(d[3])),
+                                                      as: SIMD4<Float>.self)
+        } else {
+            for j in i..<(i + 4) { x[j] = Float(Double(accumulator[j]) * inverse) }
+        }
+        i += 4
+    }
+    while i < count {
+        x[i] = Float(Double(accumulator[i]) * inverse)
+        i += 1
+    }
+}
+
+/// Naive reference for `fixedPointToFloat`.
+public func fixedPointToFloatReference(_ accumulator: UnsafePointer<Int64>, into x: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { x[i] = Float(Double(accumulator[i]) / fixedPointScale) }
 }
 
 /// Reference: round(x · 2^40) computed with Foundation-free scalar rounding, for tests.

@@ -7,7 +7,7 @@ import Foundation
 //     for pc in 0..<k by KC          — the only k split; fixed by k alone
 //       pack op(B)[pc..<pc+KC, jc..<jc+NC] into NR-column panels
 //       for ic in rows by MC         — packed A block (MC × KC) lives in L2
-//         pack op(A)[ic..<ic+MC, pc..<pc+KC] into MR-row panels
+//         pack op(A)[ic..<ic+MC, pc..<pc+KC] into MR-row panels (a transposed A is read in place)
 //         for each NR panel, for each MR panel: 6×16 micro-kernel
 //
 // Determinism: every element of C is produced by the same micro-kernel lane sequence
@@ -316,7 +316,14 @@ private func gemmBlock(_ op: GemmOperands, rows: Range<Int>, columns: Range<Int>
             var ic = rows.lowerBound
             while ic < rows.upperBound {
                 let mc = min(gemmMC, rows.upperBound - ic)
-                packA(op, row: ic, mc: mc, depth: pc, kc: kc, into: packedA)
+                // A transposed (k×m) already holds the six values of each depth side by side: full MR-row
+                // panels are read in place and only a ragged last panel is packed. Otherwise pack it all.
+                let lastRows = mc % gemmMR
+                if !op.transposeA {
+                    packA(op, row: ic, mc: mc, depth: pc, kc: kc, into: packedA)
+                } else if lastRows != 0 {
+                    packA(op, row: ic + mc - lastRows, mc: lastRows, depth: pc, kc: kc, into: packedA)
+                }
                 var jr = 0
                 while jr < nc {
                     let nr = min(gemmNR, nc - jr)
@@ -324,11 +331,19 @@ private func gemmBlock(_ op: GemmOperands, rows: Range<Int>, columns: Range<Int>
                     var ir = 0
                     while ir < mc {
                         let mr = min(gemmMR, mc - ir)
-                        let panelA = UnsafePointer(packedA + ir * kc)
+                        let panelA: UnsafePointer<Float>
+                        let depthStride: Int
+                        if !op.transposeA {
+                            (panelA, depthStride) = (UnsafePointer(packedA + ir * kc), gemmMR)
+                        } else if mr < gemmMR {
+                            (panelA, depthStride) = (UnsafePointer(packedA), gemmMR)
+                        } else {
+                            (panelA, depthStride) = (op.a + pc * op.lda + ic + ir, op.lda)
+                        }
                         let tile = op.c + (ic + ir) * op.ldc + jc + jr
                         if mr == gemmMR && nr == gemmNR {
-                            microKernel6x16(kc: kc, a: panelA, b: panelB, c: tile, ldc: op.ldc,
-                                            alpha: op.alpha, beta: beta)
+                            microKernel6x16(kc: kc, a: panelA, depthStride: depthStride,
+                                            b: panelB, c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)
                         } else {
                             // Same kernel on a zero-padded copy so edge elements get identical bits.
                             edge.update(repeating: 0, count: gemmMR * gemmNR)
@@ -337,8 +352,8 @@ private func gemmBlock(_ op: GemmOperands, rows: Range<Int>, columns: Range<Int>
                                     (edge + i * gemmNR).update(from: tile + i * op.ldc, count: nr)
                                 }
                             }
-                            microKernel6x16(kc: kc, a: panelA, b: panelB, c: edge, ldc: gemmNR,
-                                            alpha: op.alpha, beta: beta)
+                            microKernel6x16(kc: kc, a: panelA, depthStride: depthStride,
+                                            b: panelB, c: edge, ldc: gemmNR, alpha: op.alpha, beta: beta)
                             for i in 0..<mr {
                                 (tile + i * op.ldc).update(from: edge + i * gemmNR, count: nr)
                             }
@@ -492,12 +507,15 @@ private func packB(_ op: GemmOperands, depth: Int, kc: Int, column: Int, nc: Int
 }
 
 /// The 6×16 register-blocked micro-kernel: C[6×16] = alpha·(Apanel·Bpanel) + beta·C.
+///
+/// A's six values for depth p are a[p·depthStride ..< p·depthStride + 6]: depthStride 6 for a packed
+/// panel, lda for a transposed A read in place. The arithmetic is the same either way.
 @inline(never)
 private func microKernel6x16(
-    kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+    kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
 ) {
-    // acc[6×16] = A[6×kc] · B[kc×16]; A packed p-major (6 per p), B packed p-major (16 per p).
+    // acc[6×16] = A[6×kc] · B[kc×16]; B packed p-major (16 per p).
     // Twelve ymm accumulators, two B vectors and one broadcast A value stay in registers.
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
     var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
@@ -522,7 +540,7 @@ private func microKernel6x16(
         c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
         av = SIMD8<Float>(repeating: ap[5])
         c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
-        ap += gemmMR
+        ap += depthStride
         bp += gemmNR
     }
     let alphaVector = SIMD8<Float>(repeating: alpha)

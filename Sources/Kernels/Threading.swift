@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,15 +24,121 @@ public func availableCPUCount() -> Int {
 
 /// Runs `body(index)` for every index in `0..<count`, concurrently when `threads > 1`.
 ///
-/// With `threads > 1` and `count > 1` the indices are handed to `DispatchQueue.concurrentPerform`,
-/// so callers should make `count` equal to the number of independent work items (usually the
-/// thread count) and must not assume any execution order.
+/// With `threads > 1` and `count > 1` the indices go to min(threads, count) threads of a spinning
+/// worker pool (the caller is one of them), so callers should make `count` equal to the number of
+/// independent work items (usually the thread count) and must not assume any execution order.
 public func parallelFor(count: Int, threads: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     if threads > 1 && count > 1 {
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        withoutActuallyEscaping(body) { escapable in
+            if !WorkerPool.shared.run(count: count, participants: min(threads, count), escapable) {
+                // The pool is busy (a nested or concurrent call): fall back to Dispatch.
+                DispatchQueue.concurrentPerform(iterations: count, execute: escapable)
+            }
+        }
     } else {
         for index in 0..<count { body(index) }
+    }
+}
+
+/// A fixed set of worker threads that spin briefly between parallel regions, then sleep.
+///
+/// `DispatchQueue.concurrentPerform` on Linux wakes its workers through the kernel for every call,
+/// which costs tens of microseconds — as much as a small GEMM of the training step. Workers here
+/// spin for `spinNanoseconds` after each region, so the next region of the same step starts in
+/// well under a microsecond; after that they sleep on a condition and cost nothing.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+
+    /// How long an idle worker keeps spinning before it sleeps.
+    static let spinNanoseconds: UInt64 = 2_000_000
+
+    // One job at a time: `busy` is taken by the caller for the whole region.
+    private let busy = Atomic<Bool>(false)
+    // Published by the caller with release ordering after the job fields below are written.
+    private let generation = Atomic<Int>(0)
+    // Workers that finished (or skipped) the current generation.
+    private let finished = Atomic<Int>(0)
+    private let sleepers = NSCondition()
+    private var workers = 0
+    // The current job; written only while every worker has acknowledged the previous generation.
+    private var body: ((Int) -> Void)?
+    private var count = 0
+    private var participants = 0
+
+    /// Runs body(0..<count) on `participants` threads (the caller included); false if the pool is busy.
+    func run(count: Int, participants: Int, _ body: @escaping (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { busy.store(false, ordering: .releasing) }
+        while workers < participants - 1 { spawnWorker() }
+        self.body = body
+        self.count = count
+        self.participants = participants
+        finished.store(0, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        // Wake sleeping workers (cheap when none sleep: no waiters, no system call).
+        sleepers.lock()
+        sleepers.broadcast()
+        sleepers.unlock()
+        var index = 0
+        while index < count {
+            body(index)
+            index += participants
+        }
+        var spins = 0
+        while finished.load(ordering: .acquiring) < workers {
+            spins += 1
+            if spins > 1000 { sched_yield() }
+        }
+        self.body = nil
+        return true
+    }
+
+    private func spawnWorker() {
+        let worker = workers + 1  // the caller is participant 0
+        workers += 1
+        let start = generation.load(ordering: .relaxed)
+        let thread = Thread { [unowned self] in self.work(as: worker, after: start) }
+        thread.name = "plexus-worker-\(worker)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    // A function of its own so this thread's reference to `body` is released before it reports done
+    // (the caller's withoutActuallyEscaping checks that no reference outlives the region).
+    @inline(never)
+    private func runShare(of worker: Int) {
+        guard worker < participants, let body else { return }
+        var index = worker
+        while index < count {
+            body(index)
+            index += participants
+        }
+    }
+
+    private func work(as worker: Int, after start: Int) -> Never {
+        var seen = start
+        while true {
+            var spins = 0
+            var deadline: UInt64 = 0
+            while generation.load(ordering: .sequentiallyConsistent) == seen {
+                spins += 1
+                if spins & 255 != 0 { continue }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if deadline == 0 {
+                    deadline = now + WorkerPool.spinNanoseconds
+                } else if now > deadline {
+                    sleepers.lock()
+                    while generation.load(ordering: .sequentiallyConsistent) == seen { sleepers.wait() }
+                    sleepers.unlock()
+                } else {
+                    sched_yield()
+                }
+            }
+            seen = generation.load(ordering: .acquiring)
+            runShare(of: worker)
+            finished.wrappingAdd(1, ordering: .releasing)
+        }
     }
 }
 

@@ -2,6 +2,21 @@
 // Branch-free: every lane takes every path and selects, so cost does not depend on the data.
 // Accuracy against correctly rounded results is measured in KernelsTests (a few ulp).
 
+#if arch(x86_64) && canImport(_Builtin_intrinsics)
+import _Builtin_intrinsics.intel
+#endif
+
+/// Correctly rounded square root of each lane (one vsqrtps; the same bits as the scalar `squareRoot()`).
+@inline(__always)
+public func vectorSquareRoot(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    // SIMD8.squareRoot() compiles to eight scalar square roots; the intrinsic is one instruction.
+    #if arch(x86_64) && canImport(_Builtin_intrinsics)
+    return _mm256_sqrt_ps(x)
+    #else
+    return x.squareRoot()
+    #endif
+}
+
 @inline(__always)
 private func bits(_ x: SIMD8<Float>) -> SIMD8<UInt32> {
     unsafeBitCast(x, to: SIMD8<UInt32>.self)

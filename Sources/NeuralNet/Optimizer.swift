@@ -39,11 +39,11 @@ public final class Optimizer {
     public let settings: OptimizerSettings
     public let parameterCount: Int
     /// Optimizer steps taken so far (Adam's bias correction uses it).
-    public private(set) var stepCount: Int = 0
+    public internal(set) var stepCount: Int = 0
     /// SGD momentum buffer or Adam's first moment.
-    public private(set) var firstMoment: [Float]
+    public internal(set) var firstMoment: [Float]
     /// Adam's second moment (empty for SGD).
-    public private(set) var secondMoment: [Float]
+    public internal(set) var secondMoment: [Float]
 
     /// An optimizer with zeroed state for `parameterCount` parameters.
     public init(settings: OptimizerSettings, parameterCount: Int) {
@@ -88,9 +88,7 @@ public final class Optimizer {
             let momentum = settings.momentum
             if momentum == 0 {
                 forEachChunk(count: count, threads: threads) { range in
-                    for i in range {
-                        parameters[i] -= lr * (gradients[i] + decay * parameters[i])
-                    }
+                    sgdUpdate(parameters, gradients, range, lr: lr, decay: decay)
                 }
                 return
             }
@@ -98,42 +96,168 @@ public final class Optimizer {
                 let buffer = bufferPointer.baseAddress!
                 let nesterov = settings.nesterov
                 forEachChunk(count: count, threads: threads) { range in
-                    for i in range {
-                        let g = gradients[i] + decay * parameters[i]
-                        // PyTorch: the first step sets the buffer to the gradient (dampening 0).
-                        let b = first ? g : momentum * buffer[i] + g
-                        buffer[i] = b
-                        parameters[i] -= lr * (nesterov ? g + momentum * b : b)
+                    momentumUpdate(parameters, gradients, buffer, range, lr: lr, decay: decay, momentum: momentum,
+                                   nesterov: nesterov, first: first)
+                }
+            }
+        case .adam, .adamw:
+            let t = Double(stepCount)
+            let constants = AdamConstants(
+                beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon,
+                stepSize: lr / Float(1 - Foundation.pow(Double(settings.beta1), t)),
+                correction2Root: Float((1 - Foundation.pow(Double(settings.beta2), t)).squareRoot()),
+                decay: decay, shrink: 1 - lr * decay)
+            let decoupled = settings.decoupledWeightDecay
+            firstMoment.withUnsafeMutableBufferPointer { firstPointer in
+                secondMoment.withUnsafeMutableBufferPointer { secondPointer in
+                    let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
+                    forEachChunk(count: count, threads: threads) { range in
+                        if decoupled {
+                            adamUpdate(parameters, gradients, m, v, range, constants, decoupled: true)
+                        } else {
+                            adamUpdate(parameters, gradients, m, v, range, constants, decoupled: false)
+                        }
                     }
                 }
+            }
+        }
+    }
+}
+
+extension Optimizer {
+    /// Naive scalar reference for `step` (one thread, one element at a time); `step` must give the same bits.
+    public func referenceStep(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate lr: Float) {
+        let first = stepCount == 0
+        stepCount += 1
+        let decay = settings.weightDecay
+        switch settings.kind {
+        case .sgd:
+            let momentum = settings.momentum
+            for i in 0..<parameterCount {
+                let g = gradients[i] + decay * parameters[i]
+                if momentum == 0 {
+                    parameters[i] -= lr * g
+                    continue
+                }
+                let b = first ? g : momentum * firstMoment[i] + g
+                firstMoment[i] = b
+                parameters[i] -= lr * (settings.nesterov ? g + momentum * b : b)
             }
         case .adam, .adamw:
             let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon
             let t = Double(stepCount)
             let correction1 = Float(1 - Foundation.pow(Double(beta1), t))
             let correction2Root = Float((1 - Foundation.pow(Double(beta2), t)).squareRoot())
-            let stepSize = lr / correction1
-            let decoupled = settings.decoupledWeightDecay
-            let shrink = 1 - lr * decay
-            firstMoment.withUnsafeMutableBufferPointer { firstPointer in
-                secondMoment.withUnsafeMutableBufferPointer { secondPointer in
-                    let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
-                    forEachChunk(count: count, threads: threads) { range in
-                        for i in range {
-                            var p = parameters[i]
-                            var g = gradients[i]
-                            if decoupled { p *= shrink } else { g += decay * p }
-                            let mi = beta1 * m[i] + (1 - beta1) * g
-                            let vi = beta2 * v[i] + (1 - beta2) * g * g
-                            m[i] = mi
-                            v[i] = vi
-                            // PyTorch: denom = sqrt(v)/sqrt(1-β2^t) + eps; p -= lr/(1-β1^t) · m/denom
-                            p -= stepSize * mi / (vi.squareRoot() / correction2Root + epsilon)
-                            parameters[i] = p
-                        }
-                    }
-                }
+            for i in 0..<parameterCount {
+                var p = parameters[i]
+                var g = gradients[i]
+                if settings.decoupledWeightDecay { p *= 1 - lr * decay } else { g += decay * p }
+                let mi = beta1 * firstMoment[i] + (1 - beta1) * g
+                let vi = beta2 * secondMoment[i] + (1 - beta2) * g * g
+                firstMoment[i] = mi
+                secondMoment[i] = vi
+                p -= lr / correction1 * mi / (vi.squareRoot() / correction2Root + epsilon)
+                parameters[i] = p
             }
         }
+    }
+}
+
+// The update loops below run 8 lanes at a time with exactly the scalar operation sequence (no fused
+// multiply-adds), so every parameter gets the same bits as `referenceStep` and for any thread count.
+
+/// Per-step scalars of Adam/AdamW.
+struct AdamConstants {
+    let beta1: Float, beta2: Float, epsilon: Float
+    /// lr / (1 − β1^t).
+    let stepSize: Float
+    /// √(1 − β2^t).
+    let correction2Root: Float
+    let decay: Float
+    /// 1 − lr·weight_decay (AdamW).
+    let shrink: Float
+}
+
+@inline(__always)
+private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
+}
+
+// p[i] -= lr·(g[i] + decay·p[i])
+private func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ range: Range<Int>,
+                       lr: Float, decay: Float) {
+    var i = range.lowerBound
+    let lrVector = SIMD8(repeating: lr), decayVector = SIMD8(repeating: decay)
+    while i + 8 <= range.upperBound {
+        let pv = load8(UnsafePointer(p + i))
+        store8(pv - lrVector * (load8(g + i) + decayVector * pv), p + i)
+        i += 8
+    }
+    while i < range.upperBound {
+        p[i] -= lr * (g[i] + decay * p[i])
+        i += 1
+    }
+}
+
+// b = first ? g' : μ·b + g' with g' = g + decay·p; p -= lr·(nesterov ? g' + μ·b : b)
+private func momentumUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
+                            _ range: Range<Int>, lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool) {
+    var i = range.lowerBound
+    let lrVector = SIMD8(repeating: lr), decayVector = SIMD8(repeating: decay), momentumVector = SIMD8(repeating: momentum)
+    while i + 8 <= range.upperBound {
+        let pv = load8(UnsafePointer(p + i))
+        let gv = load8(g + i) + decayVector * pv
+        // PyTorch: the first step sets the buffer to the gradient (dampening 0).
+        let bv = first ? gv : momentumVector * load8(UnsafePointer(buffer + i)) + gv
+        store8(bv, buffer + i)
+        store8(pv - lrVector * (nesterov ? gv + momentumVector * bv : bv), p + i)
+        i += 8
+    }
+    while i < range.upperBound {
+        let gi = g[i] + decay * p[i]
+        let b = first ? gi : momentum * buffer[i] + gi
+        buffer[i] = b
+        p[i] -= lr * (nesterov ? gi + momentum * b : b)
+        i += 1
+    }
+}
+
+// m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g·g; p -= stepSize·m / (√v / √(1−β2^t) + ε)  (PyTorch's order)
+@inline(__always)
+private func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                        _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>, _ c: AdamConstants, decoupled: Bool) {
+    let beta1 = SIMD8(repeating: c.beta1), beta2 = SIMD8(repeating: c.beta2)
+    let oneMinusBeta1 = SIMD8(repeating: 1 - c.beta1), oneMinusBeta2 = SIMD8(repeating: 1 - c.beta2)
+    let stepSize = SIMD8(repeating: c.stepSize), correction2Root = SIMD8(repeating: c.correction2Root)
+    let epsilon = SIMD8(repeating: c.epsilon), decay = SIMD8(repeating: c.decay), shrink = SIMD8(repeating: c.shrink)
+    var i = range.lowerBound
+    while i + 8 <= range.upperBound {
+        var pv = load8(UnsafePointer(p + i))
+        var gv = load8(g + i)
+        if decoupled { pv *= shrink } else { gv += decay * pv }
+        let mv = beta1 * load8(UnsafePointer(m + i)) + oneMinusBeta1 * gv
+        let vv = beta2 * load8(UnsafePointer(v + i)) + oneMinusBeta2 * gv * gv
+        store8(mv, m + i)
+        store8(vv, v + i)
+        pv -= stepSize * mv / (vectorSquareRoot(vv) / correction2Root + epsilon)
+        store8(pv, p + i)
+        i += 8
+    }
+    while i < range.upperBound {
+        var pi = p[i]
+        var gi = g[i]
+        if decoupled { pi *= c.shrink } else { gi += c.decay * pi }
+        let mi = c.beta1 * m[i] + (1 - c.beta1) * gi
+        let vi = c.beta2 * v[i] + (1 - c.beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        pi -= c.stepSize * mi / (vi.squareRoot() / c.correction2Root + c.epsilon)
+        p[i] = pi
+        i += 1
     }
 }

@@ -6,7 +6,7 @@ struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self])
 }
 
 struct Train: ParsableCommand {
@@ -49,6 +49,54 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try Commands.predict(checkpoint: checkpoint, input: input, output: output)
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure GEMM speed, the training step and the allreduce.",
+        subcommands: [BenchGemm.self, BenchStep.self, BenchAllreduce.self])
+}
+
+struct BenchGemm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm", abstract: "GFLOP/s of the GEMM on the training shapes of 784-256-128-10 and 784-512-256-10 at batch 128.")
+
+    @Flag(help: "Print a JSON array instead of a table.") var json = false
+    @Option(help: ArgumentHelp("Thread counts to measure, comma-separated (default: 1 and all CPUs).", valueName: "1,2"))
+    var threads: String?
+
+    func run() throws {
+        print(try BenchCommands.gemm(json: json, threads: threads))
+    }
+}
+
+struct BenchStep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step", abstract: "Samples/s of the full training step and where its time goes (works under mpirun; rank 0 prints).")
+
+    @Argument(help: "The YAML config file.") var config: String
+    @Option(help: "Timed steps.") var steps = 300
+    @Option(help: "Untimed steps before them.") var warmup = 20
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
+    var overrides: [String] = []
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func run() throws {
+        let status = BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json)
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct BenchAllreduce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce", abstract: "Time and bandwidth of the Float allreduce from 4 KiB to 64 MiB (run under mpirun -np N).")
+
+    @Flag(help: "Print a JSON array instead of a table.") var json = false
+
+    func run() throws {
+        let status = BenchCommands.allreduce(json: json)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 

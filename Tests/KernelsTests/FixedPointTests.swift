@@ -48,4 +48,15 @@ final class FixedPointTests: XCTestCase {
             XCTAssertFalse(accumulateFixedPoint(values, into: &accumulator, count: 19, threads: 1), "\(bad) in the tail")
         }
     }
+    /// The vectorized conversion back to Float gives the reference's bits, across the 2^51 fast-path bound too.
+    func testFixedPointToFloatMatchesReference() {
+        var random = SeededGenerator(seed: 11)
+        var values: [Int64] = (0..<1001).map { _ in Int64(Double(random.next()) * 1e14) }
+        values += [0, 1, -1, (1 << 51) - 1, -(1 << 51) + 1, 1 << 51, -(1 << 51), 1 << 60, -(1 << 62), Int64.max, Int64.min + 1]
+        var fast = [Float](repeating: .nan, count: values.count), reference = fast
+        fixedPointToFloat(values, into: &fast, count: values.count)
+        fixedPointToFloatReference(values, into: &reference, count: values.count)
+        XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern))
+    }
 }
+

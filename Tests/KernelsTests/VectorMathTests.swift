@@ -54,6 +54,20 @@ final class VectorMathTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst.ulps, maximumUlps, "\(name) at \(worst.at)")
     }
 
+    func testSquareRootIsCorrectlyRounded() {
+        var random = SeededGenerator(seed: 5)
+        for _ in 0..<1000 {
+            let x = SIMD8<Float>((0..<8).map { _ in abs(random.next()) * 1e4 })
+            let special = SIMD8<Float>(0, -0.0, .infinity, -1, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1)
+            for value in [x, special] {
+                let fast = vectorSquareRoot(value)
+                for lane in 0..<8 {
+                    XCTAssertEqual(fast[lane].bitPattern, value[lane].squareRoot().bitPattern, "sqrt(\(value[lane]))")
+                }
+            }
+        }
+    }
+
     func testExp() {
         assertAccurate("exp", samples(limit: 110), maximumUlps: 1, vector: vectorExp, truth: Foundation.exp)
         let special = vectorExp(SIMD8(-.infinity, .infinity, .nan, -200, 200, 0, 88.8, -103.99))

@@ -45,6 +45,40 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(OptimizerSettings(kind: .adam, learningRate: 1).weightDecay, 0)
     }
 
+    /// The SIMD, threaded `step` gives the bits of the scalar `referenceStep` for every rule and thread count.
+    func testStepMatchesReferenceBitwise() {
+        let count = 70_003  // several chunks of the threaded split, and a scalar tail
+        var state: UInt64 = 12345
+        func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
+        }
+        let start = (0..<count).map { _ in next() }
+        let gradientSteps = (0..<3).map { _ in (0..<count).map { _ in next() } }
+        let settings = [
+            OptimizerSettings(kind: .sgd, learningRate: 0.1, weightDecay: 0.01),
+            OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01),
+            OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true),
+            OptimizerSettings(kind: .adam, learningRate: 1e-3, weightDecay: 0.1),
+            OptimizerSettings(kind: .adamw, learningRate: 1e-3),
+        ]
+        for setting in settings {
+            for threads in [1, 2, 3] {
+                let fast = Optimizer(settings: setting, parameterCount: count)
+                let reference = Optimizer(settings: setting, parameterCount: count)
+                var p = start, q = start
+                for (step, g) in gradientSteps.enumerated() {
+                    let rate = setting.learningRate * Float(step + 1)
+                    fast.step(parameters: &p, gradients: g, learningRate: rate, threads: threads)
+                    reference.referenceStep(parameters: &q, gradients: g, learningRate: rate)
+                }
+                XCTAssertEqual(p.map(\.bitPattern), q.map(\.bitPattern), "\(setting.kind) threads \(threads)")
+                XCTAssertEqual(fast.firstMoment.map(\.bitPattern), reference.firstMoment.map(\.bitPattern))
+                XCTAssertEqual(fast.secondMoment.map(\.bitPattern), reference.secondMoment.map(\.bitPattern))
+            }
+        }
+    }
+
     func testSchedules() {
         let warm = LearningRateSchedule(kind: .constant, baseRate: 1, warmupSteps: 4)
         XCTAssertEqual((0..<6).map { warm.rate(atStep: $0) }, [0.25, 0.5, 0.75, 1, 1, 1])

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""numpy/OpenBLAS sgemm against `plexus bench gemm` on the same shapes, layouts and thread counts.
+
+Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--plexus-json FILE]
+Each side reports the best of 3 timed runs of >= 0.2 s (GFLOP/s = 2mnk / seconds per call); with --rounds R
+both sides are measured R times, alternating, and the best of all rounds is kept (on a shared machine other
+processes only ever slow a run down). numpy runs in one subprocess per thread count with OPENBLAS_NUM_THREADS
+set before numpy is imported.
+"""
+import argparse, json, os, subprocess, sys, time
+
+def measure_numpy(shapes):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    out = []
+    for s in shapes:
+        m, n, k, layout = s["m"], s["n"], s["k"], s["layout"]
+        a = rng.uniform(-1, 1, (k, m) if layout[0] == "T" else (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n, k) if layout[1] == "T" else (k, n)).astype(np.float32)
+        opa = a.T if layout[0] == "T" else a
+        opb = b.T if layout[1] == "T" else b
+        c = np.empty((m, n), dtype=np.float32)
+        call = lambda: np.matmul(opa, opb, out=c)
+        calls = 1
+        while True:
+            t = time.perf_counter(); [call() for _ in range(calls)]; dt = time.perf_counter() - t
+            if dt >= 0.05:
+                calls = max(1, int(calls * 0.2 / dt) + 1); break
+            calls *= 4
+        best = min(timed(call, calls) for _ in range(3)) / calls
+        out.append(dict(s, gflops=2.0 * m * n * k / best / 1e9))
+    return out
+
+def timed(call, calls):
+    t = time.perf_counter()
+    for _ in range(calls): call()
+    return time.perf_counter() - t
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        shapes = json.loads(sys.stdin.read())
+        print(json.dumps(measure_numpy(shapes)))
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("plexus", nargs="?", default=os.path.join(here, "..", ".build", "release", "plexus"))
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--plexus-json", help="reuse a saved `plexus bench gemm --json` output")
+    parser.add_argument("--json-out", help="write the combined rows here")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
+    plexus, numpy_rows = None, {}
+    for round in range(args.rounds):
+        if args.plexus_json and round == 0:
+            plexus = json.load(open(args.plexus_json))
+        else:
+            plexus = best(plexus, json.loads(subprocess.check_output([args.plexus, "bench", "gemm", "--json", "--threads", args.threads])))
+        for threads in [int(t) for t in args.threads.split(",")]:
+            shapes = [dict(m=r["m"], n=r["n"], k=r["k"], layout=r["layout"], product=r["product"]) for r in plexus if r["threads"] == threads]
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+            measured = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes), env=env,
+                                                 capture_output=True, text=True, check=True).stdout)
+            numpy_rows[threads] = best(numpy_rows.get(threads), measured)
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for p, q in zip([r for r in plexus if r["threads"] == threads], numpy_rows[threads]):
+            rows.append(dict(p, numpy_gflops=q["gflops"], ratio=p["gflops"] / q["gflops"]))
+    print(f"{'product':16} {'op':>3} {'m':>5} {'n':>5} {'k':>5} {'thr':>3} {'plexus':>8} {'numpy':>8} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['product']:16} {r['layout']:>3} {r['m']:5} {r['n']:5} {r['k']:5} {r['threads']:3} "
+              f"{r['gflops']:8.1f} {r['numpy_gflops']:8.1f} {r['ratio']:6.2f}")
+    for threads in sorted({r["threads"] for r in rows}):
+        ratios = [r["ratio"] for r in rows if r["threads"] == threads]
+        print(f"threads {threads}: min ratio {min(ratios):.2f}, geometric mean {prod(ratios) ** (1 / len(ratios)):.2f}")
+    if args.json_out:
+        json.dump(rows, open(args.json_out, "w"), indent=1)
+
+def prod(values):
+    result = 1.0
+    for v in values: result *= v
+    return result
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `plexus bench step bench/mlp-784-512-256-10.yaml`.
+
+MLP 784-512-256-10 (ReLU), Adam lr 1e-3, cross-entropy, global batch 128, Fashion-MNIST preloaded as a
+float32 tensor scaled to [0, 1], a fresh permutation every epoch. Prints one JSON line:
+{"framework", "world_size", "threads", "samples_per_second", "steps"}.
+
+One process:  torch_mlp.py --threads 1     (torch.set_num_threads)
+DDP (gloo):   torchrun --nproc_per_node=2 torch_mlp.py --threads 1   (each rank batch 128/world)
+"""
+import argparse, gzip, json, os, time
+import numpy as np
+import torch
+import torch.nn as nn
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=128, help="global batch")
+    parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank, world = 0, 1
+    if distributed:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    images = torch.from_numpy(read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255)
+    labels = torch.from_numpy(read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64))
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    if distributed:
+        model = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_function = nn.CrossEntropyLoss()
+    local = args.batch // world
+    steps_per_epoch = len(images) // args.batch
+    generator = torch.Generator().manual_seed(1)
+    order = torch.randperm(len(images), generator=generator)
+    def step(index):
+        nonlocal order
+        position = index % steps_per_epoch
+        if position == 0 and index > 0:
+            order = torch.randperm(len(images), generator=generator)
+        rows = order[position * args.batch + rank * local: position * args.batch + (rank + 1) * local]
+        x, y = images[rows], labels[rows]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+    for i in range(args.warmup):
+        step(i)
+    if distributed:
+        dist.barrier()
+    start = time.perf_counter()
+    for i in range(args.warmup, args.warmup + args.steps):
+        step(i)
+    if distributed:
+        dist.barrier()
+    seconds = time.perf_counter() - start
+    if rank == 0:
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "world_size": world, "threads": args.threads,
+                          "steps": args.steps, "samples_per_second": round(args.steps * args.batch / seconds, 1)}), flush=True)
+    if distributed:
+        dist.destroy_process_group()
+
+if __name__ == "__main__":
+    main()
