@@ -1,4 +1,4 @@
-// swift-tools-version:5.10
+// swift-tools-version:6.0
 import Foundation
 import PackageDescription
 
@@ -37,5 +37,6 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Training"]),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

@@ -325,6 +325,8 @@ public final class Trainer {
         let outputGradient: UnsafeMutablePointer<Float>
         /// Fixed-point gradient sums (deterministic mode only).
         let fixedPoint: UnsafeMutableBufferPointer<Int64>
+        /// The per-step agreement: batch loss sum, stop request, non-finite or overflow on some rank.
+        let agreement = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
 
         init(trainer: Trainer) {
             let capacity = max(1, trainer.localBatchCapacity)
@@ -337,6 +339,7 @@ public final class Trainer {
 
         deinit {
             input.deallocate(); labels.deallocate(); outputGradient.deallocate(); fixedPoint.deallocate()
+            agreement.deallocate()
         }
     }
 
@@ -403,7 +406,11 @@ public final class Trainer {
             try communicator.allreduceSum(network.gradients)
         }
         // One small allreduce agrees on the batch loss, a stop request and any rank's non-finite values.
-        let agreed = try communicator.allreduceSum([totals.lossSum, StopSignal.requested ? 1 : 0, localProblem])
+        let agreed = workspace.agreement
+        agreed[0] = totals.lossSum
+        agreed[1] = StopSignal.requested ? 1 : 0
+        agreed[2] = localProblem
+        try communicator.allreduceSum(agreed)
         timings.allreduce += clock.lap()
         let norm = network.gradientNorm()
         if agreed[2] > 0 || !agreed[0].isFinite || !norm.isFinite {
