@@ -16,11 +16,12 @@ private let fixedPointScale = Double(sign: .plus, exponent: fixedPointFractionBi
 private let magic = Double(sign: .plus, exponent: 52, significand: 1.5) // 1.5·2^52
 private let magicBits = Int64(bitPattern: magic.bitPattern)
 
-// accumulator[count] += round(x[count] · 2^40)
-/// Adds `x` to `accumulator` in fixed point; returns false if any value is non-finite or ≥ `fixedPointLimit`
-/// in magnitude (the accumulator is then not meaningful: callers stop, never continue silently).
+// accumulator[count] += round(x[count] · 2^40)   (or = when `replacing`)
+/// Adds `x` to `accumulator` in fixed point (or, with `replacing`, overwrites it: saves zeroing it first);
+/// returns false if any value is non-finite or ≥ `fixedPointLimit` in magnitude (the accumulator is then not
+/// meaningful: callers stop, never continue silently).
 public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
-                                 threads: Int = 1) -> Bool {
+                                 threads: Int = 1, replacing: Bool = false) -> Bool {
     let parts = max(1, min(threads, count / 16384))
     // A stack buffer: this runs once per fixed group in every deterministic step, so no heap allocation.
     return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
@@ -28,14 +29,17 @@ public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: Un
         parallelFor(count: parts, threads: parts) { part in
             let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
             let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
-            failed[part] = !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start)
+            failed[part] = replacing
+                ? !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: true)
+                : !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: false)
         }
         return !failed.contains(true)
     }
 }
 
+@inline(__always)
 private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
-                                        count: Int) -> Bool {
+                                        count: Int, replacing: Bool) -> Bool {
     let scale = SIMD4<Double>(repeating: fixedPointScale)
     let magicVector = SIMD4<Double>(repeating: magic)
     let magicInteger = SIMD4<Int64>(repeating: magicBits)
@@ -50,7 +54,7 @@ private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumula
         bad |= SIMD4<Int64>(repeating: 1).replacing(with: 0, where: magnitude .< limit)
         let rounded = d * scale + magicVector
         let integers = unsafeBitCast(rounded, to: SIMD4<Int64>.self) &- magicInteger
-        let current = UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
+        let current = replacing ? SIMD4<Int64>() : UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
         UnsafeMutableRawPointer(accumulator + i).storeBytes(of: current &+ integers, as: SIMD4<Int64>.self)
         i += 4
     }
@@ -59,7 +63,7 @@ private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumula
         let d = Double(x[i])
         if !(abs(d) < fixedPointLimit) { ok = false }
         let rounded = d * fixedPointScale + magic
-        accumulator[i] &+= Int64(bitPattern: rounded.bitPattern) &- magicBits
+        accumulator[i] = (replacing ? 0 : accumulator[i]) &+ (Int64(bitPattern: rounded.bitPattern) &- magicBits)
         i += 1
     }
     return ok

@@ -16,6 +16,14 @@ final class FixedPointTests: XCTestCase {
         }
     }
 
+    /// `replacing` overwrites instead of adding.
+    func testReplacingOverwrites() {
+        let values: [Float] = (0..<23).map { Float($0) * 0.37 - 4 }
+        var accumulator = [Int64](repeating: 123_456, count: 23)
+        XCTAssertTrue(accumulateFixedPoint(values, into: &accumulator, count: 23, threads: 1, replacing: true))
+        XCTAssertEqual(accumulator, values.map(fixedPointReference))
+    }
+
     /// Integer sums: any grouping and order of the same contributions gives the same bits.
     func testOrderIndependent() {
         var generator = SystemRandomNumberGenerator()

@@ -384,7 +384,6 @@ public final class Trainer {
         var localProblem = totals.lossSum.isFinite ? 0.0 : 1.0
         if config.training.deterministic {
             // Each fixed group's gradient is summed exactly in fixed point, so no float sum depends on the layout.
-            workspace.fixedPoint.initialize(repeating: 0)
             let group = config.training.deterministicGroup
             var start = 0
             while start < count {
@@ -392,11 +391,12 @@ public final class Trainer {
                 network.backward(input: workspace.input + start * train.featureCount,
                                  outputGradient: workspace.outputGradient + start * outputs, batch: rows, rowOffset: start)
                 if !accumulateFixedPoint(network.gradients.baseAddress!, into: workspace.fixedPoint.baseAddress!,
-                                         count: network.parameterCount, threads: threads) {
+                                         count: network.parameterCount, threads: threads, replacing: start == 0) {
                     localProblem = 1
                 }
                 start += rows
             }
+            if count == 0 { workspace.fixedPoint.initialize(repeating: 0) }
             timings.backward += clock.lap()
             try communicator.allreduceSum(workspace.fixedPoint)
             fixedPointToFloat(workspace.fixedPoint.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
