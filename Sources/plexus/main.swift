@@ -107,7 +107,7 @@ do {
     var command = try Plexus.parseAsRoot()
     try command.run()
 } catch let error as UserError {
-    FileHandle.standardError.write(Data("plexus: \(error.message)\n".utf8))
+    reportError(error, rank: 0, worldSize: 1)
     exit(2)
 } catch let exitCode as ExitCode {
     exit(exitCode.rawValue)

@@ -4,10 +4,10 @@ import XCTest
 
 /// training.deterministic: the same param_sha256 on every ranks × threads layout, and across stop/resume.
 final class DeterminismTests: FashionMNISTTestCase {
-    /// 2990 samples in batches of 50 (groups of 16, 16, 16, 2; the last batch 40): uneven over 3 and 4 ranks.
+    /// 2990 samples in batches of 50 (groups of 8 × 6 + 2; the last batch 40): uneven over 3 and 4 ranks.
     var settings: [String] {
         ["--set", "data.train_limit=2990", "--set", "training.epochs=2", "--set", "training.batch_size=50",
-         "--set", "training.deterministic=true",
+         "--set", "training.deterministic=true", "--set", "training.deterministic_group=8",
          "--set", "model.layers=[{units: 40, activation: gelu}, {units: 24, activation: relu}, {units: 10}]",
          "--set", "optimizer={name: adamw, lr: 0.003}", "--set", "training.clip_grad_norm=1.0"]
     }

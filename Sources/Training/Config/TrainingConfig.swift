@@ -103,13 +103,13 @@ extension TrainingConfig {
         var tree = try ConfigTree.parse(text, source: source)
         for override in overrides {
             guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
-                throw UserError("--set \(override): expected dotted.key=value")
+                throw UserError("--set \(escapedForMessage(override)): expected dotted.key=value")
             }
             let key = String(override[..<equals])
             let valueText = String(override[override.index(after: equals)...])
             let value = try ConfigTree.parse(valueText.isEmpty ? "''" : valueText, source: "--set \(key)")
             let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            if path.contains(where: \.isEmpty) { throw UserError("--set \(override): empty key in \(key)") }
+            if path.contains(where: \.isEmpty) { throw UserError("--set \(escapedForMessage(override)): empty key in \(escapedForMessage(key))") }
             tree = try tree.setting(path[...], to: value, fullPath: key)
         }
         return try decode(tree, reader: ConfigReader(source: source))
@@ -149,7 +149,7 @@ extension TrainingConfig {
         var biasInitialization = BiasInitialization.zeros
         if let (text, biasTree) = try initSection.scalar("biases", expected: "zeros or a number"), text != "zeros" {
             guard let value = Float(text), value.isFinite else {
-                throw UserError("\(reader.location(biasTree, "model.init.biases")): expected zeros or a number, got \"\(text)\"")
+                throw UserError("\(reader.location(biasTree, "model.init.biases")): expected zeros or a number, got \(quotedForMessage(text))")
             }
             biasInitialization = .constant(value)
         }
@@ -193,7 +193,7 @@ extension TrainingConfig {
         var threads = ThreadCount.auto
         if let (text, threadTree) = try trainingSection.scalar("threads", expected: "auto or a positive integer"), text != "auto" {
             guard let count = Int(text), count >= 1 else {
-                throw UserError("\(reader.location(threadTree, "training.threads")): expected auto or a positive integer, got \"\(text)\"")
+                throw UserError("\(reader.location(threadTree, "training.threads")): expected auto or a positive integer, got \(quotedForMessage(text))")
             }
             threads = .fixed(count)
         }
@@ -205,7 +205,7 @@ extension TrainingConfig {
             clipGradientNorm: try trainingSection.number("clip_grad_norm", exclusiveMinimum: 0),
             evaluationBatchSize: try trainingSection.integer("eval_batch_size", minimum: 1) ?? 1000,
             deterministic: try trainingSection.boolean("deterministic") ?? false,
-            deterministicGroup: try trainingSection.integer("deterministic_group", minimum: 1) ?? 16)
+            deterministicGroup: try trainingSection.integer("deterministic_group", minimum: 1) ?? 32)
         if training.deterministic && (training.batchSize + training.deterministicGroup - 1) / training.deterministicGroup > 4096 {
             throw UserError("\(reader.location(trainingSection.tree, "training.deterministic_group")): at most 4096 groups per batch "
                 + "(the fixed-point headroom); raise deterministic_group")
@@ -230,8 +230,22 @@ extension TrainingConfig {
 
     /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
     public var yaml: String {
+        // A YAML double-quoted scalar: backslash, quote and every control character escaped, so any path round-trips.
         func quote(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            var result = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\\": result += "\\\\"
+                case "\"": result += "\\\""
+                case "\n": result += "\\n"
+                case "\t": result += "\\t"
+                case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
+                    || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF:
+                    result += String(format: "\\u%04X", scalar.value)
+                default: result.unicodeScalars.append(scalar)
+                }
+            }
+            return result + "\""
         }
         func number(_ value: Double) -> String { "\(value)" }
         var lines: [String] = []

@@ -75,31 +75,41 @@ public final class Dataset {
     /// Loads IDX images and labels for a prefix such as `data/train` (see `IDX.resolvePrefix`).
     public static func loadIDX(prefix: String) throws -> Dataset {
         let paths = try IDX.resolvePrefix(prefix)
-        let images = try IDX.read(path: paths.images)
-        let labels = try IDX.read(path: paths.labels)
+        return try fromIDX(images: IDX.read(path: paths.images), labels: IDX.read(path: paths.labels),
+                           imagesPath: paths.images, labelsPath: paths.labels)
+    }
+
+    /// Makes a dataset from parsed IDX images and labels; a shape mismatch is a `UserError` naming the files.
+    static func fromIDX(images: IDXArray, labels: IDXArray, imagesPath: String, labelsPath: String) throws -> Dataset {
         guard labels.dimensions.count == 1 else {
-            throw UserError("\(paths.labels): labels file should have 1 dimension, has \(labels.dimensions.count)")
+            throw UserError("\(labelsPath): labels file should have 1 dimension, has \(labels.dimensions.count)")
         }
         let itemCount = images.dimensions[0]
         guard itemCount == labels.dimensions[0] else {
-            throw UserError("\(paths.images) has \(itemCount) images but \(paths.labels) has \(labels.dimensions[0]) labels")
+            throw UserError("\(imagesPath) has \(itemCount) images but \(labelsPath) has \(labels.dimensions[0]) labels")
         }
-        guard itemCount > 0 else { throw UserError("\(paths.images): contains no images") }
-        let width = images.dimensions.dropFirst().reduce(1, *)
-        guard width > 0 else { throw UserError("\(paths.images): images have zero size (dimensions \(images.dimensions))") }
+        guard itemCount > 0 else { throw UserError("\(imagesPath): contains no images") }
+        // bytes.count is the product of all dimensions (IDX.parse checked it fits), so with itemCount > 0 the
+        // row width is bytes.count / itemCount, computed without re-multiplying the dimensions.
+        let width = images.bytes.count / itemCount
+        guard width > 0 else { throw UserError("\(imagesPath): images have zero size (dimensions \(images.dimensions))") }
         return Dataset(count: itemCount, featureCount: width, features: .bytes(images.bytes),
-                       labels: labels.bytes.map { Float($0) }, source: paths.images, featureNames: [],
-                       origin: .idx(labelsPath: paths.labels))
+                       labels: labels.bytes.map { Float($0) }, source: imagesPath, featureNames: [],
+                       origin: .idx(labelsPath: labelsPath))
     }
 
     /// Loads a CSV file with a header row; the `label` column is the target, every other column a numeric feature.
     /// With `requireLabel: false` (prediction inputs) the `label` column may be absent (labels are then 0)
     /// and, when present, a non-numeric label becomes NaN instead of an error.
     public static func loadCSV(path: String, requireLabel: Bool = true) throws -> Dataset {
-        let table = try CSVTable.parse(FileIO.readBytes(path: path), path: path, requireLabel: requireLabel)
-        return Dataset(count: table.labels.count, featureCount: table.featureNames.count, features: .floats(table.features),
-                       labels: table.labels, source: path, featureNames: table.featureNames,
-                       origin: .csv(path: path, lines: table.lines))
+        try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, requireLabel: requireLabel), path: path)
+    }
+
+    /// Makes a dataset from a parsed CSV table (rows keep their file line numbers for error messages).
+    static func fromCSV(_ table: CSVTable, path: String) -> Dataset {
+        Dataset(count: table.labels.count, featureCount: table.featureNames.count, features: .floats(table.features),
+                labels: table.labels, source: path, featureNames: table.featureNames,
+                origin: .csv(path: path, lines: table.lines))
     }
 
     /// Keeps only the first `maximumCount` rows (e.g. a `train_limit` for quick runs); larger limits change nothing.

@@ -108,6 +108,12 @@ public enum FileIO {
 
 /// `text` in double quotes for a one-line error message: control characters escaped, long text shortened.
 func quotedForMessage(_ text: String, limit: Int = 40) -> String {
+    "\"" + escapedForMessage(text, limit: limit, escapingQuotes: true) + "\""
+}
+
+/// `text` with control characters (line breaks included) escaped as `\u{a}`, so a message stays on one line;
+/// with `escapingQuotes` also `"` and `\`; text beyond `limit` characters becomes "…".
+func escapedForMessage(_ text: String, limit: Int = Int.max, escapingQuotes: Bool = false) -> String {
     var result = ""
     for (index, character) in text.enumerated() {
         if index == limit {
@@ -116,10 +122,11 @@ func quotedForMessage(_ text: String, limit: Int = 40) -> String {
         }
         for scalar in character.unicodeScalars {
             switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
+            case "\"" where escapingQuotes: result += "\\\""
+            case "\\" where escapingQuotes: result += "\\\\"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
+                // C0 and C1 controls and the Unicode line/paragraph separators would break the line.
+                if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
                     result += "\\u{\(String(scalar.value, radix: 16))}"
                 } else {
                     result.unicodeScalars.append(scalar)
@@ -127,5 +134,5 @@ func quotedForMessage(_ text: String, limit: Int = 40) -> String {
             }
         }
     }
-    return "\"" + result + "\""
+    return result
 }

@@ -20,11 +20,16 @@ public struct IDXArray: Equatable {
 public enum IDX {
     /// Reads an IDX file, gunzipping it first when it starts with the gzip magic bytes.
     public static func read(path: String) throws -> IDXArray {
-        var bytes = try FileIO.readBytes(path: path)
-        if bytes.count >= 2, bytes[0] == 0x1f, bytes[1] == 0x8b {
-            bytes = try gunzip(bytes, path: path)
+        try decode(FileIO.readBytes(path: path), path: path)
+    }
+
+    /// Parses the bytes of an IDX file as stored (gunzipped first when they start with the gzip magic bytes);
+    /// `path` is only used in error messages.
+    public static func decode(_ fileBytes: [UInt8], path: String) throws -> IDXArray {
+        if fileBytes.count >= 2, fileBytes[0] == 0x1f, fileBytes[1] == 0x8b {
+            return try parse(gunzip(fileBytes, path: path), path: path)
         }
-        return try parse(bytes, path: path)
+        return try parse(fileBytes, path: path)
     }
 
     /// Parses uncompressed IDX bytes; `path` is only used in error messages.

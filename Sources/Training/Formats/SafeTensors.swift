@@ -94,8 +94,9 @@ public enum SafeTensors {
                 guard let table = rawMetadata as? [String: Any] else {
                     throw corrupt("\"__metadata__\" is not an object of strings")
                 }
-                for (key, value) in table {
-                    guard let text = value as? String else {
+                // Sorted, so a file with several defects always reports the same one (dictionary order varies per run).
+                for key in table.keys.sorted() {
+                    guard let text = table[key] as? String else {
                         throw corrupt("\"__metadata__\" value for \(quotedForMessage(key)) is not a string")
                     }
                     metadata[key] = text
@@ -110,8 +111,8 @@ public enum SafeTensors {
             var end: Int
         }
         var entries: [Entry] = []
-        for (name, rawEntry) in header where name != "__metadata__" {
-            guard let entry = rawEntry as? [String: Any] else { throw corrupt("tensor \(quotedForMessage(name)) is not an object") }
+        for name in header.keys.sorted() where name != "__metadata__" {
+            guard let entry = header[name] as? [String: Any] else { throw corrupt("tensor \(quotedForMessage(name)) is not an object") }
             guard let dtype = entry["dtype"] as? String else { throw corrupt("tensor \(quotedForMessage(name)) has no \"dtype\"") }
             guard dtype == "F32" else {
                 throw corrupt("tensor \(quotedForMessage(name)) has dtype \(quotedForMessage(dtype)); only F32 is supported")

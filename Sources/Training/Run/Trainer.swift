@@ -501,7 +501,8 @@ public func isUserError(_ error: Error) -> Bool { error is UserError || error is
 /// Prints one line for `error` on stderr, prefixed with the rank when there are several.
 public func reportError(_ error: Error, rank: Int, worldSize: Int) {
     let prefix = worldSize > 1 ? "plexus: rank \(rank): " : "plexus: "
-    let text = String(describing: error)
+    // One line whatever the error carries (a path from YAML may hold a line break).
+    let text = String(describing: error).replacingOccurrences(of: "\n", with: "\\n")
     FileHandle.standardError.write(Data((prefix + (isUserError(error) ? "" : "error: ") + text + "\n").utf8))
 }
 

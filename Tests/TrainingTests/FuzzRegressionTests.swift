@@ -1,0 +1,89 @@
+import Foundation
+@testable import Training
+import XCTest
+
+/// Replays every input kept under Tests/fuzz/regressions/TARGET/ (crashes found by Tests/fuzz/run.sh, and
+/// inputs it found that reach error paths) through the same reader calls as the fuzz target: each must
+/// return or throw a one-line `UserError` — a crash here is a reader bug coming back.
+final class FuzzRegressionTests: XCTestCase {
+    private static let regressions = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("fuzz").appendingPathComponent("regressions")
+
+    /// Feeds each regression input of `target` to `body`, failing on anything but success or a one-line UserError.
+    private func replay(_ target: String, _ body: ([UInt8]) throws -> Void) throws {
+        let directory = Self.regressions.appendingPathComponent(target)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".md") }.sorted()
+        XCTAssertFalse(names.isEmpty, "no regression inputs in \(directory.path)")
+        for name in names {
+            let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent(name)))
+            do {
+                try body(bytes)
+            } catch let error as UserError {
+                XCTAssertFalse(error.message.unicodeScalars.contains { [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029].contains($0.value) },
+                               "\(target)/\(name): multi-line UserError \(error.message.debugDescription)")
+            } catch {
+                XCTFail("\(target)/\(name): threw \(type(of: error)) instead of UserError: \(error)")
+            }
+        }
+    }
+
+    func testIDXRegressions() throws {
+        try replay("idx") { bytes in
+            let array = try IDX.decode(bytes, path: "images")
+            XCTAssertEqual(array.bytes.count, array.dimensions.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue })
+            let itemCount = min(array.dimensions[0], 1 << 16)
+            let labels = IDXArray(dimensions: [itemCount], bytes: [UInt8](repeating: 3, count: itemCount))
+            let dataset = try Dataset.fromIDX(images: array, labels: labels, imagesPath: "images", labelsPath: "labels")
+            try dataset.validateClassLabels(classCount: 10)
+            try dataset.applyNormalization(.standardize)
+            dataset.limit(to: 2)
+            _ = try? Dataset.fromIDX(images: labels, labels: array, imagesPath: "images", labelsPath: "labels")
+        }
+    }
+
+    func testCSVRegressions() throws {
+        for requireLabel in [true, false] {
+            try replay("csv") { bytes in
+                let table = try CSVTable.parse(bytes, path: "fuzz.csv", requireLabel: requireLabel)
+                XCTAssertEqual(table.features.count, table.labels.count * table.featureNames.count)
+                XCTAssertTrue(table.features.allSatisfy(\.isFinite))
+                let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
+                try dataset.applyNormalization(.standardize)
+                try? dataset.validateClassLabels(classCount: 3)
+                dataset.limit(to: 3)
+            }
+        }
+    }
+
+    func testConfigRegressions() throws {
+        try replay("config") { bytes in
+            let config = try TrainingConfig.parse(String(decoding: bytes, as: UTF8.self), source: "fuzz.yaml")
+            XCTAssertEqual(try TrainingConfig.parse(config.yaml, source: "config.yaml"), config)
+        }
+    }
+
+    /// The anchor/alias scan that guards Yams: no false alarms on ordinary text, no alias slipping past.
+    func testAnchorAndAliasScan() {
+        for fine in ["train: data/*.csv", "name: R&D", "name: a & b", "# *note* &here\nx: 1", "x: 2*3", "x: 'a' # fine"] {
+            XCTAssertNoThrow(try ConfigTree.rejectAnchorsAndAliases(fine, source: "c.yaml"), fine)
+        }
+        for bad in ["x: *a", "x: &a 1", "- [*a]", "{a: 1,b:*a}", "x: [1,*a]", "x: 1 # c\r*a: 2", "x: \"q\" # *a",
+                    "x: it 's\ny: [*a]", "? *a\n: 1", "x:\t*a", "x: |\n  *a"] {
+            XCTAssertThrowsError(try ConfigTree.rejectAnchorsAndAliases(bad, source: "c.yaml"), bad) { error in
+                XCTAssertEqual((error as? UserError)?.message.hasPrefix("c.yaml:"), true)
+            }
+        }
+    }
+
+    func testSafeTensorsRegressions() throws {
+        try replay("safetensors") { bytes in
+            let decoded = try SafeTensors.decode(bytes, path: "fuzz.safetensors")
+            let again = try SafeTensors.decode(SafeTensors.encode(decoded.tensors, metadata: decoded.metadata), path: "again")
+            XCTAssertEqual(again.metadata, decoded.metadata)
+            XCTAssertEqual(again.tensors.map(\.name), decoded.tensors.map(\.name))
+            XCTAssertEqual(again.tensors.map { $0.values.map(\.bitPattern) }, decoded.tensors.map { $0.values.map(\.bitPattern) })
+        }
+    }
+}
