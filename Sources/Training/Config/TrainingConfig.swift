@@ -230,30 +230,13 @@ extension TrainingConfig {
 
     /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
     public var yaml: String {
-        // A YAML double-quoted scalar: backslash, quote and every control character escaped, so any path round-trips.
-        func quote(_ text: String) -> String {
-            var result = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\\": result += "\\\\"
-                case "\"": result += "\\\""
-                case "\n": result += "\\n"
-                case "\t": result += "\\t"
-                case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
-                    || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF:
-                    result += String(format: "\\u%04X", scalar.value)
-                default: result.unicodeScalars.append(scalar)
-                }
-            }
-            return result + "\""
-        }
         func number(_ value: Double) -> String { "\(value)" }
         var lines: [String] = []
         lines.append("seed: \(seed)")
         lines.append("data:")
         lines.append("  format: \(data.format.rawValue)")
-        lines.append("  train: \(quote(data.train))")
-        lines.append("  test: \(data.test.map(quote) ?? "null")")
+        lines.append("  train: \(quotedString(data.train))")
+        lines.append("  test: \(data.test.map(quotedString) ?? "null")")
         lines.append("  normalize: \(data.normalize.rawValue)")
         lines.append("  train_limit: \(data.trainLimit.map(String.init) ?? "null")")
         lines.append("model:")
@@ -267,7 +250,7 @@ extension TrainingConfig {
         case .zeros: lines.append("    biases: zeros")
         case let .constant(value): lines.append("    biases: \(value)")
         }
-        lines.append("  init_from: \(model.initFrom.map(quote) ?? "null")")
+        lines.append("  init_from: \(model.initFrom.map(quotedString) ?? "null")")
         lines.append("loss: \(loss.rawValue)")
         lines.append("optimizer:")
         lines.append("  name: \(optimizer.kind.rawValue)")

@@ -1,4 +1,4 @@
-import Dispatch
+import Kernels
 
 /// How raw feature values are mapped to network inputs.
 public enum Normalization: String, CaseIterable {
@@ -265,7 +265,7 @@ public final class Dataset {
         let width = featureCount
         let parts = min(max(threads, 1), rows.count)
         if parts > 1, rows.count * width >= 1 << 16 {
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
+            parallelFor(count: parts, threads: parts) { part in
                 let lower = rows.count * part / parts
                 let upper = rows.count * (part + 1) / parts
                 gatherRange(rows, lower..<upper, output, labelOutput)

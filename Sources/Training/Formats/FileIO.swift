@@ -136,3 +136,25 @@ func escapedForMessage(_ text: String, limit: Int = Int.max, escapingQuotes: Boo
     }
     return result
 }
+
+/// `text` as a double-quoted string that is both valid JSON and valid YAML: quote, backslash and every
+/// control or non-printable character escaped (`\n`, `\r`, `\t`, else `\uXXXX`), everything else as is.
+func quotedString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        // Below 0x20 for JSON; DEL, C1 controls, line/paragraph separators and BOM also for YAML readers.
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
+            || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF:
+            let hex = String(scalar.value, radix: 16)
+            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
+}

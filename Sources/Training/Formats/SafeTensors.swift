@@ -32,7 +32,7 @@ public enum SafeTensors {
         var fields: [String] = []
         if !metadata.isEmpty {
             let entries = metadata.keys.sorted().map { key in
-                "\(jsonString(key)):\(jsonString(metadata[key] ?? ""))"
+                "\(quotedString(key)):\(quotedString(metadata[key] ?? ""))"
             }
             fields.append("\"__metadata__\":{\(entries.joined(separator: ","))}")
         }
@@ -40,7 +40,7 @@ public enum SafeTensors {
         for tensor in tensors {
             let end = offset + tensor.values.count * 4
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            fields.append("\(quotedString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         header += fields.joined(separator: ",")
@@ -219,27 +219,6 @@ public enum SafeTensors {
         default:
             return nil
         }
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 
     static func appendLittleEndian(_ value: UInt64, to bytes: inout [UInt8]) {

@@ -106,8 +106,8 @@ public enum Commands {
         let totals = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, batchSize: 1000)
         let count = Double(max(1, dataset.count))
         var fields = [
-            "\"model\": \(jsonString(path))",
-            "\"data\": \(jsonString(dataLocation))",
+            "\"model\": \(quotedString(path))",
+            "\"data\": \(quotedString(dataLocation))",
             "\"samples\": \(dataset.count)",
             "\"loss\": \(totals.lossSum / count)",
         ]
@@ -168,10 +168,5 @@ public enum Commands {
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-    }
-
-    static func jsonString(_ text: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 }
