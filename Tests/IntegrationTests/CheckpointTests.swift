@@ -68,6 +68,10 @@ final class CheckpointTests: FashionMNISTTestCase {
         XCTAssertEqual(try PlexusProcess.plexus(["train", config, "--run-dir", run]).status, 0)
         let files = Checkpoint.checkpointFiles(in: run)
         XCTAssertEqual(files.count, 2)
+        // A checkpoint whose optimizer state does not fit the config's optimizer is a user error.
+        let mismatch = try PlexusProcess.plexus(["train", config, "--run-dir", run, "--resume", "--set", "optimizer={name: sgd, lr: 0.1}"])
+        XCTAssertEqual(mismatch.status, 2, mismatch.standardError)
+        XCTAssertTrue(mismatch.standardError.contains("does not fit optimizer.name sgd"), mismatch.standardError)
         // Tear the newest as a crash mid-write of a non-atomic writer would: evaluate and resume fall back.
         let newest = files.last!
         let bytes = try Data(contentsOf: URL(fileURLWithPath: newest))

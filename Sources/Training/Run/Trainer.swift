@@ -67,11 +67,12 @@ public final class Trainer {
         let isRoot = communicator.rank == 0
         progress = ProgressReporter(enabled: isRoot, interactive: progressMode.isLive)
 
-        var loaded: (Dataset, Dataset?, Network)?
+        var loaded: (Dataset, Dataset?, Network, Optimizer)?
         let threadCount = threads
         var checkpoint: Checkpoint.Loaded?
         try collectively(communicator) {
-            loaded = try Trainer.prepare(config: config, threads: threadCount)
+            let (train, test, network) = try Trainer.prepare(config: config, threads: threadCount)
+            let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
             // Only rank 0 reads the checkpoint; the others get its contents by broadcast (no shared disk needed).
             if resume && isRoot {
                 let (newest, skipped) = Checkpoint.newestValid(in: runDirectory)
@@ -80,21 +81,20 @@ public final class Trainer {
                         + (skipped.isEmpty ? "" : "; skipped: " + skipped.joined(separator: "; ")))
                 }
                 for reason in skipped { FileHandle.standardError.write(Data("plexus: warning: skipping \(reason)\n".utf8)) }
-                try ModelFile.load(newest.tensors, into: loaded!.2, source: newest.path)
+                try ModelFile.load(newest.tensors, into: network, source: newest.path)
+                guard optimizer.restore(stepCount: newest.optimizerSteps, firstMoment: newest.firstMoment,
+                                        secondMoment: newest.secondMoment) else {
+                    throw UserError("\(newest.path): its optimizer state does not fit optimizer.name \(config.optimizer.kind.rawValue)")
+                }
                 checkpoint = newest
             }
             if isRoot && createRunDirectory { try Trainer.createRunDirectory(runDirectory, config: config) }
+            loaded = (train, test, network, optimizer)
         }
-        (train, test, network) = loaded!
-        self.optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
+        (train, test, network, optimizer) = loaded!
         if let checkpoint {
-            let restored = self.optimizer.restore(stepCount: checkpoint.optimizerSteps, firstMoment: checkpoint.firstMoment,
-                                                  secondMoment: checkpoint.secondMoment)
             position = checkpoint.position
             resumedFrom = checkpoint.path
-            if !restored {
-                throw UserError("\(checkpoint.path): its optimizer state does not fit optimizer.name \(config.optimizer.kind.rawValue)")
-            }
         }
         let stepsPerEpoch = (train.count + config.training.batchSize - 1) / config.training.batchSize
         schedule = LearningRateSchedule(
