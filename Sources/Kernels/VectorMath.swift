@@ -177,18 +177,22 @@ public func vectorErf(_ x: SIMD8<Float>) -> SIMD8<Float> {
 // MARK: - Array helpers
 
 /// Work per thread below which the array helpers stay on one thread (memory-bound, dispatch costs ~µs).
-let elementwiseParallelGrain = 1 << 16
+public let elementwiseParallelGrain = 1 << 16
 
-/// Runs `body(range)` over `0..<count` split into near-equal contiguous chunks, in parallel when worthwhile.
+/// Runs `body(range)` over `0..<count` split into near-equal contiguous chunks (boundaries at multiples of 8,
+/// so SIMD8 loops split cleanly), in parallel only when each thread gets at least `minimumChunk` elements.
 @inline(__always)
-func forEachChunk(count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
-    let parts = max(1, min(threads, count / elementwiseParallelGrain))
+public func forEachChunk(count: Int, threads: Int, minimumChunk: Int = elementwiseParallelGrain,
+                         _ body: (Range<Int>) -> Void) {
+    let parts = max(1, min(threads, count / minimumChunk))
     if parts == 1 {
         body(0..<count)
         return
     }
+    let blocks = (count + 7) / 8
     parallelFor(count: parts, threads: parts) { part in
-        body(chunkRange(part, of: parts, total: count))
+        let blockRange = chunkRange(part, of: parts, total: blocks)
+        body(min(count, blockRange.lowerBound * 8)..<min(count, blockRange.upperBound * 8))
     }
 }
 

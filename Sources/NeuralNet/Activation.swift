@@ -19,7 +19,7 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(a) != z { a.update(from: z, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads) { range in
+        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
             var i = range.lowerBound
             while i + 8 <= range.upperBound {
                 let x = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -38,7 +38,7 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(dz) != da { dz.update(from: da, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads) { range in
+        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
             var i = range.lowerBound
             while i + 8 <= range.upperBound {
                 let zv = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -95,14 +95,5 @@ public enum Activation: String, CaseIterable, Sendable {
     }
 }
 
-/// Splits 0..<count into one contiguous range per thread (multiples of 8 apart from the last) and runs them.
-@inline(__always)
-func forEachChunk(count: Int, threads: Int, minimumChunk: Int = 16384, _ body: (Range<Int>) -> Void) {
-    let parts = max(1, min(threads, count / minimumChunk))
-    if parts == 1 { body(0..<count); return }
-    let blocks = (count + 7) / 8
-    parallelFor(count: parts, threads: parts) { part in
-        let blockRange = chunkRange(part, of: parts, total: blocks)
-        body(min(count, blockRange.lowerBound * 8)..<min(count, blockRange.upperBound * 8))
-    }
-}
+/// Elements per thread below which activations and optimizer updates stay on one thread.
+let elementwiseMinimumChunk = 16384

@@ -87,7 +87,7 @@ public final class Optimizer {
         case .sgd:
             let momentum = settings.momentum
             if momentum == 0 {
-                forEachChunk(count: count, threads: threads) { range in
+                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
                     sgdUpdate(parameters, gradients, range, lr: lr, decay: decay)
                 }
                 return
@@ -95,7 +95,7 @@ public final class Optimizer {
             firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
                 let buffer = bufferPointer.baseAddress!
                 let nesterov = settings.nesterov
-                forEachChunk(count: count, threads: threads) { range in
+                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
                     momentumUpdate(parameters, gradients, buffer, range, lr: lr, decay: decay, momentum: momentum,
                                    nesterov: nesterov, first: first)
                 }
@@ -111,7 +111,7 @@ public final class Optimizer {
             firstMoment.withUnsafeMutableBufferPointer { firstPointer in
                 secondMoment.withUnsafeMutableBufferPointer { secondPointer in
                     let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
-                    forEachChunk(count: count, threads: threads) { range in
+                    forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
                         if decoupled {
                             adamUpdate(parameters, gradients, m, v, range, constants, decoupled: true)
                         } else {
