@@ -31,20 +31,11 @@ public enum Commands {
             trainer = try Trainer(config: config!, runDirectory: directory, communicator: communicator,
                                   startTime: startTime, progressMode: progressMode, resume: resume)
             _ = try trainer!.run()
-        } catch let stopped as TrainingStopped {
-            // Every rank stopped at the same step; rank 0 saved the checkpoint.
-            if communicator.rank == 0 { FileHandle.standardError.write(Data("plexus: \(stopped)\n".utf8)) }
-            communicator.finalize()
-            return 75
-        } catch let diverged as TrainingDiverged {
-            if communicator.rank == 0 { FileHandle.standardError.write(Data("plexus: \(diverged)\n".utf8)) }
-            communicator.finalize()
-            return 3
-        } catch let error as RankDisagreement {
-            // Every rank found the same disagreement: rank 0 says so, all leave cleanly.
+        } catch let error as AgreedStop {
+            // Every rank stopped at the same step for the same reason: rank 0 says why, all leave cleanly.
             if communicator.rank == 0 { reportError(error, rank: 0, worldSize: 1) }
             communicator.finalize()
-            return 2
+            return error.exitStatus
         } catch {
             // Only this rank failed (I/O, ...): say why, then take the whole job down so no rank hangs.
             reportError(error, rank: communicator.rank, worldSize: communicator.size)

@@ -17,8 +17,15 @@ enum StopSignal {
     }
 }
 
+/// An error every rank reaches at the same point, so the job can end without MPI_Abort.
+public protocol AgreedStop: Error, CustomStringConvertible {
+    /// The process exit status for it.
+    var exitStatus: Int32 { get }
+}
+
 /// Training stopped on a signal after saving a checkpoint (exit status 75, EX_TEMPFAIL: resume later).
-public struct TrainingStopped: Error, CustomStringConvertible {
+public struct TrainingStopped: AgreedStop {
+    public var exitStatus: Int32 { 75 }
     public let step: Int
     public let checkpoint: String?
     public var description: String {
@@ -27,7 +34,8 @@ public struct TrainingStopped: Error, CustomStringConvertible {
 }
 
 /// The loss or a gradient became NaN or infinite (or left the fixed-point range): training stops (exit status 3).
-public struct TrainingDiverged: Error, CustomStringConvertible {
+public struct TrainingDiverged: AgreedStop {
+    public var exitStatus: Int32 { 3 }
     public let step: Int
     public let epoch: Int
     public let loss: Double

@@ -475,8 +475,9 @@ public func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network,
 }
 
 /// Ranks were started inconsistently (a user error: exit 2).
-struct RankDisagreement: Error, CustomStringConvertible {
+struct RankDisagreement: AgreedStop {
     let description: String
+    var exitStatus: Int32 { 2 }
     init(_ description: String) { self.description = description }
 }
 
@@ -503,7 +504,7 @@ public func reportError(_ error: Error, rank: Int, worldSize: Int) {
     let prefix = worldSize > 1 ? "plexus: rank \(rank): " : "plexus: "
     // One line whatever the error carries (a path from YAML may hold a line break).
     let text = String(describing: error).replacingOccurrences(of: "\n", with: "\\n")
-    FileHandle.standardError.write(Data((prefix + (isUserError(error) ? "" : "error: ") + text + "\n").utf8))
+    FileHandle.standardError.write(Data((prefix + (isUserError(error) || error is AgreedStop ? "" : "error: ") + text + "\n").utf8))
 }
 
 func describeFileError(_ error: Error) -> String {
