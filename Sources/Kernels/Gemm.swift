@@ -39,19 +39,33 @@ final class GemmWorkspace {
     private(set) var packedB: UnsafeMutablePointer<Float>
     /// Zero-padded copy of an edge tile of C (MR × NR, row stride NR).
     let edgeTile: UnsafeMutablePointer<Float>
+    private var transposedC: UnsafeMutablePointer<Float>
     private var capacityA = 0
+    private var capacityTransposedC = 0
     private var capacityB = 0
 
     init() {
         packedA = GemmWorkspace.allocate(1)
         packedB = GemmWorkspace.allocate(1)
         edgeTile = GemmWorkspace.allocate(gemmMR * gemmNR)
+        transposedC = GemmWorkspace.allocate(1)
     }
 
     deinit {
         packedA.deallocate()
         packedB.deallocate()
         edgeTile.deallocate()
+        transposedC.deallocate()
+    }
+
+    /// Scratch of at least `count` floats for `gemmViaTranspose`'s Cᵀ.
+    func reserveTransposedC(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacityTransposedC {
+            transposedC.deallocate()
+            transposedC = GemmWorkspace.allocate(count)
+            capacityTransposedC = count
+        }
+        return transposedC
     }
 
     /// Makes room for `a` floats of packed A and `b` floats of packed B.
@@ -116,6 +130,11 @@ public func gemm(
         scaleMatrix(c, rows: m, columns: n, ldc: ldc, beta: beta)
         return
     }
+    if tileUtilization(rows: n, columns: m) > 1.2 * tileUtilization(rows: m, columns: n) {
+        gemmViaTranspose(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        return
+    }
     let operands = GemmOperands(
         transposeA: transposeA, transposeB: transposeB, k: k, alpha: alpha,
         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -152,6 +171,33 @@ public func gemm(
         gemmBlock(operands, rows: rows, columns: columns, workspace: workspace)
         gemmWorkspaces.give(workspace)
     }
+}
+
+/// Fraction of the micro-tiles' lanes that hold elements of a rows×columns C.
+private func tileUtilization(rows: Int, columns: Int) -> Double {
+    Double(rows * columns) / Double(roundUp(rows, gemmMR) * roundUp(columns, gemmNR))
+}
+
+/// C = alpha·op(A)·op(B) + beta·C computed as Cᵀ = op(B)ᵀ·op(A)ᵀ in a scratch buffer, for a narrow C.
+///
+/// A C only a few columns wide (the 10 logits of an output layer) fills 10 of each tile's 16 lanes;
+/// its transpose puts the long side across the vectors. Each element is still the same fma chain over
+/// the same KC blocks with the same epilogue (a·b == b·a exactly), so its bits do not change.
+private func gemmViaTranspose(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+) {
+    // scratch[n×m] = Cᵀ
+    let workspace = gemmWorkspaces.take()
+    defer { gemmWorkspaces.give(workspace) }
+    let scratch = workspace.reserveTransposedC(m * n)
+    if beta != 0 {
+        for i in 0..<m { for j in 0..<n { scratch[j * m + i] = c[i * ldc + j] } }
+    }
+    gemm(transposeA: !transposeB, transposeB: !transposeA, m: n, n: m, k: k, alpha: alpha,
+         a: b, lda: ldb, b: a, ldb: lda, beta: beta, c: scratch, ldc: m, threads: threads)
+    for i in 0..<m { for j in 0..<n { c[i * ldc + j] = scratch[j * m + i] } }
 }
 
 /// Naive reference for `gemm`: a triple loop accumulating each element in Float in k order.
@@ -442,50 +488,11 @@ private func packB(_ op: GemmOperands, depth: Int, kc: Int, column: Int, nc: Int
     // panel s, element (p, j) → packed[s·kc·NR + p·NR + j]
     let b = op.b
     let ldb = op.ldb
-    var jr = 0
-    while jr < nc {
-        let nr = min(gemmNR, nc - jr)
-        let panel = packed + jr * kc
-        if op.transposeB {
-            // B is n×k: row j of B holds op(B)[·, j] contiguously.
-            let base = b + (column + jr) * ldb + depth
-            if nr == gemmNR {
-                // 8×8 blocks: gather 8 rows of B, transpose through registers.
-                var p = 0
-                while p + 8 <= kc {
-                    for half in 0..<2 {
-                        let rowsBase = base + half * 8 * ldb + p
-                        var block = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
-                                     SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                        block.0 = load8(rowsBase)
-                        block.1 = load8(rowsBase + ldb)
-                        block.2 = load8(rowsBase + 2 * ldb)
-                        block.3 = load8(rowsBase + 3 * ldb)
-                        block.4 = load8(rowsBase + 4 * ldb)
-                        block.5 = load8(rowsBase + 5 * ldb)
-                        block.6 = load8(rowsBase + 6 * ldb)
-                        block.7 = load8(rowsBase + 7 * ldb)
-                        let d = panel + p * gemmNR + half * 8
-                        for q in 0..<8 {
-                            store8(SIMD8(block.0[q], block.1[q], block.2[q], block.3[q],
-                                         block.4[q], block.5[q], block.6[q], block.7[q]),
-                                   d + q * gemmNR)
-                        }
-                    }
-                    p += 8
-                }
-                while p < kc {
-                    let d = panel + p * gemmNR
-                    for j in 0..<gemmNR { d[j] = base[j * ldb + p] }
-                    p += 1
-                }
-            } else {
-                for p in 0..<kc {
-                    let d = panel + p * gemmNR
-                    for j in 0..<gemmNR { d[j] = j < nr ? base[j * ldb + p] : 0 }
-                }
-            }
-        } else {
+    if !op.transposeB {
+        var jr = 0
+        while jr < nc {
+            let nr = min(gemmNR, nc - jr)
+            let panel = packed + jr * kc
             var source = b + depth * ldb + column + jr
             if nr == gemmNR {
                 for p in 0..<kc {
@@ -500,6 +507,52 @@ private func packB(_ op: GemmOperands, depth: Int, kc: Int, column: Int, nc: Int
                     for j in 0..<gemmNR { d[j] = j < nr ? source[j] : 0 }
                     source += ldb
                 }
+            }
+            jr += gemmNR
+        }
+        return
+    }
+    // B is n×k: row j of B holds op(B)[·, j] contiguously.
+    var jr = 0
+    while jr < nc {
+        let nr = min(gemmNR, nc - jr)
+        let panel = packed + jr * kc
+        let base = b + (column + jr) * ldb + depth
+        if nr == gemmNR {
+            // 8×8 blocks: gather 8 rows of B, transpose through registers.
+            var p = 0
+            while p + 8 <= kc {
+                for half in 0..<2 {
+                    let rowsBase = base + half * 8 * ldb + p
+                    var r0 = load8(rowsBase), r1 = load8(rowsBase + ldb)
+                    var r2 = load8(rowsBase + 2 * ldb), r3 = load8(rowsBase + 3 * ldb)
+                    var r4 = load8(rowsBase + 4 * ldb), r5 = load8(rowsBase + 5 * ldb)
+                    var r6 = load8(rowsBase + 6 * ldb), r7 = load8(rowsBase + 7 * ldb)
+                    // Read as one 64-element sequence, each unzip (evens, then odds) rotates the
+                    // 6-bit index right by one; three rotate (row, column) into (column, row).
+                    for _ in 0..<3 {
+                        let s01 = SIMD16(lowHalf: r0, highHalf: r1), s23 = SIMD16(lowHalf: r2, highHalf: r3)
+                        let s45 = SIMD16(lowHalf: r4, highHalf: r5), s67 = SIMD16(lowHalf: r6, highHalf: r7)
+                        (r0, r1, r2, r3) = (s01.evenHalf, s23.evenHalf, s45.evenHalf, s67.evenHalf)
+                        (r4, r5, r6, r7) = (s01.oddHalf, s23.oddHalf, s45.oddHalf, s67.oddHalf)
+                    }
+                    let d = panel + p * gemmNR + half * 8
+                    store8(r0, d); store8(r1, d + gemmNR)
+                    store8(r2, d + 2 * gemmNR); store8(r3, d + 3 * gemmNR)
+                    store8(r4, d + 4 * gemmNR); store8(r5, d + 5 * gemmNR)
+                    store8(r6, d + 6 * gemmNR); store8(r7, d + 7 * gemmNR)
+                }
+                p += 8
+            }
+            while p < kc {
+                let d = panel + p * gemmNR
+                for j in 0..<gemmNR { d[j] = base[j * ldb + p] }
+                p += 1
+            }
+        } else {
+            for p in 0..<kc {
+                let d = panel + p * gemmNR
+                for j in 0..<gemmNR { d[j] = j < nr ? base[j * ldb + p] : 0 }
             }
         }
         jr += gemmNR

@@ -60,14 +60,15 @@ struct Bench: ParsableCommand {
 
 struct BenchGemm: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gemm", abstract: "GFLOP/s of the GEMM on the training shapes of 784-256-128-10 and 784-512-256-10 at batch 128.")
+        commandName: "gemm", abstract: "GFLOP/s of the GEMM on the training shapes of 784-256-128-10 and 784-512-256-10.")
 
     @Flag(help: "Print a JSON array instead of a table.") var json = false
     @Option(help: ArgumentHelp("Thread counts to measure, comma-separated (default: 1 and all CPUs).", valueName: "1,2"))
     var threads: String?
+    @Option(help: "Rows per rank (the global batch divided by the ranks).") var batch = 128
 
     func run() throws {
-        print(try BenchCommands.gemm(json: json, threads: threads))
+        print(try BenchCommands.gemm(json: json, threads: threads, batch: batch))
     }
 }
 

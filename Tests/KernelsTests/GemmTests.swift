@@ -114,6 +114,20 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// A narrow C (output-layer logits) is computed as Cᵀ in scratch; alpha, beta and ldc must still hold.
+    func testNarrowProductsThroughTheTranspose() {
+        for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (0.5, -2)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    for (m, n, k) in [(128, 10, 256), (64, 3, 300), (31, 7, 20)] {
+                        check(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                              alpha: alpha, beta: beta, padding: 3, threads: 2, seed: 11)
+                    }
+                }
+            }
+        }
+    }
+
     func testZeroDepthScalesC() {
         var c: [Float] = [.nan, 2, 3, 4]
         gemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 0, alpha: 1, a: [0], lda: 1, b: [0], ldb: 2,
@@ -148,7 +162,8 @@ final class GemmTests: XCTestCase {
             XCTAssertEqual(other.map(\.bitPattern), full.map(\.bitPattern), "threads \(threads), B transposed")
         }
         // Sub-blocks of C starting at every row/column offset within a tile, of several sizes.
-        for (rowStart, rows, columnStart, columns) in [(0, 1, 0, 1), (17, 1, 3, 50), (5, 13, 1, 17), (11, 39, 9, 61), (44, 6, 54, 16)] {
+        for (rowStart, rows, columnStart, columns) in [(0, 1, 0, 1), (17, 1, 3, 50), (5, 13, 1, 17), (11, 39, 9, 61), (44, 6, 54, 16),
+                                                                  (2, 48, 7, 10), (1, 49, 60, 3)] {
             var block = [Float](repeating: .nan, count: rows * columns)
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in

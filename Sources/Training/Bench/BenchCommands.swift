@@ -4,8 +4,9 @@ import Kernels
 
 /// The `plexus bench` subcommands as library calls; the executable only parses arguments.
 public enum BenchCommands {
-    /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs).
-    public static func gemm(json: Bool, threads: String?) throws -> String {
+    /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per rank.
+    public static func gemm(json: Bool, threads: String?, batch: Int = 128) throws -> String {
+        guard batch >= 1 else { throw UserError("--batch must be at least 1, got \(batch)") }
         let available = availableCPUCount()
         let counts = try threads.map { text in
             try text.split(separator: ",").map { item -> Int in
@@ -15,7 +16,7 @@ public enum BenchCommands {
                 return count
             }
         } ?? (available > 1 ? [1, available] : [1])
-        let results = GemmBenchmark.measure(threads: counts)
+        let results = GemmBenchmark.measure(shapes: GemmShape.benchmarkShapes(batch: batch), threads: counts)
         return json ? GemmBenchmark.json(results) : GemmBenchmark.table(results)
     }
 

@@ -34,14 +34,14 @@ public struct GemmShape: Equatable, Sendable {
         return shapes
     }
 
-    /// The shapes of the default config (784-256-128-10) and the benchmark net (784-512-256-10) at batch 128, without repeats.
-    public static let benchmarkShapes: [GemmShape] = {
+    /// The shapes of the default config (784-256-128-10) and the benchmark net (784-512-256-10) at `batch` rows, without repeats.
+    public static func benchmarkShapes(batch: Int = 128) -> [GemmShape] {
         var unique: [GemmShape] = []
         for widths in [[784, 256, 128, 10], [784, 512, 256, 10]] {
-            for shape in trainingShapes(widths: widths, batch: 128) where !unique.contains(shape) { unique.append(shape) }
+            for shape in trainingShapes(widths: widths, batch: batch) where !unique.contains(shape) { unique.append(shape) }
         }
         return unique
-    }()
+    }
 }
 
 /// One timed GEMM shape.
@@ -57,7 +57,7 @@ public struct GemmMeasurement: Sendable {
 /// Times `plexus.gemm` on training shapes.
 public enum GemmBenchmark {
     /// Runs every shape at every thread count: best of `runs` timed runs, each repeating the call for at least `minimumSeconds`.
-    public static func measure(shapes: [GemmShape] = GemmShape.benchmarkShapes, threads: [Int], runs: Int = 3,
+    public static func measure(shapes: [GemmShape] = GemmShape.benchmarkShapes(), threads: [Int], runs: Int = 3,
                                minimumSeconds: Double = 0.2) -> [GemmMeasurement] {
         var results: [GemmMeasurement] = []
         for threadCount in threads {
