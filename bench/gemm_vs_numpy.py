@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """numpy/OpenBLAS sgemm against `plexus bench gemm` on the same shapes, layouts and thread counts.
 
-Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--plexus-json FILE]
+Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--plexus-json FILE]
 Each side reports the best of 3 timed runs of >= 0.2 s (GFLOP/s = 2mnk / seconds per call); with --rounds R
 both sides are measured R times, alternating, and the best of all rounds is kept (on a shared machine other
 processes only ever slow a run down). numpy runs in one subprocess per thread count with OPENBLAS_NUM_THREADS
@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--plexus-json", help="reuse a saved `plexus bench gemm --json` output")
     parser.add_argument("--json-out", help="write the combined rows here")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--batch", default="128", help="rows per rank (plexus bench gemm --batch)")
     args = parser.parse_args()
     best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
     plexus, numpy_rows = None, {}
@@ -55,7 +56,7 @@ def main():
         if args.plexus_json and round == 0:
             plexus = json.load(open(args.plexus_json))
         else:
-            plexus = best(plexus, json.loads(subprocess.check_output([args.plexus, "bench", "gemm", "--json", "--threads", args.threads])))
+            plexus = best(plexus, json.loads(subprocess.check_output([args.plexus, "bench", "gemm", "--json", "--threads", args.threads, "--batch", args.batch])))
         for threads in [int(t) for t in args.threads.split(",")]:
             shapes = [dict(m=r["m"], n=r["n"], k=r["k"], layout=r["layout"], product=r["product"]) for r in plexus if r["threads"] == threads]
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))

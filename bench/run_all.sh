@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 venv=${BENCH_VENV:-/tmp/benchvenv}
 python=$venv/bin/python
 steps=${BENCH_STEPS:-300}
+rounds=${BENCH_ROUNDS:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=bench/results
 mkdir -p "$out"
@@ -19,51 +20,64 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 
 echo; echo "== GEMM: plexus vs numpy/OpenBLAS (best of 3 runs of >= 0.2 s) =="
 "$plexus" bench gemm --json --threads 1,2 > "$out/gemm_plexus.json"
-"$python" bench/gemm_vs_numpy.py --plexus-json "$out/gemm_plexus.json" --rounds "${BENCH_ROUNDS:-3}" \
+"$python" bench/gemm_vs_numpy.py --plexus-json "$out/gemm_plexus.json" --rounds "$rounds" \
     --json-out "$out/gemm_vs_numpy.json"
+echo; echo "== GEMM at 64 rows (each rank's share of batch 128 at 2 ranks), 1 thread =="
+"$python" bench/gemm_vs_numpy.py "$plexus" --threads 1 --batch 64 --rounds "$rounds" --json-out "$out/gemm_vs_numpy_64.json"
 
-echo; echo "== training step, $config (global batch 128) =="
-for threads in 1 2; do
-    "$plexus" bench step "$config" --steps "$steps" --set training.threads=$threads --json > "$out/step_plexus_1x$threads.json"
-    "$python" bench/torch_mlp.py --threads $threads --steps "$steps" > "$out/step_torch_1x$threads.json"
+echo; echo "== training step, $config (global batch 128), $rounds rounds alternating plexus and its peer =="
+# Each layout runs once per round, plexus then its peer, so slow phases of a shared host hit both sides;
+# the table keeps each side's best round and prints every round's ratio.
+for round in $(seq 1 "$rounds"); do
+    for threads in 1 2; do
+        "$plexus" bench step "$config" --steps "$steps" --set training.threads=$threads --json > "$out/step_plexus_1x$threads.$round.json"
+        "$python" bench/torch_mlp.py --threads $threads --steps "$steps" > "$out/step_torch_1x$threads.$round.json"
+    done
+    mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --json > "$out/step_plexus_2x1.$round.json"
+    OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc_per_node=2 bench/torch_mlp.py --threads 1 --steps "$steps" 2>/dev/null \
+        | grep '^{' > "$out/step_torch_ddp_2x1.$round.json"
+    "$plexus" bench step "$config" --steps "$steps" --set training.deterministic=true --set training.threads=1 --json \
+        > "$out/step_plexus_1x1_deterministic.$round.json"
+    mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --set training.deterministic=true --json \
+        > "$out/step_plexus_2x1_deterministic.$round.json"
+    "$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --set training.threads=1 --json > "$out/step_default_1x1.$round.json"
+    "$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --set training.threads=2 --json > "$out/step_default_1x2.$round.json"
+    mpirun -np 2 "$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --json > "$out/step_default_2x1.$round.json"
+    echo "round $round done"
 done
-"$plexus" bench step "$config" --steps "$steps" --set training.deterministic=true --set training.threads=1 --json \
-    > "$out/step_plexus_1x1_deterministic.json"
-mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --json > "$out/step_plexus_2x1.json"
-mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --set training.deterministic=true --json \
-    > "$out/step_plexus_2x1_deterministic.json"
-OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc_per_node=2 bench/torch_mlp.py --threads 1 --steps "$steps" 2>/dev/null \
-    | grep '^{' > "$out/step_torch_ddp_2x1.json"
-"$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --set training.threads=1 --json > "$out/step_default_1x1.json"
-"$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --set training.threads=2 --json > "$out/step_default_1x2.json"
-mpirun -np 2 "$plexus" bench step Configs/fashion-mnist.yaml --steps "$steps" --json > "$out/step_default_2x1.json"
 
 echo; echo "== allreduce, mpirun -np 2 =="
 mpirun -np 2 "$plexus" bench allreduce --json > "$out/allreduce_2.json"
 mpirun -np 2 "$plexus" bench allreduce
 
-"$python" - "$out" <<'PY'
+"$python" - "$out" "$rounds" <<'PY'
 import json, sys, os
-out = sys.argv[1]
-load = lambda name: json.load(open(os.path.join(out, name)))
-print("\n== samples/s (global batch 128) ==")
-print(f"{'layout':34} {'plexus':>9} {'pytorch':>9} {'ratio':>6} {'allreduce %':>12}")
-for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_1x1.json", "step_torch_1x1.json"),
-                          ("784-512-256-10, 1 process x 2 threads", "step_plexus_1x2.json", "step_torch_1x2.json"),
-                          ("784-512-256-10, 2 ranks x 1 thread", "step_plexus_2x1.json", "step_torch_ddp_2x1.json"),
-                          ("  deterministic, 1 x 1", "step_plexus_1x1_deterministic.json", None),
-                          ("  deterministic, 2 ranks x 1", "step_plexus_2x1_deterministic.json", None),
-                          ("784-256-128-10 (default), 1 x 1", "step_default_1x1.json", None),
-                          ("784-256-128-10 (default), 1 x 2", "step_default_1x2.json", None),
-                          ("784-256-128-10 (default), 2 x 1", "step_default_2x1.json", None)]:
-    p = load(mine)
-    share = 100 * p["allreduce_ms"] / p["step_ms"]
+out, rounds = sys.argv[1], int(sys.argv[2])
+def runs(name):
+    return [json.load(open(os.path.join(out, f"{name}.{r}.json"))) for r in range(1, rounds + 1)]
+best = lambda results: max(results, key=lambda r: r["samples_per_second"])
+print(f"\n== samples/s (global batch 128), best of {rounds} rounds per side ==")
+print(f"{'layout':36} {'plexus':>9} {'pytorch':>9} {'ratio':>6} {'ratio per round':>22} {'wait %':>7} {'allreduce %':>12}")
+for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_1x1", "step_torch_1x1"),
+                          ("784-512-256-10, 1 process x 2 threads", "step_plexus_1x2", "step_torch_1x2"),
+                          ("784-512-256-10, 2 ranks x 1 thread", "step_plexus_2x1", "step_torch_ddp_2x1"),
+                          ("  deterministic, 1 x 1", "step_plexus_1x1_deterministic", None),
+                          ("  deterministic, 2 ranks x 1", "step_plexus_2x1_deterministic", None),
+                          ("784-256-128-10 (default), 1 x 1", "step_default_1x1", None),
+                          ("784-256-128-10 (default), 1 x 2", "step_default_1x2", None),
+                          ("784-256-128-10 (default), 2 x 1", "step_default_2x1", None)]:
+    mine_runs = runs(mine)
+    p = best(mine_runs)
+    shares = f"{100 * p['wait_ms'] / p['step_ms']:6.1f}% {100 * p['allreduce_ms'] / p['step_ms']:11.1f}%"
     if peer:
-        q = load(peer)
-        print(f"{label:34} {p['samples_per_second']:9.0f} {q['samples_per_second']:9.0f} {p['samples_per_second'] / q['samples_per_second']:6.2f} {share:11.1f}%")
+        peer_runs = runs(peer)
+        q = best(peer_runs)
+        per_round = ", ".join(f"{a['samples_per_second'] / b['samples_per_second']:.2f}" for a, b in zip(mine_runs, peer_runs))
+        print(f"{label:36} {p['samples_per_second']:9.0f} {q['samples_per_second']:9.0f} "
+              f"{p['samples_per_second'] / q['samples_per_second']:6.2f} {per_round:>22} {shares}")
     else:
-        print(f"{label:34} {p['samples_per_second']:9.0f} {'':>9} {'':>6} {share:11.1f}%")
-rows = load("gemm_vs_numpy.json")
+        print(f"{label:36} {p['samples_per_second']:9.0f} {'':>9} {'':>6} {'':>22} {shares}")
+rows = json.load(open(os.path.join(out, "gemm_vs_numpy.json")))
 for t in sorted({r["threads"] for r in rows}):
     ratios = [r["ratio"] for r in rows if r["threads"] == t]
     print(f"GEMM vs numpy/OpenBLAS, {t} thread(s): min {min(ratios):.2f}, max {max(ratios):.2f} over {len(ratios)} shapes")

@@ -2,7 +2,7 @@ import Distributed
 import Foundation
 import Kernels
 
-/// What `plexus bench step` measured (rank 0's step split; memory is the largest over ranks).
+/// What `plexus bench step` measured (the step split is the mean over ranks; memory is the largest rank's).
 public struct StepBenchmarkResult {
     public let worldSize: Int
     public let threadsPerRank: Int
@@ -28,7 +28,7 @@ public struct StepBenchmarkResult {
             + "\"samples_per_second\": \(String(format: "%.1f", samplesPerSecond)), "
             + "\"step_ms\": \(milliseconds(timings.total)), \"data_ms\": \(milliseconds(timings.data)), "
             + "\"forward_ms\": \(milliseconds(timings.forward)), \"backward_ms\": \(milliseconds(timings.backward)), "
-            + "\"allreduce_ms\": \(milliseconds(timings.allreduce)), \"optimizer_ms\": \(milliseconds(timings.optimizer)), "
+            + "\"wait_ms\": \(milliseconds(timings.wait)), \"allreduce_ms\": \(milliseconds(timings.allreduce)), \"optimizer_ms\": \(milliseconds(timings.optimizer)), "
             + "\"setup_seconds\": \(String(format: "%.3f", setupSeconds)), "
             + "\"first_step_seconds\": \(String(format: "%.3f", firstStepSeconds)), "
             + "\"peak_rss_mib\": \(String(format: "%.1f", Double(peakResidentBytes) / 1_048_576))}"
@@ -43,7 +43,7 @@ public struct StepBenchmarkResult {
             String(format: "%.0f samples/s, %.3f ms per step", samplesPerSecond, timings.total / steps * 1000),
         ]
         for (name, seconds) in [("data", timings.data), ("forward", timings.forward), ("backward", timings.backward),
-                                ("allreduce", timings.allreduce), ("optimizer", timings.optimizer)] {
+                                ("wait", timings.wait), ("allreduce", timings.allreduce), ("optimizer", timings.optimizer)] {
             lines.append("  " + pad(name, 10) + String(format: "%8.3f ms  %5.1f %%", seconds / steps * 1000,
                                                        100 * seconds / max(timings.total, 1e-12)))
         }
@@ -55,7 +55,7 @@ public struct StepBenchmarkResult {
 
 /// `plexus bench step`: times the full training step of a config on every rank of the world.
 public enum StepBenchmark {
-    /// Loads `configPath` with `overrides`, runs one step, then `warmupSteps` + `steps` steps, and returns rank 0's split.
+    /// Loads `configPath` with `overrides`, runs one step, then `warmupSteps` + `steps` steps, and returns the split.
     ///
     /// Returns nil on ranks other than 0. Nothing is written to disk.
     public static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int,
@@ -67,7 +67,13 @@ public enum StepBenchmark {
         let setup = processAgeSeconds()
         _ = try trainer.benchmark(steps: 1, warmupSteps: 0)
         let firstStep = processAgeSeconds()
-        let timings = try trainer.benchmark(steps: steps, warmupSteps: warmupSteps)
+        var timings = try trainer.benchmark(steps: steps, warmupSteps: warmupSteps)
+        // The split is the mean over ranks: which rank waits for which changes from step to step.
+        let sums = try communicator.allreduceSum([timings.data, timings.forward, timings.backward, timings.wait,
+                                                  timings.allreduce, timings.optimizer])
+        let ranks = Double(communicator.size)
+        (timings.data, timings.forward, timings.backward) = (sums[0] / ranks, sums[1] / ranks, sums[2] / ranks)
+        (timings.wait, timings.allreduce, timings.optimizer) = (sums[3] / ranks, sums[4] / ranks, sums[5] / ranks)
         let peak = try communicator.allreduceMax(peakResidentBytes())
         guard communicator.rank == 0 else { return nil }
         return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: trainer.threads,

@@ -58,6 +58,8 @@ public struct StepTimings: Codable, Equatable {
     public var forward = 0.0
     /// Loss gradient and back-propagation (and, in deterministic mode, the fixed-point accumulation).
     public var backward = 0.0
+    /// Waiting at a barrier for the slowest rank before the allreduce (`bench step` at several ranks only).
+    public var wait = 0.0
     /// The gradient allreduce and the small agreement allreduce.
     public var allreduce = 0.0
     public var optimizer = 0.0
@@ -65,7 +67,7 @@ public struct StepTimings: Codable, Equatable {
     public init() {}
 
     /// Seconds of all parts together.
-    public var total: Double { data + forward + backward + allreduce + optimizer }
+    public var total: Double { data + forward + backward + wait + allreduce + optimizer }
 }
 
 /// Splits elapsed time into laps with the monotonic clock.

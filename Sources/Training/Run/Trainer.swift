@@ -49,6 +49,8 @@ public final class Trainer {
     public private(set) var resumedFrom: String?
     /// Time spent in each part of the step so far (for `plexus bench step`).
     public private(set) var timings = StepTimings()
+    /// Whether `trainStep` times the wait for the slowest rank on its own (set by `benchmark`).
+    private var separatesWait = false
 
     /// Loads the data, builds and initialises the network and creates the run directory; every rank calls it.
     ///
@@ -286,6 +288,8 @@ public final class Trainer {
 
     /// Runs `steps` training steps from the start (no files written) and returns where the time went.
     public func benchmark(steps: Int, warmupSteps: Int = 5) throws -> StepTimings {
+        separatesWait = communicator.size > 1
+        defer { separatesWait = false }
         let workspace = StepWorkspace(trainer: self)
         let stepsPerEpoch = (train.count + config.training.batchSize - 1) / config.training.batchSize
         var order = epochOrder(0)
@@ -398,11 +402,13 @@ public final class Trainer {
             }
             if count == 0 { workspace.fixedPoint.initialize(repeating: 0) }
             timings.backward += clock.lap()
+            try waitForSlowestRankIfMeasuring(&clock)
             try communicator.allreduceSum(workspace.fixedPoint)
             fixedPointToFloat(workspace.fixedPoint.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
         } else {
             network.backward(input: workspace.input, outputGradient: workspace.outputGradient, batch: count)
             timings.backward += clock.lap()
+            try waitForSlowestRankIfMeasuring(&clock)
             try communicator.allreduceSum(network.gradients)
         }
         // One small allreduce agrees on the batch loss, a stop request and any rank's non-finite values.
@@ -427,6 +433,13 @@ public final class Trainer {
         timings.steps += 1
         timings.samples += globalCount
         return StepOutcome(lossSum: agreed[0], samples: globalCount, stopRequested: agreed[1] > 0)
+    }
+
+    /// In `benchmark`, a barrier before the allreduce splits waiting for the slowest rank from the transfer.
+    private func waitForSlowestRankIfMeasuring(_ clock: inout StepClock) throws {
+        guard separatesWait else { return }
+        try communicator.barrier()
+        timings.wait += clock.lap()
     }
 
     /// Loss and accuracy over a dataset, sharded across ranks and reduced.
