@@ -26,14 +26,27 @@ public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: Un
     // A stack buffer: this runs once per fixed group in every deterministic step, so no heap allocation.
     return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
         failed.initialize(repeating: false)
-        parallelFor(count: parts, threads: parts) { part in
-            let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
-            let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
-            failed[part] = replacing
-                ? !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: true)
-                : !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: false)
-        }
+        parallelFor(count: parts, threads: parts, FixedPointPart(x: x, accumulator: accumulator, count: count, parts: parts,
+                                                                 replacing: replacing, failed: failed.baseAddress!))
         return !failed.contains(true)
+    }
+}
+
+/// Part `part` of `accumulateFixedPoint`, recording in `failed[part]` whether it met a value out of range.
+private struct FixedPointPart: ParallelJob {
+    let x: UnsafePointer<Float>
+    let accumulator: UnsafeMutablePointer<Int64>
+    let count: Int
+    let parts: Int
+    let replacing: Bool
+    let failed: UnsafeMutablePointer<Bool>
+
+    func perform(_ part: Int) {
+        let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
+        let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
+        failed[part] = replacing
+            ? !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: true)
+            : !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: false)
     }
 }
 

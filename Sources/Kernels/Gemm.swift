@@ -155,15 +155,27 @@ public func gemm(
         gemmWorkspaces.give(workspace)
         return
     }
-    parallelFor(count: parts, threads: parts) { part in
+    parallelFor(count: parts, threads: parts, GemmPart(operands: operands, m: m, n: n, parts: parts,
+                                                       splitColumns: splitColumns))
+}
+
+/// One thread's block of C: a contiguous run of column panels (or of row panels) of a GEMM.
+private struct GemmPart: ParallelJob {
+    let operands: GemmOperands
+    let m: Int
+    let n: Int
+    let parts: Int
+    let splitColumns: Bool
+
+    func perform(_ part: Int) {
         let rows: Range<Int>
         let columns: Range<Int>
         if splitColumns {
-            let panels = chunkRange(part, of: parts, total: columnPanels)
+            let panels = chunkRange(part, of: parts, total: (n + gemmNR - 1) / gemmNR)
             rows = 0..<m
             columns = (panels.lowerBound * gemmNR)..<min(n, panels.upperBound * gemmNR)
         } else {
-            let panels = chunkRange(part, of: parts, total: rowPanels)
+            let panels = chunkRange(part, of: parts, total: (m + gemmMR - 1) / gemmMR)
             rows = (panels.lowerBound * gemmMR)..<min(m, panels.upperBound * gemmMR)
             columns = 0..<n
         }

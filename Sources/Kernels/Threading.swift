@@ -22,23 +22,46 @@ public func availableCPUCount() -> Int {
     return max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
 
-/// Runs `body(index)` for every index in `0..<count`, concurrently when `threads > 1`.
+/// The work of one parallel region: `perform(index)` runs once for every index, on any thread, in any order.
+public protocol ParallelJob {
+    /// Does item `index` of the region.
+    func perform(_ index: Int)
+}
+
+/// Runs `job.perform(index)` for every index in `0..<count`, concurrently when `threads > 1`.
 ///
 /// With `threads > 1` and `count > 1` the indices go to min(threads, count) threads of a spinning
 /// worker pool (the caller is one of them), so callers should make `count` equal to the number of
 /// independent work items (usually the thread count) and must not assume any execution order.
-public func parallelFor(count: Int, threads: Int, _ body: (Int) -> Void) {
+/// No heap allocation: the job reaches the workers as a pointer to the caller's copy, through a
+/// trampoline specialized for `Job` (hence `@inlinable`).
+@inlinable
+public func parallelFor<Job: ParallelJob>(count: Int, threads: Int, _ job: Job) {
     guard count > 0 else { return }
-    if threads > 1 && count > 1 {
-        withoutActuallyEscaping(body) { escapable in
-            if !WorkerPool.shared.run(count: count, participants: min(threads, count), escapable) {
-                // The pool is busy (a nested or concurrent call): fall back to Dispatch.
-                DispatchQueue.concurrentPerform(iterations: count, execute: escapable)
-            }
-        }
-    } else {
-        for index in 0..<count { body(index) }
+    guard threads > 1 && count > 1 else {
+        for index in 0..<count { job.perform(index) }
+        return
     }
+    let ran = withUnsafePointer(to: job) { pointer in
+        WorkerPool.shared.run(count: count, participants: min(threads, count), context: UnsafeRawPointer(pointer)) {
+            context, index in context.assumingMemoryBound(to: Job.self).pointee.perform(index)
+        }
+    }
+    // The pool is busy (a nested or concurrent call): fall back to Dispatch.
+    if !ran { DispatchQueue.concurrentPerform(iterations: count) { job.perform($0) } }
+}
+
+/// Runs `body(index)` for every index in `0..<count`, like the `ParallelJob` form.
+///
+/// Convenient, but handing a closure to other threads costs one small heap allocation per call
+/// (Swift's `withoutActuallyEscaping`), so the training step uses jobs.
+public func parallelFor(count: Int, threads: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { parallelFor(count: count, threads: threads, ClosureJob(body: $0)) }
+}
+
+private struct ClosureJob: ParallelJob {
+    let body: (Int) -> Void
+    func perform(_ index: Int) { body(index) }
 }
 
 /// A fixed set of worker threads that spin briefly between parallel regions, then sleep.
@@ -47,8 +70,9 @@ public func parallelFor(count: Int, threads: Int, _ body: (Int) -> Void) {
 /// which costs tens of microseconds — as much as a small GEMM of the training step. Workers here
 /// spin for `spinNanoseconds` after each region, so the next region of the same step starts in
 /// well under a microsecond; after that they sleep on a condition and cost nothing.
+@usableFromInline
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool()
+    @usableFromInline static let shared = WorkerPool()
 
     /// How long an idle worker keeps spinning before it sleeps.
     static let spinNanoseconds: UInt64 = 2_000_000
@@ -62,16 +86,21 @@ final class WorkerPool: @unchecked Sendable {
     private let sleepers = NSCondition()
     private var workers = 0
     // The current job; written only while every worker has acknowledged the previous generation.
-    private var body: ((Int) -> Void)?
+    // `invoke` captures nothing (the job is behind `context`), so storing it allocates nothing.
+    private var context: UnsafeRawPointer?
+    private var invoke: ((UnsafeRawPointer, Int) -> Void)?
     private var count = 0
     private var participants = 0
 
-    /// Runs body(0..<count) on `participants` threads (the caller included); false if the pool is busy.
-    func run(count: Int, participants: Int, _ body: @escaping (Int) -> Void) -> Bool {
+    /// Runs invoke(context, 0..<count) on `participants` threads (the caller included); false if the pool is busy.
+    @usableFromInline
+    func run(count: Int, participants: Int, context: UnsafeRawPointer,
+             _ invoke: @escaping (UnsafeRawPointer, Int) -> Void) -> Bool {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         while workers < participants - 1 { spawnWorker() }
-        self.body = body
+        self.context = context
+        self.invoke = invoke
         self.count = count
         self.participants = participants
         finished.store(0, ordering: .relaxed)
@@ -82,7 +111,7 @@ final class WorkerPool: @unchecked Sendable {
         sleepers.unlock()
         var index = 0
         while index < count {
-            body(index)
+            invoke(context, index)
             index += participants
         }
         var spins = 0
@@ -90,7 +119,8 @@ final class WorkerPool: @unchecked Sendable {
             spins += 1
             if spins > 1000 { sched_yield() }
         }
-        self.body = nil
+        self.context = nil
+        self.invoke = nil
         return true
     }
 
@@ -104,14 +134,14 @@ final class WorkerPool: @unchecked Sendable {
         thread.start()
     }
 
-    // A function of its own so this thread's reference to `body` is released before it reports done
-    // (the caller's withoutActuallyEscaping checks that no reference outlives the region).
+    // A function of its own so this thread's copy of `invoke` is released before it reports done
+    // (a closure job's withoutActuallyEscaping checks that no reference outlives the region).
     @inline(never)
     private func runShare(of worker: Int) {
-        guard worker < participants, let body else { return }
+        guard worker < participants, let invoke, let context else { return }
         var index = worker
         while index < count {
-            body(index)
+            invoke(context, index)
             index += participants
         }
     }

@@ -179,26 +179,51 @@ public func vectorErf(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// Work per thread below which the array helpers stay on one thread (memory-bound, dispatch costs ~µs).
 public let elementwiseParallelGrain = 1 << 16
 
-/// Runs `body(range)` over `0..<count` split into near-equal contiguous chunks (boundaries at multiples of 8,
-/// so SIMD8 loops split cleanly), in parallel only when each thread gets at least `minimumChunk` elements.
-@inline(__always)
-public func forEachChunk(count: Int, threads: Int, minimumChunk: Int = elementwiseParallelGrain,
-                         _ body: (Range<Int>) -> Void) {
+/// The work of a chunked loop: `perform(range)` for disjoint ranges that together cover `0..<count`, on any thread.
+public protocol ChunkJob {
+    /// Does the elements in `range`.
+    func perform(_ range: Range<Int>)
+}
+
+/// Runs `job.perform(range)` over `0..<count` split into near-equal contiguous chunks (boundaries at multiples
+/// of 8, so SIMD8 loops split cleanly), in parallel only when each thread gets at least `minimumChunk` elements.
+@inlinable
+public func forEachChunk<Job: ChunkJob>(count: Int, threads: Int, minimumChunk: Int = elementwiseParallelGrain, _ job: Job) {
     let parts = max(1, min(threads, count / minimumChunk))
     if parts == 1 {
-        body(0..<count)
+        job.perform(0..<count)
         return
     }
-    let blocks = (count + 7) / 8
-    parallelFor(count: parts, threads: parts) { part in
-        let blockRange = chunkRange(part, of: parts, total: blocks)
-        body(min(count, blockRange.lowerBound * 8)..<min(count, blockRange.upperBound * 8))
+    parallelFor(count: parts, threads: parts, ChunkSplit(job: job, count: count, parts: parts))
+}
+
+/// Part `index` of `parts` of a chunked loop, for `parallelFor`.
+@usableFromInline
+struct ChunkSplit<Job: ChunkJob>: ParallelJob {
+    @usableFromInline let job: Job
+    @usableFromInline let count: Int
+    @usableFromInline let parts: Int
+
+    @inlinable init(job: Job, count: Int, parts: Int) {
+        (self.job, self.count, self.parts) = (job, count, parts)
+    }
+
+    @inlinable func perform(_ part: Int) {
+        let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
+        job.perform(min(count, blocks.lowerBound * 8)..<min(count, blocks.upperBound * 8))
     }
 }
 
 /// x[i] *= factor for i in 0..<count.
 public func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float, threads: Int = 1) {
-    forEachChunk(count: count, threads: threads) { range in
+    forEachChunk(count: count, threads: threads, ScaleChunk(x: x, factor: factor))
+}
+
+private struct ScaleChunk: ChunkJob {
+    let x: UnsafeMutablePointer<Float>
+    let factor: Float
+
+    func perform(_ range: Range<Int>) {
         let f = SIMD8<Float>(repeating: factor)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
@@ -216,7 +241,15 @@ public func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float
 /// y[i] += a·x[i] for i in 0..<count (axpy; fused multiply-add in every lane and in the tail).
 public func addProduct(_ x: UnsafePointer<Float>, scaledBy a: Float, to y: UnsafeMutablePointer<Float>,
                        count: Int, threads: Int = 1) {
-    forEachChunk(count: count, threads: threads) { range in
+    forEachChunk(count: count, threads: threads, AddProductChunk(x: x, a: a, y: y))
+}
+
+private struct AddProductChunk: ChunkJob {
+    let x: UnsafePointer<Float>
+    let a: Float
+    let y: UnsafeMutablePointer<Float>
+
+    func perform(_ range: Range<Int>) {
         let av = SIMD8<Float>(repeating: a)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
@@ -240,15 +273,27 @@ public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, threads: Int = 1
     guard chunks > 1 else { return sumOfSquaresSerial(x, count: count) }
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { partials in
         let parts = max(1, min(threads, chunks))
-        parallelFor(count: parts, threads: parts) { part in
-            for index in chunkRange(part, of: parts, total: chunks) {
-                let start = index * chunk
-                partials[index] = sumOfSquaresSerial(x + start, count: min(chunk, count - start))
-            }
-        }
+        parallelFor(count: parts, threads: parts, SumOfSquaresPart(x: x, count: count, chunk: chunk, parts: parts,
+                                                                   partials: partials.baseAddress!))
         var total = 0.0
         for index in 0..<chunks { total += partials[index] }
         return total
+    }
+}
+
+/// Part `part` of `sumOfSquares`: the partial sums of its fixed-size chunks.
+private struct SumOfSquaresPart: ParallelJob {
+    let x: UnsafePointer<Float>
+    let count: Int
+    let chunk: Int
+    let parts: Int
+    let partials: UnsafeMutablePointer<Double>
+
+    func perform(_ part: Int) {
+        for index in chunkRange(part, of: parts, total: (count + chunk - 1) / chunk) {
+            let start = index * chunk
+            partials[index] = sumOfSquaresSerial(x + start, count: min(chunk, count - start))
+        }
     }
 }
 
@@ -275,7 +320,12 @@ private func sumOfSquaresSerial(_ x: UnsafePointer<Float>, count: Int) -> Double
 
 /// x[i] = value for i in 0..<count.
 public func fill(_ x: UnsafeMutablePointer<Float>, count: Int, with value: Float, threads: Int = 1) {
-    forEachChunk(count: count, threads: threads) { range in
-        (x + range.lowerBound).update(repeating: value, count: range.count)
-    }
+    forEachChunk(count: count, threads: threads, FillChunk(x: x, value: value))
+}
+
+private struct FillChunk: ChunkJob {
+    let x: UnsafeMutablePointer<Float>
+    let value: Float
+
+    func perform(_ range: Range<Int>) { (x + range.lowerBound).update(repeating: value, count: range.count) }
 }

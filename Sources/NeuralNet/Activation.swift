@@ -19,15 +19,8 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(a) != z { a.update(from: z, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let x = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(a + i).storeBytes(of: self.apply(x), as: SIMD8<Float>.self)
-                i += 8
-            }
-            if i < range.upperBound { self.scalarTail(z + i, a + i, count: range.upperBound - i) }
-        }
+        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                     ActivationForwardChunk(activation: self, z: z, a: a))
     }
 
     // dz[count] = da[count] ⊙ f'(z)   (a = f(z) is passed so sigmoid/tanh reuse it)
@@ -38,24 +31,8 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(dz) != da { dz.update(from: da, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let zv = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
-                let av = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-                let gv = UnsafeRawPointer(da + i).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dz + i).storeBytes(of: gv * self.derivative(zv, av), as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < range.upperBound {
-                var zv = SIMD8<Float>(repeating: 0), av = zv, gv = zv
-                let n = min(8, range.upperBound - i)
-                for j in 0..<n { zv[j] = z[i + j]; av[j] = a[i + j]; gv[j] = da[i + j] }
-                let out = gv * self.derivative(zv, av)
-                for j in 0..<n { dz[i + j] = out[j] }
-                i += n
-            }
-        }
+        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                     ActivationBackwardChunk(activation: self, z: z, a: a, da: da, dz: dz))
     }
 
     @inline(__always)
@@ -87,11 +64,56 @@ public enum Activation: String, CaseIterable, Sendable {
         }
     }
 
-    private func scalarTail(_ z: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, count: Int) {
+    fileprivate func scalarTail(_ z: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, count: Int) {
         var x = SIMD8<Float>(repeating: 0)
         for j in 0..<count { x[j] = z[j] }
         let y = apply(x)
         for j in 0..<count { a[j] = y[j] }
+    }
+}
+
+/// a = f(z) over one chunk.
+private struct ActivationForwardChunk: ChunkJob {
+    let activation: Activation
+    let z: UnsafePointer<Float>
+    let a: UnsafeMutablePointer<Float>
+
+    func perform(_ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let x = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(a + i).storeBytes(of: activation.apply(x), as: SIMD8<Float>.self)
+            i += 8
+        }
+        if i < range.upperBound { activation.scalarTail(z + i, a + i, count: range.upperBound - i) }
+    }
+}
+
+/// dz = da · f'(z) over one chunk.
+private struct ActivationBackwardChunk: ChunkJob {
+    let activation: Activation
+    let z: UnsafePointer<Float>
+    let a: UnsafePointer<Float>
+    let da: UnsafePointer<Float>
+    let dz: UnsafeMutablePointer<Float>
+
+    func perform(_ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let zv = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
+            let av = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let gv = UnsafeRawPointer(da + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dz + i).storeBytes(of: gv * activation.derivative(zv, av), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < range.upperBound {
+            var zv = SIMD8<Float>(repeating: 0), av = zv, gv = zv
+            let n = min(8, range.upperBound - i)
+            for j in 0..<n { zv[j] = z[i + j]; av[j] = a[i + j]; gv[j] = da[i + j] }
+            let out = gv * activation.derivative(zv, av)
+            for j in 0..<n { dz[i + j] = out[j] }
+            i += n
+        }
     }
 }
 

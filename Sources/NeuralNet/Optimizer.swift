@@ -87,18 +87,16 @@ public final class Optimizer {
         case .sgd:
             let momentum = settings.momentum
             if momentum == 0 {
-                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
-                    sgdUpdate(parameters, gradients, range, lr: lr, decay: decay)
-                }
+                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                             SGDChunk(p: parameters, g: gradients, lr: lr, decay: decay))
                 return
             }
             firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
                 let buffer = bufferPointer.baseAddress!
                 let nesterov = settings.nesterov
-                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
-                    momentumUpdate(parameters, gradients, buffer, range, lr: lr, decay: decay, momentum: momentum,
-                                   nesterov: nesterov, first: first)
-                }
+                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                             MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
+                                           momentum: momentum, nesterov: nesterov, first: first))
             }
         case .adam, .adamw:
             let t = Double(stepCount)
@@ -111,13 +109,8 @@ public final class Optimizer {
             firstMoment.withUnsafeMutableBufferPointer { firstPointer in
                 secondMoment.withUnsafeMutableBufferPointer { secondPointer in
                     let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
-                    forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk) { range in
-                        if decoupled {
-                            adamUpdate(parameters, gradients, m, v, range, constants, decoupled: true)
-                        } else {
-                            adamUpdate(parameters, gradients, m, v, range, constants, decoupled: false)
-                        }
-                    }
+                    forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                                 AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
                 }
             }
         }
@@ -189,6 +182,33 @@ private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float
 }
 
 // p[i] -= lr·(g[i] + decay·p[i])
+// The three updates as jobs for forEachChunk (no closure, so no allocation per step).
+private struct SGDChunk: ChunkJob {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, lr: Float, decay: Float
+    func perform(_ range: Range<Int>) { sgdUpdate(p, g, range, lr: lr, decay: decay) }
+}
+
+private struct MomentumChunk: ChunkJob {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>
+    let lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool
+    func perform(_ range: Range<Int>) {
+        momentumUpdate(p, g, buffer, range, lr: lr, decay: decay, momentum: momentum, nesterov: nesterov, first: first)
+    }
+}
+
+private struct AdamChunk: ChunkJob {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let constants: AdamConstants, decoupled: Bool
+    func perform(_ range: Range<Int>) {
+        // Two calls with constant `decoupled` let each specialize its inner loop.
+        if decoupled {
+            adamUpdate(p, g, m, v, range, constants, decoupled: true)
+        } else {
+            adamUpdate(p, g, m, v, range, constants, decoupled: false)
+        }
+    }
+}
+
 private func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ range: Range<Int>,
                        lr: Float, decay: Float) {
     var i = range.lowerBound

@@ -265,17 +265,14 @@ public final class Dataset {
         let width = featureCount
         let parts = min(max(threads, 1), rows.count)
         if parts > 1, rows.count * width >= 1 << 16 {
-            parallelFor(count: parts, threads: parts) { part in
-                let lower = rows.count * part / parts
-                let upper = rows.count * (part + 1) / parts
-                gatherRange(rows, lower..<upper, output, labelOutput)
-            }
+            parallelFor(count: parts, threads: parts,
+                        GatherPart(dataset: self, rows: rows, parts: parts, output: output, labelOutput: labelOutput))
         } else {
             gatherRange(rows, 0..<rows.count, output, labelOutput)
         }
     }
 
-    private func gatherRange(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
+    fileprivate func gatherRange(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
                              _ output: UnsafeMutablePointer<Float>, _ labelOutput: UnsafeMutablePointer<Float>) {
         let width = featureCount
         offset.withUnsafeBufferPointer { offsets in
@@ -343,5 +340,20 @@ private func convertRow(_ input: UnsafePointer<Float>, _ width: Int, _ offset: U
     while feature < width {
         output[feature] = (input[feature] - offset[feature]) * multiplier[feature]
         feature += 1
+    }
+}
+
+/// One thread's share of `Dataset.gather`: a contiguous run of the batch's rows.
+private struct GatherPart: ParallelJob {
+    let dataset: Dataset
+    let rows: UnsafeBufferPointer<Int32>
+    let parts: Int
+    let output: UnsafeMutablePointer<Float>
+    let labelOutput: UnsafeMutablePointer<Float>
+
+    func perform(_ part: Int) {
+        let lower = rows.count * part / parts
+        let upper = rows.count * (part + 1) / parts
+        dataset.gatherRange(rows, lower..<upper, output, labelOutput)
     }
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The steady-state training step allocates nothing on the heap: `plexus bench step` run for 20 and
+# for 60 timed steps (same warm-up) must make the same number of allocations, counted by an
+# LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode. One allocation
+# per step would add 40; a few are allowed for the report's text (its numbers' lengths vary).
+set -euo pipefail
+name=step_allocations
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
+config="$root/bench/mlp-784-512-256-10.yaml"
+
+fail() { echo "FAIL $name: $*"; exit 1; }
+[ -x "$binary" ] || fail "no plexus binary at $binary"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || fail "dataset-fashion-mnist is not installed"
+compiler="$(command -v clang || command -v cc || true)"
+[ -n "$compiler" ] || fail "no C compiler (clang ships with Swift)"
+
+tmp="$(mktemp -d /tmp/plexus-allocations.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+"$compiler" -O2 -shared -fPIC "$here/fixtures/malloc_counter.c" -o "$tmp/counter.so" -ldl
+
+allocations() {  # steps, then --set overrides
+    local steps=$1; shift
+    local settings=()
+    for s in "$@"; do settings+=(--set "$s"); done
+    LD_PRELOAD="$tmp/counter.so" "$binary" bench step "$config" --steps "$steps" --warmup 10 "${settings[@]}" \
+        2>"$tmp/err" >/dev/null || fail "bench step $* failed: $(head -3 "$tmp/err")"
+    sed -n 's/^allocations //p' "$tmp/err" | tail -1
+}
+
+for threads in 1 2; do
+    for deterministic in false true; do
+        short=$(allocations 20 training.threads=$threads training.deterministic=$deterministic)
+        long=$(allocations 60 training.threads=$threads training.deterministic=$deterministic)
+        [ -n "$short" ] && [ "$short" -gt 0 ] || fail "the counter reported nothing (is LD_PRELOAD honoured?)"
+        echo "threads $threads, deterministic $deterministic: $short allocations for 20 steps, $long for 60"
+        [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] \
+            || fail "$((long - short)) allocations in 40 extra steps (threads $threads, deterministic $deterministic)"
+    done
+done
+echo "PASS $name"
