@@ -35,13 +35,32 @@ final class ThreadingTests: XCTestCase {
         }
     }
 
+    private struct CountVisits: ParallelJob, ChunkJob {
+        let counts: UnsafeMutablePointer<Int>
+        func perform(_ index: Int) { counts[index] += 1 }
+        func perform(_ range: Range<Int>) { for index in range { counts[index] += 1 } }
+    }
+
     func testParallelForVisitsEachIndexOnce() {
         for threads in [1, 2, 4] {
             let counts = UnsafeMutablePointer<Int>.allocate(capacity: 37)
+            defer { counts.deallocate() }
             counts.initialize(repeating: 0, count: 37)
             parallelFor(count: 37, threads: threads) { counts[$0] += 1 }
-            XCTAssertEqual((0..<37).map { counts[$0] }, [Int](repeating: 1, count: 37))
-            counts.deallocate()
+            XCTAssertEqual((0..<37).map { counts[$0] }, [Int](repeating: 1, count: 37), "closure, \(threads) threads")
+            counts.initialize(repeating: 0, count: 37)
+            parallelFor(count: 37, threads: threads, CountVisits(counts: counts))
+            XCTAssertEqual((0..<37).map { counts[$0] }, [Int](repeating: 1, count: 37), "job, \(threads) threads")
+        }
+    }
+
+    func testForEachChunkCoversEveryElementOnce() {
+        for (count, threads, minimumChunk) in [(0, 2, 1), (5, 3, 1), (1000, 3, 16), (1000, 2, 10_000)] {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0, count: max(1, count))
+            forEachChunk(count: count, threads: threads, minimumChunk: minimumChunk, CountVisits(counts: counts))
+            XCTAssertEqual((0..<count).map { counts[$0] }, [Int](repeating: 1, count: count), "count \(count)")
         }
     }
 }
