@@ -5,12 +5,8 @@
 # this run may survive.
 set -euo pipefail
 name=rank_failure
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
-config="${PLEXUS_TEST_CONFIG:-$here/fixtures/small.yaml}"
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
 
-fail() { echo "FAIL $name: $*"; exit 1; }
 [ -x "$binary" ] || fail "no plexus binary at $binary"
 command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
 

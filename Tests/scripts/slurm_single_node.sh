@@ -6,14 +6,8 @@
 # munge if missing. Everything started here is stopped on exit.
 set -euo pipefail
 name=slurm_single_node
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-# shellcheck source=../../launch/common.sh
-source "$root/launch/common.sh"
-binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
-config="${PLEXUS_TEST_CONFIG:-$here/fixtures/small.yaml}"
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
 
-fail() { echo "FAIL $name: $*"; exit 1; }
 if [ "$(id -u)" != 0 ]; then echo "SKIP $name: needs root to run slurmd"; exit 0; fi
 [ -x "$binary" ] || fail "no plexus binary at $binary"
 ensure_packages slurm-wlm munge >/dev/null 2>&1 || fail "cannot install slurm-wlm munge"

@@ -5,12 +5,8 @@
 # per step would add 40; a few are allowed for the report's text (its numbers' lengths vary).
 set -euo pipefail
 name=step_allocations
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
 config="$root/bench/mlp-784-512-256-10.yaml"
-
-fail() { echo "FAIL $name: $*"; exit 1; }
 [ -x "$binary" ] || fail "no plexus binary at $binary"
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || fail "dataset-fashion-mnist is not installed"
 compiler="$(command -v clang || command -v cc || true)"

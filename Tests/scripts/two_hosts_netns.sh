@@ -11,14 +11,8 @@
 # Namespaces (and with them the veths and the bridge) are removed on exit, also on failure.
 set -euo pipefail
 name=two_hosts_netns
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-# shellcheck source=../../launch/common.sh
-source "$root/launch/common.sh"
-binary="${PLEXUS_BINARY:-$root/.build/release/plexus}"
-config="${PLEXUS_TEST_CONFIG:-$here/fixtures/small.yaml}"
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
 
-fail() { echo "FAIL $name: $*"; exit 1; }
 if [ "$(id -u)" != 0 ]; then echo "SKIP $name: needs root for network namespaces"; exit 0; fi
 command -v ip >/dev/null || { echo "SKIP $name: no ip command (iproute2)"; exit 0; }
 [ -x "$binary" ] || fail "no plexus binary at $binary"
