@@ -279,26 +279,25 @@ public final class Dataset {
             scale.withUnsafeBufferPointer { multipliers in
                 labels.withUnsafeBufferPointer { labelValues in
                     guard let offsetBase = offsets.baseAddress, let multiplierBase = multipliers.baseAddress else { return }
+                    // One loop for both storage types; `convert` writes row `row` of the features to `destination`.
+                    func gatherRows(_ convert: (_ row: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+                        for index in range {
+                            let row = Int(rows[index])
+                            precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
+                            convert(row, output + index * width)
+                            labelOutput[index] = labelValues[row]
+                        }
+                    }
                     switch features {
                     case let .bytes(values):
                         values.withUnsafeBufferPointer { raw in
                             guard let rawBase = raw.baseAddress else { return }
-                            for index in range {
-                                let row = Int(rows[index])
-                                precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
-                                convertRow(rawBase + row * width, width, offsetBase, multiplierBase, output + index * width)
-                                labelOutput[index] = labelValues[row]
-                            }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1) }
                         }
                     case let .floats(values):
                         values.withUnsafeBufferPointer { raw in
                             guard let rawBase = raw.baseAddress else { return }
-                            for index in range {
-                                let row = Int(rows[index])
-                                precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
-                                convertRow(rawBase + row * width, width, offsetBase, multiplierBase, output + index * width)
-                                labelOutput[index] = labelValues[row]
-                            }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1) }
                         }
                     }
                 }
