@@ -47,13 +47,7 @@ public enum BenchCommands {
 
     /// Runs `body` with this process's communicator; an error is reported and ends every rank.
     private static func withCommunicator(_ body: (Communicator) throws -> Void) -> Int32 {
-        let communicator: Communicator
-        do {
-            communicator = try makeCommunicator()
-        } catch {
-            reportError(error, rank: 0, worldSize: 1)
-            return 1
-        }
+        guard let communicator = startCommunicator() else { return 1 }
         do {
             try body(communicator)
         } catch {

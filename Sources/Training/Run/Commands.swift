@@ -9,13 +9,7 @@ public enum Commands {
     public static func train(configPath: String, runDirectory: String?, overrides: [String],
                              progressMode: ProgressMode = .auto, resume: Bool = false) -> Int32 {
         let startTime = Date()
-        let communicator: Communicator
-        do {
-            communicator = try makeCommunicator()
-        } catch {
-            reportError(error, rank: 0, worldSize: 1)
-            return 1
-        }
+        guard let communicator = startCommunicator() else { return 1 }
         var trainer: Trainer?
         do {
             var config: TrainingConfig?
@@ -159,5 +153,15 @@ public enum Commands {
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
+    }
+}
+
+/// This process's communicator (MPI under a launcher, else a world of one); nil after reporting why it failed.
+func startCommunicator() -> Communicator? {
+    do {
+        return try makeCommunicator()
+    } catch {
+        reportError(error, rank: 0, worldSize: 1)
+        return nil
     }
 }
