@@ -2,13 +2,19 @@
 import Foundation
 import PackageDescription
 
-// Release builds target this machine's CPU so SIMD8<Float> becomes AVX2/FMA code (0.5 vs 43 GFLOP/s
-// measured without and with it). For a portable cluster build set PLEXUS_TARGET_CPU, e.g.
-// `PLEXUS_TARGET_CPU=x86-64-v3 swift build -c release` .
+// Builds target this machine's CPU so the SIMD kernels become AVX2/FMA or AVX-512 code (0.5 vs 43 GFLOP/s
+// measured without and with it on AVX2); debug builds too, so the tests run the instructions releases run.
+// Both kernel variants (avx2, avx512) exist in a build only if its target CPU has AVX-512; the one used is chosen at
+// start-up (Sources/Kernels/KernelVariant.swift). For a binary that must run on other x86-64 machines set
+// PLEXUS_TARGET_CPU to the oldest of them, e.g. `PLEXUS_TARGET_CPU=haswell swift build -c release` (AVX2 + FMA;
+// avx2 kernels only) or skylake-avx512 (both).
 let targetCPU = ProcessInfo.processInfo.environment["PLEXUS_TARGET_CPU"] ?? "native"
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", targetCPU]),
 ]
+// Kernels and NeuralNet are optimized in debug builds as well: the tests then check the code releases run (register tiles,
+// specialized generics), and in seconds rather than minutes.
+let optimizedKernels: [SwiftSetting] = fastMath + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "Plexus",
@@ -24,8 +30,9 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Kernels", swiftSettings: fastMath),
-        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .systemLibrary(name: "CCPU"),
+        .target(name: "Kernels", dependencies: ["CCPU"], swiftSettings: optimizedKernels),
+        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: optimizedKernels),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["NeuralNet", "Distributed", "Kernels", "CZlib", .product(name: "Yams", package: "Yams")],
@@ -33,10 +40,10 @@ let package = Package(
         .executableTarget(name: "plexus",
                           dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastMath),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Training"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: fastMath),
+        .testTarget(name: "IntegrationTests", dependencies: ["Training"], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,9 +5,27 @@ Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--
 Each side reports the best of 3 timed runs of >= 0.2 s (GFLOP/s = 2mnk / seconds per call); with --rounds R
 both sides are measured R times, alternating, and the best of all rounds is kept (on a shared machine other
 processes only ever slow a run down). numpy runs in one subprocess per thread count with OPENBLAS_NUM_THREADS
-set before numpy is imported.
+set before numpy is imported, and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (an environment may set them to force
+an older kernel): OpenBLAS picks its best kernel for this CPU, and the kernel threadpoolctl names is printed.
 """
 import argparse, json, os, subprocess, sys, time
+
+# Environment variables that force OpenBLAS onto another kernel or cache size; unset for the peer only.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+def peer_environment(threads):
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+def blas_kernels():
+    """What threadpoolctl reports for numpy's BLAS: e.g. 'openblas 0.3.31 SkylakeX, 1 thread(s)'."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl)"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}, {i.get('num_threads')} thread(s)"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
 
 def measure_numpy(shapes):
     import numpy as np
@@ -39,7 +57,8 @@ def timed(call, calls):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         shapes = json.loads(sys.stdin.read())
-        print(json.dumps(measure_numpy(shapes)))
+        rows = measure_numpy(shapes)
+        print(json.dumps({"blas": blas_kernels(), "rows": rows}))
         return
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser()
@@ -50,6 +69,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch", default="128", help="rows per rank (plexus bench gemm --batch)")
     args = parser.parse_args()
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs")
     best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
     plexus, numpy_rows = None, {}
     for round in range(args.rounds):
@@ -59,10 +79,11 @@ def main():
             plexus = best(plexus, json.loads(subprocess.check_output([args.plexus, "bench", "gemm", "--json", "--threads", args.threads, "--batch", args.batch])))
         for threads in [int(t) for t in args.threads.split(",")]:
             shapes = [dict(m=r["m"], n=r["n"], k=r["k"], layout=r["layout"], product=r["product"]) for r in plexus if r["threads"] == threads]
-            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            measured = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes), env=env,
-                                                 capture_output=True, text=True, check=True).stdout)
-            numpy_rows[threads] = best(numpy_rows.get(threads), measured)
+            child = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes),
+                                              env=peer_environment(threads), capture_output=True, text=True, check=True).stdout)
+            if round == 0:
+                print(f"numpy BLAS at {threads} thread(s): {child['blas']}")
+            numpy_rows[threads] = best(numpy_rows.get(threads), child["rows"])
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for p, q in zip([r for r in plexus if r["threads"] == threads], numpy_rows[threads]):
@@ -76,6 +97,15 @@ def main():
         print(f"threads {threads}: min ratio {min(ratios):.2f}, geometric mean {prod(ratios) ** (1 / len(ratios)):.2f}")
     if args.json_out:
         json.dump(rows, open(args.json_out, "w"), indent=1)
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 def prod(values):
     result = 1.0

@@ -22,7 +22,7 @@ private let magicBits = Int64(bitPattern: magic.bitPattern)
 /// meaningful: callers stop, never continue silently).
 public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
                                  threads: Int = 1, replacing: Bool = false) -> Bool {
-    let parts = max(1, min(threads, count / 16384))
+    let parts = max(1, min(threads, count / minimumElementsPerThread))
     // A stack buffer: this runs once per fixed group in every deterministic step, so no heap allocation.
     return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
         failed.initialize(repeating: false)
@@ -60,15 +60,15 @@ private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumula
     var bad = SIMD4<Int64>(repeating: 0)
     var i = 0
     while i + 4 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+        let v = SIMD4<Float>(loadingFrom: x + i)
         let d = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
         // !(|d| < limit) also catches NaN.
         let magnitude = d.replacing(with: -d, where: d .< 0)
         bad |= SIMD4<Int64>(repeating: 1).replacing(with: 0, where: magnitude .< limit)
         let rounded = d * scale + magicVector
         let integers = unsafeBitCast(rounded, to: SIMD4<Int64>.self) &- magicInteger
-        let current = replacing ? SIMD4<Int64>() : UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
-        UnsafeMutableRawPointer(accumulator + i).storeBytes(of: current &+ integers, as: SIMD4<Int64>.self)
+        let current = replacing ? SIMD4<Int64>() : SIMD4<Int64>(loadingFrom: accumulator + i)
+        (current &+ integers).store(to: accumulator + i)
         i += 4
     }
     var ok = bad == SIMD4<Int64>(repeating: 0)
@@ -94,11 +94,10 @@ public func fixedPointToFloat(_ accumulator: UnsafePointer<Int64>, into x: Unsaf
     let bound = SIMD4<Int64>(repeating: 1 << 51)
     var i = 0
     while i + 4 <= count {
-        let a = UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
+        let a = SIMD4<Int64>(loadingFrom: accumulator + i)
         if all((a .< bound) .& (a .> 0 &- bound)) {
             let d = (unsafeBitCast(a &+ magicInteger, to: SIMD4<Double>.self) - magicVector) * inverseVector
-            UnsafeMutableRawPointer(x + i).storeBytes(of: SIMD4<Float>(Float(d[0]), Float(d[1]), Float(d[2]), Float(d[3])),
-                                                      as: SIMD4<Float>.self)
+            SIMD4<Float>(Float(d[0]), Float(d[1]), Float(d[2]), Float(d[3])).store(to: x + i)
         } else {
             for j in i..<(i + 4) { x[j] = Float(Double(accumulator[j]) * inverse) }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import NeuralNet
 
 /// One matrix product of a dense layer's training step, as `plexus bench gemm` times it.
 public struct GemmShape: Equatable, Sendable {
@@ -71,9 +72,10 @@ public enum GemmBenchmark {
     static func measure(_ shape: GemmShape, threads: Int, runs: Int, minimumSeconds: Double) -> GemmMeasurement {
         let (rowsA, columnsA) = shape.transposeA ? (shape.k, shape.m) : (shape.m, shape.k)
         let (rowsB, columnsB) = shape.transposeB ? (shape.n, shape.k) : (shape.k, shape.n)
-        var generator = SplitMixGenerator(seed: UInt64(shape.m * 1_000_003 + shape.n * 1009 + shape.k))
-        let a = (0..<(rowsA * columnsA)).map { _ in generator.nextFloat() }
-        let b = (0..<(rowsB * columnsB)).map { _ in generator.nextFloat() }
+        // Operands uniform in [-1, 1).
+        var generator = SplitMix64(seed: UInt64(shape.m * 1_000_003 + shape.n * 1009 + shape.k))
+        let a = (0..<(rowsA * columnsA)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
+        let b = (0..<(rowsB * columnsB)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
         var c = [Float](repeating: 0, count: shape.m * shape.n)
         let flops = 2.0 * Double(shape.m) * Double(shape.n) * Double(shape.k)
         return a.withUnsafeBufferPointer { aBuffer in
@@ -136,18 +138,4 @@ public enum GemmBenchmark {
 func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - text.count))
     return left ? fill + text : text + fill
-}
-
-/// SplitMix64 values in [-1, 1) for benchmark operands.
-struct SplitMixGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func nextFloat() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 23) - 1
-    }
 }

@@ -1,0 +1,133 @@
+// The GEMM's register-blocked micro-kernel, written once for any vector width.
+//
+// A tile of C is `rows` rows × two vectors; its 2·rows accumulators stay in registers for the whole KC block,
+// with two vectors of B and one broadcast value of A. Each element of C is one fma chain over p in order,
+// whatever the tile shape, so every tile gives the same bits.
+
+/// A register tile of the GEMM micro-kernel: C[rows × 2·lanes] held in 2·rows vectors of `Vector`.
+protocol GemmTile {
+    associatedtype Vector: FloatVector
+    /// Blocks of six rows of C per tile (1 or 2).
+    static var rowBlocks: Int { get }
+    /// `microKernel` for this tile, compiled on its own (a non-generic function, so the accumulators of the
+    /// inlined generic body become registers).
+    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float)
+}
+
+extension GemmTile {
+    /// Rows of C per tile (one broadcast of A each).
+    static var rows: Int { 6 * rowBlocks }
+    /// Columns of C per tile (two vectors).
+    static var columns: Int { 2 * Vector.scalarCount }
+}
+
+/// 6 × 16 of 8-lane vectors: 12 accumulators of AVX2's 16 registers (kernel variant avx2).
+enum Tile6x16: GemmTile {
+    typealias Vector = SIMD8<Float>
+    static var rowBlocks: Int { 1 }
+
+    @inline(never)
+    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        microKernel(Self.self, kc: kc, a: a, depthStride: depthStride, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
+}
+
+/// 12 × 32 of 16-lane vectors: 24 accumulators of AVX-512's 32 registers (kernel variant avx512).
+enum Tile12x32: GemmTile {
+    typealias Vector = SIMD16<Float>
+    static var rowBlocks: Int { 2 }
+
+    @inline(never)
+    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        microKernel(Self.self, kc: kc, a: a, depthStride: depthStride, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
+}
+
+/// Accumulators of six rows × two vectors of a tile. Plain stored properties, so a local one lives in registers.
+struct GemmRowBlock<V: FloatVector> {
+    var r0 = (V(), V()), r1 = (V(), V()), r2 = (V(), V()), r3 = (V(), V()), r4 = (V(), V()), r5 = (V(), V())
+
+    // r[i] += a[i] · (b0, b1) for the six rows i
+    @inline(__always)
+    mutating func accumulate(_ a: UnsafePointer<Float>, _ b0: V, _ b1: V) {
+        @inline(__always)
+        func row(_ r: inout (V, V), _ value: Float) {
+            let broadcast = V(repeating: value)
+            r.0 = r.0.addingProduct(broadcast, b0)
+            r.1 = r.1.addingProduct(broadcast, b1)
+        }
+        row(&r0, a[0]); row(&r1, a[1]); row(&r2, a[2])
+        row(&r3, a[3]); row(&r4, a[4]); row(&r5, a[5])
+    }
+
+    // C[i, ·] = alpha·r[i] (+ beta·C[i, ·]) for the six rows i
+    @inline(__always)
+    func store(to c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        let lanes = V.scalarCount
+        let alphaVector = V(repeating: alpha), betaVector = V(repeating: beta)
+        @inline(__always)
+        func row(_ r: (V, V), _ pointer: UnsafeMutablePointer<Float>) {
+            var low = alphaVector * r.0, high = alphaVector * r.1
+            if beta != 0 {
+                // alpha·acc and beta·C are rounded separately (no fusion), matching the reference order.
+                low += betaVector * V(loadingFrom: pointer)
+                high += betaVector * V(loadingFrom: pointer + lanes)
+            }
+            low.store(to: pointer)
+            high.store(to: pointer + lanes)
+        }
+        row(r0, c); row(r1, c + ldc); row(r2, c + 2 &* ldc)
+        row(r3, c + 3 &* ldc); row(r4, c + 4 &* ldc); row(r5, c + 5 &* ldc)
+    }
+}
+
+/// The largest tile of any variant, in floats (sizes the edge-tile scratch).
+let gemmLargestTile = 12 * 32
+
+/// Work that depends on the kernel variant's GEMM tile: `perform(with:)` is specialized for each tile.
+protocol GemmTileJob {
+    func perform<Tile: GemmTile>(with tile: Tile.Type)
+}
+
+extension KernelVariant {
+    /// Runs `job` with this variant's GEMM tile.
+    @inline(__always)
+    func run<Job: GemmTileJob>(_ job: Job) {
+        switch self {
+        case .avx2: job.perform(with: Tile6x16.self)
+        case .avx512: job.perform(with: Tile12x32.self)
+        }
+    }
+}
+
+// acc[rows × columns] = A[rows × kc] · B[kc × columns];  C = alpha·acc + beta·C
+/// The micro-kernel: C[rows × columns] = alpha·(Apanel·Bpanel) + beta·C for one tile.
+///
+/// A's `rows` values for depth p are a[p·depthStride ..< p·depthStride + rows]: depthStride = rows for a packed
+/// panel, lda for a transposed A read in place. B is packed p-major, `columns` floats per p. With beta = 0, C is
+/// not read.
+@inline(__always)
+func microKernel<Tile: GemmTile>(
+    _: Tile.Type, kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+) {
+    typealias V = Tile.Vector
+    let lanes = V.scalarCount
+    // rowBlocks is a constant in each tile's `kernel` (this body is inlined there): the second block's code
+    // disappears for one-block tiles, and every accumulator is a register.
+    var top = GemmRowBlock<V>(), bottom = GemmRowBlock<V>()
+    var ap = a
+    var bp = b
+    for _ in 0..<kc {
+        let b0 = V(loadingFrom: bp), b1 = V(loadingFrom: bp + lanes)
+        top.accumulate(ap, b0, b1)
+        if Tile.rowBlocks > 1 { bottom.accumulate(ap + 6, b0, b1) }
+        ap += depthStride
+        bp += 2 &* lanes
+    }
+    top.store(to: c, ldc: ldc, alpha: alpha, beta: beta)
+    if Tile.rowBlocks > 1 { bottom.store(to: c + 6 &* ldc, ldc: ldc, alpha: alpha, beta: beta) }
+}
