@@ -56,6 +56,20 @@ public protocol FloatVector: SIMD where Scalar == Float {
 
     /// Lanes 0..<lanes/2 and lanes/2..<lanes, each widened to Double.
     func widenedHalves() -> (low: HalfDoubles, high: HalfDoubles)
+
+    // Comparisons and min/max as requirements: generic code calling the SIMD operators (.<, pointwiseMin) gets the
+    // stdlib's lane-by-lane loop (a branch per lane); the concrete types' versions below are one instruction each.
+
+    /// The lanes where `self < other`.
+    func lanesLess(than other: Self) -> SIMDMask<MaskStorage>
+    /// The lanes where `self <= other`.
+    func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage>
+    /// The lanes where `self == other` (false for NaN).
+    func lanesEqual(to other: Self) -> SIMDMask<MaskStorage>
+    /// The smaller of each pair of lanes.
+    func minimum(with other: Self) -> Self
+    /// The larger of each pair of lanes.
+    func maximum(with other: Self) -> Self
 }
 
 extension SIMD8: FloatVector where Scalar == Float {
@@ -84,6 +98,21 @@ extension SIMD8: FloatVector where Scalar == Float {
     public func widenedHalves() -> (low: SIMD4<Double>, high: SIMD4<Double>) {
         (SIMD4<Double>(lowHalf), SIMD4<Double>(highHalf))
     }
+
+    @inlinable @inline(__always)
+    public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
+
+    @inlinable @inline(__always)
+    public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
+
+    @inlinable @inline(__always)
+    public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
+
+    @inlinable @inline(__always)
+    public func minimum(with other: Self) -> Self { pointwiseMin(self, other) }
+
+    @inlinable @inline(__always)
+    public func maximum(with other: Self) -> Self { pointwiseMax(self, other) }
 }
 
 extension SIMD16: FloatVector where Scalar == Float {
@@ -111,6 +140,21 @@ extension SIMD16: FloatVector where Scalar == Float {
     public func widenedHalves() -> (low: SIMD8<Double>, high: SIMD8<Double>) {
         (SIMD8<Double>(lowHalf), SIMD8<Double>(highHalf))
     }
+
+    @inlinable @inline(__always)
+    public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
+
+    @inlinable @inline(__always)
+    public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
+
+    @inlinable @inline(__always)
+    public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
+
+    @inlinable @inline(__always)
+    public func minimum(with other: Self) -> Self { pointwiseMin(self, other) }
+
+    @inlinable @inline(__always)
+    public func maximum(with other: Self) -> Self { pointwiseMax(self, other) }
 }
 
 /// Work written once for any vector width: `perform(_:as:)` is specialized for each kernel variant's vector type.

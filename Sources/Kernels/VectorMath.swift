@@ -44,7 +44,7 @@ func withSign<V: FloatVector>(_ magnitude: V, from x: V) -> V {
 @inlinable @inline(__always)
 public func vectorExp<V: FloatVector>(_ x: V) -> V {
     // exp(x) = 2^n · exp(r), n = round(x / ln 2), r = x − n·ln 2 split in two parts (Cody–Waite).
-    let clamped = pointwiseMin(pointwiseMax(x, V(repeating: -104)), V(repeating: 89))
+    let clamped = x.maximum(with: V(repeating: -104)).minimum(with: V(repeating: 89))
     // Adding 1.5·2^23 rounds to an integer held in the low mantissa bits.
     let magic = V(repeating: 12_582_912)
     let shifted = magic.addingProduct(clamped, V(repeating: 1.442_695_04))
@@ -65,8 +65,8 @@ public func vectorExp<V: FloatVector>(_ x: V) -> V {
     let scale1: V = float((half &+ 127) &<< 23)
     let scale2: V = float((integer &- half &+ 127) &<< 23)
     var result = expR * scale1 * scale2
-    result.replace(with: 0, where: x .< -104)
-    result.replace(with: x, where: x .!= x)
+    result.replace(with: 0, where: x.lanesLess(than: V(repeating: -104)))
+    result.replace(with: x, where: .!x.lanesEqual(to: x))
     return result
 }
 
@@ -74,14 +74,14 @@ public func vectorExp<V: FloatVector>(_ x: V) -> V {
 @inlinable @inline(__always)
 public func vectorLog<V: FloatVector>(_ input: V) -> V {
     // log(x) = e·ln 2 + log(m), m ∈ [√½, √2); Cephes logf polynomial for log(1 + f).
-    let subnormal = input .< Float.leastNormalMagnitude
+    let subnormal = input.lanesLess(than: V(repeating: Float.leastNormalMagnitude))
     let x = input.replacing(with: input * 8_388_608, where: subnormal)
     let xBits = unsafeBitCast(x, to: V.Integers.self)
     var exponent = ((xBits &>> 23) & 0xFF) &- 126
     exponent.replace(with: exponent &- 23, where: subnormal)
     // Mantissa in [0.5, 1).
     var m: V = float((xBits & 0x007F_FFFF) | 0x3F00_0000)
-    let low = m .< 0.707_106_781_186_547_524
+    let low = m.lanesLess(than: V(repeating: 0.707_106_781_186_547_524))
     exponent.replace(with: exponent &- 1, where: low)
     m = m.replacing(with: m + m, where: low) - 1
     let e = V(converting: exponent)
@@ -99,9 +99,9 @@ public func vectorLog<V: FloatVector>(_ input: V) -> V {
     y = y.addingProduct(e, V(repeating: -2.121_944_40e-4))
     y = y.addingProduct(z, V(repeating: -0.5))
     var result = (m + y).addingProduct(e, V(repeating: 0.693_359_375))
-    result.replace(with: .infinity, where: input .== .infinity)
-    result.replace(with: -.infinity, where: input .== 0)
-    result.replace(with: .nan, where: (input .< 0) .| (input .!= input))
+    result.replace(with: .infinity, where: input.lanesEqual(to: V(repeating: .infinity)))
+    result.replace(with: -.infinity, where: input.lanesEqual(to: V()))
+    result.replace(with: .nan, where: input.lanesLess(than: V()) .| .!input.lanesEqual(to: input))
     return result
 }
 
@@ -119,7 +119,7 @@ public func vectorTanh<V: FloatVector>(_ x: V) -> V {
     let small = x.addingProduct(p * z, x)
     // Otherwise 1 − 2/(exp(2|x|) + 1), which saturates to 1 once exp overflows.
     let large = withSign(1 - 2 / (vectorExp(magnitude + magnitude) + 1), from: x)
-    return large.replacing(with: small, where: magnitude .< 0.625)
+    return large.replacing(with: small, where: magnitude.lanesLess(than: V(repeating: 0.625)))
 }
 
 /// Logistic sigmoid 1/(1 + exp(−x)) of each lane, stable for large |x|.
@@ -127,7 +127,7 @@ public func vectorTanh<V: FloatVector>(_ x: V) -> V {
 public func vectorSigmoid<V: FloatVector>(_ x: V) -> V {
     // e = exp(−|x|) ≤ 1; σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0, with no overflow.
     let e = vectorExp(-absolute(x))
-    let numerator = V(repeating: 1).replacing(with: e, where: x .< 0)
+    let numerator = V(repeating: 1).replacing(with: e, where: x.lanesLess(than: V()))
     return numerator / (1 + e)
 }
 
@@ -162,7 +162,7 @@ public func vectorErf<V: FloatVector>(_ x: V) -> V {
     let squareLow = (-square).addingProduct(magnitude, magnitude)
     let gaussian = vectorExp(-square) * (1 - squareLow)
     var large = 1 - gaussian * q
-    large.replace(with: 1, where: magnitude .>= 3.95)
-    return withSign(large, from: x).replacing(with: small, where: magnitude .< 1)
+    large.replace(with: 1, where: V(repeating: 3.95).lanesLessOrEqual(to: magnitude))
+    return withSign(large, from: x).replacing(with: small, where: magnitude.lanesLess(than: V(repeating: 1)))
 }
 

@@ -33,12 +33,13 @@ public enum Activation: String, CaseIterable, Sendable {
         forEachChunk(count: count, threads: threads, ActivationBackwardChunk(activation: self, z: z, a: a, da: da, dz: dz))
     }
 
+    // Comparisons go through FloatVector's lanesLess (one instruction) rather than the generic SIMD operators.
     @inline(__always)
     func apply<V: FloatVector>(_ x: V) -> V {
         switch self {
         case .identity: return x
-        case .relu: return x.replacing(with: 0, where: .!(x .> 0))
-        case .leakyRelu: return x.replacing(with: x * Activation.leakySlope, where: .!(x .> 0))
+        case .relu: return x.replacing(with: 0, where: .!V().lanesLess(than: x))
+        case .leakyRelu: return x.replacing(with: x * Activation.leakySlope, where: .!V().lanesLess(than: x))
         case .sigmoid: return vectorSigmoid(x)
         case .tanh: return vectorTanh(x)
         case .gelu: return 0.5 * x * (1 + vectorErf(x * Float(0.5).squareRoot()))
@@ -50,8 +51,8 @@ public enum Activation: String, CaseIterable, Sendable {
         let one = V(repeating: 1)
         switch self {
         case .identity: return one
-        case .relu: return V(repeating: 0).replacing(with: 1, where: z .> 0)
-        case .leakyRelu: return V(repeating: Activation.leakySlope).replacing(with: 1, where: z .> 0)
+        case .relu: return V(repeating: 0).replacing(with: 1, where: V().lanesLess(than: z))
+        case .leakyRelu: return V(repeating: Activation.leakySlope).replacing(with: 1, where: V().lanesLess(than: z))
         case .sigmoid: return a * (one - a)
         case .tanh: return one - a * a
         case .gelu:
