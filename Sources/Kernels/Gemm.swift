@@ -193,14 +193,24 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
     let packedB = workspace.packedB
     let edge = workspace.edgeTile
 
+    // A B block used by one row panel only (a C of a few rows: the output layer's weight gradient) is read in place
+    // rather than packed, like a transposed A: packing it would cost as much as the product. Only a ragged last
+    // column panel is packed (zero-padded).
+    let bInPlace = !op.transposeB && rows.count <= mr
+
     var jc = columns.lowerBound
     while jc < columns.upperBound {
         let nc = min(gemmNC, columns.upperBound - jc)
+        let lastColumns = nc % nr
         var pc = 0
         while pc < k {
             let kc = min(gemmKC, k - pc)
             let beta = pc == 0 ? op.beta : 1
-            packB(op, Tile.self, depth: pc, kc: kc, column: jc, nc: nc, into: packedB)
+            if !bInPlace {
+                packB(op, Tile.self, depth: pc, kc: kc, column: jc, nc: nc, into: packedB)
+            } else if lastColumns != 0 {
+                packB(op, Tile.self, depth: pc, kc: kc, column: jc + nc - lastColumns, nc: lastColumns, into: packedB)
+            }
             var ic = rows.lowerBound
             while ic < rows.upperBound {
                 let mc = min(gemmMC, rows.upperBound - ic)
@@ -215,31 +225,39 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                 var jr = 0
                 while jr < nc {
                     let tileColumns = min(nr, nc - jr)
-                    let panelB = UnsafePointer(packedB + jr * kc)
+                    let panelB: UnsafePointer<Float>
+                    let bStride: Int
+                    if !bInPlace {
+                        (panelB, bStride) = (UnsafePointer(packedB + jr * kc), nr)
+                    } else if tileColumns < nr {
+                        (panelB, bStride) = (UnsafePointer(packedB), nr)
+                    } else {
+                        (panelB, bStride) = (op.b + pc * op.ldb + jc + jr, op.ldb)
+                    }
                     var ir = 0
                     while ir < mc {
                         let tileRows = min(mr, mc - ir)
                         let panelA: UnsafePointer<Float>
-                        let depthStride: Int
+                        let aStride: Int
                         if !op.transposeA {
-                            (panelA, depthStride) = (UnsafePointer(packedA + ir * kc), mr)
+                            (panelA, aStride) = (UnsafePointer(packedA + ir * kc), mr)
                         } else if tileRows < mr {
-                            (panelA, depthStride) = (UnsafePointer(packedA), mr)
+                            (panelA, aStride) = (UnsafePointer(packedA), mr)
                         } else {
-                            (panelA, depthStride) = (op.a + pc * op.lda + ic + ir, op.lda)
+                            (panelA, aStride) = (op.a + pc * op.lda + ic + ir, op.lda)
                         }
                         let tile = op.c + (ic + ir) * op.ldc + jc + jr
                         if tileRows == mr && tileColumns == nr {
-                            Tile.kernel(kc: kc, a: panelA, depthStride: depthStride,
-                                        b: panelB, c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)
+                            Tile.kernel(kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
+                                        c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)
                         } else {
                             // Same kernel on a zero-padded copy so edge elements get identical bits.
                             edge.update(repeating: 0, count: mr * nr)
                             if beta != 0 {
                                 for i in 0..<tileRows { (edge + i * nr).update(from: tile + i * op.ldc, count: tileColumns) }
                             }
-                            Tile.kernel(kc: kc, a: panelA, depthStride: depthStride,
-                                        b: panelB, c: edge, ldc: nr, alpha: op.alpha, beta: beta)
+                            Tile.kernel(kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
+                                        c: edge, ldc: nr, alpha: op.alpha, beta: beta)
                             for i in 0..<tileRows { (tile + i * op.ldc).update(from: edge + i * nr, count: tileColumns) }
                         }
                         ir += mr

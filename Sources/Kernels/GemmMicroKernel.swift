@@ -11,7 +11,7 @@ protocol GemmTile {
     static var rowBlocks: Int { get }
     /// `microKernel` for this tile, compiled on its own (a non-generic function, so the accumulators of the
     /// inlined generic body become registers).
-    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float)
 }
 
@@ -28,9 +28,10 @@ enum Tile6x16: GemmTile {
     static var rowBlocks: Int { 1 }
 
     @inline(never)
-    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        microKernel(Self.self, kc: kc, a: a, depthStride: depthStride, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
+                    beta: beta)
     }
 }
 
@@ -40,9 +41,10 @@ enum Tile12x32: GemmTile {
     static var rowBlocks: Int { 2 }
 
     @inline(never)
-    static func kernel(kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        microKernel(Self.self, kc: kc, a: a, depthStride: depthStride, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta)
+        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
+                    beta: beta)
     }
 }
 
@@ -106,12 +108,13 @@ extension KernelVariant {
 // acc[rows × columns] = A[rows × kc] · B[kc × columns];  C = alpha·acc + beta·C
 /// The micro-kernel: C[rows × columns] = alpha·(Apanel·Bpanel) + beta·C for one tile.
 ///
-/// A's `rows` values for depth p are a[p·depthStride ..< p·depthStride + rows]: depthStride = rows for a packed
-/// panel, lda for a transposed A read in place. B is packed p-major, `columns` floats per p. With beta = 0, C is
-/// not read.
+/// A's `rows` values for depth p are a[p·aStride ..< p·aStride + rows]: aStride = rows for a packed panel, lda for a
+/// transposed A read in place. B's `columns` values for depth p are b[p·bStride ..< p·bStride + columns]: bStride =
+/// columns for a packed panel, ldb for a B read in place. The arithmetic is the same either way. With beta = 0, C
+/// is not read.
 @inline(__always)
 func microKernel<Tile: GemmTile>(
-    _: Tile.Type, kc: Int, a: UnsafePointer<Float>, depthStride: Int, b: UnsafePointer<Float>,
+    _: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
 ) {
     typealias V = Tile.Vector
@@ -125,8 +128,8 @@ func microKernel<Tile: GemmTile>(
         let b0 = V(loadingFrom: bp), b1 = V(loadingFrom: bp + lanes)
         top.accumulate(ap, b0, b1)
         if Tile.rowBlocks > 1 { bottom.accumulate(ap + 6, b0, b1) }
-        ap += depthStride
-        bp += 2 &* lanes
+        ap += aStride
+        bp += bStride
     }
     top.store(to: c, ldc: ldc, alpha: alpha, beta: beta)
     if Tile.rowBlocks > 1 { bottom.store(to: c + 6 &* ldc, ldc: ldc, alpha: alpha, beta: beta) }
