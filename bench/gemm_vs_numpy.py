@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """numpy/OpenBLAS sgemm against `plexus bench gemm` on the same shapes, layouts and thread counts.
 
-Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--plexus-json FILE]
+Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--plexus-json FILE] [--rounds R]
+       [--keep-openblas-overrides]
 Each side reports the best of 3 timed runs of >= 0.2 s (GFLOP/s = 2mnk / seconds per call); with --rounds R
 both sides are measured R times, alternating, and the best of all rounds is kept (on a shared machine other
 processes only ever slow a run down). numpy runs in one subprocess per thread count with OPENBLAS_NUM_THREADS
@@ -13,8 +14,8 @@ import argparse, json, os, subprocess, sys, time
 # Environment variables that force OpenBLAS onto another kernel or cache size; unset for the peer only.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-def peer_environment(threads):
-    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
+def peer_environment(threads, keep_overrides=False):
+    env = {k: v for k, v in os.environ.items() if keep_overrides or k not in OPENBLAS_OVERRIDES}
     env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     return env
 
@@ -68,6 +69,9 @@ def main():
     parser.add_argument("--json-out", help="write the combined rows here")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch", default="128", help="rows per rank (plexus bench gemm --batch)")
+    parser.add_argument("--keep-openblas-overrides", action="store_true",
+                        help="leave OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as set (e.g. OpenBLAS's Haswell kernel against "
+                             "PLEXUS_KERNEL=avx2)")
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs")
     best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
@@ -80,9 +84,10 @@ def main():
         for threads in [int(t) for t in args.threads.split(",")]:
             shapes = [dict(m=r["m"], n=r["n"], k=r["k"], layout=r["layout"], product=r["product"]) for r in plexus if r["threads"] == threads]
             child = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes),
-                                              env=peer_environment(threads), capture_output=True, text=True, check=True).stdout)
+                                              env=peer_environment(threads, args.keep_openblas_overrides), capture_output=True, text=True, check=True).stdout)
             if round == 0:
-                print(f"numpy BLAS at {threads} thread(s): {child['blas']}")
+                kernels = sorted({r.get("kernel", "?") for r in plexus if r["threads"] == threads})
+                print(f"{threads} thread(s): plexus kernel {', '.join(kernels)}; numpy BLAS {child['blas']}")
             numpy_rows[threads] = best(numpy_rows.get(threads), child["rows"])
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:

@@ -8,18 +8,11 @@ one full epoch after another. Prints one JSON line with the best epoch's samples
 
 Usage: torch_epoch.py --threads 1 [--epochs 3]
 """
-import argparse, gzip, json, os, time
-import numpy as np
+import argparse, json, time
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+from torch_mlp import benchmark_net, fashion_mnist
 
 def main():
     parser = argparse.ArgumentParser()
@@ -29,10 +22,8 @@ def main():
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    images = torch.from_numpy(read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255)
-    labels = torch.from_numpy(read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64))
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    images, labels = fashion_mnist(args.data)
+    model = benchmark_net()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_function = nn.CrossEntropyLoss()
     loader = DataLoader(TensorDataset(images, labels), batch_size=args.batch, shuffle=True, drop_last=True)

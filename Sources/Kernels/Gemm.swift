@@ -188,7 +188,8 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
     let k = op.k
     let blockColumns = min(gemmNC, columns.count)
     let blockRows = min(gemmMC, rows.count)
-    workspace.reserve(a: roundUp(blockRows, mr) * min(gemmKC, k), b: roundUp(blockColumns, nr) * min(gemmKC, k))
+    workspace.reserve(a: roundUp(blockRows, mr) * min(gemmKC, k) + gemmPackingSlack,
+                      b: roundUp(blockColumns, nr) * min(gemmKC, k))
     let packedA = workspace.packedA
     let packedB = workspace.packedB
     let edge = workspace.edgeTile

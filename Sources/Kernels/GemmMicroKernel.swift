@@ -9,8 +9,8 @@ protocol GemmTile {
     associatedtype Vector: FloatVector
     /// Blocks of six rows of C per tile (1 or 2).
     static var rowBlocks: Int { get }
-    /// `microKernel` for this tile, compiled on its own (a non-generic function, so the accumulators of the
-    /// inlined generic body become registers).
+    /// `microKernel` for this tile: a requirement, so each conformance gets its own copy specialized in this file
+    /// (also in builds without whole-module optimization, such as the tests').
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float)
 }
@@ -20,32 +20,25 @@ extension GemmTile {
     static var rows: Int { 6 * rowBlocks }
     /// Columns of C per tile (two vectors).
     static var columns: Int { 2 * Vector.scalarCount }
+
+    @inline(never)
+    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
+                    beta: beta)
+    }
 }
 
 /// 6 × 16 of 8-lane vectors: 12 accumulators of AVX2's 16 registers (kernel variant avx2).
 enum Tile6x16: GemmTile {
     typealias Vector = SIMD8<Float>
     static var rowBlocks: Int { 1 }
-
-    @inline(never)
-    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
-                    beta: beta)
-    }
 }
 
 /// 12 × 32 of 16-lane vectors: 24 accumulators of AVX-512's 32 registers (kernel variant avx512).
 enum Tile12x32: GemmTile {
     typealias Vector = SIMD16<Float>
     static var rowBlocks: Int { 2 }
-
-    @inline(never)
-    static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
-                    beta: beta)
-    }
 }
 
 /// Accumulators of six rows × two vectors of a tile. Plain stored properties, so a local one lives in registers.
@@ -119,8 +112,8 @@ func microKernel<Tile: GemmTile>(
 ) {
     typealias V = Tile.Vector
     let lanes = V.scalarCount
-    // rowBlocks is a constant in each tile's `kernel` (this body is inlined there): the second block's code
-    // disappears for one-block tiles, and every accumulator is a register.
+    // Specialized for each tile (in its `kernel`), rowBlocks is a constant: the second block's code disappears for
+    // one-block tiles, and every accumulator (a plain struct field) is a register.
     var top = GemmRowBlock<V>(), bottom = GemmRowBlock<V>()
     var ap = a
     var bp = b

@@ -24,17 +24,21 @@ func packA<Tile: GemmTile>(_ op: GemmOperands, _: Tile.Type, row: Int, mc: Int, 
                 source += lda
             }
         } else {
+            // Blocks of `lanes` depths: the panel's rows (zero-padded to lanes) transposed through registers, each
+            // depth's `rows` values stored as a whole vector that the next one partly overwrites (the workspace has
+            // slack for the last one's overhang).
             let base = a + (row + ir) * lda + depth
-            if mr == rows {
-                for p in 0..<kc {
-                    let d = panel + p * rows
-                    for i in 0..<rows { d[i] = base[i * lda + p] }
-                }
-            } else {
-                for p in 0..<kc {
-                    let d = panel + p * rows
-                    for i in 0..<rows { d[i] = i < mr ? base[i * lda + p] : 0 }
-                }
+            let lanes = Tile.Vector.scalarCount
+            assert(rows <= lanes, "packA: a vector must hold a panel's rows")
+            var p = 0
+            while p + lanes <= kc {
+                transposeSquare(Tile.Vector.self, base + p, stride: lda, rows: mr, into: panel + p * rows, stride: rows)
+                p += lanes
+            }
+            while p < kc {
+                let d = panel + p * rows
+                for i in 0..<rows { d[i] = i < mr ? base[i * lda + p] : 0 }
+                p += 1
             }
         }
         ir += rows
@@ -81,12 +85,12 @@ func packB<Tile: GemmTile>(_ op: GemmOperands, _: Tile.Type, depth: Int, kc: Int
         let base = b + (column + jr) * ldb + depth
         if nr == columns {
             var p = 0
-            while p + 8 <= kc {
-                for block in 0..<(columns / 8) {
-                    transpose8x8(base + block * 8 * ldb + p, stride: ldb, into: panel + p * columns + block * 8,
-                                 stride: columns)
+            while p + lanes <= kc {
+                for block in 0..<(columns / lanes) {
+                    transposeSquare(V.self, base + block * lanes * ldb + p, stride: ldb, rows: lanes,
+                                    into: panel + p * columns + block * lanes, stride: columns)
                 }
-                p += 8
+                p += lanes
             }
             while p < kc {
                 let d = panel + p * columns
@@ -103,26 +107,41 @@ func packB<Tile: GemmTile>(_ op: GemmOperands, _: Tile.Type, depth: Int, kc: Int
     }
 }
 
-// destination[j·destinationStride + i] = source[i·stride + j] for i, j in 0..<8
-/// Transposes an 8×8 block of floats through registers.
+/// Floats a packing may write past the end of its panels (packA's overlapping stores); the workspace adds them.
+let gemmPackingSlack = 16
+
+// destination[q·destinationStride + i] = source[i·stride + q] for i < rows, 0 for rows ≤ i < lanes; q in 0..<lanes
+/// Transposes a lanes × lanes block of floats (lanes = 8 or 16) through registers (rows beyond `rows` read as zeros),
+/// storing each column of the block as one whole vector of `V`.
+///
+/// The block is read as one sequence of lanes² elements: each round of unzips (the evens of a pair of rows, then
+/// the odds) rotates an element's index bits right by one, and log2(lanes) rounds swap (row, column).
 @inline(__always)
-private func transpose8x8(_ source: UnsafePointer<Float>, stride: Int, into destination: UnsafeMutablePointer<Float>,
-                          stride destinationStride: Int) {
-    var r0 = SIMD8<Float>(loadingFrom: source), r1 = SIMD8<Float>(loadingFrom: source + stride)
-    var r2 = SIMD8<Float>(loadingFrom: source + 2 * stride), r3 = SIMD8<Float>(loadingFrom: source + 3 * stride)
-    var r4 = SIMD8<Float>(loadingFrom: source + 4 * stride), r5 = SIMD8<Float>(loadingFrom: source + 5 * stride)
-    var r6 = SIMD8<Float>(loadingFrom: source + 6 * stride), r7 = SIMD8<Float>(loadingFrom: source + 7 * stride)
-    // Read as one 64-element sequence, each unzip (evens, then odds) rotates the 6-bit index right by one;
-    // three rotate (row, column) into (column, row).
-    for _ in 0..<3 {
-        let s01 = SIMD16(lowHalf: r0, highHalf: r1), s23 = SIMD16(lowHalf: r2, highHalf: r3)
-        let s45 = SIMD16(lowHalf: r4, highHalf: r5), s67 = SIMD16(lowHalf: r6, highHalf: r7)
-        (r0, r1, r2, r3) = (s01.evenHalf, s23.evenHalf, s45.evenHalf, s67.evenHalf)
-        (r4, r5, r6, r7) = (s01.oddHalf, s23.oddHalf, s45.oddHalf, s67.oddHalf)
+func transposeSquare<V: FloatVector>(_: V.Type, _ source: UnsafePointer<Float>, stride: Int, rows: Int,
+                                     into destination: UnsafeMutablePointer<Float>, stride destinationStride: Int) {
+    let wide = V.scalarCount == 16
+    assert(wide || V.scalarCount == 8)
+    @inline(__always)
+    func row(_ i: Int) -> V { i < rows ? V(loadingFrom: source + i &* stride) : V() }
+    var r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+    var r8 = V(), r9 = V(), r10 = V(), r11 = V(), r12 = V(), r13 = V(), r14 = V(), r15 = V()
+    if wide { (r8, r9, r10, r11, r12, r13, r14, r15) = (row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)) }
+    for _ in 0..<(wide ? 4 : 3) {
+        let (e0, o0) = V.unzip(r0, r1), (e1, o1) = V.unzip(r2, r3), (e2, o2) = V.unzip(r4, r5), (e3, o3) = V.unzip(r6, r7)
+        if wide {
+            let (e4, o4) = V.unzip(r8, r9), (e5, o5) = V.unzip(r10, r11)
+            let (e6, o6) = V.unzip(r12, r13), (e7, o7) = V.unzip(r14, r15)
+            (r0, r1, r2, r3, r4, r5, r6, r7) = (e0, e1, e2, e3, e4, e5, e6, e7)
+            (r8, r9, r10, r11, r12, r13, r14, r15) = (o0, o1, o2, o3, o4, o5, o6, o7)
+        } else {
+            (r0, r1, r2, r3, r4, r5, r6, r7) = (e0, e1, e2, e3, o0, o1, o2, o3)
+        }
     }
-    let d = destination
-    r0.store(to: d); r1.store(to: d + destinationStride)
-    r2.store(to: d + 2 * destinationStride); r3.store(to: d + 3 * destinationStride)
-    r4.store(to: d + 4 * destinationStride); r5.store(to: d + 5 * destinationStride)
-    r6.store(to: d + 6 * destinationStride); r7.store(to: d + 7 * destinationStride)
+    let d = destination, ds = destinationStride
+    r0.store(to: d); r1.store(to: d + ds); r2.store(to: d + 2 &* ds); r3.store(to: d + 3 &* ds)
+    r4.store(to: d + 4 &* ds); r5.store(to: d + 5 &* ds); r6.store(to: d + 6 &* ds); r7.store(to: d + 7 &* ds)
+    if wide {
+        r8.store(to: d + 8 &* ds); r9.store(to: d + 9 &* ds); r10.store(to: d + 10 &* ds); r11.store(to: d + 11 &* ds)
+        r12.store(to: d + 12 &* ds); r13.store(to: d + 13 &* ds); r14.store(to: d + 14 &* ds); r15.store(to: d + 15 &* ds)
+    }
 }

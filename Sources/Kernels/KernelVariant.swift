@@ -18,6 +18,12 @@ public enum KernelVariant: String, CaseIterable, Comparable, Sendable {
     /// Floats per vector.
     public var lanes: Int { self == .avx2 ? 8 : 16 }
 
+    /// The variant with `lanes` floats per vector (to agree across ranks on a number, e.g. the smallest), if any.
+    public init?(lanes: Int) {
+        guard let variant = KernelVariant.allCases.first(where: { $0.lanes == lanes }) else { return nil }
+        self = variant
+    }
+
     /// Rows × columns of C one GEMM micro-kernel call computes.
     public var tile: (rows: Int, columns: Int) { self == .avx2 ? (6, 16) : (12, 32) }
 

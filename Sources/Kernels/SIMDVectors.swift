@@ -40,8 +40,6 @@ public protocol FloatVector: SIMD where Scalar == Float {
     associatedtype Bits: SIMD where Bits.Scalar == UInt32, Bits.MaskStorage == MaskStorage
     /// The same lanes as signed 32-bit integers (for bit casts and conversions).
     associatedtype Integers: SIMD where Integers.Scalar == Int32, Integers.MaskStorage == MaskStorage
-    /// Half as many lanes of Double.
-    associatedtype HalfDoubles: SIMD where HalfDoubles.Scalar == Double
     /// As many lanes of bytes.
     associatedtype Bytes: SIMD where Bytes.Scalar == UInt8
 
@@ -54,11 +52,11 @@ public protocol FloatVector: SIMD where Scalar == Float {
     /// The correctly rounded square root of each lane (the same bits as the scalar `squareRoot()`).
     func correctlyRoundedSquareRoot() -> Self
 
-    /// Lanes 0..<lanes/2 and lanes/2..<lanes, each widened to Double.
-    func widenedHalves() -> (low: HalfDoubles, high: HalfDoubles)
+    /// The even-numbered and the odd-numbered lanes of `first` followed by `second`.
+    static func unzip(_ first: Self, _ second: Self) -> (evens: Self, odds: Self)
 
-    // Comparisons and min/max as requirements: generic code calling the SIMD operators (.<, pointwiseMin) gets the
-    // stdlib's lane-by-lane loop (a branch per lane); the concrete types' versions below are one instruction each.
+    // Comparisons as requirements: generic code calling the SIMD operators (.<, .==) gets the stdlib's lane-by-lane
+    // loop (a branch per lane); the concrete types' versions are one instruction each.
 
     /// The lanes where `self < other`.
     func lanesLess(than other: Self) -> SIMDMask<MaskStorage>
@@ -66,16 +64,11 @@ public protocol FloatVector: SIMD where Scalar == Float {
     func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage>
     /// The lanes where `self == other` (false for NaN).
     func lanesEqual(to other: Self) -> SIMDMask<MaskStorage>
-    /// The smaller of each pair of lanes.
-    func minimum(with other: Self) -> Self
-    /// The larger of each pair of lanes.
-    func maximum(with other: Self) -> Self
 }
 
 extension SIMD8: FloatVector where Scalar == Float {
     public typealias Bits = SIMD8<UInt32>
     public typealias Integers = SIMD8<Int32>
-    public typealias HalfDoubles = SIMD4<Double>
     public typealias Bytes = SIMD8<UInt8>
 
     @inlinable @inline(__always)
@@ -95,30 +88,19 @@ extension SIMD8: FloatVector where Scalar == Float {
     }
 
     @inlinable @inline(__always)
-    public func widenedHalves() -> (low: SIMD4<Double>, high: SIMD4<Double>) {
-        (SIMD4<Double>(lowHalf), SIMD4<Double>(highHalf))
+    public static func unzip(_ first: Self, _ second: Self) -> (evens: Self, odds: Self) {
+        let both = SIMD16<Float>(lowHalf: first, highHalf: second)
+        return (both.evenHalf, both.oddHalf)
     }
 
-    @inlinable @inline(__always)
-    public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
-
-    @inlinable @inline(__always)
-    public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
-
-    @inlinable @inline(__always)
-    public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
-
-    @inlinable @inline(__always)
-    public func minimum(with other: Self) -> Self { pointwiseMin(self, other) }
-
-    @inlinable @inline(__always)
-    public func maximum(with other: Self) -> Self { pointwiseMax(self, other) }
+    @inlinable @inline(__always) public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
+    @inlinable @inline(__always) public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
+    @inlinable @inline(__always) public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
 }
 
 extension SIMD16: FloatVector where Scalar == Float {
     public typealias Bits = SIMD16<UInt32>
     public typealias Integers = SIMD16<Int32>
-    public typealias HalfDoubles = SIMD8<Double>
     public typealias Bytes = SIMD16<UInt8>
 
     @inlinable @inline(__always)
@@ -137,24 +119,21 @@ extension SIMD16: FloatVector where Scalar == Float {
     }
 
     @inlinable @inline(__always)
-    public func widenedHalves() -> (low: SIMD8<Double>, high: SIMD8<Double>) {
-        (SIMD8<Double>(lowHalf), SIMD8<Double>(highHalf))
+    public static func unzip(_ first: Self, _ second: Self) -> (evens: Self, odds: Self) {
+        #if canImport(CCPU.AVX512)
+        // One vpermt2ps each (SIMD32's evenHalf is not always inlined: then it is a call per use).
+        let evens = unsafeBitCast(SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), to: SIMD8<Int64>.self)
+        let odds = unsafeBitCast(SIMD16<Int32>(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), to: SIMD8<Int64>.self)
+        return (_mm512_permutex2var_ps(first, evens, second), _mm512_permutex2var_ps(first, odds, second))
+        #else
+        let both = SIMD32<Float>(lowHalf: first, highHalf: second)
+        return (both.evenHalf, both.oddHalf)
+        #endif
     }
 
-    @inlinable @inline(__always)
-    public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
-
-    @inlinable @inline(__always)
-    public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
-
-    @inlinable @inline(__always)
-    public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
-
-    @inlinable @inline(__always)
-    public func minimum(with other: Self) -> Self { pointwiseMin(self, other) }
-
-    @inlinable @inline(__always)
-    public func maximum(with other: Self) -> Self { pointwiseMax(self, other) }
+    @inlinable @inline(__always) public func lanesLess(than other: Self) -> SIMDMask<MaskStorage> { self .< other }
+    @inlinable @inline(__always) public func lanesLessOrEqual(to other: Self) -> SIMDMask<MaskStorage> { self .<= other }
+    @inlinable @inline(__always) public func lanesEqual(to other: Self) -> SIMDMask<MaskStorage> { self .== other }
 }
 
 /// Work written once for any vector width: `perform(_:as:)` is specialized for each kernel variant's vector type.

@@ -44,7 +44,8 @@ func withSign<V: FloatVector>(_ magnitude: V, from x: V) -> V {
 @inlinable @inline(__always)
 public func vectorExp<V: FloatVector>(_ x: V) -> V {
     // exp(x) = 2^n · exp(r), n = round(x / ln 2), r = x − n·ln 2 split in two parts (Cody–Waite).
-    let clamped = x.maximum(with: V(repeating: -104)).minimum(with: V(repeating: 89))
+    let low = V(repeating: -104), high = V(repeating: 89)
+    let clamped = x.replacing(with: low, where: x.lanesLess(than: low)).replacing(with: high, where: high.lanesLess(than: x))
     // Adding 1.5·2^23 rounds to an integer held in the low mantissa bits.
     let magic = V(repeating: 12_582_912)
     let shifted = magic.addingProduct(clamped, V(repeating: 1.442_695_04))
@@ -65,7 +66,7 @@ public func vectorExp<V: FloatVector>(_ x: V) -> V {
     let scale1: V = float((half &+ 127) &<< 23)
     let scale2: V = float((integer &- half &+ 127) &<< 23)
     var result = expR * scale1 * scale2
-    result.replace(with: 0, where: x.lanesLess(than: V(repeating: -104)))
+    result.replace(with: 0, where: x.lanesLess(than: low))
     result.replace(with: x, where: .!x.lanesEqual(to: x))
     return result
 }

@@ -29,6 +29,8 @@ final class KernelVariantTests: XCTestCase {
         }
         XCTAssertLessThan(KernelVariant.avx2, KernelVariant.avx512)
         XCTAssertEqual(KernelVariant.avx512.lanes, 16)
+        XCTAssertEqual(KernelVariant.allCases.map { KernelVariant(lanes: $0.lanes) }, KernelVariant.allCases)
+        XCTAssertNil(KernelVariant(lanes: 4))
         XCTAssertEqual(KernelVariant.avx512.tile.rows, 12)
     }
 

@@ -53,6 +53,8 @@ public struct GemmMeasurement: Sendable {
     public let gigaflops: Double
     /// Calls per timed run.
     public let calls: Int
+    /// The SIMD kernel variant that ran.
+    public let kernel: KernelVariant
 }
 
 /// Times `plexus.gemm` on training shapes.
@@ -98,7 +100,8 @@ public enum GemmBenchmark {
                     }
                     var best = Double.infinity
                     for _ in 0..<runs { best = min(best, time(calls, call) / Double(calls)) }
-                    return GemmMeasurement(shape: shape, threads: threads, gigaflops: flops / best / 1e9, calls: calls)
+                    return GemmMeasurement(shape: shape, threads: threads, gigaflops: flops / best / 1e9, calls: calls,
+                                           kernel: .active)
                 }
             }
         }
@@ -110,19 +113,21 @@ public enum GemmBenchmark {
         return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
-    /// The measurements as a JSON array of {"m", "n", "k", "layout", "product", "threads", "gflops"}.
+    /// The measurements as a JSON array of {"m", "n", "k", "layout", "product", "threads", "kernel", "gflops"}.
     public static func json(_ results: [GemmMeasurement]) -> String {
         let rows = results.map { result in
             "{\"m\": \(result.shape.m), \"n\": \(result.shape.n), \"k\": \(result.shape.k), "
                 + "\"layout\": \"\(result.shape.layout)\", \"product\": \"\(result.shape.product.rawValue)\", "
-                + "\"threads\": \(result.threads), \"gflops\": \(String(format: "%.2f", result.gigaflops))}"
+                + "\"threads\": \(result.threads), \"kernel\": \"\(result.kernel.rawValue)\", "
+                + "\"gflops\": \(String(format: "%.2f", result.gigaflops))}"
         }
         return "[\n  " + rows.joined(separator: ",\n  ") + "\n]"
     }
 
     /// The measurements as an aligned text table.
     public static func table(_ results: [GemmMeasurement]) -> String {
-        var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k)",
+        let kernels = Set(results.map(\.kernel.rawValue)).sorted().joined(separator: ", ")
+        var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k; kernel \(kernels))",
                      "product           layout      m      n      k  threads   GFLOP/s"]
         for result in results {
             let shape = result.shape
