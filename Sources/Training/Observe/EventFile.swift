@@ -22,13 +22,13 @@ enum SummaryValue: Equatable {
         case let .histogram(_, histogram):
             writer.message(5) { histogram.encode(into: &$0) }
         case let .text(_, text):
-            // SummaryMetadata.plugin_data.plugin_name = "text"; TensorProto dtype DT_STRING (7), scalar shape, string_val.
-            writer.message(9) { metadata in metadata.message(1) { $0.string(1, "text") } }
+            // TensorProto dtype DT_STRING (7), scalar shape, string_val; SummaryMetadata.plugin_data.plugin_name "text".
             writer.message(8) { tensor in
                 tensor.varint(1, 7)
                 tensor.message(2) { _ in }
                 tensor.string(8, text)
             }
+            writer.message(9) { metadata in metadata.message(1) { $0.string(1, "text") } }
         }
     }
 }
@@ -95,7 +95,7 @@ final class EventFileWriter {
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
         if descriptor < 0 { throw UserError("\(path): cannot create the TensorBoard event file: \(FileIO.errorText(errno))") }
         do {
-            try writeEvent { $0.string(3, "brain.Event:2") }
+            try append(Self.event(wallTime: Date().timeIntervalSince1970, fileVersion: "brain.Event:2"))
         } catch {
             close(descriptor)
             throw error
@@ -110,25 +110,31 @@ final class EventFileWriter {
         return names.filter { $0.hasPrefix(filePrefix) }.sorted().map { (directory as NSString).appendingPathComponent($0) }
     }
 
-    /// Writes one event holding `values` at `step`.
+    /// Writes one event holding `values` at `step` (nothing when there are no values).
     func write(step: Int, _ values: [SummaryValue]) throws {
         guard !values.isEmpty else { return }
-        try writeEvent { event in
-            event.varint(2, Int64(step))
+        try append(Self.event(wallTime: Date().timeIntervalSince1970, step: step, values: values))
+    }
+
+    private func append(_ event: [UInt8]) throws {
+        var record: [UInt8] = []
+        TFRecord.append(event, to: &record)
+        try FileIO.writeAll(record, to: descriptor, path: path)
+    }
+
+    /// A serialized `Event` (wall_time = 1, step = 2, file_version = 3, summary = 5) holding either the file's version
+    /// or a summary of `values`; fields in number order and a zero step left out, as protobuf's own encoder does.
+    static func event(wallTime: Double, step: Int = 0, fileVersion: String? = nil, values: [SummaryValue] = []) -> [UInt8] {
+        var event = ProtobufWriter()
+        event.double(1, wallTime)
+        if step != 0 { event.varint(2, Int64(step)) }
+        if let fileVersion { event.string(3, fileVersion) }
+        if !values.isEmpty {
             event.message(5) { summary in
                 for value in values { summary.message(1) { value.encode(into: &$0) } }
             }
         }
-    }
-
-    // Event: wall_time = 1 (seconds since 1970), step = 2, file_version = 3, summary = 5.
-    private func writeEvent(_ body: (inout ProtobufWriter) -> Void) throws {
-        var event = ProtobufWriter()
-        event.double(1, Date().timeIntervalSince1970)
-        body(&event)
-        var record: [UInt8] = []
-        TFRecord.append(event.bytes, to: &record)
-        try FileIO.writeAll(record, to: descriptor, path: path)
+        return event.bytes
     }
 }
 
