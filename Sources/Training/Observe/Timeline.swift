@@ -111,22 +111,35 @@ struct ClockAlignment {
     /// Subtracted from this rank's clock to get nanoseconds since rank 0's origin.
     let shift: Int64
 
-    /// Measures this rank's clock against rank 0's (every rank calls it): over `rounds` barriers, every rank reads its
-    /// clock as it leaves the barrier and rank 0 broadcasts its reading; the offset is the median difference. Its error
-    /// is the barrier's release skew (microseconds between processes of one host).
-    static func measure(_ communicator: Communicator, rounds: Int = 7) throws -> ClockAlignment {
-        var differences: [Int64] = []
+    /// Measures every rank's clock against rank 0's (every rank calls it), as NTP does: in each of `rounds` rounds
+    /// rank 0 broadcasts its time T1, each rank notes when it arrived (T2) and, in turn, broadcasts T2 and the time it
+    /// replies (T3), which rank 0 receives at T4. A rank's offset is ((T2 − T1) + (T3 − T4)) / 2 from the round with
+    /// the shortest round trip (T4 − T1) − (T3 − T2); its error is at most half that round trip (microseconds between
+    /// processes of one host), however loaded the machine was in the other rounds.
+    static func measure(_ communicator: Communicator, rounds: Int = 10) throws -> ClockAlignment {
+        let size = communicator.size, rank = communicator.rank
+        var best = [(roundTrip: Int64, offset: Int64)](repeating: (.max, 0), count: size)
         var origin: Int64 = 0
-        for _ in 0..<rounds {
+        for round in 0..<rounds {
             try communicator.barrier()
-            let local = TimelineRecorder.now()
-            var root = local
-            try withUnsafeMutableBytes(of: &root) { try communicator.broadcast($0, root: 0) }
-            differences.append(local - root)
-            origin = root
+            var sent = TimelineRecorder.now()
+            try withUnsafeMutableBytes(of: &sent) { try communicator.broadcast($0, root: 0) }
+            let arrived = TimelineRecorder.now()
+            if round == 0 { origin = sent }
+            for responder in 1..<max(1, size) {
+                var times = [arrived, TimelineRecorder.now()]
+                try times.withUnsafeMutableBytes { try communicator.broadcast($0, root: responder) }
+                let returned = TimelineRecorder.now()
+                let roundTrip = (returned - sent) - (times[1] - times[0])
+                if rank == 0 && roundTrip < best[responder].roundTrip {
+                    best[responder] = (roundTrip, ((times[0] - sent) + (times[1] - returned)) / 2)
+                }
+            }
         }
-        let offset = differences.sorted()[differences.count / 2]
-        return ClockAlignment(shift: offset + origin)
+        // Rank 0 tells each rank its offset, and its own origin (its first reading) as everyone's zero.
+        var offsets = [0] + best.dropFirst().map(\.offset) + [origin]
+        try offsets.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        return ClockAlignment(shift: offsets[rank] + offsets[size])
     }
 }
 
