@@ -46,8 +46,8 @@ enum CurvePlot {
         let height = legend.height + Double((measures.count + columns - 1) / columns) * panelHeight
 
         var svg = SVGText()
-        svg.add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(format(width))\" height=\"\(format(height))\" "
-            + "viewBox=\"0 0 \(format(width)) \(format(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">")
+        svg.add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
+            + "viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">")
         svg.add("<title>\(escapeXML("training curves: " + runs.map(\.name).joined(separator: ", ")))</title>")
         svg.add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>")
         legend.draw(into: &svg)
