@@ -7,16 +7,7 @@ import FoundationXML
 import XCTest
 
 /// The timeline recorder's window, the wait derived from aligned clocks, the logging keys, and the plot.
-final class TimelineAndPlotTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "plexus-plot-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { _ = try? FileManager.default.removeItem(atPath: directory) }
-
+final class TimelineAndPlotTests: TemporaryDirectoryTestCase {
     /// Counts the calls it hears, to check the recorder passes every phase on.
     final class CountingObserver: StepObserver {
         var phases: [StepPhase] = []

@@ -190,16 +190,6 @@ struct SVGText {
 
 /// `text` with XML's special characters escaped, for SVG text and attributes.
 func escapeXML(_ text: String) -> String {
-    var result = ""
-    for character in text {
-        switch character {
-        case "&": result += "&amp;"
-        case "<": result += "&lt;"
-        case ">": result += "&gt;"
-        case "\"": result += "&quot;"
-        case "'": result += "&apos;"
-        default: result.append(character)
-        }
-    }
-    return result
+    let entities: [Character: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&apos;"]
+    return text.reduce(into: "") { result, character in result += entities[character] ?? String(character) }
 }
