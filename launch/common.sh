@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the Plexus launch scripts and shell tests. Source it, don't run it:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -20,8 +21,8 @@
 #   run_mpirun ARGS...     mpirun ARGS with the root permission and the stderr filter; returns status
 #   explain_mpirun_status  one-line stderr note for an mpirun exit status like 124 or 128+signal
 
-# Where Debian's dataset-fashion-mnist puts the default config's data.
-PLEXUS_FASHION_MNIST=/usr/share/datasets/fashion-mnist
+# Where Debian's dataset-fashion-mnist puts the default config's data (a variable for the tests).
+PLEXUS_FASHION_MNIST="${PLEXUS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
 
 plexus_root() {
     (cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,6 +58,7 @@ portable_target_cpu() {
 
 # The newest glibc symbol version a package's bin/plexus may need: 2.34 (RHEL 9 and its rebuilds,
 # Ubuntu 22.04 has 2.35, Debian 12 2.36). launch/package warns above it; a test checks it.
+# shellcheck disable=SC2034  # read by launch/package and Tests/scripts/portable_package.sh
 PLEXUS_PORTABLE_GLIBC=2.34
 
 # Swift is installed under /opt/swift on the reference machine; make it findable in

@@ -58,9 +58,11 @@ make_bare() {
         rm -rf --one-file-system "$new"
         fail "debootstrap failed: $(grep -E '^(E|W):' "$tmp/debootstrap.log" | tail -2 | tr '\n' ' ')"
     fi
-    chroot "$new" groupadd --gid "$uid" plexus && chroot "$new" useradd --uid "$uid" --gid "$uid" \
-        --home-dir /home/plexus --shell /bin/bash plexus && mkdir -p "$new/home/plexus" \
-        || fail "cannot add the user plexus to the bare root"
+    if ! { chroot "$new" groupadd --gid "$uid" plexus && chroot "$new" useradd --uid "$uid" --gid "$uid" \
+            --home-dir /home/plexus --shell /bin/bash plexus && mkdir -p "$new/home/plexus"; }; then
+        rm -rf --one-file-system "$new"
+        fail "cannot add the user plexus to the bare root"
+    fi
     rm -f "$new"/var/cache/apt/archives/*.deb
     mv "$new" "$bare"
 }
@@ -116,7 +118,7 @@ grep -qx "train exit 0" "$tmp/inside.out" || fail "launch/train in the bare root
 inside_hash="$(summary_hash "$home/run")" || fail "no param_sha256 in the bare root's summary.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["world_size"] != 2)' "$home/run/summary.json" \
     || fail "the bare-root run did not have 2 ranks"
-grep -qx "default exit 2" "$tmp/inside.out" || fail "the default config without its data set should exit 2: $(cat "$tmp/inside.out" | tr '\n' ' ')"
+grep -qx "default exit 2" "$tmp/inside.out" || fail "the default config without its data set should exit 2: $(tr '\n' ' ' < "$tmp/inside.out")"
 grep -q "^plexus: missing Fashion-MNIST in $PLEXUS_FASHION_MNIST: " "$home/default.err" \
     || fail "no 'missing Fashion-MNIST' line: $(head -3 "$home/default.err" | tr '\n' ' ')"
 if grep -qi "installing\|sudo" "$home/default.err"; then fail "the unprivileged run tried to install: $(head -3 "$home/default.err")"; fi
