@@ -118,12 +118,15 @@ ensure_packages() {
 # library findable. Nothing when pkg-config knows ompi-c (SwiftPM reads it for the CMPI target).
 # Otherwise from pkg-config's mpich, OpenMPI's `mpicc --showme:*`, or an MPICH-family
 # `mpicc -show` (MPICH, Intel MPI, MVAPICH). Status 1 when none of them is there.
+# The CMPI module links -lmpi; where the MPI library has another name (Debian's MPICH: libmpich.so)
+# a directory of our own, .build-mpi-link, holds a libmpi.so symlink to it (the binary still
+# records the library's real soname, e.g. libmpich.so.12).
 mpi_build_flags() {
-    local cflags="" ldflags="" tok
+    local cflags="" ldflags="" tok dirs=() libs=()
     if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists ompi-c 2>/dev/null; then
         return 0
     elif command -v pkg-config >/dev/null 2>&1 && pkg-config --exists mpich 2>/dev/null; then
-        cflags="$(pkg-config --cflags-only-I mpich)" ldflags="$(pkg-config --libs-only-L mpich)"
+        cflags="$(pkg-config --cflags-only-I mpich)" ldflags="$(pkg-config --libs mpich)"
     elif command -v mpicc >/dev/null 2>&1 && cflags="$(mpicc --showme:compile 2>/dev/null)"; then
         ldflags="$(mpicc --showme:link 2>/dev/null)"
     elif command -v mpicc >/dev/null 2>&1 && cflags="$(mpicc -show 2>/dev/null)"; then
@@ -134,8 +137,37 @@ mpi_build_flags() {
     # shellcheck disable=SC2086  # compiler flags are word lists
     for tok in $cflags; do case "$tok" in -I?*) printf '%s\n' -Xcc "$tok" ;; esac; done
     # shellcheck disable=SC2086
-    for tok in $ldflags; do case "$tok" in -L?*) printf '%s\n' -Xlinker "$tok" ;; esac; done
+    for tok in $ldflags; do
+        case "$tok" in
+            -L?*) printf '%s\n' -Xlinker "$tok"; dirs+=("${tok#-L}") ;;
+            -l?*) libs+=("${tok#-l}") ;;
+        esac
+    done
+    case " ${libs[*]} " in
+        *" mpi "*|"  ") return 0 ;;
+    esac
+    local lib dir link
+    link="$(plexus_root)/.build-mpi-link"
+    for lib in "${libs[@]}"; do
+        case "$lib" in mpi*) ;; *) continue ;; esac
+        for dir in "${dirs[@]}" /usr/lib64 /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib; do
+            if [ -e "$dir/lib$lib.so" ]; then
+                mkdir -p "$link" && ln -sfn "$dir/lib$lib.so" "$link/libmpi.so" || return 1
+                printf '%s\n' -Xlinker "-L$link"
+                return 0
+            fi
+        done
+    done
     return 0
+}
+
+# mpirun_is_openmpi: true when the mpirun on PATH is OpenMPI's (its --oversubscribe and --map-by
+# options are what mpirun_defaults adds; MPICH's Hydra has neither).
+mpirun_is_openmpi() {
+    [ -n "${_plexus_mpirun_openmpi:-}" ] || {
+        if mpirun --version 2>/dev/null | grep -q 'Open MPI'; then _plexus_mpirun_openmpi=1; else _plexus_mpirun_openmpi=0; fi
+    }
+    [ "$_plexus_mpirun_openmpi" = 1 ]
 }
 
 # uses_default_data CONFIG [ARGS...]: true when CONFIG reads the data set from
@@ -260,9 +292,11 @@ cpu_count() {
 #   --map-by slot:PE=K     when NP < cores: give each rank K = cores/NP cores of its own. mpirun's
 #                          default (NP <= 2) binds every rank to ONE core, which would squeeze a
 #                          multi-threaded rank onto a single core.
-# Nothing is added when $PLEXUS_MPIRUN_ARGS already chooses hosts, mapping or binding.
+# Nothing is added when $PLEXUS_MPIRUN_ARGS already chooses hosts, mapping or binding, or when
+# mpirun is not OpenMPI's (MPICH's Hydra neither binds ranks by default nor limits them to cores).
 mpirun_defaults() {
     local np=$1 threads=${2:-} cores
+    mpirun_is_openmpi || return 0
     cores=$(cpu_count)
     case " ${PLEXUS_MPIRUN_ARGS:-} " in
         *" --hostfile "*|*" -hostfile "*|*" --machinefile "*|*" -machinefile "*|*" -H "*|*" --host "*|*" -host "*|*" --map-by "*|*" -map-by "*|*" --bind-to "*|*" -bind-to "*|*" --rankfile "*)

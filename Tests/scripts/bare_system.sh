@@ -9,8 +9,12 @@
 #
 # Root only (debootstrap, chroot, mounts). The root is cached outside the repository in
 # $PLEXUS_BARE_CACHE (default /var/cache/plexus-bare; delete it to rebuild); mounts live in a
-# private mount namespace (unshare), so nothing stays mounted when this ends. The mirror is
-# $PLEXUS_BARE_MIRROR (default http://deb.debian.org/debian).
+# private mount namespace (unshare), so nothing stays mounted when this ends. By hand it also
+# checks other systems (not in ./launch/test), e.g. Ubuntu 22.04 (glibc 2.35, OpenMPI 4.1.2) and
+# Debian 13 (OpenMPI 5.0):
+#   PLEXUS_BARE_SUITE=jammy PLEXUS_BARE_MIRROR=http://archive.ubuntu.com/ubuntu \
+#     PLEXUS_BARE_COMPONENTS=main,universe PLEXUS_BARE_DEBOOTSTRAP_ARGS=--no-check-gpg bash Tests/scripts/bare_system.sh
+#   PLEXUS_BARE_SUITE=trixie bash Tests/scripts/bare_system.sh
 set -euo pipefail
 name=bare_system
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -24,9 +28,10 @@ if ! command -v debootstrap >/dev/null; then
 fi
 command -v python3 >/dev/null || fail "python3 missing (reads summary.json)"
 
-suite=bookworm
+suite="${PLEXUS_BARE_SUITE:-bookworm}"
+components="${PLEXUS_BARE_COMPONENTS:-main}"
 cache="${PLEXUS_BARE_CACHE:-/var/cache/plexus-bare}"
-bare="$cache/$suite-minbase-openmpi-bin-v1"  # bump v1 when the set-up below changes
+bare="$cache/$suite-${components//,/-}-minbase-openmpi-bin-v1"  # bump v1 when the set-up below changes
 uid=4242                                     # the unprivileged user inside, "plexus"
 tmp="$(mktemp -d /tmp/plexus-bare.XXXXXX)"
 chmod 755 "$tmp"
@@ -53,8 +58,11 @@ make_bare() {
     local new="$bare.partial-$$"
     rm -rf --one-file-system "$new"
     # debootstrap mounts /proc and /sys inside the target; in a private namespace they cannot outlive it.
+    local extra=()
+    read -r -a extra <<<"${PLEXUS_BARE_DEBOOTSTRAP_ARGS:-}"
     if ! unshare --mount --propagation private debootstrap --variant=minbase --include=openmpi-bin \
-            "$suite" "$new" "${PLEXUS_BARE_MIRROR:-http://deb.debian.org/debian}" >"$tmp/debootstrap.log" 2>&1; then
+            --components="$components" "${extra[@]}" "$suite" "$new" "${PLEXUS_BARE_MIRROR:-http://deb.debian.org/debian}" \
+            >"$tmp/debootstrap.log" 2>&1; then
         rm -rf --one-file-system "$new"
         fail "debootstrap failed: $(grep -E '^(E|W):' "$tmp/debootstrap.log" | tail -2 | tr '\n' ' ')"
     fi

@@ -16,7 +16,7 @@ calls="$tmp/calls"
 # --- a PATH without MPI, apt, sudo, pkg-config or compilers ------------------------------------
 mkdir -p "$tmp/bin"
 for tool in bash sh env dirname basename cat grep awk sed sort uniq tr head tail id nproc uname mktemp \
-            rm ls cut paste mkdir chmod; do
+            rm ls ln cut paste mkdir chmod; do
     ln -s "$(command -v "$tool")" "$tmp/bin/$tool"
 done
 fake() {  # DIR NAME BODY: an executable DIR/NAME that logs "NAME ARGS" to $calls, then runs BODY
@@ -27,12 +27,16 @@ fake() {  # DIR NAME BODY: an executable DIR/NAME that logs "NAME ARGS" to $call
 fake apt apt-get 'exit 0'
 fake apt dpkg-query 'exit 1'
 fake sudo sudo 'exec "$@"'
-fake mpi mpirun 'exit 0'
+fake mpi mpirun '[ "$1" != --version ] || echo "mpirun (Open MPI) 4.1.4"'
+fake hydra mpirun '[ "$1" != --version ] || printf "HYDRA build details:\n    Version: 4.0.2\n"'
 fake badldd ldd 'printf "\tlinux-vdso.so.1 (0x0)\n\tlibmpi.so.40 => not found\n"'
 fake ompi mpicc 'case "$1" in --showme:compile) echo "-I/opt/ompi/include -pthread" ;;
     --showme:link) echo "-pthread -L/opt/ompi/lib -Wl,-rpath -Wl,/opt/ompi/lib -lmpi" ;; *) exit 1 ;; esac'
 fake mpich mpicc 'case "$1" in -show) echo "gcc -I/opt/mpich/include -L/opt/mpich/lib -Wl,-rpath -Wl,/opt/mpich/lib -lmpi" ;;
     *) echo "gcc: error: unrecognized option $1" >&2; exit 1 ;; esac'
+fake debmpich mpicc "case \"\$1\" in -show) echo \"gcc -I/usr/include/x86_64-linux-gnu/mpich -L$tmp/mpichlib -lmpich\" ;;
+    *) exit 1 ;; esac"
+mkdir -p "$tmp/mpichlib" && : > "$tmp/mpichlib/libmpich.so"
 
 # --- an unpacked package (bin/plexus, no Package.swift) and configs ----------------------------
 pkg="$tmp/pkg"
@@ -50,7 +54,7 @@ run() {  # DATA_DIR TREE PATH_EXTRAS ARGS...: launch/train of TREE in the clean 
     local data=$1 tree=$2 extra=$3; shift 3
     : > "$calls"
     local st=0
-    env -i HOME="$tmp" PATH="$extra$tmp/bin" PLEXUS_FASHION_MNIST="$data" PLEXUS_RANKS=2 \
+    env -i HOME="$tmp" PATH="$extra$tmp/bin" PLEXUS_FASHION_MNIST="$data" PLEXUS_RANKS="${PLEXUS_RANKS:-2}" \
         bash "$tree/launch/train" "$@" >"$tmp/out" 2>"$tmp/err" || st=$?
     echo "$st"
 }
@@ -93,7 +97,12 @@ st=$(run "$tmp/data" "$pkg" "$tmp/mpi:$tmp/apt:" "$tmp/data.yaml" --run-dir "$tm
 [ "$st" = 0 ] || fail "package with mpirun and data: exit $st: $(tr '\n' '|' < "$tmp/err")"
 grep -q "^mpirun -np 2 .*$pkg/bin/plexus train $tmp/data.yaml --progress plain --run-dir $tmp/run$" "$calls" \
     || fail "mpirun not called on bin/plexus: $(tr '\n' '|' < "$calls")"
-[ "$(grep -c . "$calls")" = 1 ] || fail "more than mpirun was called: $(tr '\n' '|' < "$calls")"
+[ "$(grep -vc '^mpirun --version$' "$calls")" = 1 ] || fail "more than mpirun was called: $(tr '\n' '|' < "$calls")"
+
+# 4b. An mpirun that is not OpenMPI's (MPICH's Hydra) gets none of OpenMPI's --map-by/--oversubscribe.
+st=$(PLEXUS_RANKS=1 run "$tmp/data" "$pkg" "$tmp/hydra:" "$tmp/data.yaml")
+[ "$st" = 0 ] || fail "package with Hydra's mpirun: exit $st: $(tr '\n' '|' < "$tmp/err")"
+grep -q "^mpirun -np 1 $pkg/bin/plexus train " "$calls" || fail "Hydra's mpirun got OpenMPI options: $(tr '\n' '|' < "$calls")"
 
 # 5. --set data.train/test elsewhere: the default data set is not required.
 st=$(run "$tmp/nodata" "$pkg" "$tmp/mpi:" "$tmp/nodata.yaml" --set data.train=/x/train --set data.test=/x/t10k)
@@ -112,12 +121,16 @@ grep -q "^plexus: missing MPI headers (no pkg-config ompi-c or mpich, no mpicc):
 [ ! -s "$calls" ] || fail "source tree without MPI: called $(cat "$calls")"
 
 # 8. mpi_build_flags from OpenMPI's and from MPICH's mpicc (no pkg-config on this PATH).
-flags() {  # PATH_EXTRA: mpi_build_flags' output on one line, or "status N"
+flags() {  # PATH_EXTRA: mpi_build_flags' output on one line, or "status N" (common.sh of $tmp/src)
     env -i PATH="$1$tmp/bin" bash -c 'source "$1"; f="$(mpi_build_flags)" || exit; echo $f' \
-        flags "$root/launch/common.sh" || echo "status $?"
+        flags "$tmp/src/launch/common.sh" || echo "status $?"
 }
 [ "$(flags "$tmp/ompi:")" = "-Xcc -I/opt/ompi/include -Xlinker -L/opt/ompi/lib" ] || fail "OpenMPI mpicc flags: '$(flags "$tmp/ompi:")'"
 [ "$(flags "$tmp/mpich:")" = "-Xcc -I/opt/mpich/include -Xlinker -L/opt/mpich/lib" ] || fail "MPICH mpicc flags: '$(flags "$tmp/mpich:")'"
+# Debian's MPICH has libmpich.so and no libmpi.so: a libmpi.so symlink in .build-mpi-link.
+[ "$(flags "$tmp/debmpich:")" = "-Xcc -I/usr/include/x86_64-linux-gnu/mpich -Xlinker -L$tmp/mpichlib -Xlinker -L$tmp/src/.build-mpi-link" ] \
+    || fail "Debian MPICH mpicc flags: '$(flags "$tmp/debmpich:")'"
+[ "$(readlink "$tmp/src/.build-mpi-link/libmpi.so")" = "$tmp/mpichlib/libmpich.so" ] || fail "no libmpi.so link to libmpich.so"
 [ "$(flags "")" = "status 1" ] || fail "no MPI at all should give status 1, got '$(flags "")'"
 
 echo "PASS $name"
