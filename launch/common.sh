@@ -189,7 +189,7 @@ uses_default_data() {
 #                            reads them from $PLEXUS_FASHION_MNIST (last, it takes the rest)
 _missing_apt=()
 _missing_why=()
-_need() {  # APT_PACKAGE|- LINE
+_need() {  # "APT_PACKAGE..."|- LINE
     _missing_apt+=("$1")
     _missing_why+=("$2")
 }
@@ -203,14 +203,11 @@ _check() {
         build)
             command -v swift >/dev/null 2>&1 ||
                 _need - "swift (not on PATH): install a Swift 6 toolchain (swift.org/install), or use a prebuilt package (launch/package; README: Running on a cluster)"
+            # (pkg-config with it: on Debian SwiftPM reads ompi-c.pc only through the pkg-config program)
             mpi_build_flags >/dev/null ||
-                _need libopenmpi-dev "MPI headers (no pkg-config ompi-c or mpich, no mpicc): load your MPI (e.g. module load openmpi) or install OpenMPI's development files (libopenmpi-dev, openmpi-devel)"
+                _need "libopenmpi-dev pkg-config" "MPI headers (no pkg-config ompi-c or mpich, no mpicc): load your MPI (e.g. module load openmpi) or install OpenMPI's development files (libopenmpi-dev, openmpi-devel)"
             if [ ! -f /usr/include/zlib.h ] && ! { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists zlib 2>/dev/null; }; then
                 _need zlib1g-dev "zlib.h: install zlib's development files (zlib1g-dev, zlib-devel) or load a zlib module"
-            fi
-            # On Debian SwiftPM finds ompi-c and zlib only through the pkg-config program.
-            if command -v apt-get >/dev/null 2>&1 && ! command -v pkg-config >/dev/null 2>&1; then
-                _need pkg-config "pkg-config: install it (pkg-config, pkgconf)"
             fi
             ;;
         run)
@@ -251,7 +248,8 @@ ensure_requirements() {
     [ ${#_missing_why[@]} -eq 0 ] && return 0
     local pkg packages=() installable=1
     for pkg in "${_missing_apt[@]}"; do
-        if [ "$pkg" = - ]; then installable=0; else packages+=("$pkg"); fi
+        # shellcheck disable=SC2206  # a space-separated package list
+        if [ "$pkg" = - ]; then installable=0; else packages+=($pkg); fi
     done
     if [ "$installable" = 1 ] && _can_apt; then
         # shellcheck disable=SC2046  # unique package names
