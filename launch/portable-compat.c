@@ -11,28 +11,21 @@
 #include <stdint.h>
 #include <sys/random.h>
 
-static double (*hypot_2_2_5)(double, double);
-static float (*hypotf_2_2_5)(float, float);
-
-double __wrap_hypot(double x, double y) {
-    double (*f)(double, double) = __atomic_load_n(&hypot_2_2_5, __ATOMIC_ACQUIRE);
-    if (!f) {
-        f = (double (*)(double, double))dlvsym(RTLD_DEFAULT, "hypot", "GLIBC_2.2.5");
-        if (!f) f = (double (*)(double, double))dlsym(RTLD_DEFAULT, "hypot");
-        __atomic_store_n(&hypot_2_2_5, f, __ATOMIC_RELEASE);
+// __wrap_NAME(x, y) calls NAME@GLIBC_2.2.5 (TYPE NAME(TYPE, TYPE)), looked up once.
+#define WRAP_GLIBC_2_2_5(TYPE, NAME)                                                     \
+    static TYPE (*NAME##_2_2_5)(TYPE, TYPE);                                             \
+    TYPE __wrap_##NAME(TYPE x, TYPE y) {                                                 \
+        TYPE (*f)(TYPE, TYPE) = __atomic_load_n(&NAME##_2_2_5, __ATOMIC_ACQUIRE);        \
+        if (!f) {                                                                        \
+            f = (TYPE (*)(TYPE, TYPE))dlvsym(RTLD_DEFAULT, #NAME, "GLIBC_2.2.5");         \
+            if (!f) f = (TYPE (*)(TYPE, TYPE))dlsym(RTLD_DEFAULT, #NAME);                 \
+            __atomic_store_n(&NAME##_2_2_5, f, __ATOMIC_RELEASE);                        \
+        }                                                                                \
+        return f(x, y);                                                                  \
     }
-    return f(x, y);
-}
 
-float __wrap_hypotf(float x, float y) {
-    float (*f)(float, float) = __atomic_load_n(&hypotf_2_2_5, __ATOMIC_ACQUIRE);
-    if (!f) {
-        f = (float (*)(float, float))dlvsym(RTLD_DEFAULT, "hypotf", "GLIBC_2.2.5");
-        if (!f) f = (float (*)(float, float))dlsym(RTLD_DEFAULT, "hypotf");
-        __atomic_store_n(&hypotf_2_2_5, f, __ATOMIC_RELEASE);
-    }
-    return f(x, y);
-}
+WRAP_GLIBC_2_2_5(double, hypot)
+WRAP_GLIBC_2_2_5(float, hypotf)
 
 uint32_t __wrap_arc4random(void) {
     uint32_t value;
