@@ -142,7 +142,11 @@ public final class Network {
     ///
     /// `rowOffset` selects rows rowOffset..<rowOffset+batch of that forward pass (`input` and `outputGradient`
     /// point at those rows), so a batch can be back-propagated in fixed groups of samples.
-    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0) {
+    ///
+    /// Each layer's parameter gradients go through `listener` when one is given (last layer first): it may compute
+    /// them itself and learns when each layer is done, before the layer below is back-propagated.
+    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0,
+                         listener: BackwardListener? = nil) {
         var upstream = outputGradient // ∂loss/∂a for the current layer
         var scratchIndex = 0
         for index in layers.indices.reversed() {
@@ -159,10 +163,12 @@ public final class Network {
                 scratchIndex ^= 1
             }
             let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1] + rowOffset * layer.inputWidth)
-            denseWeightGradient(outputGradient: dz, input: layerInput,
-                                weightGradient: gradients.baseAddress! + layer.weightOffset,
-                                biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,
-                                inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+            if let listener {
+                listener.parameterGradients(of: self, layer: index, outputGradient: dz, input: layerInput, batch: batch)
+                listener.parameterGradientsReady(of: self, layer: index)
+            } else {
+                writeParameterGradients(layer: index, outputGradient: dz, input: layerInput, batch: batch)
+            }
             if index > 0 {
                 let target = gradientScratch[scratchIndex]
                 denseInputGradient(outputGradient: dz, weight: parameters.baseAddress! + layer.weightOffset,
@@ -174,8 +180,38 @@ public final class Network {
         }
     }
 
+    // dW[out×in] = dyᵀ·x, db[out] = Σ_rows dy
+    /// Overwrites layer `index`'s weight and bias gradients with those of `batch` rows (dy and the layer's input x).
+    public func writeParameterGradients(layer index: Int, outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                                        batch: Int) {
+        let layer = layers[index]
+        denseWeightGradient(outputGradient: dy, input: x, weightGradient: gradients.baseAddress! + layer.weightOffset,
+                            biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,
+                            inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+    }
+
     /// The square root of the sum of squares of every gradient (for clipping by global norm).
     public func gradientNorm() -> Double {
         sumOfSquares(gradients.baseAddress!, count: parameterCount).squareRoot()
     }
+}
+
+/// Hears back-propagation layer by layer, last layer first (a gradient reduction that sends each layer as soon as
+/// it is ready, or one that sums parameter gradients in its own format).
+public protocol BackwardListener: AnyObject {
+    /// Produces layer `index`'s parameter gradients from dy [batch×out] and the layer's input x [batch×in];
+    /// by default `network.writeParameterGradients`.
+    func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                            input x: UnsafePointer<Float>, batch: Int)
+    /// Layer `index`'s parameter gradients are complete for this pass.
+    func parameterGradientsReady(of network: Network, layer index: Int)
+}
+
+extension BackwardListener {
+    public func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                                   input x: UnsafePointer<Float>, batch: Int) {
+        network.writeParameterGradients(layer: index, outputGradient: dy, input: x, batch: batch)
+    }
+
+    public func parameterGradientsReady(of network: Network, layer index: Int) {}
 }

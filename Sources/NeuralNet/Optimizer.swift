@@ -17,11 +17,12 @@ public struct OptimizerSettings: Equatable, Sendable {
     public var epsilon: Float
     public var weightDecay: Float
 
-    /// Settings with PyTorch's defaults for `kind` (AdamW's weight decay is 0.01, the others' 0).
-    public init(kind: Kind, learningRate: Float, momentum: Float = 0, nesterov: Bool = false, beta1: Float = 0.9,
+    /// Settings with PyTorch's defaults for `kind` (the config's defaults too): learning rate 0.01 for SGD and
+    /// 0.001 for Adam; AdamW's weight decay is 0.01, the others' 0.
+    public init(kind: Kind, learningRate: Float? = nil, momentum: Float = 0, nesterov: Bool = false, beta1: Float = 0.9,
                 beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float? = nil) {
         self.kind = kind
-        self.learningRate = learningRate
+        self.learningRate = learningRate ?? (kind == .sgd ? 0.01 : 1e-3)
         self.momentum = momentum
         self.nesterov = nesterov
         self.beta1 = beta1

@@ -1,6 +1,40 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Training
+
+/// When the process started (a run's wall time counts from here).
+let launched = Date()
+
+/// Runs `body` on every rank of this job's communicator and ends the process with its exit status.
+///
+/// Every rank that stops at the same point (an `AgreedStop`) leaves cleanly after one rank says why; an error only
+/// this rank met is reported by it and ends every rank at once, so no rank waits forever in a collective.
+func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
+    let communicator: Communicator
+    do {
+        communicator = try makeCommunicator()
+    } catch {
+        reportError(error, rank: 0, worldSize: 1)
+        exit(1)
+    }
+    do {
+        try body(communicator)
+        fflush(stdout)
+        communicator.finalize()
+        exit(0)
+    } catch let stop as AgreedStop {
+        if communicator.rank == stop.reportingRank { reportError(stop, rank: communicator.rank, worldSize: communicator.size) }
+        fflush(stdout)
+        communicator.finalize()
+        exit(stop.exitStatus)
+    } catch {
+        reportError(error, rank: communicator.rank, worldSize: communicator.size)
+        let status = exitStatus(of: error)
+        if communicator.size > 1 { communicator.abort(status: status) }
+        exit(status)
+    }
+}
 
 struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,9 +57,10 @@ struct Train: ParsableCommand {
     var resume = false
 
     func run() throws {
-        let status = Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides,
-                                    progressMode: progress, resume: resume)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { communicator in
+            try Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides, progressMode: progress,
+                               resume: resume, communicator: communicator, startTime: launched)
+        }
     }
 }
 
@@ -84,8 +119,10 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
-        let status = BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { communicator in
+            try BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json,
+                                   communicator: communicator)
+        }
     }
 }
 
@@ -96,23 +133,14 @@ struct BenchAllreduce: ParsableCommand {
     @Flag(help: "Print a JSON array instead of a table.") var json = false
 
     func run() throws {
-        let status = BenchCommands.allreduce(json: json)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { try BenchCommands.allreduce(json: json, communicator: $0) }
     }
 }
 
 extension ProgressMode: ExpressibleByArgument {}
 
-// User mistakes (bad arguments, bad input) exit 2 with one line on stderr; --help exits 0.
-do {
-    var command = try Plexus.parseAsRoot()
-    try command.run()
-} catch let error as UserError {
-    reportError(error, rank: 0, worldSize: 1)
-    exit(2)
-} catch let exitCode as ExitCode {
-    exit(exitCode.rawValue)
-} catch {
+/// Ends the process for an ArgumentParser error: --help prints and exits 0, a usage mistake exits 2 with one line.
+func exitForArgumentError(_ error: Error) -> Never {
     let code = Plexus.exitCode(for: error)
     if code == .success {
         print(Plexus.fullMessage(for: error))
@@ -120,6 +148,24 @@ do {
     }
     let message = Plexus.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
     FileHandle.standardError.write(Data("plexus: \(message)\n".utf8))
-    // Argument mistakes are the user's (2); anything else is ours (1).
     exit(code == .failure ? 1 : 2)
+}
+
+// Usage mistakes and bad input exit 2 with one line on stderr; --help exits 0.
+var command: ParsableCommand
+do {
+    command = try Plexus.parseAsRoot()
+} catch {
+    exitForArgumentError(error)
+}
+do {
+    try command.run()
+} catch let exitCode as ExitCode {
+    exit(exitCode.rawValue)
+} catch let error where error is CleanExit || error is ValidationError {
+    exitForArgumentError(error)
+} catch {
+    // A local command's own error (evaluate, predict, bench gemm): one line, the status of its kind.
+    reportError(error, rank: 0, worldSize: 1)
+    exit(exitStatus(of: error))
 }

@@ -78,17 +78,4 @@ final class ConfigTests: XCTestCase {
             XCTAssertEqual((error as? UserError)?.message, "/nonexistent/plexus.yaml: no such file")
         }
     }
-
-    func testShardSplitsEveryBatchExactly() {
-        for batch in [0, 1, 5, 7, 128, 129] {
-            for worldSize in 1...5 {
-                let shards = (0..<worldSize).map { shard(of: batch, rank: $0, worldSize: worldSize) }
-                XCTAssertEqual(shards.map(\.count).reduce(0, +), batch)
-                XCTAssertEqual(shards.first?.lowerBound, 0)
-                XCTAssertEqual(shards.last?.upperBound, batch)
-                for (a, b) in zip(shards, shards.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
-                XCTAssertLessThanOrEqual(shards.map(\.count).max()! - shards.map(\.count).min()!, 1)
-            }
-        }
-    }
 }

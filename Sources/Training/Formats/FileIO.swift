@@ -79,6 +79,11 @@ public enum FileIO {
         }
     }
 
+    /// Replaces `path` with the UTF-8 bytes of `text` atomically (see the byte form).
+    public static func writeAtomically(_ text: String, to path: String) throws {
+        try writeAtomically(Array(text.utf8), to: path)
+    }
+
     /// Whether a regular file (or anything non-directory) exists at `path`.
     public static func fileExists(_ path: String) -> Bool {
         var status = stat()
