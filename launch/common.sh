@@ -240,9 +240,10 @@ _check() {
     done
 }
 
-# ensure_requirements WHAT...: check (see _check); when something is missing and apt-get can
-# provide all of it, install it and check again. Whatever is still missing is printed, one
-# "plexus: missing ..." line each on stderr, and the status is 2 (the user's to provide).
+# ensure_requirements WHAT...: check (see _check); when something is missing, this is a source
+# checkout and apt-get can provide all of it, install it and check again. A package (cluster
+# nodes: modules, no root, often a sudo that asks for a password) never installs. Whatever is
+# still missing is printed, one "plexus: missing ..." line each on stderr, and the status is 2.
 ensure_requirements() {
     _check "$@" || return 1
     [ ${#_missing_why[@]} -eq 0 ] && return 0
@@ -251,7 +252,7 @@ ensure_requirements() {
         # shellcheck disable=SC2206  # a space-separated package list
         if [ "$pkg" = - ]; then installable=0; else packages+=($pkg); fi
     done
-    if [ "$installable" = 1 ] && _can_apt; then
+    if [ "$installable" = 1 ] && ! plexus_installed && _can_apt; then
         # shellcheck disable=SC2046  # unique package names
         _apt_install $(printf '%s\n' "${packages[@]}" | sort -u) || true
         _check "$@" || return 1

@@ -2,8 +2,8 @@
 # Set-up by capability: launch/train run with a PATH made of basic tools plus fakes (mpirun,
 # apt-get, sudo, mpicc, ldd that record their calls) in an unpacked-package layout and in a source
 # tree. Checks that what is missing gets one "plexus: missing ..." line each and exit 2; that
-# apt-get is used only where it exists (through sudo when not root); that nothing is built or
-# installed in a package; that --set data.* skips the default data set; and how mpi_build_flags
+# apt-get is used only where it exists (through sudo when not root) and only in a source checkout;
+# that nothing is built or installed in a package; that --set data.* skips the default data set; and how mpi_build_flags
 # reads OpenMPI's and MPICH's mpicc. Any user; no real MPI, apt or build is touched.
 set -euo pipefail
 name=launch_setup
@@ -27,6 +27,7 @@ fake() {  # DIR NAME BODY: an executable DIR/NAME that logs "NAME ARGS" to $call
 fake apt apt-get 'exit 0'
 fake apt dpkg-query 'exit 1'
 fake sudo sudo 'exec "$@"'
+fake swift swift 'exit 0'
 fake mpi mpirun '[ "$1" != --version ] || echo "mpirun (Open MPI) 4.1.4"'
 fake hydra mpirun '[ "$1" != --version ] || printf "HYDRA build details:\n    Version: 4.0.2\n"'
 fake badldd ldd 'printf "\tlinux-vdso.so.1 (0x0)\n\tlibmpi.so.40 => not found\n"'
@@ -78,19 +79,30 @@ st=$(run "$tmp/nodata" "$pkg" "$tmp/sudo:" "$tmp/nodata.yaml")
 [ "$st" = 2 ] || fail "sudo without apt: exit $st"
 [ ! -s "$calls" ] || fail "sudo without apt: called $(cat "$calls")"
 
-# 3. apt-get (and sudo when not root): one update, one install of both packages; what is still
-#    missing afterwards (the fake installs nothing) is reported the same way.
+# 3a. A package never installs, even where apt-get and sudo are there.
 st=$(run "$tmp/nodata" "$pkg" "$tmp/apt:$tmp/sudo:" "$tmp/nodata.yaml")
-[ "$st" = 2 ] || fail "apt that installs nothing: exit $st"
-grep -q "^apt-get .*install .*dataset-fashion-mnist openmpi-bin$" "$calls" || fail "apt-get install not called as expected: $(tr '\n' '|' < "$calls")"
+[ "$st" = 2 ] || fail "package with apt: exit $st, expected 2"
+[ ! -s "$calls" ] || fail "a package called apt or sudo: $(tr '\n' '|' < "$calls")"
+expect_missing "package with apt" "mpirun" "Fashion-MNIST"
+
+# 3b. A source checkout with apt-get (through sudo when not root): one update, one install of
+#     everything missing; what is still missing afterwards (the fake installs nothing) is reported
+#     the same way, and nothing is built.
+st=$(run "$tmp/nodata" "$tmp/src" "$tmp/apt:$tmp/sudo:$tmp/swift:" "$tmp/nodata.yaml")
+[ "$st" = 2 ] || fail "source tree with apt that installs nothing: exit $st"
+install="dataset-fashion-mnist libopenmpi-dev openmpi-bin pkg-config( zlib1g-dev)?"  # (zlib.h may be there)
+grep -qE "^apt-get .*install .*$install$" "$calls" || fail "apt-get install not called as expected: $(tr '\n' '|' < "$calls")"
 [ "$(grep -c '^apt-get .*install' "$calls")" = 1 ] || fail "apt-get install called more than once: $(tr '\n' '|' < "$calls")"
 if [ "$(id -u)" = 0 ]; then
     if grep -q '^sudo' "$calls"; then fail "root used sudo"; fi
 else
     grep -q '^sudo .*apt-get .*install' "$calls" || fail "non-root did not go through sudo: $(tr '\n' '|' < "$calls")"
 fi
-grep -qx "plexus: installing dataset-fashion-mnist openmpi-bin" "$tmp/err" || fail "no 'installing' line: $(tr '\n' '|' < "$tmp/err")"
-expect_missing "apt installs nothing" "mpirun" "Fashion-MNIST"
+if grep -q '^swift' "$calls"; then fail "swift ran although requirements are missing"; fi
+grep -qE "^plexus: installing $install$" "$tmp/err" || fail "no 'installing' line: $(tr '\n' '|' < "$tmp/err")"
+for what in "MPI headers" mpirun Fashion-MNIST; do
+    grep -q "^plexus: missing $what" "$tmp/err" || fail "source tree with apt: no 'missing $what': $(tr '\n' '|' < "$tmp/err")"
+done
 
 # 4. Everything there: mpirun runs the package's bin/plexus; nothing is built or installed.
 st=$(run "$tmp/data" "$pkg" "$tmp/mpi:$tmp/apt:" "$tmp/data.yaml" --run-dir "$tmp/run")
