@@ -105,17 +105,17 @@ final class DataTests: XCTestCase {
     func testCSVWithoutRequiredLabel() throws {
         let unlabeled = try write("a,b\n1,2\n3,4\n", "unlabeled.csv")
         XCTAssertTrue(errorMessage { try Dataset.loadCSV(path: unlabeled) }.hasPrefix(unlabeled + ":1: no \"label\" column"))
-        let data = try Dataset.loadCSV(path: unlabeled, requireLabel: false)
+        let data = try Dataset.loadCSV(path: unlabeled, requireTargets: false)
         XCTAssertEqual(data.featureCount, 2)
         XCTAssertEqual(data.labels, [0, 0])
-        let labeled = try Dataset.loadCSV(path: write("a,label,b\n1,cat,2\n3,5,4\n", "labeled.csv"), requireLabel: false)
+        let labeled = try Dataset.loadCSV(path: write("a,label,b\n1,cat,2\n3,5,4\n", "labeled.csv"), requireTargets: false)
         XCTAssertEqual(labeled.featureNames, ["a", "b"])
         XCTAssertTrue(labeled.labels[0].isNaN)
         XCTAssertEqual(labeled.labels[1], 5)
         guard case let .floats(values) = labeled.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2, 3, 4])
         let onlyLabel = try write("label\n1\n", "only-label.csv")
-        XCTAssertEqual(errorMessage { try Dataset.loadCSV(path: onlyLabel, requireLabel: false) },
+        XCTAssertEqual(errorMessage { try Dataset.loadCSV(path: onlyLabel, requireTargets: false) },
                        onlyLabel + ":1: the header has no feature columns besides \"label\"")
     }
 
@@ -162,7 +162,7 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(data.featureCount, 6)
         XCTAssertEqual(data.labels, [3, 1, 4, 1])
         guard case let .bytes(raw) = data.features else { return XCTFail("expected byte features") }
-        XCTAssertEqual(raw, images)
+        XCTAssertEqual(Array(raw), images)
         XCTAssertEqual(data.location(ofRow: 2), directory + "/train-labels-idx1-ubyte.gz (item 2)")
 
         try writeIDXPair(prefix: "odd", images: images, imageDimensions: [4, 2, 3], labels: [1, 2, 3])
