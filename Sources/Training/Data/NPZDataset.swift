@@ -51,7 +51,8 @@ extension Dataset {
             let columns = header.shape.count == 2 ? header.shape[1] : 1
             guard columns > 0 else { throw UserError("\(y): no target columns (shape \(header.shapeText))") }
             if let targetNames, targetNames.count != columns {
-                throw UserError("\(y): \(columns) target column\(columns == 1 ? "" : "s") but data.targets names \(targetNames.count)")
+                throw UserError("\(y): \(columns) target column\(columns == 1 ? "" : "s"), expected \(targetNames.count) ("
+                    + targetNames.map { quotedForMessage($0) }.joined(separator: ", ") + ")")
             }
             names = targetNames ?? defaultTargetNames(count: columns, base: "y")
             labels = [Float](repeating: 0, count: header.elementCount)
