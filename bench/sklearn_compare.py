@@ -4,8 +4,9 @@
   regression   Configs/regression-multitarget.yaml vs MLPRegressor: R² (mean over the 3 targets), RMSE, MAE
   multi-label  Configs/multilabel.yaml vs MLPClassifier: subset accuracy and label accuracy (1 − Hamming loss)
 
-Both sides: 20 standardized features → 64 ReLU → 64 ReLU → k outputs, Adam lr 1e-3, batch 64, 50 epochs, no weight
-decay (alpha=0), a shuffle every epoch; regression targets standardized for training (plexus normalize_targets,
+Both sides: 20 standardized features → 64 ReLU → 64 ReLU → k outputs, Glorot-uniform weights (scikit-learn's
+initialization; plexus xavier_uniform), Adam lr 1e-3, batch 64, 50 epochs, no weight decay (alpha=0), a shuffle
+every epoch; regression targets standardized for training (plexus normalize_targets,
 scikit-learn TransformedTargetRegressor) and scored in original units. Plexus's numbers are recomputed here with
 scikit-learn's metrics from `plexus predict` output, beside what `plexus evaluate` reports. --seeds N repeats both
 sides with N seeds (plexus `seed`, scikit-learn `random_state`) and prints each run and the mean.

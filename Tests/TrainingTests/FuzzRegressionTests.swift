@@ -59,6 +59,19 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
+    func testNPZRegressions() throws {
+        for (names, requireTargets) in [(nil, true), (["a", "b"], false)] as [([String]?, Bool)] {
+            try replay("npz") { bytes in
+                let dataset = try Dataset.fromNPZ(FileBytes(copying: bytes), path: "fuzz.npz", targetNames: names,
+                                                  requireTargets: requireTargets)
+                XCTAssertEqual(dataset.labels.count, dataset.count * dataset.targetCount)
+                try dataset.applyNormalization(.standardize)
+                try dataset.applyTargetNormalization(.standardize)
+                dataset.limit(to: 2)
+            }
+        }
+    }
+
     func testConfigRegressions() throws {
         try replay("config") { bytes in
             let config = try TrainingConfig.parse(String(decoding: bytes, as: UTF8.self), source: "fuzz.yaml")
