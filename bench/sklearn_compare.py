@@ -33,7 +33,8 @@ def load(path, prefix):
     table = np.loadtxt(path, delimiter=",", skiprows=1)
     targets = [i for i, name in enumerate(header) if name.startswith(prefix)]
     features = [i for i in range(len(header)) if i not in targets]
-    return table[:, features], table[:, targets], [header[i] for i in targets]
+    y = table[:, targets]
+    return table[:, features], (y.astype(int) if np.all(y == np.round(y)) else y), [header[i] for i in targets]
 
 
 def plexus_run(binary, config, run_dir, seed, test_csv):
@@ -68,46 +69,46 @@ def main():
           + ", ".join(f"{i.get('internal_api')} {i.get('architecture')} ×{i.get('num_threads')}" for i in threadpool_info()))
     settings = dict(hidden_layer_sizes=(64, 64), activation="relu", solver="adam", learning_rate_init=1e-3, batch_size=64,
                     max_iter=50, alpha=0.0, shuffle=True, tol=0.0, n_iter_no_change=50)
-    rows = {"regression": [], "multilabel": []}
+    def compare(task, config, prefix, make_model, score):
+        """Both sides on runs/examples/TASK-{train,test}.csv for each seed; score(y_test, plexus output,
+        scikit-learn's model, x_test, evaluation) gives the row."""
+        x_train, y_train, _ = load(os.path.join(arguments.data, f"{task}-train.csv"), prefix)
+        x_test, y_test, _ = load(os.path.join(arguments.data, f"{task}-test.csv"), prefix)
+        entries = []
+        for seed in range(arguments.seeds):
+            output, evaluation, seconds = plexus_run(arguments.plexus, config, os.path.join(arguments.runs, f"{task}-{seed}"),
+                                                     seed, os.path.join(arguments.data, f"{task}-test.csv"))
+            started = time.time()
+            model = make_model(seed).fit(x_train, y_train)
+            entry = dict(seed=seed, **score(y_test, output, model.predict(x_test), evaluation))
+            entries.append(dict(entry, plexus_seconds=seconds, sklearn_seconds=time.time() - started))
+        return entries
 
-    x_train, y_train, names = load(os.path.join(arguments.data, "regression-train.csv"), "y")
-    x_test, y_test, _ = load(os.path.join(arguments.data, "regression-test.csv"), "y")
-    for seed in range(arguments.seeds):
-        predicted, evaluation, seconds = plexus_run(arguments.plexus, "Configs/regression-multitarget.yaml",
-                                                    os.path.join(arguments.runs, f"regression-{seed}"), seed,
-                                                    os.path.join(arguments.data, "regression-test.csv"))
-        started = time.time()
-        model = make_pipeline(StandardScaler(), TransformedTargetRegressor(
-            MLPRegressor(random_state=seed, **settings), transformer=StandardScaler()))
-        model.fit(x_train, y_train)
-        theirs = model.predict(x_test)
-        rows["regression"].append(dict(
-            seed=seed, plexus_r2=r2_score(y_test, predicted), plexus_evaluate_r2=evaluation["r2"],
+    def regression_scores(y_test, predicted, theirs, evaluation):
+        return dict(
+            plexus_r2=r2_score(y_test, predicted), plexus_evaluate_r2=evaluation["r2"],
             plexus_rmse=root_mean_squared_error(y_test, predicted, multioutput="raw_values").mean(),
-            plexus_mae=mean_absolute_error(y_test, predicted), plexus_seconds=seconds,
-            sklearn_r2=r2_score(y_test, theirs),
+            plexus_mae=mean_absolute_error(y_test, predicted), sklearn_r2=r2_score(y_test, theirs),
             sklearn_rmse=root_mean_squared_error(y_test, theirs, multioutput="raw_values").mean(),
-            sklearn_mae=mean_absolute_error(y_test, theirs), sklearn_seconds=time.time() - started,
+            sklearn_mae=mean_absolute_error(y_test, theirs),
             plexus_r2_per_target=list(r2_score(y_test, predicted, multioutput="raw_values")),
-            sklearn_r2_per_target=list(r2_score(y_test, theirs, multioutput="raw_values"))))
+            sklearn_r2_per_target=list(r2_score(y_test, theirs, multioutput="raw_values")))
 
-    x_train, y_train, names = load(os.path.join(arguments.data, "multilabel-train.csv"), "l")
-    x_test, y_test, _ = load(os.path.join(arguments.data, "multilabel-test.csv"), "l")
-    for seed in range(arguments.seeds):
-        probabilities, evaluation, seconds = plexus_run(arguments.plexus, "Configs/multilabel.yaml",
-                                                        os.path.join(arguments.runs, f"multilabel-{seed}"), seed,
-                                                        os.path.join(arguments.data, "multilabel-test.csv"))
+    def multilabel_scores(y_test, probabilities, theirs, evaluation):
         predicted = (probabilities > 0.5).astype(int)
-        started = time.time()
-        model = make_pipeline(StandardScaler(), MLPClassifier(random_state=seed, **settings))
-        model.fit(x_train, y_train.astype(int))
-        theirs = model.predict(x_test)
-        rows["multilabel"].append(dict(
-            seed=seed, plexus_subset_accuracy=accuracy_score(y_test, predicted),
-            plexus_evaluate_accuracy=evaluation["accuracy"], plexus_label_accuracy=1 - hamming_loss(y_test, predicted),
-            plexus_evaluate_label_accuracy=evaluation["label_accuracy"], plexus_seconds=seconds,
-            sklearn_subset_accuracy=accuracy_score(y_test, theirs), sklearn_label_accuracy=1 - hamming_loss(y_test, theirs),
-            sklearn_seconds=time.time() - started))
+        return dict(
+            plexus_subset_accuracy=accuracy_score(y_test, predicted), plexus_evaluate_accuracy=evaluation["accuracy"],
+            plexus_label_accuracy=1 - hamming_loss(y_test, predicted),
+            plexus_evaluate_label_accuracy=evaluation["label_accuracy"],
+            sklearn_subset_accuracy=accuracy_score(y_test, theirs), sklearn_label_accuracy=1 - hamming_loss(y_test, theirs))
+
+    rows = {
+        "regression": compare("regression", "Configs/regression-multitarget.yaml", "y", lambda seed: make_pipeline(
+            StandardScaler(), TransformedTargetRegressor(MLPRegressor(random_state=seed, **settings),
+                                                         transformer=StandardScaler())), regression_scores),
+        "multilabel": compare("multilabel", "Configs/multilabel.yaml", "l", lambda seed: make_pipeline(
+            StandardScaler(), MLPClassifier(random_state=seed, **settings)), multilabel_scores),
+    }
 
     for task, entries in rows.items():
         print(f"\n{task}:")

@@ -4,13 +4,7 @@ import XCTest
 
 /// Several targets through the binary: multi-target regression and multi-label classification from CSV, and npz input,
 /// each trained, evaluated and predicted; the same weights on 1 and 2 ranks through mpirun.
-final class MultiTargetTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws { directory = try PlexusProcess.temporaryDirectory() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
-    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+final class MultiTargetTests: TemporaryDirectoryTestCase {
 
     func fixture(_ name: String) -> String { PlexusProcess.root + "/Tests/fixtures/npz/" + name }
 

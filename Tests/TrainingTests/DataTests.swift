@@ -2,39 +2,7 @@ import Foundation
 @testable import Training
 import XCTest
 
-final class DataTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "plexus-data-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        _ = try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func write(_ text: String, _ name: String) throws -> String {
-        let path = directory + "/" + name
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    private func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let path = directory + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    private func errorMessage(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            return "no error"
-        } catch {
-            return (error as? UserError)?.message ?? "not a UserError: \(error)"
-        }
-    }
-
+final class DataTests: TemporaryDirectoryTestCase {
     // MARK: - CSV
 
     func testCSVParsesHeaderQuotesCRLFAndBlankLines() throws {

@@ -5,31 +5,7 @@ import XCTest
 
 /// Several targets: CSV target columns, their normalization, multi-label checks, the config keys that name them,
 /// and the metrics a task reports.
-final class TargetTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "plexus-target-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { _ = try? FileManager.default.removeItem(atPath: directory) }
-
-    private func write(_ text: String, _ name: String) throws -> String {
-        let path = directory + "/" + name
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    private func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            return "no error"
-        } catch {
-            return (error as? UserError)?.message ?? "not a UserError: \(error)"
-        }
-    }
-
+final class TargetTests: TemporaryDirectoryTestCase {
     func testCSVTargetColumnsInAnyOrder() throws {
         let path = try write("a,y2,b,y1\n1,10,2,-1\n3,20,4,-2\n\n5,30,6,-3\n", "multi.csv")
         let data = try Dataset.loadCSV(path: path, targets: ["y1", "y2"])
@@ -60,7 +36,7 @@ final class TargetTests: XCTestCase {
         ]
         for (index, (text, targets, expected)) in cases.enumerated() {
             let path = try write(text, "case\(index).csv")
-            XCTAssertEqual(message { try Dataset.loadCSV(path: path, targets: targets) }, path + expected)
+            XCTAssertEqual(errorMessage { try Dataset.loadCSV(path: path, targets: targets) }, path + expected)
         }
     }
 
@@ -69,10 +45,10 @@ final class TargetTests: XCTestCase {
         XCTAssertNoThrow(try good.validateBinaryTargets())
         let path = try write("a,t1,t2\n1,0,1\n\n2,1,0.5\n", "bad.csv")
         let bad = try Dataset.loadCSV(path: path, targets: ["t1", "t2"])
-        XCTAssertEqual(message { try bad.validateBinaryTargets() },
+        XCTAssertEqual(errorMessage { try bad.validateBinaryTargets() },
                        "\(path):4: target \"t2\" is 0.5; binary_cross_entropy needs 0 or 1")
         let task = LearningTask.multiLabel(labels: 3)
-        XCTAssertEqual(message { try task.validateLabels(of: good) }, "\(good.source): the data has 2 targets per row, the model predicts 3")
+        XCTAssertEqual(errorMessage { try task.validateLabels(of: good) }, "\(good.source): the data has 2 targets per row, the model predicts 3")
     }
 
     func testTargetStandardization() throws {
@@ -101,8 +77,8 @@ final class TargetTests: XCTestCase {
         try again.applyTargetNormalization(record)
         XCTAssertEqual(again.targetMean, train.targetMean)
         let single = try Dataset.loadCSV(path: write("a,label\n1,2\n", "single.csv"))
-        XCTAssertTrue(message { try single.applyTargetNormalization(record) }.contains("rows have 1 targets but the saved target normalization covers 2"))
-        XCTAssertTrue(message { try single.applyTargetNormalization(.standardize, statisticsFrom: train) }
+        XCTAssertTrue(errorMessage { try single.applyTargetNormalization(record) }.contains("rows have 1 targets but the saved target normalization covers 2"))
+        XCTAssertTrue(errorMessage { try single.applyTargetNormalization(.standardize, statisticsFrom: train) }
             .contains("rows have 1 targets but the training data"))
     }
 
@@ -194,7 +170,7 @@ final class TargetTests: XCTestCase {
         ]
         for (text, expected) in cases {
             let configText = text.hasPrefix("data:") ? text + "model: {layers: [{units: 3}]}\n" : base + text
-            let got = message { try TrainingConfig.parse(configText, source: "c.yaml") }
+            let got = errorMessage { try TrainingConfig.parse(configText, source: "c.yaml") }
             XCTAssertTrue(got.contains(expected), "\(text): \(got)")
         }
     }
