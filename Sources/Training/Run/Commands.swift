@@ -84,9 +84,10 @@ public enum Commands {
         }
     }
 
-    /// The data at `location` (IDX prefix, CSV or .npz, by its name) with the model's target columns.
-    static func loadData(_ location: String, for saved: ModelFile.Saved, requireTargets: Bool) throws -> Dataset {
-        try Dataset.load(location, format: .init(impliedBy: location), targets: saved.normalization.targetNames,
+    /// The data at `location` in `format` (default: by its name, IDX prefix, CSV or .npz) with the model's targets.
+    static func loadData(_ location: String, format: TrainingConfig.DataSection.Format? = nil, for saved: ModelFile.Saved,
+                         requireTargets: Bool) throws -> Dataset {
+        try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
                          requireTargets: requireTargets)
     }
 
@@ -96,8 +97,10 @@ public enum Commands {
         guard let dataLocation = data ?? saved.config?.data.test else {
             throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
         }
-        let dataset = try prepare(try loadData(dataLocation, for: saved, requireTargets: true), for: saved, source: dataLocation,
-                                  what: "features per sample")
+        // The config's own test data in the config's format; --data by its name.
+        let format = data == nil ? saved.config?.data.format : nil
+        let dataset = try prepare(try loadData(dataLocation, format: format, for: saved, requireTargets: true), for: saved,
+                                  source: dataLocation, what: "features per sample")
         try task.validateLabels(of: dataset)
         try dataset.applyTargetNormalization(saved.normalization)
         let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
