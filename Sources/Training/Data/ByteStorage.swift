@@ -56,7 +56,9 @@ public struct ByteStorage: RandomAccessCollection {
         case file(FileBytes, offset: Int)
     }
     private let backing: Backing
+    /// The number of bytes (indices are 0..<endIndex).
     public let endIndex: Int
+    /// Always 0.
     public var startIndex: Int { 0 }
 
     /// Bytes held in an array.
@@ -77,6 +79,7 @@ public struct ByteStorage: RandomAccessCollection {
         endIndex = count
     }
 
+    /// The byte at `position` (for tests and checks; hot loops use `withUnsafeBufferPointer`).
     public subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < endIndex, "ByteStorage: index \(position) outside 0..<\(endIndex)")
         return withUnsafeBufferPointer { $0[position] }
