@@ -69,7 +69,7 @@ public enum StepBenchmark {
         }
         // A barrier before each reduction splits the wait for the slowest rank from the transfer.
         let observer = WaitSplittingTimer(communicator: communicator)
-        let step = TrainingStep(setup: setup, reduction: makeGradientReduction(
+        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: communicator, threads: setup.threads), observer: observer)
         let setupSeconds = processAgeSeconds()
         try run(step, steps: 1, warmupSteps: 0, observer: observer)

@@ -14,14 +14,15 @@ public final class Trainer {
     public private(set) var position: TrainingPosition
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
-    public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) {
+    public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
         self.setup = setup
         self.runDirectory = runDirectory
         self.startTime = startTime
         position = setup.position
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
-        step = TrainingStep(setup: setup, reduction: makeGradientReduction(
-            for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads))
+        step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
+            for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads,
+            state: setup.reductionState))
     }
 
     /// Trains for `training.epochs`, writes metrics, checkpoints, summary and final weights; every rank calls it.
@@ -109,8 +110,10 @@ public final class Trainer {
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
+        let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
         guard setup.communicator.rank == 0 else { return nil }
-        return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
+        return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,
+                                    position: position, config: setup.config,
                                     normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
                                     keep: setup.config.checkpoint.keep)
     }
