@@ -38,6 +38,7 @@ public final class Trainer {
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
                        trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
+        if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()

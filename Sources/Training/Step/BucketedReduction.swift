@@ -5,7 +5,7 @@ import NeuralNet
 /// One rank per node: the gradient goes out between nodes in buckets as back-propagation completes them (last layer
 /// first), each a non-blocking allreduce that the main thread progresses (MPI_Test) between layers, so only the last
 /// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors).
-final class BucketedReduction: WholeBufferReduction, BackwardListener {
+final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
     let group: RankGroup
     /// How rows are cut: evenly, as the plain allreduce does.
@@ -57,6 +57,12 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener {
             }
         }
         return (buckets, completing)
+    }
+
+    var description: String {
+        let compression = powerSGD.map { "PowerSGD rank \($0.rank) (\($0.matrices.count) matrices compressed)" }
+            ?? (half == nil ? "float" : "bfloat16")
+        return "one rank per node, \(group.size) nodes, \(compression), \(buckets.count) bucket(s) overlapped with backward"
     }
 
     func localRows(ofBatch count: Int) -> Range<Int> { rows.localRows(ofBatch: count) }

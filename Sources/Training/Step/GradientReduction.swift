@@ -100,7 +100,7 @@ func makeGradientReduction(for config: TrainingConfig, network: Network, communi
 }
 
 /// One in-place float allreduce of the whole gradient buffer after back-propagation.
-final class FloatAllreduce: WholeBufferReduction {
+final class FloatAllreduce: WholeBufferReduction, CustomStringConvertible {
     let network: Network
     let communicator: Communicator
 
@@ -126,11 +126,13 @@ final class FloatAllreduce: WholeBufferReduction {
     func finish() throws {
         try communicator.allreduceSum(network.gradients)
     }
+
+    var description: String { "one float allreduce over \(communicator.size) ranks" }
 }
 
 /// Deterministic mode: ranks get whole groups of `group` samples, each group's gradient is summed exactly in 64-bit
 /// fixed point, and the integer sums are allreduced, so no float sum depends on the ranks × threads layout.
-final class FixedPointGroupReduction: WholeBufferReduction {
+final class FixedPointGroupReduction: WholeBufferReduction, CustomStringConvertible {
     let network: Network
     let communicator: Communicator
     let group: Int
@@ -175,6 +177,8 @@ final class FixedPointGroupReduction: WholeBufferReduction {
         }
         return summable
     }
+
+    var description: String { "fixed-point groups of \(group), one Int64 allreduce over \(communicator.size) ranks" }
 
     func finish() throws {
         try communicator.allreduceSum(sums)

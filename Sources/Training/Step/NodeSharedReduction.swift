@@ -11,7 +11,7 @@ import NeuralNet
 /// Float mode: rank r's segment r; the slice sums go into segment 0 in rank order (at 2 ranks a + b, the bits of
 /// MPI's sum). Deterministic mode: each rank sums its fixed groups in 64-bit fixed point into its segment and the
 /// slices are summed as integers, exact in any order, so the guarantee holds on every layout.
-final class NodeSharedReduction: GradientReduction, BackwardListener {
+final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStringConvertible {
     let network: Network
     let node: RankGroup
     let crossNode: RankGroup
@@ -68,6 +68,12 @@ final class NodeSharedReduction: GradientReduction, BackwardListener {
     }
 
     deinit { halfSlice?.deallocate() }
+
+    var description: String {
+        "node shared memory (\(node.size) ranks per node, each steps 1/\(node.size) of the parameters"
+            + (fixedPoint == nil ? "" : ", fixed point") + "), \(crossNode.size) node(s)"
+            + (crossNode.size > 1 ? (halfSlice == nil ? ", float between nodes" : ", bfloat16 between nodes") : "")
+    }
 
     func localRows(ofBatch count: Int) -> Range<Int> { rows.localRows(ofBatch: count) }
 
