@@ -85,7 +85,7 @@ func makeGradientReduction(for config: TrainingConfig, network: Network, communi
             }
             return try NodeSharedReduction(network: network, communicator: communicator, node: node, crossNode: crossNode,
                                            deterministicGroup: deterministicGroup, compression: distributed.gradientCompression,
-                                           clipping: config.training.clipGradientNorm != nil, threads: threads)
+                                           threads: threads)
         }
         if uniform && deterministicGroup == nil
             && (distributed.gradientCompression != .none || distributed.bucketBytes < network.parameterCount * 4) {

@@ -28,30 +28,30 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     private let integerSegments: UnsafeMutablePointer<Int64>
     /// bfloat16 copy of this rank's slice when nodes exchange compressed gradients.
     private let halfSlice: UnsafeMutableBufferPointer<UInt16>?
-    /// Clipping scales slices in place: every rank must have read the whole gradient for the norm first.
-    private let synchronizesAfterNorm: Bool
+    /// The norm's partial sums, one per `sumOfSquares` chunk: each rank computes its share of the chunks.
+    private let normPartials: UnsafeMutablePointer<Double>
 
     /// Every rank of the node calls it (after rank 0's parameters were broadcast): maps the node's shared memory and
     /// moves the network's parameters into it.
     init(network: Network, communicator: Communicator, node: RankGroup, crossNode: RankGroup, deterministicGroup: Int?,
-         compression: TrainingConfig.DistributedSection.Compression, clipping: Bool, threads: Int) throws {
+         compression: TrainingConfig.DistributedSection.Compression, threads: Int) throws {
         self.network = network
         self.node = node
         self.crossNode = crossNode
         self.threads = threads
-        synchronizesAfterNorm = clipping
         let count = network.parameterCount, ranks = node.size
         stride = (count + 15) / 16 * 16
         updateRange = NodeSharedReduction.slice(node.rank, of: ranks, count: count)
-        // [ranks segments of Float or Int64][reduced Float, deterministic only][parameters Float]
+        // [ranks segments of Float or Int64][reduced Float, deterministic only][parameters Float][norm partials Double]
         let segmentBytes = ranks * stride * (deterministicGroup == nil ? 4 : 8)
         let floatArrays = deterministicGroup == nil ? 1 : 2
-        memory = try SharedMemory(bytes: segmentBytes + floatArrays * stride * 4, group: node)
+        memory = try SharedMemory(bytes: segmentBytes + floatArrays * stride * 4 + sumOfSquaresChunkCount(count) * 8, group: node)
         floatSegments = memory.base.bindMemory(to: Float.self, capacity: ranks * stride)
         integerSegments = memory.base.assumingMemoryBound(to: Int64.self)
         let floats = (memory.base + segmentBytes).bindMemory(to: Float.self, capacity: floatArrays * stride)
         reducedGradients = deterministicGroup == nil ? floatSegments : floats
         let parameters = floats + (floatArrays - 1) * stride
+        normPartials = UnsafeMutableRawPointer(parameters + stride).bindMemory(to: Double.self, capacity: sumOfSquaresChunkCount(count))
         if let group = deterministicGroup {
             let sums = (memory.base + node.rank * stride * 8).bindMemory(to: Int64.self, capacity: stride)
             fixedPoint = FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads,
@@ -124,10 +124,15 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
         convertFromBFloat16(halfSlice.baseAddress!, slice, count: count)
     }
 
+    /// Each rank squares its share of `sumOfSquares`'s chunks into the shared partials, then every rank adds them all
+    /// in chunk order: `sumOfSquares`'s bits over the whole gradient. After the barrier nobody reads the gradient for
+    /// the norm any more, so ranks may clip their slices in place.
     func gradientNorm(threads: Int) throws -> Double {
-        let norm = sumOfSquares(reducedGradients, count: network.parameterCount, threads: threads).squareRoot()
-        if synchronizesAfterNorm { try memory.synchronize() }
-        return norm
+        let count = network.parameterCount, chunks = sumOfSquaresChunkCount(count)
+        sumOfSquaresPartials(reducedGradients, count: count, chunks: chunkRange(node.rank, of: node.size, total: chunks),
+                             into: normPartials, threads: threads)
+        try memory.synchronize()
+        return sumOfPartials(normPartials, chunks: chunks).squareRoot()
     }
 
     func publish() throws { try memory.synchronize() }
