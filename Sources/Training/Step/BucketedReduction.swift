@@ -29,7 +29,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
         rows = FloatAllreduce(network: network, communicator: communicator)
         let compression = settings.gradientCompression
         if compression == .powersgd {
-            powerSGD = try PowerSGD(network: network, rank: settings.powerSGDRank, group: group, seed: seed, threads: threads,
+            powerSGD = try PowerSGD(network: network, rank: settings.powerSGDRank, group: group, seed: seed,
                                     state: state)
             // PowerSGD's two allreduces need every layer's gradient: no buckets during back-propagation.
             buckets = []

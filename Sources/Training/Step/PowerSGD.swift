@@ -16,7 +16,7 @@ final class PowerSGD {
     /// One compressed weight gradient: rows n = outputWidth, columns m = inputWidth.
     struct Matrix {
         let offset: Int, rows: Int, columns: Int
-        /// Offsets of its P [n×r] in the P message, its Q [m×r] in the Q message, its error e [n×m].
+        /// Offsets of its Pᵀ [r×n] in the P message, its Qᵀ [r×m] in the Q message, its error e [n×m].
         let p: Int, q: Int, error: Int
     }
 
@@ -25,19 +25,17 @@ final class PowerSGD {
     /// Parameter ranges sent as they are (after the P factors in the first message).
     let uncompressed: [Range<Int>]
     private let group: RankGroup
-    private let threads: Int
     /// [P factors | uncompressed values]
     private let pMessage: UnsafeMutableBufferPointer<Float>
-    /// Q factors: the message of the second allreduce and the warm start of the next step.
+    /// Q factors, transposed ([r×m] each): the message of the second allreduce and the warm start of the next step.
     private let q: UnsafeMutableBufferPointer<Float>
     /// Error feedback of this rank, every compressed matrix.
     private let error: UnsafeMutableBufferPointer<Float>
 
     /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank calls it.
-    init(network: Network, rank: Int, group: RankGroup, seed: UInt64, threads: Int, state: [TensorRecord]) throws {
+    init(network: Network, rank: Int, group: RankGroup, seed: UInt64, state: [TensorRecord]) throws {
         self.rank = rank
         self.group = group
-        self.threads = threads
         var matrices: [Matrix] = [], uncompressed: [Range<Int>] = []
         var pCount = 0, qCount = 0, errorCount = 0
         for layer in network.layers {
@@ -70,56 +68,53 @@ final class PowerSGD {
 
     /// Replaces `gradients` (this rank's, laid out as the network's) with the compressed sum over the group.
     func reduce(_ gradients: UnsafeMutablePointer<Float>) throws {
-        let p = pMessage.baseAddress!, q = self.q.baseAddress!, e = error.baseAddress!
-        // P = (g + e)·Q, with M = g + e kept in place of g.
+        let p = pMessage.baseAddress!, qt = q.baseAddress!, e = error.baseAddress!
+        // M = g + e in place of g; P = M·Q.
         for matrix in matrices {
-            let m = gradients + matrix.offset
-            addProduct(e + matrix.error, scaledBy: 1, to: m, count: matrix.rows * matrix.columns, threads: threads)
-            gemm(transposeA: false, transposeB: false, m: matrix.rows, n: rank, k: matrix.columns, alpha: 1, a: m, lda: matrix.columns,
-                 b: q + matrix.q, ldb: rank, beta: 0, c: p + matrix.p, ldc: rank, threads: threads)
+            lowRankProject(gradients + matrix.offset, adding: e + matrix.error, rows: matrix.rows, columns: matrix.columns,
+                           qt: qt + matrix.q, rank: rank, into: p + matrix.p)
         }
-        var packed = matrices.reduce(0) { $0 + $1.rows * rank }
+        let factors = matrices.reduce(0) { $0 + $1.rows * rank }
+        var packed = factors
         for range in uncompressed {
             (p + packed).update(from: gradients + range.lowerBound, count: range.count)
             packed += range.count
         }
         try group.allreduceSum(p, count: pMessage.count, of: .float)
-        packed = matrices.reduce(0) { $0 + $1.rows * rank }
+        packed = factors
         for range in uncompressed {
             (gradients + range.lowerBound).update(from: p + packed, count: range.count)
             packed += range.count
         }
-        // Q = Mᵀ·P with P's columns orthonormal.
+        // Q = Mᵀ·P with P's columns orthonormal (stored transposed, [r×m]).
         for matrix in matrices {
-            orthonormalizeColumns(p + matrix.p, rows: matrix.rows, columns: rank)
-            gemm(transposeA: true, transposeB: false, m: matrix.columns, n: rank, k: matrix.rows, alpha: 1,
-                 a: gradients + matrix.offset, lda: matrix.columns, b: p + matrix.p, ldb: rank, beta: 0, c: q + matrix.q, ldc: rank,
-                 threads: threads)
+            orthonormalize(p + matrix.p, vectors: rank, length: matrix.rows)
+            lowRankBackProject(gradients + matrix.offset, rows: matrix.rows, columns: matrix.columns, pt: p + matrix.p, rank: rank,
+                               into: qt + matrix.q)
         }
-        try group.allreduceSum(q, count: self.q.count, of: .float)
-        // e = M − P·Qᵀ / ranks; the gradient becomes P·Qᵀ.
-        let share = -1 / Float(group.size)
+        try group.allreduceSum(qt, count: q.count, of: .float)
+        // The gradient becomes P·Qᵀ; e = M − P·Qᵀ / ranks.
         for matrix in matrices {
-            let m = gradients + matrix.offset, count = matrix.rows * matrix.columns
-            (e + matrix.error).update(from: m, count: count)
-            gemm(transposeA: false, transposeB: true, m: matrix.rows, n: matrix.columns, k: rank, alpha: 1, a: p + matrix.p, lda: rank,
-                 b: q + matrix.q, ldb: rank, beta: 0, c: m, ldc: matrix.columns, threads: threads)
-            addProduct(m, scaledBy: share, to: e + matrix.error, count: count, threads: threads)
+            lowRankReconstruct(gradients + matrix.offset, error: e + matrix.error, rows: matrix.rows, columns: matrix.columns,
+                               pt: p + matrix.p, qt: qt + matrix.q, rank: rank, share: 1 / Float(group.size))
         }
     }
 
-    // x [rows×columns], row-major: modified Gram–Schmidt on the columns (PyTorch's, ε = 1e-8 against zero columns).
-    /// Makes the columns of `x` orthonormal, in column order.
-    private func orthonormalizeColumns(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for column in 0..<columns {
-            var norm: Float = 0
-            for row in 0..<rows { norm += x[row * columns + column] * x[row * columns + column] }
-            let inverse = 1 / (norm.squareRoot() + 1e-8)
-            for row in 0..<rows { x[row * columns + column] *= inverse }
-            for later in (column + 1)..<max(column + 1, columns) {
-                var dot: Float = 0
-                for row in 0..<rows { dot += x[row * columns + column] * x[row * columns + later] }
-                for row in 0..<rows { x[row * columns + later] -= dot * x[row * columns + column] }
+    // x [vectors×length]: modified Gram–Schmidt (PyTorch's, ε = 1e-8 against zero vectors), in Double.
+    /// Makes the rows of `x` (the columns of P) orthonormal, in order.
+    private func orthonormalize(_ x: UnsafeMutablePointer<Float>, vectors: Int, length: Int) {
+        for vector in 0..<vectors {
+            let v = x + vector * length
+            var norm = 0.0
+            for i in 0..<length { norm += Double(v[i]) * Double(v[i]) }
+            let inverse = Float(1 / (norm.squareRoot() + 1e-8))
+            for i in 0..<length { v[i] *= inverse }
+            for later in (vector + 1)..<max(vector + 1, vectors) {
+                let w = x + later * length
+                var dot = 0.0
+                for i in 0..<length { dot += Double(v[i]) * Double(w[i]) }
+                let projection = Float(dot)
+                for i in 0..<length { w[i] -= projection * v[i] }
             }
         }
     }
