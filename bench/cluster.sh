@@ -120,10 +120,12 @@ for link in dict.fromkeys(r["link"] for r in rows if r["link"] != "one-host"):
 links = {}
 for path in sorted(glob.glob(os.path.join(sys.argv[3], "allreduce-*.json"))):
     link = os.path.basename(path)[len("allreduce-"):-5]
-    points = [(p["bytes"], p["microseconds"] * 1e-6) for p in json.load(open(path)) if p["bytes"] <= 8 << 20]
-    n = len(points); mx = sum(x for x, _ in points) / n; my = sum(y for _, y in points) / n
-    beta = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
-    alpha = max((my - beta * mx) / 2, 0)
+    points = [(p["bytes"], p["microseconds"] * 1e-6) for p in json.load(open(path))]
+    large = [(x, y) for x, y in points if x >= 256 << 10 and x <= 16 << 20]
+    n = len(large); mx = sum(x for x, _ in large) / n; my = sum(y for _, y in large) / n
+    # β from the slope over large messages, α from the smallest one (what is left after its bytes).
+    beta = sum((x - mx) * (y - my) for x, y in large) / sum((x - mx) ** 2 for x, _ in large)
+    alpha = max((points[0][1] - points[0][0] * beta) / 2, 0)
     links[link] = (alpha, beta)
     print(f"link {link:7}: alpha {alpha * 1e6:7.1f} us, beta {beta * 1e9:6.3f} ns/byte ({1 / beta / 1e6:7.1f} MB/s)")
 if not links or not one_plexus: sys.exit(0)

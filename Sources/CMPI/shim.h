@@ -26,3 +26,4 @@ static inline MPI_Request plexus_mpi_request_null(void) { return MPI_REQUEST_NUL
 static inline MPI_Status *plexus_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Datatype plexus_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Win plexus_mpi_win_null(void) { return MPI_WIN_NULL; }
+static inline MPI_Status *plexus_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }

@@ -89,42 +89,6 @@ enum BFloat16Sum {
     }
 }
 
-/// One non-blocking in-place sum of a buffer over a group, restartable: created once, started every step, so the
-/// step allocates nothing. Only the main thread starts, tests and waits (MPI_THREAD_FUNNELED).
-public final class PendingSum {
-    private var request: MPI_Request? = plexus_mpi_request_null()
-    /// Whether a sum was started and not yet seen complete.
-    public private(set) var inFlight = false
-
-    public init() {}
-
-    /// Starts summing `count` values of `element` at `buffer` over `group` (MPI_Iallreduce).
-    public func start(_ buffer: UnsafeMutableRawPointer, count: Int, of element: ReducedElement, over group: RankGroup) throws {
-        precondition(!inFlight, "PendingSum started twice")
-        precondition(count <= Int(Int32.max), "PendingSum: count above Int32.max")
-        try MPICommunicator.check(MPI_Iallreduce(plexus_mpi_in_place(), buffer, Int32(count), element.type, try element.operation(),
-                                                 group.communicator, &request), "MPI_Iallreduce")
-        inFlight = true
-    }
-
-    /// Lets MPI progress the transfer; true once it is complete (or none is in flight).
-    @discardableResult
-    public func test() throws -> Bool {
-        guard inFlight else { return true }
-        var done: Int32 = 0
-        try MPICommunicator.check(MPI_Test(&request, &done, plexus_mpi_status_ignore()), "MPI_Test")
-        if done != 0 { inFlight = false }
-        return !inFlight
-    }
-
-    /// Blocks until the sum is complete.
-    public func wait() throws {
-        guard inFlight else { return }
-        try MPICommunicator.check(MPI_Wait(&request, plexus_mpi_status_ignore()), "MPI_Wait")
-        inFlight = false
-    }
-}
-
 /// Memory that every rank of a node group maps (MPI-3 `MPI_Win_allocate_shared`): `bytes` at `base`, the same
 /// memory on every rank of the group. Writes become visible to the other ranks at `synchronize`.
 public final class SharedMemory {

@@ -3,7 +3,7 @@ import Kernels
 import NeuralNet
 
 /// One rank per node: the gradient goes out between nodes in buckets as back-propagation completes them (last layer
-/// first), each a non-blocking allreduce that the main thread progresses (MPI_Test) between layers, so only the last
+/// first), each a non-blocking ring allreduce that the main thread progresses (MPI_Test) between layers, so only the last
 /// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors).
 final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
@@ -14,7 +14,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     private let buckets: [Range<Int>]
     /// For each layer, the bucket its gradient completes (nil if the bucket goes on below it).
     private let completesBucket: [Int?]
-    private let pending: [PendingSum]
+    private let pending: [RingSum]
     /// The whole gradient in bfloat16 (bf16 compression).
     private let half: UnsafeMutableBufferPointer<UInt16>?
     private let powerSGD: PowerSGD?
@@ -38,7 +38,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
             powerSGD = nil
             (buckets, completesBucket) = BucketedReduction.buckets(of: network, bytes: settings.bucketBytes)
         }
-        pending = buckets.map { _ in PendingSum() }
+        pending = buckets.enumerated().map { RingSum(capacity: $1.count, tag: $0) }
         half = compression == .bf16 ? .allocate(capacity: network.parameterCount) : nil
     }
 
