@@ -10,6 +10,8 @@ public final class Trainer {
     let progress: ProgressReporter
     let startTime: Date
     let step: TrainingStep
+    /// TensorBoard events, the timeline and curves.svg.
+    let recorder: RunRecorder
     /// Where training stands (advanced after every step).
     public private(set) var position: TrainingPosition
 
@@ -23,6 +25,7 @@ public final class Trainer {
         step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads,
             state: setup.reductionState))
+        recorder = RunRecorder(setup: setup, runDirectory: runDirectory)
     }
 
     /// Trains for `training.epochs`, writes metrics, checkpoints, summary and final weights; every rank calls it.
@@ -40,6 +43,7 @@ public final class Trainer {
                        trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
+        step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
@@ -61,12 +65,16 @@ public final class Trainer {
                 position.epochLossSum += outcome.lossSum
                 position.trainedSamples += outcome.samples
                 position.trainingSeconds += Date().timeIntervalSince(stepStart)
+                try recorder.stepFinished(position: position, lossSum: outcome.lossSum, samples: outcome.samples,
+                                          gradients: step.reduction.reducedGradients)
                 progress.step(epoch: position.epoch, epochs: epochs, stepInEpoch: position.batchIndex,
                               stepsPerEpoch: stepsPerEpoch, loss: outcome.lossSum / Double(max(1, outcome.samples)),
                               samples: (position.batchIndex - firstBatch) * batchSize, since: epochStart,
                               every: config.logging.everySteps)
                 if outcome.stopRequested {
-                    throw TrainingStopped(step: position.step, checkpoint: try saveCheckpoint())
+                    let checkpoint = try saveCheckpoint()
+                    try recorder.finish()
+                    throw TrainingStopped(step: position.step, checkpoint: checkpoint)
                 }
                 if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
                     try saveCheckpoint()
@@ -74,9 +82,10 @@ public final class Trainer {
             }
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
             if let test = setup.test {
-                lastEvaluation = try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
-                                              batchSize: config.training.evaluationBatchSize,
-                                              communicator: setup.communicator).prefixed("test")
+                lastEvaluation = try recorder.span(.evaluation, step: position.step) {
+                    try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
+                                 batchSize: config.training.evaluationBatchSize, communicator: setup.communicator).prefixed("test")
+                }
             }
             let epochSeconds = position.trainingSeconds - secondsBefore
             let record = EpochRecord(epoch: position.epoch + 1, step: position.step,
@@ -85,6 +94,7 @@ public final class Trainer {
                                      samplesPerSecond: Double((stepsPerEpoch - firstBatch) * batchSize) / max(epochSeconds, 1e-9),
                                      elapsedSeconds: Date().timeIntervalSince(startTime))
             try metrics?.append(record)
+            try recorder.epochFinished(record)
             progress.epoch(record, epochs: epochs)
             position.epoch += 1
             position.batchIndex = 0
@@ -103,8 +113,9 @@ public final class Trainer {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
             try FileIO.writeAtomically(JSON.text(summary, pretty: true) + "\n", to: path("summary.json"))
-            progress.finish(summary, runDirectory: runDirectory)
         }
+        try recorder.finish()
+        if isRoot { progress.finish(summary, runDirectory: runDirectory) }
         return summary
     }
 
@@ -112,11 +123,13 @@ public final class Trainer {
     @discardableResult
     func saveCheckpoint() throws -> String? {
         let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
-        guard setup.communicator.rank == 0 else { return nil }
-        return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,
-                                    position: position, config: setup.config,
-                                    normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
-                                    keep: setup.config.checkpoint.keep)
+        return try recorder.span(.checkpoint, step: position.step) {
+            guard setup.communicator.rank == 0 else { return nil }
+            return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,
+                                        position: position, config: setup.config,
+                                        normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
+                                        keep: setup.config.checkpoint.keep)
+        }
     }
 
     /// Creates the run directory with its resolved `config.yaml` (rank 0, before training).
