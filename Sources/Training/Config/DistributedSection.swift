@@ -29,7 +29,7 @@ extension TrainingConfig {
 extension TrainingConfig.DistributedSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .value("shared_memory", \.sharedMemory, default: true),
-        .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 0.25),
+        .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 25),
         .value("gradient_compression", \.gradientCompression, default: .none),
         .integer("powersgd_rank", \.powerSGDRank, default: 4, minimum: 1),
     ]

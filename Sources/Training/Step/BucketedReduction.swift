@@ -23,7 +23,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
 
     /// `state` is rank 0's saved compression state from a checkpoint (empty otherwise); every rank calls it.
     init(network: Network, communicator: Communicator, group: RankGroup, settings: TrainingConfig.DistributedSection,
-         seed: UInt64, threads: Int, state: [TensorRecord] = []) throws {
+         seed: UInt64, state: [TensorRecord] = []) throws {
         self.network = network
         self.group = group
         rows = FloatAllreduce(network: network, communicator: communicator)
@@ -60,9 +60,12 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     }
 
     var description: String {
-        let compression = powerSGD.map { "PowerSGD rank \($0.rank) (\($0.matrices.count) matrices compressed)" }
-            ?? (half == nil ? "float" : "bfloat16")
-        return "one rank per node, \(group.size) nodes, \(compression), \(buckets.count) bucket(s) overlapped with backward"
+        if let powerSGD {
+            return "one rank per node, \(group.size) nodes, PowerSGD rank \(powerSGD.rank) "
+                + "(\(powerSGD.matrices.count) matrices compressed), after backward"
+        }
+        return "one rank per node, \(group.size) nodes, \(half == nil ? "float" : "bfloat16"), "
+            + "\(buckets.count) bucket(s) overlapped with backward"
     }
 
     func localRows(ofBatch count: Int) -> Range<Int> { rows.localRows(ofBatch: count) }

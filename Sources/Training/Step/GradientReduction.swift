@@ -90,7 +90,7 @@ func makeGradientReduction(for config: TrainingConfig, network: Network, communi
         if uniform && deterministicGroup == nil
             && (distributed.gradientCompression != .none || distributed.bucketBytes < network.parameterCount * 4) {
             return try BucketedReduction(network: network, communicator: communicator, group: crossNode, settings: distributed,
-                                         seed: config.seed, threads: threads, state: state)
+                                         seed: config.seed, state: state)
         }
     }
     if let group = deterministicGroup {
