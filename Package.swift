@@ -27,7 +27,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Kernels", swiftSettings: fastMath),
         .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastMath),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["NeuralNet", "Distributed", "Kernels", "CZlib", .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastMath),

@@ -370,3 +370,26 @@ run_mpirun() {
     { mpirun "$@" 2>&1 1>&3 3>&- | mpirun_stderr_filter >&2; st=${PIPESTATUS[0]}; } 3>&1 || true
     return "$st"
 }
+
+# default_layout: the mpirun flags, one per line, for launch/train's layout when PLEXUS_RANKS is not set:
+# one rank per NUMA domain of every node (on most machines one rank per node), bound to that domain's cores,
+# whose compute threads (training.threads auto = the affinity mask) use all of them. Measured faster than a
+# rank per core on one node (README, "Ranks × threads"). Hosts come from a --hostfile/--machinefile in
+# PLEXUS_MPIRUN_ARGS (each assumed to have this machine's NUMA domains); mapping flags there win.
+default_layout() {
+    local domains hosts=1 previous="" word file=""
+    domains=$(find /sys/devices/system/node -maxdepth 1 -name 'node[0-9]*' 2>/dev/null | wc -l)
+    [ "$domains" -ge 1 ] || domains=1
+    for word in ${PLEXUS_MPIRUN_ARGS:-}; do
+        case "$previous" in --hostfile|-hostfile|--machinefile|-machinefile) file=$word ;; esac
+        previous=$word
+    done
+    if [ -n "$file" ] && [ -r "$file" ]; then
+        hosts=$(grep -cvE '^[[:space:]]*(#|$)' "$file")
+    fi
+    printf '%s\n' -np $((hosts * domains))
+    case " ${PLEXUS_MPIRUN_ARGS:-} " in
+        *" --map-by "*|*" -map-by "*|*" --bind-to "*|*" -bind-to "*|*" --rankfile "*) return 0 ;;
+    esac
+    printf '%s\n' --map-by ppr:1:numa --bind-to numa
+}

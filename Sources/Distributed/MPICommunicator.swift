@@ -6,7 +6,7 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     public var kind: String { "mpi" }
-    private let communicator: MPI_Comm
+    let communicator: MPI_Comm
     private var finalized = false
 
     /// Whether this process was started by an MPI launcher (mpirun, srun --mpi=pmix) rather than by hand.

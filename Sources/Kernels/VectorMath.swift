@@ -268,31 +268,47 @@ private struct AddProductChunk: ChunkJob {
 /// Σ x[i]² for i in 0..<count, accumulated in Double (same result for any thread count).
 public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, threads: Int = 1) -> Double {
     // Fixed-size chunks summed in order keep the result independent of `threads`.
-    let chunk = elementwiseParallelGrain
-    let chunks = (count + chunk - 1) / chunk
+    let chunks = sumOfSquaresChunkCount(count)
     guard chunks > 1 else { return sumOfSquaresSerial(x, count: count) }
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { partials in
-        let parts = max(1, min(threads, chunks))
-        parallelFor(count: parts, threads: parts, SumOfSquaresPart(x: x, count: count, chunk: chunk, parts: parts,
-                                                                   partials: partials.baseAddress!))
-        var total = 0.0
-        for index in 0..<chunks { total += partials[index] }
-        return total
+        sumOfSquaresPartials(x, count: count, chunks: 0..<chunks, into: partials.baseAddress!, threads: threads)
+        return sumOfPartials(partials.baseAddress!, chunks: chunks)
     }
 }
 
-/// Part `part` of `sumOfSquares`: the partial sums of its fixed-size chunks.
+/// How many fixed-size chunks `sumOfSquares` splits `count` values into.
+public func sumOfSquaresChunkCount(_ count: Int) -> Int {
+    max(1, (count + elementwiseParallelGrain - 1) / elementwiseParallelGrain)
+}
+
+/// The partial sums of squares of `sumOfSquares`'s chunks `chunks` (partials[i] for chunk i), so that several
+/// ranks can each compute some and `sumOfPartials` gives `sumOfSquares`'s bits.
+public func sumOfSquaresPartials(_ x: UnsafePointer<Float>, count: Int, chunks: Range<Int>, into partials: UnsafeMutablePointer<Double>,
+                                 threads: Int = 1) {
+    let parts = max(1, min(threads, chunks.count))
+    parallelFor(count: parts, threads: parts, SumOfSquaresPart(x: x, count: count, chunks: chunks, parts: parts, partials: partials))
+}
+
+/// The partials of all `chunks` added in chunk order: `sumOfSquares` from its pieces.
+public func sumOfPartials(_ partials: UnsafePointer<Double>, chunks: Int) -> Double {
+    var total = 0.0
+    for index in 0..<chunks { total += partials[index] }
+    return total
+}
+
+/// Part `part` of `sumOfSquaresPartials`: the partial sums of its share of the chunks.
 private struct SumOfSquaresPart: ParallelJob {
     let x: UnsafePointer<Float>
     let count: Int
-    let chunk: Int
+    let chunks: Range<Int>
     let parts: Int
     let partials: UnsafeMutablePointer<Double>
 
     func perform(_ part: Int) {
-        for index in chunkRange(part, of: parts, total: (count + chunk - 1) / chunk) {
-            let start = index * chunk
-            partials[index] = sumOfSquaresSerial(x + start, count: min(chunk, count - start))
+        let chunk = elementwiseParallelGrain
+        for offset in chunkRange(part, of: parts, total: chunks.count) {
+            let start = (chunks.lowerBound + offset) * chunk
+            partials[chunks.lowerBound + offset] = sumOfSquaresSerial(x + start, count: min(chunk, count - start))
         }
     }
 }

@@ -30,8 +30,9 @@ public final class Network {
     public let inputWidth: Int
     public let layers: [DenseLayer]
     public let parameterCount: Int
-    /// Every weight and bias, layer by layer.
-    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// Every weight and bias, layer by layer: the network's own buffer, or memory shared with other ranks.
+    public private(set) var parameters: UnsafeMutableBufferPointer<Float>
+    private let ownParameters: UnsafeMutableBufferPointer<Float>
     /// The gradient of the loss for every entry of `parameters`, same layout.
     public let gradients: UnsafeMutableBufferPointer<Float>
     /// Threads each kernel spreads over.
@@ -60,16 +61,24 @@ public final class Network {
         self.layers = layers
         self.parameterCount = offset
         self.threads = max(1, threads)
-        parameters = .allocate(capacity: offset)
-        parameters.initialize(repeating: 0)
+        ownParameters = .allocate(capacity: offset)
+        ownParameters.initialize(repeating: 0)
+        parameters = ownParameters
         gradients = .allocate(capacity: offset)
         gradients.initialize(repeating: 0)
     }
 
     deinit {
-        parameters.deallocate()
+        ownParameters.deallocate()
         gradients.deallocate()
         releaseWorkspace()
+    }
+
+    /// Keeps the parameters in `storage` from now on (`parameterCount` floats, e.g. memory a node's ranks share and
+    /// update in slices), copying the current values there when `copying`; the caller keeps `storage` alive.
+    public func useParameterStorage(_ storage: UnsafeMutablePointer<Float>, copying: Bool) {
+        if copying { storage.update(from: parameters.baseAddress!, count: parameterCount) }
+        parameters = UnsafeMutableBufferPointer(start: storage, count: parameterCount)
     }
 
     /// Width of the last layer.
@@ -181,12 +190,13 @@ public final class Network {
     }
 
     // dW[out×in] = dyᵀ·x, db[out] = Σ_rows dy
-    /// Overwrites layer `index`'s weight and bias gradients with those of `batch` rows (dy and the layer's input x).
+    /// Overwrites layer `index`'s weight and bias gradients with those of `batch` rows (dy and the layer's input x),
+    /// in `destination` (a buffer laid out like `gradients`) when given, else in `gradients`.
     public func writeParameterGradients(layer index: Int, outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-                                        batch: Int) {
-        let layer = layers[index]
-        denseWeightGradient(outputGradient: dy, input: x, weightGradient: gradients.baseAddress! + layer.weightOffset,
-                            biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,
+                                        batch: Int, into destination: UnsafeMutablePointer<Float>? = nil) {
+        let layer = layers[index], target = destination ?? gradients.baseAddress!
+        denseWeightGradient(outputGradient: dy, input: x, weightGradient: target + layer.weightOffset,
+                            biasGradient: target + layer.biasOffset, batch: batch,
                             inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
     }
 

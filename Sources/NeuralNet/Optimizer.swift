@@ -74,12 +74,15 @@ public final class Optimizer {
         }
     }
 
-    // p[n] -= update(g[n]) — one pass over every weight and bias
-    /// Takes one step at `learningRate` (the schedule's rate for this step).
-    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
-                     threads: Int) {
+    // p[n] -= update(g[n]) — one pass over every weight and bias (or over `range` of them)
+    /// Takes one step at `learningRate` (the schedule's rate for this step), updating only the parameters in `range`
+    /// (and their state) when given: the update is element-wise, so ranks that each step a slice get the same bits.
+    public func step(parameters allParameters: UnsafeMutablePointer<Float>, gradients allGradients: UnsafePointer<Float>,
+                     learningRate: Float, threads: Int, range: Range<Int>? = nil) {
         let settings = self.settings
-        let count = parameterCount
+        let range = range ?? 0..<parameterCount
+        let count = range.count
+        let parameters = allParameters + range.lowerBound, gradients = allGradients + range.lowerBound
         let first = stepCount == 0
         stepCount += 1
         let lr = learningRate
@@ -93,7 +96,7 @@ public final class Optimizer {
                 return
             }
             firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
-                let buffer = bufferPointer.baseAddress!
+                let buffer = bufferPointer.baseAddress! + range.lowerBound
                 let nesterov = settings.nesterov
                 forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
                              MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
@@ -109,7 +112,7 @@ public final class Optimizer {
             let decoupled = settings.decoupledWeightDecay
             firstMoment.withUnsafeMutableBufferPointer { firstPointer in
                 secondMoment.withUnsafeMutableBufferPointer { secondPointer in
-                    let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
+                    let m = firstPointer.baseAddress! + range.lowerBound, v = secondPointer.baseAddress! + range.lowerBound
                     forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
                                  AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
                 }

@@ -60,7 +60,7 @@ final class StepTests: XCTestCase {
     func testStepRunsThePipelineInOrderAndObserversSeeIt() throws {
         let setup = try TrainingSetup(config: try config(), communicator: LocalCommunicator())
         let observer = RecordingObserver()
-        let step = TrainingStep(setup: setup, reduction: makeGradientReduction(
+        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: 1), observer: observer)
         let before = Array(setup.network.parameters)
         let outcome = try step.run(batchIndex: 3, of: setup.epochOrder(0), step: 0)
@@ -71,7 +71,7 @@ final class StepTests: XCTestCase {
         XCTAssertNotEqual(Array(setup.network.parameters), before, "the optimizer step changed the parameters")
         // The last batch of an epoch is short: 96 = 4 × 24 exactly, so ask a 100-row set for its fifth batch.
         let short = try TrainingSetup(config: try config(rows: 100), communicator: LocalCommunicator())
-        let shortStep = TrainingStep(setup: short, reduction: makeGradientReduction(
+        let shortStep = TrainingStep(setup: short, reduction: try makeGradientReduction(
             for: short.config, network: short.network, communicator: short.communicator, threads: 1))
         XCTAssertEqual(try shortStep.run(batchIndex: 4, of: short.epochOrder(0), step: 4).samples, 4)
     }

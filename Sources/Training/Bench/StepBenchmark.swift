@@ -72,7 +72,7 @@ public enum StepBenchmark {
         // With logging.timeline the step also reports to a timeline recorder (its cost is what this then measures).
         let timeline = setup.config.logging.timeline
             ? TimelineRecorder(window: setup.config.logging.timelineSteps, firstStep: 1, next: observer) : nil
-        let step = TrainingStep(setup: setup, reduction: makeGradientReduction(
+        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: communicator, threads: setup.threads),
             observer: timeline ?? observer)
         let setupSeconds = processAgeSeconds()

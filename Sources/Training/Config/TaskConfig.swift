@@ -74,13 +74,3 @@ extension TrainingConfig.DataSection {
         data.targets.map { .scalar("[" + $0.map(quotedString).joined(separator: ", ") + "]") }
     }
 }
-
-extension TrainingConfig {
-    /// Checks across sections: target normalization is for regression losses.
-    func validate(_ section: ConfigReader.Section) throws {
-        if data.normalizeTargets != .none && loss.isClassification {
-            throw UserError("\(section.location(section.value("data"), "data.normalize_targets")): only for regression "
-                + "losses (mse, l1, huber); \(loss.kind.rawValue) learns classes")
-        }
-    }
-}

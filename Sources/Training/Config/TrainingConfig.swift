@@ -14,6 +14,7 @@ public struct TrainingConfig: Equatable {
     public var training: TrainingSection
     public var checkpoint: CheckpointSection
     public var logging: LoggingSection
+    public var distributed: DistributedSection
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
@@ -129,10 +130,24 @@ extension TrainingConfig: ConfigSection {
         .section("training", \.training),
         .section("checkpoint", \.checkpoint),
         .section("logging", \.logging),
+        .section("distributed", \.distributed),
     ]
     static var unread: TrainingConfig {
         TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .unread, optimizer: .unread,
-                       schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread)
+                       schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread, distributed: .unread)
+    }
+
+    /// Checks across sections.
+    func validate(_ section: ConfigReader.Section) throws {
+        if data.normalizeTargets != .none && loss.isClassification {
+            throw UserError("\(section.location(section.value("data"), "data.normalize_targets")): only for regression "
+                + "losses (mse, l1, huber); \(loss.kind.rawValue) learns classes")
+        }
+        if training.deterministic && distributed.gradientCompression != .none {
+            throw UserError("\(section.location(section.tree, "distributed")): gradient_compression "
+                + "\(distributed.gradientCompression.rawValue) is lossy and training.deterministic promises the same bits on "
+                + "every layout; use one or the other")
+        }
     }
 }
 

@@ -51,8 +51,9 @@ final class RunRecorder {
 
     /// After each step (`position` already advanced past it): every `logging.every_steps` steps rank 0 writes
     /// `train/loss` (mean over the interval), `train/lr` and `train/samples_per_second`, and every
-    /// `logging.histogram_every_steps` steps the weight and gradient histograms of every layer.
-    func stepFinished(position: TrainingPosition, lossSum: Double, samples: Int) throws {
+    /// `logging.histogram_every_steps` steps the weight and gradient histograms of every layer (the global gradient
+    /// is at `gradients`: the reduction's, which is not `network.gradients` when a node's ranks share memory).
+    func stepFinished(position: TrainingPosition, lossSum: Double, samples: Int, gradients: UnsafeMutablePointer<Float>) throws {
         guard let events else { return }
         intervalLossSum += lossSum
         intervalSamples += samples
@@ -68,16 +69,16 @@ final class RunRecorder {
             ]
             (intervalStart, intervalLossSum, intervalSamples) = (position, 0, 0)
         }
-        if let every = logging.histogramEverySteps, step % every == 0 { values += histograms() }
+        if let every = logging.histogramEverySteps, step % every == 0 { values += histograms(gradients: gradients) }
         try events.write(step: step, values)
     }
 
     /// The weights, biases and their gradients of every layer, tagged `weights/layers.0.weight`, `gradients/...`.
-    private func histograms() -> [SummaryValue] {
-        let network = setup.network
+    private func histograms(gradients: UnsafeMutablePointer<Float>) -> [SummaryValue] {
+        let network = setup.network, gradients = UnsafeMutableBufferPointer(start: gradients, count: network.parameterCount)
         return network.layers.enumerated().flatMap { index, layer -> [SummaryValue] in
             let parts = [("weight", layer.weightOffset, layer.outputWidth * layer.inputWidth), ("bias", layer.biasOffset, layer.outputWidth)]
-            return [("weights", network.parameters), ("gradients", network.gradients)].flatMap { group, buffer in
+            return [("weights", network.parameters), ("gradients", gradients)].flatMap { group, buffer in
                 parts.map { name, offset, count in
                     .histogram(tag: "\(group)/layers.\(index).\(name)", Histogram(buffer[offset..<(offset + count)]))
                 }

@@ -59,7 +59,8 @@ public enum Checkpoint {
     /// Writes a checkpoint atomically (temporary file, fsync, rename), then deletes all but the newest `keep`.
     /// On failure the previous checkpoints are untouched and a UserError names the path.
     @discardableResult
-    public static func write(network: Network, optimizer: Optimizer, position: TrainingPosition, config: TrainingConfig,
+    public static func write(network: Network, optimizer: Optimizer, reductionState: [TensorRecord] = [],
+                             position: TrainingPosition, config: TrainingConfig,
                              normalization: NormalizationRecord, runDirectory: String, keep: Int) throws -> String {
         let folder = directory(of: runDirectory)
         do {
@@ -74,6 +75,7 @@ public enum Checkpoint {
         if !optimizer.secondMoment.isEmpty {
             tensors.append(TensorRecord(name: "optimizer.second_moment", shape: [optimizer.secondMoment.count], values: optimizer.secondMoment))
         }
+        tensors += reductionState
         var metadata = ModelFile.metadata(network: network, config: config, normalization: normalization)
         metadata["plexus.position"] = position.json
         metadata["plexus.optimizer_steps"] = String(optimizer.stepCount)

@@ -16,14 +16,15 @@ public final class Trainer {
     public private(set) var position: TrainingPosition
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
-    public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) {
+    public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
         self.setup = setup
         self.runDirectory = runDirectory
         self.startTime = startTime
         position = setup.position
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
-        step = TrainingStep(setup: setup, reduction: makeGradientReduction(
-            for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads))
+        step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
+            for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads,
+            state: setup.reductionState))
         recorder = RunRecorder(setup: setup, runDirectory: runDirectory)
     }
 
@@ -40,6 +41,7 @@ public final class Trainer {
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
                        trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
+        if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
@@ -63,7 +65,8 @@ public final class Trainer {
                 position.epochLossSum += outcome.lossSum
                 position.trainedSamples += outcome.samples
                 position.trainingSeconds += Date().timeIntervalSince(stepStart)
-                try recorder.stepFinished(position: position, lossSum: outcome.lossSum, samples: outcome.samples)
+                try recorder.stepFinished(position: position, lossSum: outcome.lossSum, samples: outcome.samples,
+                                          gradients: step.reduction.reducedGradients)
                 progress.step(epoch: position.epoch, epochs: epochs, stepInEpoch: position.batchIndex,
                               stepsPerEpoch: stepsPerEpoch, loss: outcome.lossSum / Double(max(1, outcome.samples)),
                               samples: (position.batchIndex - firstBatch) * batchSize, since: epochStart,
@@ -119,9 +122,11 @@ public final class Trainer {
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
+        let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }
-            return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
+            return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,
+                                        position: position, config: setup.config,
                                         normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
                                         keep: setup.config.checkpoint.keep)
         }

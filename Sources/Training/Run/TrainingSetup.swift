@@ -23,6 +23,8 @@ public final class TrainingSetup {
     public let position: TrainingPosition
     /// The checkpoint this run resumed from, if any.
     public let resumedFrom: String?
+    /// The gradient reduction's saved state (`compression.*` tensors) on rank 0 when resuming; empty otherwise.
+    let reductionState: [TensorRecord]
 
     /// Loads data and network on every rank and, with `resumingFrom`, restores that run directory's newest checkpoint.
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: String? = nil) throws {
@@ -73,6 +75,7 @@ public final class TrainingSetup {
             position = TrainingPosition()
             resumedFrom = nil
         }
+        reductionState = checkpoint?.tensors.filter { $0.name.hasPrefix("compression.") } ?? []
     }
 
     /// Optimizer steps in one epoch (the last batch may be short).

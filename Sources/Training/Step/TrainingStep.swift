@@ -3,7 +3,7 @@ import Kernels
 import NeuralNet
 
 /// One optimizer step of data-parallel training; every rank makes the same calls in the same order:
-/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step.
+/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step → publish.
 ///
 /// What varies (how gradients are reduced, who watches the time) is a value the step calls, not a branch in it.
 /// The step allocates nothing: its buffers are sized once for this rank's largest share of a batch.
@@ -81,7 +81,7 @@ final class TrainingStep {
             StepAgreement(lossSum: totals.lossSum, stopRequested: StopSignal.requested,
                           unsummable: !summable || !totals.lossSum.isFinite), communicator: setup.communicator)
         try observer?.begin(.optimizer)
-        let norm = network.gradientNorm()
+        let norm = try reduction.gradientNorm(threads: setup.threads)
         var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested)
         if agreed.unsummable || !agreed.lossSum.isFinite || !norm.isFinite {
             outcome.divergence = Divergence(loss: agreed.lossSum / Double(globalCount),
@@ -89,14 +89,15 @@ final class TrainingStep {
             try observer?.endStep(samples: globalCount)
             return outcome
         }
-        // 7. Clip by the global norm.
+        // 7. Clip by the global norm (this rank's slice of the gradient: the node's ranks share it).
+        let gradients = reduction.reducedGradients, slice = reduction.updateRange
         if let maximum = setup.config.training.clipGradientNorm, norm > maximum {
-            scale(network.gradients.baseAddress!, count: network.parameterCount, by: Float(maximum / (norm + 1e-6)),
-                  threads: setup.threads)
+            scale(gradients + slice.lowerBound, count: slice.count, by: Float(maximum / (norm + 1e-6)), threads: setup.threads)
         }
-        // 8. Optimizer step.
-        setup.optimizer.step(parameters: network.parameters.baseAddress!, gradients: network.gradients.baseAddress!,
-                             learningRate: setup.schedule.rate(atStep: step), threads: setup.threads)
+        // 8. Optimizer step over this rank's slice, then the node's parameters are made whole for the next forward.
+        setup.optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
+                             learningRate: setup.schedule.rate(atStep: step), threads: setup.threads, range: slice)
+        try reduction.publish()
         try observer?.endStep(samples: globalCount)
         return outcome
     }
