@@ -7,7 +7,8 @@ import PackageDescription
 // Both kernel variants (avx2, avx512) exist in a build only if its target CPU has AVX-512; the one used is chosen at
 // start-up (Sources/Kernels/KernelVariant.swift). For a binary that must run on other x86-64 machines set
 // PLEXUS_TARGET_CPU to the oldest of them, e.g. `PLEXUS_TARGET_CPU=haswell swift build -c release` (AVX2 + FMA;
-// avx2 kernels only) or skylake-avx512 (both).
+// avx2 kernels only) or skylake-avx512 (both),
+// in a scratch path of its own. launch/package builds the portable package that way.
 let targetCPU = ProcessInfo.processInfo.environment["PLEXUS_TARGET_CPU"] ?? "native"
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU]),
@@ -33,7 +34,7 @@ let package = Package(
         .systemLibrary(name: "CCPU"),
         .target(name: "Kernels", dependencies: ["CCPU"], swiftSettings: optimizedKernels),
         .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: optimizedKernels),
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastMath),
+        .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["NeuralNet", "Distributed", "Kernels", "CZlib", .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastMath),
@@ -42,7 +43,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"], swiftSettings: fastMath),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "NeuralNet", "Distributed"], swiftSettings: fastMath),
         .testTarget(name: "IntegrationTests", dependencies: ["Training"], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]

@@ -6,7 +6,7 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     public var kind: String { "mpi" }
-    private let communicator: MPI_Comm
+    let communicator: MPI_Comm
     private var finalized = false
 
     /// Whether this process was started by an MPI launcher (mpirun, srun --mpi=pmix) rather than by hand.
@@ -32,29 +32,15 @@ public final class MPICommunicator: Communicator {
         self.size = Int(size)
     }
 
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try allreduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count, type: plexus_mpi_float(),
-                      operation: plexus_mpi_sum())
-    }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try allreduce(buffer, plexus_mpi_float(), plexus_mpi_sum()) }
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws { try allreduce(values, plexus_mpi_double(), plexus_mpi_sum()) }
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_int64(), plexus_mpi_sum()) }
+    public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_int64(), plexus_mpi_max()) }
+    public func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_int64(), plexus_mpi_min()) }
 
-    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {
-        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_double(),
-                      operation: plexus_mpi_sum())
-    }
-
-    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {
-        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_int64(),
-                      operation: plexus_mpi_sum())
-    }
-
-    public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws {
-        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_int64(),
-                      operation: plexus_mpi_max())
-    }
-
-    public func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws {
-        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: plexus_mpi_int64(),
-                      operation: plexus_mpi_min())
+    /// In-place MPI_Allreduce of `values` (MPI type `type`) with `operation`.
+    private func allreduce<Element>(_ values: UnsafeMutableBufferPointer<Element>, _ type: MPI_Datatype, _ operation: MPI_Op) throws {
+        try allreduce(UnsafeMutableRawPointer(values.baseAddress), count: values.count, type: type, operation: operation)
     }
 
     private func allreduce(_ buffer: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype, operation: MPI_Op) throws {

@@ -133,29 +133,46 @@ private let sumOfSquaresBlock = 1 << 16
 
 /// Σ x[i]² for i in 0..<count, accumulated in Double (same bits for any thread count and kernel variant).
 public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, threads: Int = 1) -> Double {
-    let blocks = (count + sumOfSquaresBlock - 1) / sumOfSquaresBlock
+    let blocks = sumOfSquaresChunkCount(count)
     guard blocks > 1 else { return sumOfSquaresSerial(x, count: count) }
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: blocks) { partials in
-        let parts = max(1, min(threads, blocks))
-        parallelFor(count: parts, threads: parts, SumOfSquaresPart(x: x, count: count, parts: parts,
-                                                                   partials: partials.baseAddress!))
-        var total = 0.0
-        for index in 0..<blocks { total += partials[index] }
-        return total
+        sumOfSquaresPartials(x, count: count, chunks: 0..<blocks, into: partials.baseAddress!, threads: threads)
+        return sumOfPartials(partials.baseAddress!, chunks: blocks)
     }
 }
 
-/// Part `part` of `sumOfSquares`: the partial sums of its blocks.
+/// How many fixed-size blocks `sumOfSquares` splits `count` values into.
+public func sumOfSquaresChunkCount(_ count: Int) -> Int {
+    max(1, (count + sumOfSquaresBlock - 1) / sumOfSquaresBlock)
+}
+
+/// The partial sums of squares of `sumOfSquares`'s blocks `chunks` (partials[i] for block i), so that several
+/// ranks can each compute some and `sumOfPartials` gives `sumOfSquares`'s bits.
+public func sumOfSquaresPartials(_ x: UnsafePointer<Float>, count: Int, chunks: Range<Int>, into partials: UnsafeMutablePointer<Double>,
+                                 threads: Int = 1) {
+    let parts = max(1, min(threads, chunks.count))
+    parallelFor(count: parts, threads: parts, SumOfSquaresPart(x: x, count: count, chunks: chunks, parts: parts, partials: partials))
+}
+
+/// The partials of all `chunks` added in block order: `sumOfSquares` from its pieces.
+public func sumOfPartials(_ partials: UnsafePointer<Double>, chunks: Int) -> Double {
+    var total = 0.0
+    for index in 0..<chunks { total += partials[index] }
+    return total
+}
+
+/// Part `part` of `sumOfSquaresPartials`: the partial sums of its share of the blocks.
 private struct SumOfSquaresPart: ParallelJob {
     let x: UnsafePointer<Float>
     let count: Int
+    let chunks: Range<Int>
     let parts: Int
     let partials: UnsafeMutablePointer<Double>
 
     func perform(_ part: Int) {
-        for index in chunkRange(part, of: parts, total: (count + sumOfSquaresBlock - 1) / sumOfSquaresBlock) {
-            let start = index * sumOfSquaresBlock
-            partials[index] = sumOfSquaresSerial(x + start, count: min(sumOfSquaresBlock, count - start))
+        for offset in chunkRange(part, of: parts, total: chunks.count) {
+            let start = (chunks.lowerBound + offset) * sumOfSquaresBlock
+            partials[chunks.lowerBound + offset] = sumOfSquaresSerial(x + start, count: min(sumOfSquaresBlock, count - start))
         }
     }
 }

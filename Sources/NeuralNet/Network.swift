@@ -30,8 +30,9 @@ public final class Network {
     public let inputWidth: Int
     public let layers: [DenseLayer]
     public let parameterCount: Int
-    /// Every weight and bias, layer by layer.
-    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// Every weight and bias, layer by layer: the network's own buffer, or memory shared with other ranks.
+    public private(set) var parameters: UnsafeMutableBufferPointer<Float>
+    private let ownParameters: UnsafeMutableBufferPointer<Float>
     /// The gradient of the loss for every entry of `parameters`, same layout.
     public let gradients: UnsafeMutableBufferPointer<Float>
     /// Threads each kernel spreads over.
@@ -60,16 +61,24 @@ public final class Network {
         self.layers = layers
         self.parameterCount = offset
         self.threads = max(1, threads)
-        parameters = .allocate(capacity: offset)
-        parameters.initialize(repeating: 0)
+        ownParameters = .allocate(capacity: offset)
+        ownParameters.initialize(repeating: 0)
+        parameters = ownParameters
         gradients = .allocate(capacity: offset)
         gradients.initialize(repeating: 0)
     }
 
     deinit {
-        parameters.deallocate()
+        ownParameters.deallocate()
         gradients.deallocate()
         releaseWorkspace()
+    }
+
+    /// Keeps the parameters in `storage` from now on (`parameterCount` floats, e.g. memory a node's ranks share and
+    /// update in slices), copying the current values there when `copying`; the caller keeps `storage` alive.
+    public func useParameterStorage(_ storage: UnsafeMutablePointer<Float>, copying: Bool) {
+        if copying { storage.update(from: parameters.baseAddress!, count: parameterCount) }
+        parameters = UnsafeMutableBufferPointer(start: storage, count: parameterCount)
     }
 
     /// Width of the last layer.
@@ -142,7 +151,11 @@ public final class Network {
     ///
     /// `rowOffset` selects rows rowOffset..<rowOffset+batch of that forward pass (`input` and `outputGradient`
     /// point at those rows), so a batch can be back-propagated in fixed groups of samples.
-    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0) {
+    ///
+    /// Each layer's parameter gradients go through `listener` when one is given (last layer first): it may compute
+    /// them itself and learns when each layer is done, before the layer below is back-propagated.
+    public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0,
+                         listener: BackwardListener? = nil) {
         var upstream = outputGradient // ∂loss/∂a for the current layer
         var scratchIndex = 0
         for index in layers.indices.reversed() {
@@ -159,10 +172,12 @@ public final class Network {
                 scratchIndex ^= 1
             }
             let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1] + rowOffset * layer.inputWidth)
-            denseWeightGradient(outputGradient: dz, input: layerInput,
-                                weightGradient: gradients.baseAddress! + layer.weightOffset,
-                                biasGradient: gradients.baseAddress! + layer.biasOffset, batch: batch,
-                                inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+            if let listener {
+                listener.parameterGradients(of: self, layer: index, outputGradient: dz, input: layerInput, batch: batch)
+                listener.parameterGradientsReady(of: self, layer: index)
+            } else {
+                writeParameterGradients(layer: index, outputGradient: dz, input: layerInput, batch: batch)
+            }
             if index > 0 {
                 let target = gradientScratch[scratchIndex]
                 denseInputGradient(outputGradient: dz, weight: parameters.baseAddress! + layer.weightOffset,
@@ -174,8 +189,39 @@ public final class Network {
         }
     }
 
+    // dW[out×in] = dyᵀ·x, db[out] = Σ_rows dy
+    /// Overwrites layer `index`'s weight and bias gradients with those of `batch` rows (dy and the layer's input x),
+    /// in `destination` (a buffer laid out like `gradients`) when given, else in `gradients`.
+    public func writeParameterGradients(layer index: Int, outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                                        batch: Int, into destination: UnsafeMutablePointer<Float>? = nil) {
+        let layer = layers[index], target = destination ?? gradients.baseAddress!
+        denseWeightGradient(outputGradient: dy, input: x, weightGradient: target + layer.weightOffset,
+                            biasGradient: target + layer.biasOffset, batch: batch,
+                            inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+    }
+
     /// The square root of the sum of squares of every gradient (for clipping by global norm).
     public func gradientNorm() -> Double {
         sumOfSquares(gradients.baseAddress!, count: parameterCount).squareRoot()
     }
+}
+
+/// Hears back-propagation layer by layer, last layer first (a gradient reduction that sends each layer as soon as
+/// it is ready, or one that sums parameter gradients in its own format).
+public protocol BackwardListener: AnyObject {
+    /// Produces layer `index`'s parameter gradients from dy [batch×out] and the layer's input x [batch×in];
+    /// by default `network.writeParameterGradients`.
+    func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                            input x: UnsafePointer<Float>, batch: Int)
+    /// Layer `index`'s parameter gradients are complete for this pass.
+    func parameterGradientsReady(of network: Network, layer index: Int)
+}
+
+extension BackwardListener {
+    public func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                                   input x: UnsafePointer<Float>, batch: Int) {
+        network.writeParameterGradients(layer: index, outputGradient: dy, input: x, batch: batch)
+    }
+
+    public func parameterGradientsReady(of network: Network, layer index: Int) {}
 }

@@ -17,11 +17,12 @@ public struct OptimizerSettings: Equatable, Sendable {
     public var epsilon: Float
     public var weightDecay: Float
 
-    /// Settings with PyTorch's defaults for `kind` (AdamW's weight decay is 0.01, the others' 0).
-    public init(kind: Kind, learningRate: Float, momentum: Float = 0, nesterov: Bool = false, beta1: Float = 0.9,
+    /// Settings with PyTorch's defaults for `kind` (the config's defaults too): learning rate 0.01 for SGD and
+    /// 0.001 for Adam; AdamW's weight decay is 0.01, the others' 0.
+    public init(kind: Kind, learningRate: Float? = nil, momentum: Float = 0, nesterov: Bool = false, beta1: Float = 0.9,
                 beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float? = nil) {
         self.kind = kind
-        self.learningRate = learningRate
+        self.learningRate = learningRate ?? (kind == .sgd ? 0.01 : 1e-3)
         self.momentum = momentum
         self.nesterov = nesterov
         self.beta1 = beta1
@@ -73,12 +74,15 @@ public final class Optimizer {
         }
     }
 
-    // p[n] -= update(g[n]) — one pass over every weight and bias
-    /// Takes one step at `learningRate` (the schedule's rate for this step).
-    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
-                     threads: Int) {
+    // p[n] -= update(g[n]) — one pass over every weight and bias (or over `range` of them)
+    /// Takes one step at `learningRate` (the schedule's rate for this step), updating only the parameters in `range`
+    /// (and their state) when given: the update is element-wise, so ranks that each step a slice get the same bits.
+    public func step(parameters allParameters: UnsafeMutablePointer<Float>, gradients allGradients: UnsafePointer<Float>,
+                     learningRate: Float, threads: Int, range: Range<Int>? = nil) {
         let settings = self.settings
-        let count = parameterCount
+        let range = range ?? 0..<parameterCount
+        let count = range.count
+        let parameters = allParameters + range.lowerBound, gradients = allGradients + range.lowerBound
         let first = stepCount == 0
         stepCount += 1
         let lr = learningRate
@@ -91,9 +95,10 @@ public final class Optimizer {
                 return
             }
             firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
-                let buffer = bufferPointer.baseAddress!
+                let buffer = bufferPointer.baseAddress! + range.lowerBound
                 let nesterov = settings.nesterov
-                forEachChunk(count: count, threads: threads, MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
+                forEachChunk(count: count, threads: threads,
+                             MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
                                            momentum: momentum, nesterov: nesterov, first: first))
             }
         case .adam, .adamw:
@@ -106,7 +111,7 @@ public final class Optimizer {
             let decoupled = settings.decoupledWeightDecay
             firstMoment.withUnsafeMutableBufferPointer { firstPointer in
                 secondMoment.withUnsafeMutableBufferPointer { secondPointer in
-                    let m = firstPointer.baseAddress!, v = secondPointer.baseAddress!
+                    let m = firstPointer.baseAddress! + range.lowerBound, v = secondPointer.baseAddress! + range.lowerBound
                     forEachChunk(count: count, threads: threads, AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
                 }
             }

@@ -1,12 +1,46 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Training
+
+/// When the process started (a run's wall time counts from here).
+let launched = Date()
+
+/// Runs `body` on every rank of this job's communicator and ends the process with its exit status.
+///
+/// Every rank that stops at the same point (an `AgreedStop`) leaves cleanly after one rank says why; an error only
+/// this rank met is reported by it and ends every rank at once, so no rank waits forever in a collective.
+func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
+    let communicator: Communicator
+    do {
+        communicator = try makeCommunicator()
+    } catch {
+        reportError(error, rank: 0, worldSize: 1)
+        exit(1)
+    }
+    do {
+        try body(communicator)
+        fflush(stdout)
+        communicator.finalize()
+        exit(0)
+    } catch let stop as AgreedStop {
+        if communicator.rank == stop.reportingRank { reportError(stop, rank: communicator.rank, worldSize: communicator.size) }
+        fflush(stdout)
+        communicator.finalize()
+        exit(stop.exitStatus)
+    } catch {
+        reportError(error, rank: communicator.rank, worldSize: communicator.size)
+        let status = exitStatus(of: error)
+        if communicator.size > 1 { communicator.abort(status: status) }
+        exit(status)
+    }
+}
 
 struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self])
 }
 
 struct Train: ParsableCommand {
@@ -23,17 +57,18 @@ struct Train: ParsableCommand {
     var resume = false
 
     func run() throws {
-        let status = Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides,
-                                    progressMode: progress, resume: resume)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { communicator in
+            try Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides, progressMode: progress,
+                               resume: resume, communicator: communicator, startTime: launched)
+        }
     }
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the loss and accuracy of a run's newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
-    @Option(help: "IDX prefix or CSV file to evaluate on (default: the run's test data).") var data: String?
+    @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
         print(try Commands.evaluate(location: model, data: data))
@@ -41,14 +76,29 @@ struct Evaluate: ParsableCommand {
 }
 
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV.")
+    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV or .npz.")
 
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
-    @Option(help: "CSV with the model's feature columns (a label column is ignored).") var input: String
+    @Option(help: "CSV with the model's feature columns, or .npz with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {
         try Commands.predict(checkpoint: checkpoint, input: input, output: output)
+    }
+}
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot", abstract: "Draw the training curves of one or more runs (their metrics.jsonl) as an SVG.")
+
+    @Argument(help: "Run directories.") var runs: [String]
+    @Option(help: "The SVG file to write.") var output = "plot.svg"
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A metrics.jsonl name to draw (default: the losses and the task's metrics).",
+                                                            valueName: "NAME"))
+    var metrics: [String] = []
+
+    func run() throws {
+        print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
     }
 }
 
@@ -84,8 +134,10 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
-        let status = BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { communicator in
+            try BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json,
+                                   communicator: communicator)
+        }
     }
 }
 
@@ -96,23 +148,14 @@ struct BenchAllreduce: ParsableCommand {
     @Flag(help: "Print a JSON array instead of a table.") var json = false
 
     func run() throws {
-        let status = BenchCommands.allreduce(json: json)
-        if status != 0 { throw ExitCode(status) }
+        runOnEveryRank { try BenchCommands.allreduce(json: json, communicator: $0) }
     }
 }
 
 extension ProgressMode: ExpressibleByArgument {}
 
-// User mistakes (bad arguments, bad input) exit 2 with one line on stderr; --help exits 0.
-do {
-    var command = try Plexus.parseAsRoot()
-    try command.run()
-} catch let error as UserError {
-    reportError(error, rank: 0, worldSize: 1)
-    exit(2)
-} catch let exitCode as ExitCode {
-    exit(exitCode.rawValue)
-} catch {
+/// Ends the process for an ArgumentParser error: --help prints and exits 0, a usage mistake exits 2 with one line.
+func exitForArgumentError(_ error: Error) -> Never {
     let code = Plexus.exitCode(for: error)
     if code == .success {
         print(Plexus.fullMessage(for: error))
@@ -120,6 +163,24 @@ do {
     }
     let message = Plexus.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
     FileHandle.standardError.write(Data("plexus: \(message)\n".utf8))
-    // Argument mistakes are the user's (2); anything else is ours (1).
     exit(code == .failure ? 1 : 2)
+}
+
+// Usage mistakes and bad input exit 2 with one line on stderr; --help exits 0.
+var command: ParsableCommand
+do {
+    command = try Plexus.parseAsRoot()
+} catch {
+    exitForArgumentError(error)
+}
+do {
+    try command.run()
+} catch let exitCode as ExitCode {
+    exit(exitCode.rawValue)
+} catch let error where error is CleanExit || error is ValidationError {
+    exitForArgumentError(error)
+} catch {
+    // A local command's own error (evaluate, predict, bench gemm): one line, the status of its kind.
+    reportError(error, rank: 0, worldSize: 1)
+    exit(exitStatus(of: error))
 }

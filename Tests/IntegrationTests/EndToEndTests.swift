@@ -3,13 +3,7 @@ import XCTest
 @testable import Training
 
 /// Train → evaluate → predict through the binary, on CSV and on the real Fashion-MNIST files.
-final class EndToEndTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws { directory = try PlexusProcess.temporaryDirectory() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
-    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+final class EndToEndTests: TemporaryDirectoryTestCase {
 
     /// Two separable blobs in CSV: training must learn them, and evaluate/predict must agree with summary.json.
     func testCSVTrainEvaluatePredict() throws {
@@ -78,6 +72,43 @@ final class EndToEndTests: XCTestCase {
         let expected = (0..<10).map { $0 % 2 }
         let predicted = lines.dropFirst().map { Int($0.split(separator: ",").last!)! }
         XCTAssertEqual(predicted, expected)
+    }
+
+    /// A regression run (mse, one output) reports loss but no accuracy: in metrics.jsonl, the progress lines,
+    /// summary.json and evaluate.
+    func testRegressionReportsNoAccuracy() throws {
+        var rows = ["x,y,label"]
+        for index in 0..<200 {
+            let x = Double(index % 20) / 10 - 1, y = Double(index % 7) / 7
+            rows.append("\(x),\(y),\(0.5 * x - y + 0.25)")
+        }
+        FileManager.default.createFile(atPath: path("train.csv"), contents: Data((rows.joined(separator: "\n") + "\n").utf8))
+        FileManager.default.createFile(atPath: path("config.yaml"), contents: Data("""
+            data: {train: \(path("train.csv")), test: \(path("train.csv"))}
+            model: {layers: [{units: 8, activation: tanh}, {units: 1}]}
+            loss: mse
+            training: {epochs: 3, batch_size: 20, threads: 1}
+            """.utf8))
+        let run = path("run")
+        let train = try PlexusProcess.plexus(["train", path("config.yaml"), "--run-dir", run, "--progress", "plain"])
+        XCTAssertEqual(train.status, 0, train.standardError)
+        XCTAssertTrue(train.standardOutput.contains("test_loss"), train.standardOutput)
+        XCTAssertFalse(train.standardOutput.contains("accuracy"), train.standardOutput)
+        let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(metrics.count, 3)
+        for line in metrics {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            XCTAssertNotNil(record["test_loss"])
+            XCTAssertNil(record["test_accuracy"], String(line))
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/summary.json"))) as! [String: Any]
+        XCTAssertNotNil(summary["test_loss"])
+        XCTAssertNil(summary["test_accuracy"])
+        let evaluate = try PlexusProcess.plexus(["evaluate", run])
+        XCTAssertEqual(evaluate.status, 0, evaluate.standardError)
+        let evaluation = try JSONSerialization.jsonObject(with: Data(evaluate.standardOutput.utf8)) as! [String: Any]
+        XCTAssertNotNil(evaluation["loss"])
+        XCTAssertNil(evaluation["accuracy"])
     }
 
     /// The real Fashion-MNIST IDX files (gzipped), a short run: learns well above chance.

@@ -2,13 +2,25 @@ import Distributed
 import Foundation
 
 /// One timed allreduce size.
-public struct AllreduceMeasurement: Sendable {
+public struct AllreduceMeasurement: Sendable, Encodable {
     public let bytes: Int
+    public let worldSize: Int
     public let calls: Int
     /// Mean seconds per call, the slowest rank's.
     public let seconds: Double
     /// Algorithm bandwidth: message bytes per second of one allreduce.
     public var algorithmBandwidth: Double { Double(bytes) / seconds }
+
+    enum CodingKeys: String, CodingKey { case bytes, worldSize = "world_size", calls, microseconds, algorithmGBps = "algorithm_gbps" }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(bytes, forKey: .bytes)
+        try container.encode(worldSize, forKey: .worldSize)
+        try container.encode(calls, forKey: .calls)
+        try container.encode(seconds * 1e6, forKey: .microseconds)
+        try container.encode(algorithmBandwidth / 1e9, forKey: .algorithmGBps)
+    }
 }
 
 /// `plexus bench allreduce`: times the Communicator's Float sum allreduce over message sizes.
@@ -31,19 +43,9 @@ public enum AllreduceBenchmark {
             for _ in 0..<calls { try communicator.allreduceSum(slice) }
             let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - start)
             let slowest = try communicator.allreduceMax(elapsed)
-            results.append(AllreduceMeasurement(bytes: bytes, calls: calls, seconds: Double(slowest) * 1e-9 / Double(calls)))
+            results.append(AllreduceMeasurement(bytes: bytes, worldSize: communicator.size, calls: calls, seconds: Double(slowest) * 1e-9 / Double(calls)))
         }
         return results
-    }
-
-    /// The measurements as a JSON array of {"bytes", "calls", "microseconds", "algorithm_gbps", "world_size"}.
-    public static func json(_ results: [AllreduceMeasurement], worldSize: Int) -> String {
-        let rows = results.map { result in
-            "{\"bytes\": \(result.bytes), \"world_size\": \(worldSize), \"calls\": \(result.calls), "
-                + "\"microseconds\": \(String(format: "%.2f", result.seconds * 1e6)), "
-                + "\"algorithm_gbps\": \(String(format: "%.3f", result.algorithmBandwidth / 1e9))}"
-        }
-        return "[\n  " + rows.joined(separator: ",\n  ") + "\n]"
     }
 
     /// The measurements as an aligned text table.

@@ -3,7 +3,7 @@ import Foundation
 import Kernels
 
 /// What `plexus bench step` measured (the step split is the mean over ranks; memory is the largest rank's).
-public struct StepBenchmarkResult {
+public struct StepBenchmarkResult: Encodable {
     public let worldSize: Int
     public let threadsPerRank: Int
     public let deterministic: Bool
@@ -19,19 +19,21 @@ public struct StepBenchmarkResult {
     /// Training samples (global) per second over the timed steps.
     public var samplesPerSecond: Double { Double(timings.samples) / max(timings.total, 1e-12) }
 
-    /// The result as one JSON object (times per step in milliseconds).
-    public var json: String {
+    /// The parts of the step with their seconds, summed over the timed steps.
+    var parts: [(name: String, seconds: Double)] {
+        [("data", timings.data), ("forward", timings.forward), ("backward", timings.backward), ("wait", timings.wait),
+         ("allreduce", timings.allreduce), ("optimizer", timings.optimizer)]
+    }
+
+    /// As JSON: times per step in milliseconds (`step_ms`, `data_ms`, ...), memory in MiB.
+    public func encode(to encoder: Encoder) throws {
         let steps = Double(max(1, timings.steps))
-        func milliseconds(_ seconds: Double) -> String { String(format: "%.4f", seconds / steps * 1000) }
-        return "{\"world_size\": \(worldSize), \"threads_per_rank\": \(threadsPerRank), \"deterministic\": \(deterministic), "
-            + "\"global_batch\": \(globalBatch), \"steps\": \(timings.steps), "
-            + "\"samples_per_second\": \(String(format: "%.1f", samplesPerSecond)), "
-            + "\"step_ms\": \(milliseconds(timings.total)), \"data_ms\": \(milliseconds(timings.data)), "
-            + "\"forward_ms\": \(milliseconds(timings.forward)), \"backward_ms\": \(milliseconds(timings.backward)), "
-            + "\"wait_ms\": \(milliseconds(timings.wait)), \"allreduce_ms\": \(milliseconds(timings.allreduce)), \"optimizer_ms\": \(milliseconds(timings.optimizer)), "
-            + "\"setup_seconds\": \(String(format: "%.3f", setupSeconds)), "
-            + "\"first_step_seconds\": \(String(format: "%.3f", firstStepSeconds)), "
-            + "\"peak_rss_mib\": \(String(format: "%.1f", Double(peakResidentBytes) / 1_048_576))}"
+        let perStep = ([("step", timings.total)] + parts).map { (name: "\($0.name)_ms", value: $0.seconds / steps * 1000) }
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "deterministic": deterministic,
+                                  "global_batch": globalBatch, "steps": timings.steps, "samples_per_second": samplesPerSecond,
+                                  "setup_seconds": setupSeconds, "first_step_seconds": firstStepSeconds,
+                                  "peak_rss_mib": Double(peakResidentBytes) / 1_048_576],
+                                 metrics: MetricValues(perStep))
     }
 
     /// The result as readable lines.
@@ -42,8 +44,7 @@ public struct StepBenchmarkResult {
                 + "\(timings.steps) timed steps",
             String(format: "%.0f samples/s, %.3f ms per step", samplesPerSecond, timings.total / steps * 1000),
         ]
-        for (name, seconds) in [("data", timings.data), ("forward", timings.forward), ("backward", timings.backward),
-                                ("wait", timings.wait), ("allreduce", timings.allreduce), ("optimizer", timings.optimizer)] {
+        for (name, seconds) in parts {
             lines.append("  " + pad(name, 10) + String(format: "%8.3f ms  %5.1f %%", seconds / steps * 1000,
                                                        100 * seconds / max(timings.total, 1e-12)))
         }
@@ -62,12 +63,23 @@ public enum StepBenchmark {
                            communicator: Communicator) throws -> StepBenchmarkResult? {
         var config: TrainingConfig?
         try collectively(communicator) { config = try TrainingConfig.load(path: configPath, overrides: overrides) }
-        let trainer = try Trainer(config: config!, runDirectory: "/nonexistent-bench-run", communicator: communicator,
-                                  createRunDirectory: false)
-        let setup = processAgeSeconds()
-        _ = try trainer.benchmark(steps: 1, warmupSteps: 0)
+        let setup = try TrainingSetup(config: config!, communicator: communicator)
+        if communicator.rank == 0, let warning = setup.oversubscriptionWarning {
+            FileHandle.standardError.write(Data("plexus: warning: \(warning)\n".utf8))
+        }
+        // A barrier before each reduction splits the wait for the slowest rank from the transfer.
+        let observer = WaitSplittingTimer(communicator: communicator)
+        // With logging.timeline the step also reports to a timeline recorder (its cost is what this then measures).
+        let timeline = setup.config.logging.timeline
+            ? TimelineRecorder(window: setup.config.logging.timelineSteps, firstStep: 1, next: observer) : nil
+        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
+            for: setup.config, network: setup.network, communicator: communicator, threads: setup.threads),
+            observer: timeline ?? observer)
+        let setupSeconds = processAgeSeconds()
+        try run(step, steps: 1, warmupSteps: 0, observer: observer)
         let firstStep = processAgeSeconds()
-        var timings = try trainer.benchmark(steps: steps, warmupSteps: warmupSteps)
+        try run(step, steps: steps, warmupSteps: warmupSteps, observer: observer)
+        var timings = observer.timer.timings
         // The split is the mean over ranks: which rank waits for which changes from step to step.
         let sums = try communicator.allreduceSum([timings.data, timings.forward, timings.backward, timings.wait,
                                                   timings.allreduce, timings.optimizer])
@@ -76,10 +88,24 @@ public enum StepBenchmark {
         (timings.wait, timings.allreduce, timings.optimizer) = (sums[3] / ranks, sums[4] / ranks, sums[5] / ranks)
         let peak = try communicator.allreduceMax(peakResidentBytes())
         guard communicator.rank == 0 else { return nil }
-        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: trainer.threads,
-                                   deterministic: config!.training.deterministic, globalBatch: config!.training.batchSize,
-                                   timings: timings, setupSeconds: setup, firstStepSeconds: firstStep,
+        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads,
+                                   deterministic: setup.config.training.deterministic, globalBatch: setup.config.training.batchSize,
+                                   timings: timings, setupSeconds: setupSeconds, firstStepSeconds: firstStep,
                                    peakResidentBytes: peak)
+    }
+
+    /// Runs `warmupSteps` + `steps` steps from the first batch (epochs wrap around), timing only the last `steps`.
+    static func run(_ step: TrainingStep, steps: Int, warmupSteps: Int, observer: WaitSplittingTimer) throws {
+        let stepsPerEpoch = step.setup.stepsPerEpoch
+        var order = step.setup.epochOrder(0)
+        for index in 0..<(warmupSteps + steps) {
+            if index == warmupSteps { observer.timer.reset() }
+            if index > 0 && index % stepsPerEpoch == 0 { order = step.setup.epochOrder(index / stepsPerEpoch) }
+            if let divergence = try step.run(batchIndex: index % stepsPerEpoch, of: order, step: index).divergence {
+                throw TrainingDiverged(step: index + 1, epoch: index / stepsPerEpoch + 1, loss: divergence.loss,
+                                       fixedPointOverflow: divergence.fixedPointOverflow, lastCheckpoint: nil)
+            }
+        }
     }
 }
 

@@ -172,6 +172,19 @@ struct ConfigReader {
 
         func childPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+        /// "file:line: section.key" for a value of this section (`tree` gives the line).
+        func location(_ tree: ConfigTree?, _ key: String) -> String { reader.location(tree, childPath(key)) }
+
+        /// The error for a required key that is absent: "file:line: section.key: required" plus `detail`.
+        func missing(_ key: String, _ detail: String = "") -> UserError {
+            UserError("\(location(tree, key)): required\(detail)")
+        }
+
+        /// Item `index` of the list under `key`, read as a mapping of its own (`model.layers[2]`).
+        func element(_ key: String, index: Int, tree: ConfigTree) throws -> Section {
+            try Section(reader: reader, path: "\(childPath(key))[\(index)]", tree: tree)
+        }
+
         func value(_ key: String) -> ConfigTree? {
             taken.insert(key)
             guard let value = pairs.first(where: { $0.key == key })?.value else { return nil }

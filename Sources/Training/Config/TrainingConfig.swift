@@ -2,15 +2,31 @@ import Foundation
 import NeuralNet
 
 /// Everything a run needs, decoded strictly from YAML with defaults filled in.
+///
+/// Each section declares its keys once, in its `keys` table (name, type, default, check, resolved YAML line).
 public struct TrainingConfig: Equatable {
+    public var seed: UInt64
+    public var data: DataSection
+    public var model: ModelSection
+    public var loss: LossSettings
+    public var optimizer: OptimizerSettings
+    public var schedule: ScheduleSection
+    public var training: TrainingSection
+    public var checkpoint: CheckpointSection
+    public var logging: LoggingSection
+    public var distributed: DistributedSection
+
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
-        public enum Format: String, CaseIterable { case idx, csv }
-        public var format: Format
-        /// IDX prefix (`.../train`) or CSV path.
+        public enum Format: String, CaseIterable { case idx, csv, npz }
+        /// IDX prefix (`.../train`), CSV path or .npz path.
         public var train: String
         public var test: String?
+        public var format: Format
+        /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
+        public var targets: [String]?
         public var normalize: Normalization
+        public var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
     }
 
@@ -24,12 +40,25 @@ public struct TrainingConfig: Equatable {
     public enum BiasInitialization: Equatable {
         case zeros
         case constant(Float)
+
+        /// The value every bias starts at.
+        public var value: Float {
+            switch self {
+            case .zeros: return 0
+            case let .constant(value): return value
+            }
+        }
+    }
+
+    /// How the parameters start: `model.init`.
+    public struct InitializationSection: Equatable {
+        public var weights: WeightInitialization
+        public var biases: BiasInitialization
     }
 
     public struct ModelSection: Equatable {
         public var layers: [LayerSection]
-        public var weightInitialization: WeightInitialization
-        public var biasInitialization: BiasInitialization
+        public var initialization: InitializationSection
         /// A safetensors file whose weights replace the initial ones.
         public var initFrom: String?
     }
@@ -72,20 +101,231 @@ public struct TrainingConfig: Equatable {
     }
 
     public struct LoggingSection: Equatable {
-        /// Steps between live progress updates on a terminal.
+        /// Steps between live progress updates on a terminal (and TensorBoard's `train/*` scalars).
         public var everySteps: Int
+        /// Write RUN_DIR/timeline.json, a per-rank trace of the steps in `timelineSteps`.
+        public var timeline: Bool
+        /// The steps (1-based, inclusive) the timeline records.
+        public var timelineSteps: ClosedRange<Int>
+        /// Steps between weight and gradient histograms in the TensorBoard event file (nil: none).
+        public var histogramEverySteps: Int?
     }
 
-    public var seed: UInt64
-    public var data: DataSection
-    public var model: ModelSection
-    public var loss: Loss
-    public var optimizer: OptimizerSettings
-    public var schedule: ScheduleSection
-    public var training: TrainingSection
-    public var checkpoint: CheckpointSection
-    public var logging: LoggingSection
+    /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
+    public var yaml: String {
+        resolved.flatMap { $0.1.lines(name: $0.0, indent: 0) }.joined(separator: "\n") + "\n"
+    }
 }
+
+// MARK: - Key tables
+
+extension TrainingConfig: ConfigSection {
+    static let keys: [ConfigKey<TrainingConfig>] = [
+        .value("seed", \.seed, default: 0),
+        .section("data", \.data),
+        .section("model", \.model),
+        .sectionOrName("loss", \.loss),
+        .section("optimizer", \.optimizer),
+        .section("schedule", \.schedule),
+        .section("training", \.training),
+        .section("checkpoint", \.checkpoint),
+        .section("logging", \.logging),
+        .section("distributed", \.distributed),
+    ]
+    static var unread: TrainingConfig {
+        TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .unread, optimizer: .unread,
+                       schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread, distributed: .unread)
+    }
+
+    /// Checks across sections.
+    func validate(_ section: ConfigReader.Section) throws {
+        if data.normalizeTargets != .none && loss.isClassification {
+            throw UserError("\(section.location(section.value("data"), "data.normalize_targets")): only for regression "
+                + "losses (mse, l1, huber); \(loss.kind.rawValue) learns classes")
+        }
+        if training.deterministic && distributed.gradientCompression != .none {
+            throw UserError("\(section.location(section.tree, "distributed")): gradient_compression "
+                + "\(distributed.gradientCompression.rawValue) is lossy and training.deterministic promises the same bits on "
+                + "every layout; use one or the other")
+        }
+    }
+}
+
+extension TrainingConfig.DataSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .custom("train", read: { data, section in
+            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix, CSV or .npz file)") }
+            data.train = train
+        }, write: { .scalar(quotedString($0.train)) }),
+        .optional("test", \.test),
+        .value("format", \.format, default: { Format(impliedBy: $0.train) }),
+        .custom("targets", read: readTargets, write: writeTargets),
+        .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none }),
+        .value("normalize_targets", \.normalizeTargets, default: .none),
+        .integer("train_limit", \.trainLimit, minimum: 1),
+    ]
+    static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
+                             trainLimit: nil)
+}
+
+extension TrainingConfig.LayerSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .custom("units", read: { layer, section in
+            guard let units = try section.integer("units", minimum: 1) else { throw section.missing("units") }
+            layer.units = units
+        }, write: { .scalar(String($0.units)) }),
+        .value("activation", \.activation, default: .identity),
+    ]
+    static let unread = Self(units: 0, activation: .identity)
+}
+
+extension TrainingConfig.InitializationSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("weights", \.weights, default: .heUniform),
+        .custom("biases", read: { initialization, section in
+            initialization.biases = .zeros
+            if let (text, tree) = try section.scalar("biases", expected: "zeros or a number"), text != "zeros" {
+                guard let value = Float(text), value.isFinite else {
+                    throw UserError("\(section.location(tree, "biases")): expected zeros or a number, got \(quotedForMessage(text))")
+                }
+                initialization.biases = .constant(value)
+            }
+        }, write: {
+            switch $0.biases {
+            case .zeros: return .scalar("zeros")
+            case let .constant(value): return .scalar("\(value)")
+            }
+        }),
+    ]
+    static let unread = Self(weights: .heUniform, biases: .zeros)
+}
+
+extension TrainingConfig.ModelSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .custom("layers", read: { model, section in
+            guard let trees = try section.sequence("layers"), !trees.isEmpty else {
+                throw section.missing("layers", ", a list of {units, activation}")
+            }
+            model.layers = try trees.enumerated().map { index, tree in
+                try TrainingConfig.LayerSection.read(try section.element("layers", index: index, tree: tree))
+            }
+        }, write: { .list($0.layers.map(\.inlineYAML)) }),
+        .section("init", \.initialization),
+        .optional("init_from", \.initFrom),
+    ]
+    static let unread = Self(layers: [], initialization: .unread, initFrom: nil)
+}
+
+extension OptimizerSettings: ConfigSection {
+    // Defaults come from OptimizerSettings(kind:), so PyTorch's values are written down once, in NeuralNet.
+    static let keys: [ConfigKey<Self>] = [
+        .value("name", \.kind, default: .adam),
+        .number("lr", \.learningRate, range: .above(0), default: { OptimizerSettings(kind: $0.kind).learningRate }),
+        .number("momentum", \.momentum, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).momentum },
+                writtenWhen: { $0.kind == .sgd }),
+        .value("nesterov", \.nesterov, default: { OptimizerSettings(kind: $0.kind).nesterov }, writtenWhen: { $0.kind == .sgd }),
+        .number("beta1", \.beta1, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta1 },
+                writtenWhen: { $0.kind != .sgd }),
+        .number("beta2", \.beta2, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta2 },
+                writtenWhen: { $0.kind != .sgd }),
+        .number("eps", \.epsilon, range: .above(0), default: { OptimizerSettings(kind: $0.kind).epsilon },
+                writtenWhen: { $0.kind != .sgd }),
+        .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerSettings(kind: $0.kind).weightDecay }),
+    ]
+    static var unread: Self { OptimizerSettings(kind: .adam) }
+
+    func validate(_ section: ConfigReader.Section) throws {
+        if nesterov && (kind != .sgd || momentum == 0) {
+            throw UserError("\(section.location(section.tree, "nesterov")): needs optimizer.name sgd with momentum > 0")
+        }
+        if kind != .sgd && momentum != 0 {
+            throw UserError("\(section.location(section.tree, "momentum")): only for sgd (adam uses beta1)")
+        }
+    }
+}
+
+extension TrainingConfig.ScheduleSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("name", \.kind, default: .constant),
+        .integer("warmup_steps", \.warmupSteps, default: 0, minimum: 0),
+        .integer("step_size", \.stepSize, default: 1000, minimum: 1),
+        .number("gamma", \.gamma, range: .above(0), default: 0.1),
+        .number("min_lr", \.minimumRate, range: .atLeast(0), default: 0),
+    ]
+    static let unread = Self(kind: .constant, warmupSteps: 0, stepSize: 1, gamma: 0, minimumRate: 0)
+}
+
+extension TrainingConfig.TrainingSection: ConfigSection {
+    /// Most fixed groups one batch may have: the fixed-point format's headroom for summing them.
+    static let maximumDeterministicGroups = 4096
+
+    static let keys: [ConfigKey<Self>] = [
+        .integer("epochs", \.epochs, default: 10, minimum: 1),
+        .integer("batch_size", \.batchSize, default: 128, minimum: 1),
+        .value("shuffle", \.shuffle, default: true),
+        .custom("threads", read: { training, section in
+            training.threads = .auto
+            if let (text, tree) = try section.scalar("threads", expected: "auto or a positive integer"), text != "auto" {
+                guard let count = Int(text), count >= 1 else {
+                    throw UserError("\(section.location(tree, "threads")): expected auto or a positive integer, got \(quotedForMessage(text))")
+                }
+                training.threads = .fixed(count)
+            }
+        }, write: {
+            switch $0.threads {
+            case .auto: return .scalar("auto")
+            case let .fixed(count): return .scalar(String(count))
+            }
+        }),
+        .number("clip_grad_norm", \.clipGradientNorm, range: .above(0)),
+        .integer("eval_batch_size", \.evaluationBatchSize, default: 1000, minimum: 1),
+        .value("deterministic", \.deterministic, default: false),
+        .integer("deterministic_group", \.deterministicGroup, default: 32, minimum: 1),
+    ]
+    static let unread = Self(epochs: 1, batchSize: 1, shuffle: true, threads: .auto, clipGradientNorm: nil,
+                             evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1)
+
+    func validate(_ section: ConfigReader.Section) throws {
+        if deterministic && (batchSize + deterministicGroup - 1) / deterministicGroup > Self.maximumDeterministicGroups {
+            throw UserError("\(section.location(section.tree, "deterministic_group")): at most \(Self.maximumDeterministicGroups) "
+                + "groups per batch (the fixed-point headroom); raise deterministic_group")
+        }
+    }
+}
+
+extension TrainingConfig.CheckpointSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .integer("every_steps", \.everySteps, minimum: 1),
+        .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1),
+        .integer("keep", \.keep, default: 3, minimum: 1),
+    ]
+    static let unread = Self(everySteps: nil, everyEpochs: nil, keep: 1)
+}
+
+extension TrainingConfig.LoggingSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .integer("every_steps", \.everySteps, default: 20, minimum: 1),
+        .value("timeline", \.timeline, default: false),
+        .custom("timeline_steps", read: { logging, section in
+            logging.timelineSteps = defaultTimelineSteps
+            guard let (text, tree) = try section.scalar("timeline_steps", expected: "FIRST-LAST") else { return }
+            logging.timelineSteps = try parseStepWindow(text, location: section.location(tree, "timeline_steps"))
+        }, write: { .scalar("\($0.timelineSteps.lowerBound)-\($0.timelineSteps.upperBound)") }),
+        .integer("histogram_every_steps", \.histogramEverySteps, minimum: 1),
+    ]
+    static let unread = Self(everySteps: 1, timeline: false, timelineSteps: 1...1, histogramEverySteps: nil)
+}
+
+extension Loss: ConfigChoice {}
+extension Activation: ConfigChoice {}
+extension WeightInitialization: ConfigChoice {}
+extension Normalization: ConfigChoice {}
+extension TargetNormalization: ConfigChoice {}
+extension LearningRateSchedule.Kind: ConfigChoice {}
+extension OptimizerSettings.Kind: ConfigChoice {}
+extension TrainingConfig.DataSection.Format: ConfigChoice {}
+
+// MARK: - Loading
 
 extension TrainingConfig {
     /// Loads a YAML file and applies `--set key=value` overrides (values parsed as YAML).
@@ -116,178 +356,6 @@ extension TrainingConfig {
     }
 
     static func decode(_ tree: ConfigTree, reader: ConfigReader) throws -> TrainingConfig {
-        let root = try ConfigReader.Section(reader: reader, path: "", tree: tree)
-        let seed = try root.integer("seed", minimum: 0) ?? 0
-
-        let dataSection = try root.section("data")
-        guard let train = try dataSection.string("train") else {
-            throw UserError("\(reader.location(dataSection.tree, "data.train")): required (IDX prefix or CSV file)")
-        }
-        let format = try dataSection.choice("format", DataSection.Format.self)
-            ?? (train.lowercased().hasSuffix(".csv") ? .csv : .idx)
-        let data = DataSection(
-            format: format, train: train, test: try dataSection.string("test"),
-            normalize: try dataSection.choice("normalize", Normalization.self) ?? (format == .idx ? .scale : .none),
-            trainLimit: try dataSection.integer("train_limit", minimum: 1))
-        try dataSection.finish()
-
-        let modelSection = try root.section("model")
-        guard let layerTrees = try modelSection.sequence("layers"), !layerTrees.isEmpty else {
-            throw UserError("\(reader.location(modelSection.tree, "model.layers")): required, a list of {units, activation}")
-        }
-        var layers: [LayerSection] = []
-        for (index, layerTree) in layerTrees.enumerated() {
-            let layer = try ConfigReader.Section(reader: reader, path: "model.layers[\(index)]", tree: layerTree)
-            guard let units = try layer.integer("units", minimum: 1) else {
-                throw UserError("\(reader.location(layerTree, "model.layers[\(index)].units")): required")
-            }
-            layers.append(LayerSection(units: units, activation: try layer.choice("activation", Activation.self) ?? .identity))
-            try layer.finish()
-        }
-        let initSection = try modelSection.section("init")
-        let weightInitialization = try initSection.choice("weights", WeightInitialization.self) ?? .heUniform
-        var biasInitialization = BiasInitialization.zeros
-        if let (text, biasTree) = try initSection.scalar("biases", expected: "zeros or a number"), text != "zeros" {
-            guard let value = Float(text), value.isFinite else {
-                throw UserError("\(reader.location(biasTree, "model.init.biases")): expected zeros or a number, got \(quotedForMessage(text))")
-            }
-            biasInitialization = .constant(value)
-        }
-        try initSection.finish()
-        let model = ModelSection(layers: layers, weightInitialization: weightInitialization,
-                                 biasInitialization: biasInitialization, initFrom: try modelSection.string("init_from"))
-        try modelSection.finish()
-
-        let loss = try root.choice("loss", Loss.self) ?? .crossEntropy
-
-        let optimizerSection = try root.section("optimizer")
-        let kind = try optimizerSection.choice("name", OptimizerSettings.Kind.self) ?? .adam
-        let defaults = OptimizerSettings(kind: kind, learningRate: 1e-3)
-        let optimizer = OptimizerSettings(
-            kind: kind,
-            learningRate: Float(try optimizerSection.number("lr", exclusiveMinimum: 0) ?? (kind == .sgd ? 0.01 : 1e-3)),
-            momentum: Float(try optimizerSection.number("momentum", minimum: 0, exclusiveMaximum: 1) ?? 0),
-            nesterov: try optimizerSection.boolean("nesterov") ?? false,
-            beta1: Float(try optimizerSection.number("beta1", minimum: 0, exclusiveMaximum: 1) ?? 0.9),
-            beta2: Float(try optimizerSection.number("beta2", minimum: 0, exclusiveMaximum: 1) ?? 0.999),
-            epsilon: Float(try optimizerSection.number("eps", exclusiveMinimum: 0) ?? 1e-8),
-            weightDecay: Float(try optimizerSection.number("weight_decay", minimum: 0) ?? Double(defaults.weightDecay)))
-        if optimizer.nesterov && (kind != .sgd || optimizer.momentum == 0) {
-            throw UserError("\(reader.location(optimizerSection.tree, "optimizer.nesterov")): needs optimizer.name sgd with momentum > 0")
-        }
-        if kind != .sgd && optimizer.momentum != 0 {
-            throw UserError("\(reader.location(optimizerSection.tree, "optimizer.momentum")): only for sgd (adam uses beta1)")
-        }
-        try optimizerSection.finish()
-
-        let scheduleSection = try root.section("schedule")
-        let schedule = ScheduleSection(
-            kind: try scheduleSection.choice("name", LearningRateSchedule.Kind.self) ?? .constant,
-            warmupSteps: try scheduleSection.integer("warmup_steps", minimum: 0) ?? 0,
-            stepSize: try scheduleSection.integer("step_size", minimum: 1) ?? 1000,
-            gamma: try scheduleSection.number("gamma", exclusiveMinimum: 0) ?? 0.1,
-            minimumRate: try scheduleSection.number("min_lr", minimum: 0) ?? 0)
-        try scheduleSection.finish()
-
-        let trainingSection = try root.section("training")
-        var threads = ThreadCount.auto
-        if let (text, threadTree) = try trainingSection.scalar("threads", expected: "auto or a positive integer"), text != "auto" {
-            guard let count = Int(text), count >= 1 else {
-                throw UserError("\(reader.location(threadTree, "training.threads")): expected auto or a positive integer, got \(quotedForMessage(text))")
-            }
-            threads = .fixed(count)
-        }
-        let training = TrainingSection(
-            epochs: try trainingSection.integer("epochs", minimum: 1) ?? 10,
-            batchSize: try trainingSection.integer("batch_size", minimum: 1) ?? 128,
-            shuffle: try trainingSection.boolean("shuffle") ?? true,
-            threads: threads,
-            clipGradientNorm: try trainingSection.number("clip_grad_norm", exclusiveMinimum: 0),
-            evaluationBatchSize: try trainingSection.integer("eval_batch_size", minimum: 1) ?? 1000,
-            deterministic: try trainingSection.boolean("deterministic") ?? false,
-            deterministicGroup: try trainingSection.integer("deterministic_group", minimum: 1) ?? 32)
-        if training.deterministic && (training.batchSize + training.deterministicGroup - 1) / training.deterministicGroup > 4096 {
-            throw UserError("\(reader.location(trainingSection.tree, "training.deterministic_group")): at most 4096 groups per batch "
-                + "(the fixed-point headroom); raise deterministic_group")
-        }
-        try trainingSection.finish()
-
-        let checkpointSection = try root.section("checkpoint")
-        let checkpoint = CheckpointSection(
-            everySteps: try checkpointSection.integer("every_steps", minimum: 1),
-            everyEpochs: try checkpointSection.integer("every_epochs", minimum: 1) ?? 1,
-            keep: try checkpointSection.integer("keep", minimum: 1) ?? 3)
-        try checkpointSection.finish()
-
-        let loggingSection = try root.section("logging")
-        let logging = LoggingSection(everySteps: try loggingSection.integer("every_steps", minimum: 1) ?? 20)
-        try loggingSection.finish()
-
-        try root.finish()
-        return TrainingConfig(seed: UInt64(seed), data: data, model: model, loss: loss, optimizer: optimizer,
-                              schedule: schedule, training: training, checkpoint: checkpoint, logging: logging)
-    }
-
-    /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
-    public var yaml: String {
-        func number(_ value: Double) -> String { "\(value)" }
-        var lines: [String] = []
-        lines.append("seed: \(seed)")
-        lines.append("data:")
-        lines.append("  format: \(data.format.rawValue)")
-        lines.append("  train: \(quotedString(data.train))")
-        lines.append("  test: \(data.test.map(quotedString) ?? "null")")
-        lines.append("  normalize: \(data.normalize.rawValue)")
-        lines.append("  train_limit: \(data.trainLimit.map(String.init) ?? "null")")
-        lines.append("model:")
-        lines.append("  layers:")
-        for layer in model.layers {
-            lines.append("    - {units: \(layer.units), activation: \(layer.activation.rawValue)}")
-        }
-        lines.append("  init:")
-        lines.append("    weights: \(model.weightInitialization.rawValue)")
-        switch model.biasInitialization {
-        case .zeros: lines.append("    biases: zeros")
-        case let .constant(value): lines.append("    biases: \(value)")
-        }
-        lines.append("  init_from: \(model.initFrom.map(quotedString) ?? "null")")
-        lines.append("loss: \(loss.rawValue)")
-        lines.append("optimizer:")
-        lines.append("  name: \(optimizer.kind.rawValue)")
-        lines.append("  lr: \(optimizer.learningRate)")
-        if optimizer.kind == .sgd {
-            lines.append("  momentum: \(optimizer.momentum)")
-            lines.append("  nesterov: \(optimizer.nesterov)")
-        } else {
-            lines.append("  beta1: \(optimizer.beta1)")
-            lines.append("  beta2: \(optimizer.beta2)")
-            lines.append("  eps: \(optimizer.epsilon)")
-        }
-        lines.append("  weight_decay: \(optimizer.weightDecay)")
-        lines.append("schedule:")
-        lines.append("  name: \(schedule.kind.rawValue)")
-        lines.append("  warmup_steps: \(schedule.warmupSteps)")
-        lines.append("  step_size: \(schedule.stepSize)")
-        lines.append("  gamma: \(number(schedule.gamma))")
-        lines.append("  min_lr: \(number(schedule.minimumRate))")
-        lines.append("training:")
-        lines.append("  epochs: \(training.epochs)")
-        lines.append("  batch_size: \(training.batchSize)")
-        lines.append("  shuffle: \(training.shuffle)")
-        switch training.threads {
-        case .auto: lines.append("  threads: auto")
-        case let .fixed(count): lines.append("  threads: \(count)")
-        }
-        lines.append("  clip_grad_norm: \(training.clipGradientNorm.map(number) ?? "null")")
-        lines.append("  eval_batch_size: \(training.evaluationBatchSize)")
-        lines.append("  deterministic: \(training.deterministic)")
-        lines.append("  deterministic_group: \(training.deterministicGroup)")
-        lines.append("checkpoint:")
-        lines.append("  every_steps: \(checkpoint.everySteps.map(String.init) ?? "null")")
-        lines.append("  every_epochs: \(checkpoint.everyEpochs.map(String.init) ?? "null")")
-        lines.append("  keep: \(checkpoint.keep)")
-        lines.append("logging:")
-        lines.append("  every_steps: \(logging.everySteps)")
-        return lines.joined(separator: "\n") + "\n"
+        try read(try ConfigReader.Section(reader: reader, path: "", tree: tree))
     }
 }

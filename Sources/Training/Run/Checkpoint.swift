@@ -2,7 +2,7 @@ import Foundation
 import NeuralNet
 
 /// Where training stands between two steps: enough to continue exactly.
-public struct TrainingPosition: Equatable {
+public struct TrainingPosition: Codable, Equatable {
     /// The epoch in progress (0-based) and the next batch of it to run.
     public var epoch = 0
     public var batchIndex = 0
@@ -14,13 +14,24 @@ public struct TrainingPosition: Equatable {
     public var trainedSamples = 0
     public var trainingSeconds = 0.0
 
-    public init() {}
-
-    var asDoubles: [Double] {
-        [Double(epoch), Double(batchIndex), Double(step), epochLossSum, Double(trainedSamples), trainingSeconds]
+    enum CodingKeys: String, CodingKey {
+        case epoch, batchIndex = "batch_index", step, epochLossSum = "epoch_loss_sum", trainedSamples = "trained_samples"
+        case trainingSeconds = "training_seconds"
     }
 
-    init(_ values: [Double]) {
+    public init() {}
+
+    /// The position as one JSON object (checkpoint metadata, broadcast on resume).
+    var json: String { JSON.text(self) }
+
+    /// Reads `json`; checkpoints written before positions were JSON hold six comma-separated numbers instead.
+    init(json: String) throws {
+        if let value = try? JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8)) {
+            self = value
+            return
+        }
+        let values = json.split(separator: ",").compactMap { Double($0) }
+        guard values.count == 6 else { throw UserError("corrupt training position \(quotedForMessage(json))") }
         epoch = Int(values[0]); batchIndex = Int(values[1]); step = Int(values[2])
         epochLossSum = values[3]; trainedSamples = Int(values[4]); trainingSeconds = values[5]
     }
@@ -48,7 +59,8 @@ public enum Checkpoint {
     /// Writes a checkpoint atomically (temporary file, fsync, rename), then deletes all but the newest `keep`.
     /// On failure the previous checkpoints are untouched and a UserError names the path.
     @discardableResult
-    public static func write(network: Network, optimizer: Optimizer, position: TrainingPosition, config: TrainingConfig,
+    public static func write(network: Network, optimizer: Optimizer, reductionState: [TensorRecord] = [],
+                             position: TrainingPosition, config: TrainingConfig,
                              normalization: NormalizationRecord, runDirectory: String, keep: Int) throws -> String {
         let folder = directory(of: runDirectory)
         do {
@@ -63,8 +75,9 @@ public enum Checkpoint {
         if !optimizer.secondMoment.isEmpty {
             tensors.append(TensorRecord(name: "optimizer.second_moment", shape: [optimizer.secondMoment.count], values: optimizer.secondMoment))
         }
+        tensors += reductionState
         var metadata = ModelFile.metadata(network: network, config: config, normalization: normalization)
-        metadata["plexus.position"] = position.asDoubles.map { "\($0)" }.joined(separator: ",")
+        metadata["plexus.position"] = position.json
         metadata["plexus.optimizer_steps"] = String(optimizer.stepCount)
         metadata["plexus.checksum"] = SafeTensors.sha256OfValues(tensors)
         let path = (folder as NSString).appendingPathComponent(fileName(step: position.step))
@@ -92,11 +105,11 @@ public enum Checkpoint {
         guard SafeTensors.sha256OfValues(tensors) == checksum else {
             throw UserError("\(path): checksum mismatch (corrupt checkpoint)")
         }
-        let values = (metadata["plexus.position"] ?? "").split(separator: ",").compactMap { Double($0) }
-        guard values.count == 6, let steps = metadata["plexus.optimizer_steps"].flatMap({ Int($0) }) else {
+        guard let position = try? TrainingPosition(json: metadata["plexus.position"] ?? ""),
+              let steps = metadata["plexus.optimizer_steps"].flatMap({ Int($0) }) else {
             throw UserError("\(path): corrupt checkpoint metadata (plexus.position)")
         }
-        return Loaded(path: path, tensors: tensors, position: TrainingPosition(values), optimizerSteps: steps,
+        return Loaded(path: path, tensors: tensors, position: position, optimizerSteps: steps,
                       firstMoment: tensors.first { $0.name == "optimizer.first_moment" }?.values ?? [],
                       secondMoment: tensors.first { $0.name == "optimizer.second_moment" }?.values ?? [])
     }

@@ -3,42 +3,24 @@ import Foundation
 import Kernels
 import NeuralNet
 
-/// The `plexus` subcommands as library calls; the executable only parses arguments.
+/// The `plexus` subcommands as library calls; the executable parses arguments and turns errors into exit statuses.
 public enum Commands {
-    /// `plexus train`: loads the config on every rank, trains, and returns rank 0's exit status.
-    public static func train(configPath: String, runDirectory: String?, overrides: [String],
-                             progressMode: ProgressMode = .auto, resume: Bool = false) -> Int32 {
-        let startTime = Date()
-        guard let communicator = startCommunicator() else { return 1 }
-        var trainer: Trainer?
-        do {
-            var config: TrainingConfig?
-            try collectively(communicator) {
-                config = try TrainingConfig.load(path: configPath, overrides: overrides)
-            }
-            if resume && runDirectory == nil {
-                throw RankDisagreement("--resume needs --run-dir DIR (the run to continue)")
-            }
-            // Rank 0 names the default run directory (its clock decides), every rank uses it.
-            let directory = try communicator.broadcast(
-                runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
-            trainer = try Trainer(config: config!, runDirectory: directory, communicator: communicator,
-                                  startTime: startTime, progressMode: progressMode, resume: resume)
-            _ = try trainer!.run()
-        } catch let error as AgreedStop {
-            // Every rank stopped at the same step for the same reason: rank 0 says why, all leave cleanly.
-            if communicator.rank == 0 { reportError(error, rank: 0, worldSize: 1) }
-            communicator.finalize()
-            return error.exitStatus
-        } catch {
-            // Only this rank failed (I/O, ...): say why, then take the whole job down so no rank hangs.
-            reportError(error, rank: communicator.rank, worldSize: communicator.size)
-            let status: Int32 = isUserError(error) ? 2 : 1
-            if communicator.size > 1 { communicator.abort(status: status) }
-            return status
+    /// `plexus train` on every rank of `communicator`: loads the config, trains, writes the run directory.
+    public static func train(configPath: String, runDirectory: String?, overrides: [String], progressMode: ProgressMode = .auto,
+                             resume: Bool = false, communicator: Communicator, startTime: Date = Date()) throws {
+        var config: TrainingConfig?
+        try collectively(communicator) { config = try TrainingConfig.load(path: configPath, overrides: overrides) }
+        if resume && runDirectory == nil {
+            throw AgreedUserError("--resume needs --run-dir DIR (the run to continue)")
         }
-        communicator.finalize()
-        return 0
+        // Rank 0 names the default run directory (its clock decides), every rank uses it.
+        let directory = try communicator.broadcast(
+            runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
+        let setup = try TrainingSetup(config: config!, communicator: communicator, resumingFrom: resume ? directory : nil)
+        try collectively(communicator) {
+            if communicator.rank == 0 { try Trainer.createRunDirectory(directory, config: config!) }
+        }
+        _ = try Trainer(setup: setup, runDirectory: directory, progressMode: progressMode, startTime: startTime).run()
     }
 
     static func defaultRunDirectory(configPath: String) -> String {
@@ -67,101 +49,84 @@ public enum Commands {
         return final
     }
 
-    static func loadDataset(_ location: String) throws -> Dataset {
-        location.lowercased().hasSuffix(".csv") ? try Dataset.loadCSV(path: location) : try Dataset.loadIDX(prefix: location)
-    }
-
-    /// `plexus evaluate`: loss and accuracy of a saved model on a dataset, as a JSON object.
-    public static func evaluate(location: String, data: String?) throws -> String {
+    /// A saved model with the task its loss and outputs define.
+    static func loadModel(_ location: String) throws -> (path: String, saved: ModelFile.Saved, task: LearningTask) {
         let path = try modelPath(for: location)
         let saved = try ModelFile.read(path: path, threads: availableCPUCount())
-        guard let dataLocation = data ?? saved.config?.data.test else {
-            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_OR_CSV")
-        }
-        let dataset = try loadDataset(dataLocation)
-        try dataset.applyNormalization(saved.normalization)
-        if dataset.featureCount != saved.network.inputWidth {
-            throw UserError("\(dataLocation): \(dataset.featureCount) features per sample, the model takes \(saved.network.inputWidth)")
-        }
-        switch saved.loss {
-        case .crossEntropy: try dataset.validateClassLabels(classCount: saved.network.outputWidth)
-        case .binaryCrossEntropy: try dataset.validateClassLabels(classCount: 2)
-        case .meanSquaredError: break
-        }
-        let totals = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, batchSize: 1000)
-        let count = Double(max(1, dataset.count))
-        var fields = [
-            "\"model\": \(quotedString(path))",
-            "\"data\": \(quotedString(dataLocation))",
-            "\"samples\": \(dataset.count)",
-            "\"loss\": \(totals.lossSum / count)",
-        ]
-        if saved.loss.isClassification { fields.append("\"accuracy\": \(Double(totals.correct) / count)") }
-        return "{" + fields.joined(separator: ", ") + "}"
+        return (path, saved, try LearningTask(loss: saved.loss.kind, outputWidth: saved.network.outputWidth,
+                                              targetCount: saved.normalization.targetNames.count))
     }
 
-    /// `plexus predict`: the network's outputs for every row of a CSV (its `label` column, if any, is ignored).
-    public static func predict(checkpoint: String, input: String, output: String?) throws {
-        let path = try modelPath(for: checkpoint)
-        let saved = try ModelFile.read(path: path, threads: availableCPUCount())
-        let dataset = try Dataset.loadCSV(path: input, requireLabel: false)
+    /// `dataset` normalized as the model's training data was, after checking its width fits the model.
+    static func prepare(_ dataset: Dataset, for saved: ModelFile.Saved, source: String, what: String) throws -> Dataset {
         try dataset.applyNormalization(saved.normalization)
         if dataset.featureCount != saved.network.inputWidth {
-            throw UserError("\(input): \(dataset.featureCount) feature columns, the model takes \(saved.network.inputWidth)")
+            throw UserError("\(source): \(dataset.featureCount) \(what), the model takes \(saved.network.inputWidth)")
         }
-        let network = saved.network, width = network.outputWidth
-        var text = (0..<width).map { "output_\($0)" }.joined(separator: ",")
-        if saved.loss == .crossEntropy || saved.loss == .binaryCrossEntropy { text += ",predicted_class" }
-        text += "\n"
-        let batchSize = 1000
-        network.reserve(batchCapacity: batchSize)
-        var features = [Float](repeating: 0, count: batchSize * dataset.featureCount)
-        var labels = [Float](repeating: 0, count: batchSize)
-        var start = 0
-        while start < dataset.count {
-            let count = min(batchSize, dataset.count - start)
-            let rows = (start..<(start + count)).map { Int32($0) }
-            features.withUnsafeMutableBufferPointer { featurePointer in
-                labels.withUnsafeMutableBufferPointer { labelPointer in
-                    rows.withUnsafeBufferPointer {
-                        dataset.gather(rows: $0, features: featurePointer.baseAddress!, labels: labelPointer.baseAddress!)
-                    }
-                }
-            }
-            let outputs = features.withUnsafeBufferPointer { network.forward(input: $0.baseAddress!, batch: count) }
+        return dataset
+    }
+
+    /// What `plexus evaluate` prints: the model, the data, the task's metrics on it and, for several targets, each
+    /// target's metrics under `per_target`.
+    struct EvaluationReport: Encodable {
+        let model: String
+        let data: String
+        let samples: Int
+        let metrics: MetricValues
+        let perTarget: [(name: String, metrics: MetricValues)]
+
+        func encode(to encoder: Encoder) throws {
+            try encoder.encodeObject(["model": model, "data": data, "samples": samples], metrics: metrics)
+            guard !perTarget.isEmpty else { return }
+            var container = encoder.container(keyedBy: NamedKey.self)
+            var targets = container.nestedContainer(keyedBy: NamedKey.self, forKey: NamedKey("per_target"))
+            for (name, values) in perTarget { try values.encode(to: targets.superEncoder(forKey: NamedKey(name))) }
+        }
+    }
+
+    /// The data at `location` in `format` (default: by its name, IDX prefix, CSV or .npz) with the model's targets.
+    static func loadData(_ location: String, format: TrainingConfig.DataSection.Format? = nil, for saved: ModelFile.Saved,
+                         requireTargets: Bool) throws -> Dataset {
+        try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
+                         requireTargets: requireTargets)
+    }
+
+    /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
+    public static func evaluate(location: String, data: String?) throws -> String {
+        let (path, saved, task) = try loadModel(location)
+        guard let dataLocation = data ?? saved.config?.data.test else {
+            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
+        }
+        // The config's own test data in the config's format; --data by its name.
+        let format = data == nil ? saved.config?.data.format : nil
+        let dataset = try prepare(try loadData(dataLocation, format: format, for: saved, requireTargets: true), for: saved,
+                                  source: dataLocation, what: "features per sample")
+        try task.validateLabels(of: dataset)
+        try dataset.applyTargetNormalization(saved.normalization)
+        let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
+                                batchSize: 1000)
+        return JSON.text(EvaluationReport(
+            model: path, data: dataLocation, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
+            perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
+    }
+
+    /// `plexus predict`: the network's outputs for every row of a CSV or .npz (target columns, if any, are ignored).
+    public static func predict(checkpoint: String, input: String, output: String?) throws {
+        let (_, saved, task) = try loadModel(checkpoint)
+        let dataset = try prepare(try loadData(input, for: saved, requireTargets: false), for: saved, source: input,
+                                  what: "feature columns")
+        let width = saved.network.outputWidth
+        var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames).joined(separator: ",") + "\n"
+        forEachInferenceBatch(0..<dataset.count, of: dataset, network: saved.network, batchSize: 1000) { outputs, _, count in
             for row in 0..<count {
-                let values: [Float] = (0..<width).map { outputs[row * width + $0] }
-                text += values.map { "\($0)" }.joined(separator: ",")
-                switch saved.loss {
-                case .crossEntropy:
-                    var best = 0
-                    for j in 1..<width where values[j] > values[best] { best = j }
-                    text += ",\(best)"
-                case .binaryCrossEntropy: text += values[0] > 0 ? ",1" : ",0"
-                case .meanSquaredError: break
-                }
-                text += "\n"
+                text += task.predictionFields(outputs + row * width, width: width, normalization: saved.normalization)
+                    .joined(separator: ",") + "\n"
             }
-            start += count
         }
         if let output {
-            do {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
-            } catch {
-                throw UserError("\(output): cannot write (\(describeFileError(error)))")
-            }
+            try FileIO.writeAtomically(text, to: output)
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-    }
-}
-
-/// This process's communicator (MPI under a launcher, else a world of one); nil after reporting why it failed.
-func startCommunicator() -> Communicator? {
-    do {
-        return try makeCommunicator()
-    } catch {
-        reportError(error, rank: 0, worldSize: 1)
-        return nil
     }
 }

@@ -1,62 +1,6 @@
 import Foundation
 import NeuralNet
 
-/// One line of metrics.jsonl: the state after an epoch.
-public struct EpochRecord: Codable, Equatable {
-    public var epoch: Int
-    public var step: Int
-    public var learningRate: Double
-    public var trainLoss: Double
-    public var testLoss: Double?
-    public var testAccuracy: Double?
-    public var samplesPerSecond: Double
-    public var elapsedSeconds: Double
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, step, learningRate = "lr", trainLoss = "train_loss", testLoss = "test_loss"
-        case testAccuracy = "test_accuracy", samplesPerSecond = "samples_per_second", elapsedSeconds = "elapsed_seconds"
-    }
-}
-
-/// Appends one JSON object per line to metrics.jsonl (rank 0 only).
-final class MetricsLog {
-    let path: String
-    let handle: FileHandle
-
-    /// Opens metrics.jsonl, emptied for a new run, or, when resuming, kept up to `keepingEpochs` and appended to.
-    init(path: String, append: Bool = false, keepingEpochs: Int = 0) throws {
-        self.path = path
-        let exists = FileManager.default.fileExists(atPath: path)
-        if append, exists, let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            // Lines of epochs after the checkpoint will be written again by the resumed run.
-            let kept = text.split(separator: "\n").filter { line in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let epoch = object["epoch"] as? Int else { return false }
-                return epoch <= keepingEpochs
-            }
-            try? (kept.map { $0 + "\n" }.joined()).write(toFile: path, atomically: true, encoding: .utf8)
-        }
-        guard (append && exists) || FileManager.default.createFile(atPath: path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: path) else {
-            throw UserError("\(path): cannot create metrics file")
-        }
-        if append { handle.seekToEndOfFile() }
-        self.handle = handle
-    }
-
-    deinit { try? handle.close() }
-
-    func append(_ record: EpochRecord) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        do {
-            try handle.write(contentsOf: try encoder.encode(record) + Data("\n".utf8))
-        } catch {
-            throw UserError("\(path): cannot write (\(describeFileError(error)))")
-        }
-    }
-}
-
 /// How rank 0 shows progress: a live line, plain per-epoch lines, or chosen by whether stdout is a terminal.
 public enum ProgressMode: String, CaseIterable {
     case auto, live, plain
@@ -135,8 +79,7 @@ final class ProgressReporter {
         clearLive()
         var line = String(format: "epoch %d/%d  step %d  lr %.3g  train_loss %.4f", record.epoch, epochs, record.step,
                           record.learningRate, record.trainLoss)
-        if let loss = record.testLoss { line += String(format: "  test_loss %.4f", loss) }
-        if let accuracy = record.testAccuracy { line += String(format: "  test_accuracy %.4f", accuracy) }
+        for (name, value) in record.evaluation.entries { line += "  \(name) " + String(format: "%.4f", value) }
         line += String(format: "  %.0f samples/s  elapsed ", record.samplesPerSecond) + formatDuration(record.elapsedSeconds)
         emit(line + "\n")
     }
@@ -145,6 +88,7 @@ final class ProgressReporter {
         guard enabled else { return }
         var line = "plexus: done: \(summary.steps) steps"
         if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
+        if let r2 = summary.evaluation["test_r2"] { line += String(format: ", test_r2 %.4f", r2) }
         line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
             + " wall; wrote " + runDirectory + "/final.safetensors"
         emit(line + "\n")

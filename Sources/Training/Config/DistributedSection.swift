@@ -1,0 +1,39 @@
+import Foundation
+
+extension TrainingConfig {
+    /// How gradients travel between ranks: `distributed:`.
+    public struct DistributedSection: Equatable {
+        /// How gradients are sent between nodes.
+        public enum Compression: String, CaseIterable {
+            /// Float32, exact sums.
+            case none
+            /// bfloat16: half the bytes, each sum rounded to 8 significant bits.
+            case bf16
+            /// PowerSGD (Vogels et al. 2019): rank-r factors of each large weight gradient, error feedback.
+            case powersgd
+        }
+
+        /// Ranks on one node reduce through shared memory and each steps its slice of the parameters.
+        public var sharedMemory: Bool
+        /// Between nodes, gradients go out in buckets of about this many MiB as back-propagation finishes them.
+        public var bucketMegabytes: Double
+        public var gradientCompression: Compression
+        /// Rank of PowerSGD's factors.
+        public var powerSGDRank: Int
+
+        /// The bucket size in bytes.
+        var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
+    }
+}
+
+extension TrainingConfig.DistributedSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("shared_memory", \.sharedMemory, default: true),
+        .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 25),
+        .value("gradient_compression", \.gradientCompression, default: .none),
+        .integer("powersgd_rank", \.powerSGDRank, default: 4, minimum: 1),
+    ]
+    static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDRank: 1)
+}
+
+extension TrainingConfig.DistributedSection.Compression: ConfigChoice {}

@@ -1,0 +1,187 @@
+import Distributed
+import Kernels
+import NeuralNet
+
+/// How each rank's gradient of its own rows becomes the gradient of the global batch on every rank.
+///
+/// The step calls `backward` (the reduction decides how this rank's rows are cut and may listen to each layer as
+/// back-propagation finishes it, last layer first, to start sending early or to sum parameter gradients in its own
+/// format), then `finish`, which leaves the global gradient in `network.gradients` before the optimizer step.
+/// Implementations own their buffers and allocate nothing per step.
+public protocol GradientReduction: AnyObject {
+    /// This rank's rows of a global batch of `count` samples: contiguous, and every rank's together cover it once.
+    func localRows(ofBatch count: Int) -> Range<Int>
+    /// The most rows any rank gets from a batch of at most `batchSize` samples (for sizing buffers once).
+    func rowCapacity(batchSize: Int) -> Int
+    /// Back-propagates this rank's rows; false if a local value cannot be summed (non-finite or out of range).
+    func backward(_ pass: BackwardPass) -> Bool
+    /// Completes the reduction: afterwards `reducedGradients` holds the global batch's gradient on every rank.
+    func finish() throws
+    /// Where the global gradient is after `finish`; by default `network.gradients`.
+    var reducedGradients: UnsafeMutablePointer<Float> { get }
+    /// The global gradient's norm over all of it, in the fixed chunk order of `sumOfSquares`, so the same bits on
+    /// every rank; afterwards this rank may scale its `updateRange` of the gradient in place (clipping).
+    func gradientNorm(threads: Int) throws -> Double
+    /// The parameters this rank's optimizer step updates (the node's other ranks update the rest); by default all.
+    var updateRange: Range<Int> { get }
+    /// After this rank's optimizer step: the node's parameters are complete and visible to all its ranks.
+    func publish() throws
+    /// Before a checkpoint (every rank calls it): brings the optimizer state of every slice to rank 0 and returns
+    /// the reduction's own state to save with it (e.g. compression state); by default nothing.
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord]
+}
+
+extension GradientReduction {
+    func publish() throws {}
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { [] }
+}
+
+/// The reductions that leave the gradient in their network's own buffer and step every parameter on every rank.
+protocol WholeBufferReduction: GradientReduction {
+    var network: Network { get }
+}
+
+extension WholeBufferReduction {
+    var reducedGradients: UnsafeMutablePointer<Float> { network.gradients.baseAddress! }
+    var updateRange: Range<Int> { 0..<network.parameterCount }
+    func gradientNorm(threads: Int) throws -> Double {
+        sumOfSquares(reducedGradients, count: network.parameterCount, threads: threads).squareRoot()
+    }
+}
+
+/// This rank's share of one back-propagation: its rows' inputs and loss gradients after the forward pass.
+public struct BackwardPass {
+    public let network: Network
+    /// Inputs [rows×inputWidth].
+    public let input: UnsafePointer<Float>
+    /// ∂loss/∂outputs [rows×outputWidth], already scaled for the global batch.
+    public let outputGradient: UnsafePointer<Float>
+    public let rows: Int
+
+    /// Back-propagates rows `range` of the pass; their gradients overwrite `network.gradients` or go to `listener`.
+    public func run(_ range: Range<Int>, listener: BackwardListener? = nil) {
+        network.backward(input: input + range.lowerBound * network.inputWidth,
+                         outputGradient: outputGradient + range.lowerBound * network.outputWidth,
+                         batch: range.count, rowOffset: range.lowerBound, listener: listener)
+    }
+}
+
+/// The reduction a config asks for; every rank calls it (it may group the ranks by node, a collective).
+///
+/// Several ranks on a node (the same number on every node): through the node's shared memory, then between nodes.
+/// One rank per node: bucketed and overlapped with back-propagation, optionally compressed. Otherwise (one rank,
+/// or nodes with different rank counts) the plain reductions.
+func makeGradientReduction(for config: TrainingConfig, network: Network, communicator: Communicator,
+                           threads: Int, state: [TensorRecord] = []) throws -> GradientReduction {
+    let deterministicGroup = config.training.deterministic ? config.training.deterministicGroup : nil
+    let distributed = config.distributed
+    if let world = communicator as? MPICommunicator, world.size > 1 {
+        let (node, crossNode) = try world.nodeGroups(sharedMemory: distributed.sharedMemory)
+        let uniform = try world.allreduceMin(Int64(node.size)) == world.allreduceMax(Int64(node.size))
+        if uniform && node.size > 1 {
+            if distributed.gradientCompression == .powersgd && crossNode.size > 1 {
+                throw AgreedUserError("distributed.gradient_compression powersgd needs one rank per node (launch/train's "
+                    + "default layout; \(node.size) ranks share a node here) or distributed.shared_memory false")
+            }
+            return try NodeSharedReduction(network: network, communicator: communicator, node: node, crossNode: crossNode,
+                                           deterministicGroup: deterministicGroup, compression: distributed.gradientCompression,
+                                           threads: threads)
+        }
+        if uniform && deterministicGroup == nil
+            && (distributed.gradientCompression != .none || distributed.bucketBytes < network.parameterCount * 4) {
+            return try BucketedReduction(network: network, communicator: communicator, group: crossNode, settings: distributed,
+                                         seed: config.seed, state: state)
+        }
+    }
+    if let group = deterministicGroup {
+        return FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads)
+    }
+    return FloatAllreduce(network: network, communicator: communicator)
+}
+
+/// One in-place float allreduce of the whole gradient buffer after back-propagation.
+final class FloatAllreduce: WholeBufferReduction, CustomStringConvertible {
+    let network: Network
+    let communicator: Communicator
+
+    init(network: Network, communicator: Communicator) {
+        self.network = network
+        self.communicator = communicator
+    }
+
+    func localRows(ofBatch count: Int) -> Range<Int> {
+        chunkRange(communicator.rank, of: communicator.size, total: count)
+    }
+
+    func rowCapacity(batchSize: Int) -> Int {
+        // Rank 0 gets the remainder first, so its share of a full batch is the largest.
+        chunkRange(0, of: communicator.size, total: batchSize).count
+    }
+
+    func backward(_ pass: BackwardPass) -> Bool {
+        pass.run(0..<pass.rows)
+        return true
+    }
+
+    func finish() throws {
+        try communicator.allreduceSum(network.gradients)
+    }
+
+    var description: String { "one float allreduce over \(communicator.size) ranks" }
+}
+
+/// Deterministic mode: ranks get whole groups of `group` samples, each group's gradient is summed exactly in 64-bit
+/// fixed point, and the integer sums are allreduced, so no float sum depends on the ranks × threads layout.
+final class FixedPointGroupReduction: WholeBufferReduction, CustomStringConvertible {
+    let network: Network
+    let communicator: Communicator
+    let group: Int
+    let threads: Int
+    private let sums: UnsafeMutableBufferPointer<Int64>
+    private let ownsSums: Bool
+
+    /// Sums into `sums` (parameterCount values, e.g. this rank's part of a node's shared memory) when given.
+    init(network: Network, communicator: Communicator, group: Int, threads: Int, sums: UnsafeMutablePointer<Int64>? = nil) {
+        self.network = network
+        self.communicator = communicator
+        self.group = group
+        self.threads = threads
+        ownsSums = sums == nil
+        self.sums = sums.map { UnsafeMutableBufferPointer(start: $0, count: network.parameterCount) }
+            ?? .allocate(capacity: network.parameterCount)
+    }
+
+    deinit { if ownsSums { sums.deallocate() } }
+
+    func localRows(ofBatch count: Int) -> Range<Int> {
+        let groups = chunkRange(communicator.rank, of: communicator.size, total: (count + group - 1) / group)
+        return min(count, groups.lowerBound * group)..<min(count, groups.upperBound * group)
+    }
+
+    func rowCapacity(batchSize: Int) -> Int {
+        // Rank 0 gets the most groups; a short last batch can give another rank as many whole groups.
+        min(batchSize, chunkRange(0, of: communicator.size, total: (batchSize + group - 1) / group).count * group)
+    }
+
+    func backward(_ pass: BackwardPass) -> Bool {
+        if pass.rows == 0 { sums.initialize(repeating: 0) }
+        var summable = true
+        var start = 0
+        while start < pass.rows {
+            let rows = start..<min(pass.rows, start + group)
+            pass.run(rows)
+            // The first group overwrites the sums, which saves zeroing them.
+            summable = accumulateFixedPoint(network.gradients.baseAddress!, into: sums.baseAddress!,
+                                            count: network.parameterCount, threads: threads, replacing: start == 0) && summable
+            start = rows.upperBound
+        }
+        return summable
+    }
+
+    var description: String { "fixed-point groups of \(group), one Int64 allreduce over \(communicator.size) ranks" }
+
+    func finish() throws {
+        try communicator.allreduceSum(sums)
+        fixedPointToFloat(sums.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
+    }
+}
