@@ -22,6 +22,8 @@ public struct EpochRecord: Encodable, Equatable {
 public struct RunSummary: Encodable, Equatable {
     public var worldSize: Int
     public var threadsPerRank: Int
+    /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
+    public var kernel: String
     public var epochs: Int
     public var steps: Int
     public var trainLoss: Double
@@ -35,7 +37,7 @@ public struct RunSummary: Encodable, Equatable {
     public var testAccuracy: Double? { evaluation["test_accuracy"] }
 
     public func encode(to encoder: Encoder) throws {
-        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "epochs": epochs, "steps": steps,
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
                                   "wall_seconds": wallSeconds, "param_sha256": paramSHA256],
                                  metrics: evaluation)

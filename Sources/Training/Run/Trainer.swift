@@ -40,6 +40,7 @@ public final class Trainer {
                                               keepingEpochs: position.epoch) : nil
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
+                       kernel: setup.kernel,
                        trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
@@ -105,7 +106,7 @@ public final class Trainer {
         }
 
         let summary = RunSummary(
-            worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: epochs, steps: position.step,
+            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel.rawValue, epochs: epochs, steps: position.step,
             trainLoss: lastTrainLoss, evaluation: lastEvaluation,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
             wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network))

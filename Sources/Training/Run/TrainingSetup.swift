@@ -13,6 +13,8 @@ public final class TrainingSetup {
     public let communicator: Communicator
     /// Compute threads of this rank.
     public let threads: Int
+    /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
+    public let kernel: KernelVariant
     let train: Dataset
     let test: Dataset?
     let task: LearningTask
@@ -30,6 +32,7 @@ public final class TrainingSetup {
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: String? = nil) throws {
         self.config = config
         self.communicator = communicator
+        kernel = try agreeOnKernel(communicator)
         switch config.training.threads {
         case .auto: threads = availableCPUCount()
         case let .fixed(count): threads = count
