@@ -51,7 +51,7 @@ private struct FixedPointPart: ParallelJob {
 }
 
 @inline(__always)
-private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
+func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
                                         count: Int, replacing: Bool) -> Bool {
     let scale = SIMD4<Double>(repeating: fixedPointScale)
     let magicVector = SIMD4<Double>(repeating: magic)

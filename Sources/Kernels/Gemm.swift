@@ -83,6 +83,8 @@ struct GemmOperands {
     let beta: Float
     let c: UnsafeMutablePointer<Float>
     let ldc: Int
+    /// When set, C is not written: each group's product is added into fixed-point sums instead (alpha must be 1).
+    var fixedPoint: FixedPointEpilogue? = nil
 
     /// The same product as Cᵀ = op(B)ᵀ·op(A)ᵀ written to `c` (n×m, row stride `ldc`).
     func transposed(into c: UnsafeMutablePointer<Float>, ldc: Int) -> GemmOperands {
@@ -92,13 +94,13 @@ struct GemmOperands {
 }
 
 /// One `gemm` call, run with the kernel variant's tile.
-private struct GemmCall: GemmTileJob {
+struct GemmCall: GemmTileJob {
     let operands: GemmOperands
     let threads: Int
 
     func perform<Tile: GemmTile>(with tile: Tile.Type) {
         let (m, n) = (operands.m, operands.n)
-        if tileUtilization(Tile.self, rows: n, columns: m) > 1.2 * tileUtilization(Tile.self, rows: m, columns: n) {
+        if operands.fixedPoint == nil, tileUtilization(Tile.self, rows: n, columns: m) > 1.2 * tileUtilization(Tile.self, rows: m, columns: n) {
             gemmViaTranspose(Tile.self, operands, threads: threads)
         } else {
             gemmSplit(Tile.self, operands, threads: threads)
@@ -146,7 +148,8 @@ private struct GemmPart<Tile: GemmTile>: ParallelJob {
             columns = 0..<n
         }
         let workspace = gemmWorkspaces.take()
-        gemmBlock(Tile.self, operands, rows: rows, columns: columns, workspace: workspace)
+        let summable = gemmBlock(Tile.self, operands, rows: rows, columns: columns, workspace: workspace)
+        operands.fixedPoint?.failed[part] = !summable
         gemmWorkspaces.give(workspace)
     }
 }
@@ -181,11 +184,15 @@ private func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: I
     }
 }
 
-/// Computes the block C[rows, columns] of one GEMM on the calling thread.
+/// Computes the block C[rows, columns] of one GEMM on the calling thread; false if a fixed-point epilogue met a
+/// value it cannot sum.
 private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: Range<Int>, columns: Range<Int>,
-                                       workspace: GemmWorkspace) {
+                                       workspace: GemmWorkspace) -> Bool {
     let (mr, nr) = (Tile.rows, Tile.columns)
     let k = op.k
+    // A fixed-point epilogue needs the k split at group boundaries: the deepest whole number of groups ≤ KC.
+    let depthStep = op.fixedPoint.map { $0.group * max(1, gemmKC / $0.group) } ?? gemmKC
+    var summable = true
     let blockColumns = min(gemmNC, columns.count)
     let blockRows = min(gemmMC, rows.count)
     workspace.reserve(a: roundUp(blockRows, mr) * min(gemmKC, k) + gemmPackingSlack,
@@ -205,7 +212,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
         let lastColumns = nc % nr
         var pc = 0
         while pc < k {
-            let kc = min(gemmKC, k - pc)
+            let kc = min(depthStep, k - pc)
             let beta = pc == 0 ? op.beta : 1
             if !bInPlace {
                 packB(op, Tile.self, depth: pc, kc: kc, column: jc, nc: nc, into: packedB)
@@ -248,7 +255,11 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                             (panelA, aStride) = (op.a + pc * op.lda + ic + ir, op.lda)
                         }
                         let tile = op.c + (ic + ir) * op.ldc + jc + jr
-                        if tileRows == mr && tileColumns == nr {
+                        if let fixedPoint = op.fixedPoint {
+                            summable = fixedPoint.add(Tile.self, kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
+                                                      row: ic + ir, column: jc + jr, rows: tileRows, columns: tileColumns,
+                                                      first: pc == 0, scratch: edge) && summable
+                        } else if tileRows == mr && tileColumns == nr {
                             Tile.kernel(kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
                                         c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)
                         } else {
@@ -271,6 +282,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
         }
         jc += nc
     }
+    return summable
 }
 
 @inline(__always)

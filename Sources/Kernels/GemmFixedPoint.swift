@@ -1,0 +1,112 @@
+// The dense weight gradient of deterministic mode: one GEMM over all of a rank's rows whose epilogue adds each
+// fixed group's product into 64-bit fixed point, instead of one GEMM and one pass over the gradient per group.
+
+/// Groups up to this many rows can be summed by `denseWeightGradientFixedPoint` (a group must fit one KC block).
+public let fixedPointGemmMaximumGroup = gemmKC
+
+/// Where a fixed-point GEMM adds its groups' products: sums[i·ldSums + j] += round(C_g[i, j] · 2^40) for each group g
+/// of `group` consecutive depths (the first group overwrites when `replacing`).
+struct FixedPointEpilogue {
+    let sums: UnsafeMutablePointer<Int64>
+    let ldSums: Int
+    let group: Int
+    let replacing: Bool
+    /// One flag per thread part: set when it met a value it cannot sum (non-finite or ≥ fixedPointLimit).
+    let failed: UnsafeMutablePointer<Bool>
+
+    // for each group g in the depths [0, kc): scratch = A[:, g]·B[g, :]; sums[tile] += fixed(scratch)
+    /// Adds one tile's groups (the depths of this KC block, starting at a group boundary) to the sums; false if a
+    /// value cannot be summed. Each group's product is the micro-kernel's fma chain over the group's depths from
+    /// zero, so its bits are those of a GEMM over that group alone.
+    @inline(__always)
+    func add<Tile: GemmTile>(_: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>,
+                             bStride: Int, row: Int, column: Int, rows: Int, columns: Int, first: Bool,
+                             scratch: UnsafeMutablePointer<Float>) -> Bool {
+        var summable = true
+        var depth = 0
+        while depth < kc {
+            let length = min(group, kc - depth)
+            Tile.kernel(kc: length, a: a + depth * aStride, aStride: aStride, b: b + depth * bStride, bStride: bStride,
+                        c: scratch, ldc: Tile.columns, alpha: 1, beta: 0)
+            let overwrite = replacing && first && depth == 0
+            for i in 0..<rows {
+                summable = accumulateFixedPointSerial(scratch + i * Tile.columns, into: sums + (row + i) * ldSums + column,
+                                                      count: columns, replacing: overwrite) && summable
+            }
+            depth += length
+        }
+        return summable
+    }
+}
+
+// weightSums[out×in] (=/+=) Σ_g fixed(dy_gᵀ·x_g);  biasSums[out] (=/+=) Σ_g fixed(Σ_{r∈g} dy[r, :])
+/// Deterministic mode's parameter gradients of `batch` rows: for every group of `group` consecutive rows (the last
+/// may be short), the group's dW and db — the bits `denseWeightGradient` gives for those rows alone — rounded to
+/// fixed point (as `accumulateFixedPoint`) and added into `weightSums` [out×in] and `biasSums` [out], which the first
+/// group overwrites when `replacing`. One GEMM over all rows. Returns false if any group's value is non-finite or
+/// ≥ `fixedPointLimit` in magnitude. `group` must be at most `fixedPointGemmMaximumGroup`.
+public func denseWeightGradientFixedPoint(
+    outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+    weightSums: UnsafeMutablePointer<Int64>, biasSums: UnsafeMutablePointer<Int64>,
+    batch: Int, group: Int, inputWidth: Int, outputWidth: Int, threads: Int, replacing: Bool,
+    variant: KernelVariant = .active
+) -> Bool {
+    precondition(group >= 1 && group <= fixedPointGemmMaximumGroup, "fixed-point group \(group) out of range")
+    guard batch > 0 else {
+        if replacing {
+            weightSums.update(repeating: 0, count: outputWidth * inputWidth)
+            biasSums.update(repeating: 0, count: outputWidth)
+        }
+        return true
+    }
+    var summable = true
+    // db: per group and output, the rows added in order (the bits of denseWeightGradient's row-by-row sum).
+    for o in 0..<outputWidth {
+        var start = 0
+        while start < batch {
+            var sum: Float = 0
+            for r in start..<min(batch, start + group) { sum += dy[r * outputWidth + o] }
+            summable = accumulateFixedPointSerial(&sum, into: biasSums + o, count: 1, replacing: replacing && start == 0)
+                && summable
+            start += group
+        }
+    }
+    guard outputWidth > 0 && inputWidth > 0 else { return summable }
+    return withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, threads)) { failed in
+        failed.initialize(repeating: false)
+        // dW[out×in] = dy[batch×out]ᵀ · x[batch×in], summed by groups of rows (the GEMM's k)
+        var operands = GemmOperands(
+            transposeA: true, transposeB: false, m: outputWidth, n: inputWidth, k: batch, alpha: 1,
+            a: dy, lda: outputWidth, b: x, ldb: inputWidth, beta: 0, c: UnsafeMutablePointer(mutating: dy), ldc: inputWidth)
+        operands.fixedPoint = FixedPointEpilogue(sums: weightSums, ldSums: inputWidth, group: group, replacing: replacing,
+                                                 failed: failed.baseAddress!)
+        variant.run(GemmCall(operands: operands, threads: threads))
+        return summable && !failed.contains(true)
+    }
+}
+
+/// Naive reference for `denseWeightGradientFixedPoint`: `denseWeightGradient` on each group alone, then
+/// `accumulateFixedPoint` of its dW and db.
+public func denseWeightGradientFixedPointReference(
+    outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+    weightSums: UnsafeMutablePointer<Int64>, biasSums: UnsafeMutablePointer<Int64>,
+    batch: Int, group: Int, inputWidth: Int, outputWidth: Int, replacing: Bool, variant: KernelVariant = .active
+) -> Bool {
+    var weight = [Float](repeating: 0, count: outputWidth * inputWidth), bias = [Float](repeating: 0, count: outputWidth)
+    if replacing {
+        weightSums.update(repeating: 0, count: weight.count)
+        biasSums.update(repeating: 0, count: bias.count)
+    }
+    var summable = true
+    var start = 0
+    while start < batch {
+        let rows = min(group, batch - start)
+        denseWeightGradient(outputGradient: dy + start * outputWidth, input: x + start * inputWidth,
+                            weightGradient: &weight, biasGradient: &bias, batch: rows, inputWidth: inputWidth,
+                            outputWidth: outputWidth, threads: 1, variant: variant)
+        summable = accumulateFixedPoint(weight, into: weightSums, count: weight.count) && summable
+        summable = accumulateFixedPoint(bias, into: biasSums, count: bias.count) && summable
+        start += rows
+    }
+    return summable
+}
