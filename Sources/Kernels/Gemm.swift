@@ -192,7 +192,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
     let k = op.k
     // A fixed-point epilogue needs the k split at group boundaries: the deepest whole number of groups ≤ KC.
     let depthStep = op.fixedPoint.map { $0.group * max(1, gemmKC / $0.group) } ?? gemmKC
-    var summable = true
+    var check = FixedPointRangeCheck()
     let blockColumns = min(gemmNC, columns.count)
     let blockRows = min(gemmMC, rows.count)
     workspace.reserve(a: roundUp(blockRows, mr) * min(gemmKC, k) + gemmPackingSlack,
@@ -256,9 +256,9 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                         }
                         let tile = op.c + (ic + ir) * op.ldc + jc + jr
                         if let fixedPoint = op.fixedPoint {
-                            summable = fixedPoint.add(Tile.self, kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
-                                                      row: ic + ir, column: jc + jr, rows: tileRows, columns: tileColumns,
-                                                      first: pc == 0, scratch: edge) && summable
+                            fixedPoint.add(Tile.self, kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
+                                           row: ic + ir, column: jc + jr, rows: tileRows, columns: tileColumns,
+                                           first: pc == 0, scratch: edge, check: &check)
                         } else if tileRows == mr && tileColumns == nr {
                             Tile.kernel(kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
                                         c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)
@@ -282,7 +282,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
         }
         jc += nc
     }
-    return summable
+    return check.isSummable
 }
 
 @inline(__always)

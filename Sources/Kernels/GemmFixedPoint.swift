@@ -15,14 +15,13 @@ struct FixedPointEpilogue {
     let failed: UnsafeMutablePointer<Bool>
 
     // for each group g in the depths [0, kc): scratch = A[:, g]·B[g, :]; sums[tile] += fixed(scratch)
-    /// Adds one tile's groups (the depths of this KC block, starting at a group boundary) to the sums; false if a
-    /// value cannot be summed. Each group's product is the micro-kernel's fma chain over the group's depths from
+    /// Adds one tile's groups (the depths of this KC block, starting at a group boundary) to the sums, noting in
+    /// `check` any value that cannot be summed. Each group's product is the micro-kernel's fma chain over the group's depths from
     /// zero, so its bits are those of a GEMM over that group alone.
     @inline(__always)
     func add<Tile: GemmTile>(_: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>,
                              bStride: Int, row: Int, column: Int, rows: Int, columns: Int, first: Bool,
-                             scratch: UnsafeMutablePointer<Float>) -> Bool {
-        var summable = true
+                             scratch: UnsafeMutablePointer<Float>, check: inout FixedPointRangeCheck) {
         var depth = 0
         while depth < kc {
             let length = min(group, kc - depth)
@@ -30,12 +29,11 @@ struct FixedPointEpilogue {
                         c: scratch, ldc: Tile.columns, alpha: 1, beta: 0)
             let overwrite = replacing && first && depth == 0
             for i in 0..<rows {
-                summable = accumulateFixedPointSerial(scratch + i * Tile.columns, into: sums + (row + i) * ldSums + column,
-                                                      count: columns, replacing: overwrite) && summable
+                accumulateFixedPointRow(scratch + i * Tile.columns, into: sums + (row + i) * ldSums + column,
+                                        count: columns, replacing: overwrite, check: &check)
             }
             depth += length
         }
-        return summable
     }
 }
 
@@ -59,19 +57,22 @@ public func denseWeightGradientFixedPoint(
         }
         return true
     }
-    var summable = true
-    // db: per group and output, the rows added in order (the bits of denseWeightGradient's row-by-row sum).
-    for o in 0..<outputWidth {
-        var start = 0
-        while start < batch {
-            var sum: Float = 0
-            for r in start..<min(batch, start + group) { sum += dy[r * outputWidth + o] }
-            summable = accumulateFixedPointSerial(&sum, into: biasSums + o, count: 1, replacing: replacing && start == 0)
-                && summable
-            start += group
+    var check = FixedPointRangeCheck()
+    // db: per group, its rows added in order, eight outputs at a time (the bits of denseWeightGradient's row sum).
+    var start = 0
+    while start < batch {
+        let rows = start..<min(batch, start + group)
+        forEachVector(in: 0..<outputWidth, as: SIMD8<Float>.self) { o, lanes in
+            var sum = SIMD8<Float>()
+            for r in rows { sum += lanes.load(dy + r * outputWidth + o) }
+            withUnsafeBytes(of: sum) { bytes in
+                accumulateFixedPointRow(bytes.baseAddress!.assumingMemoryBound(to: Float.self), into: biasSums + o,
+                                        count: lanes.count, replacing: replacing && start == 0, check: &check)
+            }
         }
+        start = rows.upperBound
     }
-    guard outputWidth > 0 && inputWidth > 0 else { return summable }
+    guard outputWidth > 0 && inputWidth > 0 else { return check.isSummable }
     return withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(1, threads)) { failed in
         failed.initialize(repeating: false)
         // dW[out×in] = dy[batch×out]ᵀ · x[batch×in], summed by groups of rows (the GEMM's k)
@@ -81,7 +82,7 @@ public func denseWeightGradientFixedPoint(
         operands.fixedPoint = FixedPointEpilogue(sums: weightSums, ldSums: inputWidth, group: group, replacing: replacing,
                                                  failed: failed.baseAddress!)
         variant.run(GemmCall(operands: operands, threads: threads))
-        return summable && !failed.contains(true)
+        return check.isSummable && !failed.contains(true)
     }
 }
 
