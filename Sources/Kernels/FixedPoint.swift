@@ -72,6 +72,17 @@ func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: Uns
     return check.isSummable
 }
 
+// accumulator[lanes] (=/+=) round(value · 2^40) for a register of any width
+@inline(__always)
+func accumulateFixedPoint<V: SIMD>(_ value: V, into accumulator: UnsafeMutablePointer<Int64>, replacing: Bool,
+                                   check: inout FixedPointRangeCheck) where V.Scalar == Float {
+    var copy = value
+    withUnsafeBytes(of: &copy) { bytes in
+        accumulateFixedPointRow(bytes.baseAddress!.assumingMemoryBound(to: Float.self), into: accumulator,
+                                count: V.scalarCount, replacing: replacing, check: &check)
+    }
+}
+
 // accumulator[count] (=/+=) round(x[count] · 2^40): eight lanes at a time (one AVX-512 register of Doubles, two of
 // AVX2), the rest one by one; every lane is the same scalar arithmetic, so the width does not change the bits.
 @inline(__always)
@@ -132,6 +143,13 @@ public func fixedPointToFloat(_ accumulator: UnsafePointer<Int64>, into x: Unsaf
     let magicInteger = SIMD8<Int64>(repeating: magicBits)
     let bound = SIMD8<Int64>(repeating: 1 << 51)
     var i = 0
+    #if canImport(CCPU.AVX512)
+    // vcvtqq2pd rounds like Double(a) for every a, so no range split is needed.
+    while i + 8 <= count {
+        SIMD8<Float>(_mm512_cvtepi64_pd(SIMD8<Int64>(loadingFrom: accumulator + i)) * inverseVector).store(to: x + i)
+        i += 8
+    }
+    #endif
     while i + 8 <= count {
         let a = SIMD8<Int64>(loadingFrom: accumulator + i)
         if all((a .< bound) .& (a .> 0 &- bound)) {

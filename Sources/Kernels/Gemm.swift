@@ -258,7 +258,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                         if let fixedPoint = op.fixedPoint {
                             fixedPoint.add(Tile.self, kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
                                            row: ic + ir, column: jc + jr, rows: tileRows, columns: tileColumns,
-                                           first: pc == 0, scratch: edge, check: &check)
+                                           first: pc == 0, workspace: workspace, check: &check)
                         } else if tileRows == mr && tileColumns == nr {
                             Tile.kernel(kc: kc, a: panelA, aStride: aStride, b: panelB, bStride: bStride,
                                         c: tile, ldc: op.ldc, alpha: op.alpha, beta: beta)

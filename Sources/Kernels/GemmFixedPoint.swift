@@ -5,35 +5,60 @@
 public let fixedPointGemmMaximumGroup = gemmKC
 
 /// Where a fixed-point GEMM adds its groups' products: sums[i·ldSums + j] += round(C_g[i, j] · 2^40) for each group g
-/// of `group` consecutive depths (the first group overwrites when `replacing`).
+/// of `group` consecutive depths (the first group overwrites when `replacing`), or, with `floats`, the whole sum
+/// over all groups converted back to Float there (the GEMM's k is then one block).
 struct FixedPointEpilogue {
     let sums: UnsafeMutablePointer<Int64>
     let ldSums: Int
     let group: Int
     let replacing: Bool
+    /// Where the complete sums go as Float (row stride `ldSums`) instead of `sums`, if given.
+    let floats: UnsafeMutablePointer<Float>?
     /// One flag per thread part: set when it met a value it cannot sum (non-finite or ≥ fixedPointLimit).
     let failed: UnsafeMutablePointer<Bool>
 
-    // for each group g in the depths [0, kc): scratch = A[:, g]·B[g, :]; sums[tile] += fixed(scratch)
+    // for each group g in the depths [0, kc): scratch = A[:, g]·B[g, :]; tile += fixed(scratch); then sums (+)= tile
     /// Adds one tile's groups (the depths of this KC block, starting at a group boundary) to the sums, noting in
-    /// `check` any value that cannot be summed. Each group's product is the micro-kernel's fma chain over the group's depths from
-    /// zero, so its bits are those of a GEMM over that group alone.
+    /// `check` any value that cannot be summed. Each group's product is the micro-kernel's fma chain over the group's
+    /// depths from zero, so its bits are those of a GEMM over that group alone. The groups are summed in the
+    /// workspace's Int64 tile (in L1), then written out once.
     @inline(__always)
     func add<Tile: GemmTile>(_: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>,
                              bStride: Int, row: Int, column: Int, rows: Int, columns: Int, first: Bool,
-                             scratch: UnsafeMutablePointer<Float>, check: inout FixedPointRangeCheck) {
+                             workspace: GemmWorkspace, check: inout FixedPointRangeCheck) {
+        let (tile, stride) = (workspace.fixedPointTile, Tile.columns)
         var depth = 0
         while depth < kc {
             let length = min(group, kc - depth)
-            Tile.kernel(kc: length, a: a + depth * aStride, aStride: aStride, b: b + depth * bStride, bStride: bStride,
-                        c: scratch, ldc: Tile.columns, alpha: 1, beta: 0)
-            let overwrite = replacing && first && depth == 0
-            for i in 0..<rows {
-                accumulateFixedPointRow(scratch + i * Tile.columns, into: sums + (row + i) * ldSums + column,
-                                        count: columns, replacing: overwrite, check: &check)
-            }
+            // Edge tiles' padding rows and columns come from zero-padded panels: zeros, always in range.
+            Tile.fixedPointKernel(kc: length, a: a + depth * aStride, aStride: aStride, b: b + depth * bStride,
+                                  bStride: bStride, tile: tile, replacing: depth == 0, check: &check)
             depth += length
         }
+        for i in 0..<rows {
+            let offset = (row + i) * ldSums + column
+            if let floats {
+                fixedPointToFloat(tile + i * stride, into: floats + offset, count: columns)
+            } else if replacing && first {
+                (sums + offset).update(from: tile + i * stride, count: columns)
+            } else {
+                addIntegers(tile + i * stride, into: sums + offset, count: columns)
+            }
+        }
+    }
+}
+
+/// y[count] += x[count] (wrapping Int64 adds).
+@inline(__always)
+private func addIntegers(_ x: UnsafePointer<Int64>, into y: UnsafeMutablePointer<Int64>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        (SIMD8<Int64>(loadingFrom: y + i) &+ SIMD8<Int64>(loadingFrom: x + i)).store(to: y + i)
+        i += 8
+    }
+    while i < count {
+        y[i] &+= x[i]
+        i += 1
     }
 }
 
@@ -43,18 +68,23 @@ struct FixedPointEpilogue {
 /// fixed point (as `accumulateFixedPoint`) and added into `weightSums` [out×in] and `biasSums` [out], which the first
 /// group overwrites when `replacing`. One GEMM over all rows. Returns false if any group's value is non-finite or
 /// ≥ `fixedPointLimit` in magnitude. `group` must be at most `fixedPointGemmMaximumGroup`.
+///
+/// With `weightGradient` (and `replacing`: these rows are all there is to sum), dW is also written there as Float
+/// (`fixedPointToFloat` of the sums); `weightSums` is then scratch, unused when all rows fit one GEMM depth block.
 public func denseWeightGradientFixedPoint(
     outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
     weightSums: UnsafeMutablePointer<Int64>, biasSums: UnsafeMutablePointer<Int64>,
     batch: Int, group: Int, inputWidth: Int, outputWidth: Int, threads: Int, replacing: Bool,
-    variant: KernelVariant = .active
+    weightGradient: UnsafeMutablePointer<Float>? = nil, variant: KernelVariant = .active
 ) -> Bool {
     precondition(group >= 1 && group <= fixedPointGemmMaximumGroup, "fixed-point group \(group) out of range")
+    precondition(weightGradient == nil || replacing, "a Float weight gradient needs replacing sums")
     guard batch > 0 else {
         if replacing {
             weightSums.update(repeating: 0, count: outputWidth * inputWidth)
             biasSums.update(repeating: 0, count: outputWidth)
         }
+        weightGradient?.update(repeating: 0, count: outputWidth * inputWidth)
         return true
     }
     var check = FixedPointRangeCheck()
@@ -79,9 +109,14 @@ public func denseWeightGradientFixedPoint(
         var operands = GemmOperands(
             transposeA: true, transposeB: false, m: outputWidth, n: inputWidth, k: batch, alpha: 1,
             a: dy, lda: outputWidth, b: x, ldb: inputWidth, beta: 0, c: UnsafeMutablePointer(mutating: dy), ldc: inputWidth)
+        // All rows in one depth block: each tile's sums are complete in its epilogue, which converts them itself.
+        let direct = batch <= group * max(1, gemmKC / group) ? weightGradient : nil
         operands.fixedPoint = FixedPointEpilogue(sums: weightSums, ldSums: inputWidth, group: group, replacing: replacing,
-                                                 failed: failed.baseAddress!)
+                                                 floats: direct, failed: failed.baseAddress!)
         variant.run(GemmCall(operands: operands, threads: threads))
+        if let weightGradient, direct == nil {
+            fixedPointToFloat(weightSums, into: weightGradient, count: outputWidth * inputWidth)
+        }
         return check.isSummable && !failed.contains(true)
     }
 }

@@ -13,6 +13,9 @@ protocol GemmTile {
     /// (also in builds without whole-module optimization, such as the tests').
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float)
+    /// The same product, added in fixed point to (or, `replacing`, written over) `tile` [rows × columns] Int64.
+    static func fixedPointKernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
+                                 tile: UnsafeMutablePointer<Int64>, replacing: Bool, check: inout FixedPointRangeCheck)
 }
 
 extension GemmTile {
@@ -24,8 +27,17 @@ extension GemmTile {
     @inline(never)
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        microKernel(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha,
-                    beta: beta)
+        let (top, bottom) = microKernelProduct(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride)
+        top.store(to: c, ldc: ldc, alpha: alpha, beta: beta)
+        if rowBlocks > 1 { bottom.store(to: c + 6 &* ldc, ldc: ldc, alpha: alpha, beta: beta) }
+    }
+
+    @inline(never)
+    static func fixedPointKernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
+                                 tile: UnsafeMutablePointer<Int64>, replacing: Bool, check: inout FixedPointRangeCheck) {
+        let (top, bottom) = microKernelProduct(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride)
+        top.addFixedPoint(to: tile, stride: columns, replacing: replacing, check: &check)
+        if rowBlocks > 1 { bottom.addFixedPoint(to: tile + 6 * columns, stride: columns, replacing: replacing, check: &check) }
     }
 }
 
@@ -77,6 +89,18 @@ struct GemmRowBlock<V: FloatVector> {
         row(r0, c); row(r1, c + ldc); row(r2, c + 2 &* ldc)
         row(r3, c + 3 &* ldc); row(r4, c + 4 &* ldc); row(r5, c + 5 &* ldc)
     }
+
+    // tile[i, ·] (=/+=) round(r[i] · 2^40) for the six rows i, straight from the registers
+    @inline(__always)
+    func addFixedPoint(to tile: UnsafeMutablePointer<Int64>, stride: Int, replacing: Bool, check: inout FixedPointRangeCheck) {
+        @inline(__always)
+        func row(_ r: (V, V), _ pointer: UnsafeMutablePointer<Int64>) {
+            accumulateFixedPoint(r.0, into: pointer, replacing: replacing, check: &check)
+            accumulateFixedPoint(r.1, into: pointer + V.scalarCount, replacing: replacing, check: &check)
+        }
+        row(r0, tile); row(r1, tile + stride); row(r2, tile + 2 &* stride)
+        row(r3, tile + 3 &* stride); row(r4, tile + 4 &* stride); row(r5, tile + 5 &* stride)
+    }
 }
 
 /// The largest tile of any variant, in floats (sizes the edge-tile scratch).
@@ -98,18 +122,18 @@ extension KernelVariant {
     }
 }
 
-// acc[rows × columns] = A[rows × kc] · B[kc × columns];  C = alpha·acc + beta·C
-/// The micro-kernel: C[rows × columns] = alpha·(Apanel·Bpanel) + beta·C for one tile.
+// acc[rows × columns] = A[rows × kc] · B[kc × columns]
+/// The micro-kernel's product for one tile, in registers (its kernels then store it: C = alpha·acc + beta·C, or
+/// into fixed point).
 ///
 /// A's `rows` values for depth p are a[p·aStride ..< p·aStride + rows]: aStride = rows for a packed panel, lda for a
 /// transposed A read in place. B's `columns` values for depth p are b[p·bStride ..< p·bStride + columns]: bStride =
 /// columns for a packed panel, ldb for a B read in place. The arithmetic is the same either way. With beta = 0, C
 /// is not read.
 @inline(__always)
-func microKernel<Tile: GemmTile>(
-    _: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
-    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
-) {
+func microKernelProduct<Tile: GemmTile>(
+    _: Tile.Type, kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int
+) -> (top: GemmRowBlock<Tile.Vector>, bottom: GemmRowBlock<Tile.Vector>) {
     typealias V = Tile.Vector
     let lanes = V.scalarCount
     // Specialized for each tile (in its `kernel`), rowBlocks is a constant: the second block's code disappears for
@@ -124,6 +148,5 @@ func microKernel<Tile: GemmTile>(
         ap += aStride
         bp += bStride
     }
-    top.store(to: c, ldc: ldc, alpha: alpha, beta: beta)
-    if Tile.rowBlocks > 1 { bottom.store(to: c + 6 &* ldc, ldc: ldc, alpha: alpha, beta: beta) }
+    return (top, bottom)
 }

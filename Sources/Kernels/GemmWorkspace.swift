@@ -8,6 +8,8 @@ final class GemmWorkspace {
     private(set) var packedB: UnsafeMutablePointer<Float>
     /// Zero-padded copy of an edge tile of C (rows × columns of the largest tile, row stride its columns).
     let edgeTile: UnsafeMutablePointer<Float>
+    /// One tile's fixed-point sums over the groups of a depth block (same shape as `edgeTile`).
+    let fixedPointTile: UnsafeMutablePointer<Int64>
     private var transposedC: UnsafeMutablePointer<Float>
     private var capacityA = 0
     private var capacityTransposedC = 0
@@ -17,6 +19,7 @@ final class GemmWorkspace {
         packedA = GemmWorkspace.allocate(1)
         packedB = GemmWorkspace.allocate(1)
         edgeTile = GemmWorkspace.allocate(gemmLargestTile)
+        fixedPointTile = .allocate(capacity: gemmLargestTile)
         transposedC = GemmWorkspace.allocate(1)
     }
 
@@ -24,6 +27,7 @@ final class GemmWorkspace {
         packedA.deallocate()
         packedB.deallocate()
         edgeTile.deallocate()
+        fixedPointTile.deallocate()
         transposedC.deallocate()
     }
 

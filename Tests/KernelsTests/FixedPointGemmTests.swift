@@ -31,6 +31,17 @@ final class FixedPointGemmTests: XCTestCase {
                         let label = "\(shape) \(variant) replacing \(replacing) threads \(threads)"
                         XCTAssertEqual(weights, expectedWeights, label)
                         XCTAssertEqual(biases, expectedBiases, label)
+                        guard replacing else { continue }
+                        // The Float gradient straight from the epilogue (or from the sums when rows span blocks).
+                        var gradient = [Float](repeating: .nan, count: expectedWeights.count)
+                        var expectedGradient = gradient
+                        fixedPointToFloat(expectedWeights, into: &expectedGradient, count: gradient.count)
+                        XCTAssertTrue(denseWeightGradientFixedPoint(
+                            outputGradient: dy, input: x, weightSums: &weights, biasSums: &biases, batch: shape.batch,
+                            group: shape.group, inputWidth: shape.input, outputWidth: shape.output, threads: threads,
+                            replacing: true, weightGradient: &gradient, variant: variant))
+                        XCTAssertEqual(gradient.map(\.bitPattern), expectedGradient.map(\.bitPattern), label + " as Float")
+                        XCTAssertEqual(biases, expectedBiases, label + " as Float")
                     }
                 }
             }

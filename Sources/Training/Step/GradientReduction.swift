@@ -145,6 +145,8 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
     private let ownsSums: Bool
     /// Whether every value of this step's backward pass so far could be summed.
     private var summable = true
+    /// One rank with sums of its own: nothing to allreduce, so the weight GEMMs write the Float gradient themselves.
+    private var writesFloats: Bool { ownsSums && communicator.size == 1 }
 
     /// Sums into `sums` (parameterCount values, e.g. this rank's part of a node's shared memory) when given.
     init(network: Network, communicator: Communicator, group: Int, threads: Int, sums: UnsafeMutablePointer<Int64>? = nil) {
@@ -196,12 +198,20 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
         summable = denseWeightGradientFixedPoint(
             outputGradient: dy, input: x, weightSums: sums.baseAddress! + layer.weightOffset,
             biasSums: sums.baseAddress! + layer.biasOffset, batch: batch, group: group, inputWidth: layer.inputWidth,
-            outputWidth: layer.outputWidth, threads: threads, replacing: true) && summable
+            outputWidth: layer.outputWidth, threads: threads, replacing: true,
+            weightGradient: writesFloats ? network.gradients.baseAddress! + layer.weightOffset : nil) && summable
     }
 
     var description: String { "fixed-point groups of \(group), one Int64 allreduce over \(communicator.size) ranks" }
 
     func finish() throws {
+        if writesFloats && group <= fixedPointGemmMaximumGroup {
+            for layer in network.layers {  // the weights are already Float
+                fixedPointToFloat(sums.baseAddress! + layer.biasOffset, into: network.gradients.baseAddress! + layer.biasOffset,
+                                  count: layer.outputWidth)
+            }
+            return
+        }
         try communicator.allreduceSum(sums)
         fixedPointToFloat(sums.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
     }
