@@ -48,9 +48,9 @@ struct FixedPointEpilogue {
     }
 }
 
-/// y[count] += x[count] (wrapping Int64 adds).
+/// y[count] += x[count] (wrapping Int64 adds: fixed-point sums).
 @inline(__always)
-private func addIntegers(_ x: UnsafePointer<Int64>, into y: UnsafeMutablePointer<Int64>, count: Int) {
+public func addIntegers(_ x: UnsafePointer<Int64>, into y: UnsafeMutablePointer<Int64>, count: Int) {
     var i = 0
     while i + 8 <= count {
         (SIMD8<Int64>(loadingFrom: y + i) &+ SIMD8<Int64>(loadingFrom: x + i)).store(to: y + i)
