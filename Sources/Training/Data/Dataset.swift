@@ -44,7 +44,8 @@ public final class Dataset {
 
     private enum Origin {
         case csv(path: String, lines: [Int])
-        case idx(labelsPath: String)
+        /// `items`: the file's item number of each row, when the rows are not the file's 0..<count (a subset).
+        case idx(labelsPath: String, items: [Int]? = nil)
     }
     private var origin: Origin
 
@@ -128,12 +129,40 @@ public final class Dataset {
             features = .floats(values)
         }
         labels.removeSubrange(kept...)
-        if case .csv(let path, var lines) = origin {
+        switch origin {
+        case .csv(let path, var lines):
             origin = .idx(labelsPath: path)
             lines.removeSubrange(kept...)
             origin = .csv(path: path, lines: lines)
+        case let .idx(labelsPath, items?):
+            origin = .idx(labelsPath: labelsPath, items: Array(items[..<kept]))
+        case .idx: break
         }
         count = kept
+    }
+
+    /// A new dataset of the given rows, in that order (raw features, labels and their file locations copied).
+    public func subset(rows: [Int]) -> Dataset {
+        precondition(rows.allSatisfy { $0 >= 0 && $0 < count }, "Dataset.subset: row outside 0..<\(count)")
+        let width = featureCount
+        func pick<Value>(_ values: [Value]) -> [Value] {
+            var picked: [Value] = []
+            picked.reserveCapacity(rows.count * width)
+            for row in rows { picked.append(contentsOf: values[(row * width)..<((row + 1) * width)]) }
+            return picked
+        }
+        let picked: Features
+        switch features {
+        case let .bytes(values): picked = .bytes(pick(values))
+        case let .floats(values): picked = .floats(pick(values))
+        }
+        let subsetOrigin: Origin
+        switch origin {
+        case let .csv(path, lines): subsetOrigin = .csv(path: path, lines: rows.map { lines[$0] })
+        case let .idx(labelsPath, items): subsetOrigin = .idx(labelsPath: labelsPath, items: rows.map { items?[$0] ?? $0 })
+        }
+        return Dataset(count: rows.count, featureCount: width, features: picked, labels: rows.map { labels[$0] }, source: source,
+                       featureNames: featureNames, origin: subsetOrigin)
     }
 
     // MARK: - Locations and validation
@@ -144,8 +173,8 @@ public final class Dataset {
         case let .csv(path, lines):
             guard row >= 0, row < lines.count else { return "\(path) (row \(row))" }
             return "\(path):\(lines[row])"
-        case let .idx(labelsPath):
-            return "\(labelsPath) (item \(row))"
+        case let .idx(labelsPath, items):
+            return "\(labelsPath) (item \(items.map { row >= 0 && row < $0.count ? $0[row] : row } ?? row))"
         }
     }
 
