@@ -35,7 +35,7 @@ public struct TrainingConfig: Equatable {
         public var units: Int
         public var activation: Activation
         /// Inverted dropout on the layer's output in training, in [0, 1).
-        public var dropout: Double
+        public var dropout: Double = 0
     }
 
     /// Bias initialisation: zeros or one constant.

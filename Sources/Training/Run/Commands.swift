@@ -31,29 +31,38 @@ public enum Commands {
         return "runs/\(name)-\(formatter.string(from: Date()))"
     }
 
-    /// The model file to use for a run directory: the newest checkpoint, else final.safetensors; a file is itself.
-    public static func modelPath(for location: String) throws -> String {
+    /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
+    /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory.
+    public static func modelPath(for location: String) throws -> (path: String, choice: String?) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) else {
             throw UserError("\(location): no such file or directory")
         }
-        guard isDirectory.boolValue else { return location }
+        guard isDirectory.boolValue else { return (location, nil) }
+        let best = (location as NSString).appendingPathComponent(Trainer.bestWeightsName)
+        if FileManager.default.fileExists(atPath: best) { return (best, "the best validation epoch's weights") }
         // The newest checkpoint that verifies (so a crash mid-write never serves a torn file), else the final weights.
         let (newest, skipped) = Checkpoint.newestValid(in: location)
         for reason in skipped { FileHandle.standardError.write(Data("plexus: warning: skipping \(reason)\n".utf8)) }
-        if let newest { return newest.path }
+        if let newest { return (newest.path, "the newest checkpoint") }
         let final = (location as NSString).appendingPathComponent("final.safetensors")
         guard FileManager.default.fileExists(atPath: final) else {
             throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
         }
-        return final
+        return (final, "the final weights")
+    }
+
+    /// Says on stderr which file of a run directory a command used (stdout stays the command's output).
+    static func reportModelChoice(path: String, choice: String?) {
+        guard let choice else { return }
+        FileHandle.standardError.write(Data("plexus: used \(path) (\(choice))\n".utf8))
     }
 
     /// A saved model with the task its loss and outputs define.
-    static func loadModel(_ location: String) throws -> (path: String, saved: ModelFile.Saved, task: LearningTask) {
-        let path = try modelPath(for: location)
+    static func loadModel(_ location: String) throws -> (path: String, choice: String?, saved: ModelFile.Saved, task: LearningTask) {
+        let (path, choice) = try modelPath(for: location)
         let saved = try ModelFile.read(path: path, threads: availableCPUCount())
-        return (path, saved, try LearningTask(loss: saved.loss, outputWidth: saved.network.outputWidth))
+        return (path, choice, saved, try LearningTask(loss: saved.loss, outputWidth: saved.network.outputWidth))
     }
 
     /// `dataset` normalized as the model's training data was, after checking its width fits the model.
@@ -79,7 +88,7 @@ public enum Commands {
 
     /// `plexus evaluate`: the loss (and accuracy, for classification) of a saved model on a dataset, as a JSON object.
     public static func evaluate(location: String, data: String?) throws -> String {
-        let (path, saved, task) = try loadModel(location)
+        let (path, choice, saved, task) = try loadModel(location)
         guard let dataLocation = data ?? saved.config?.data.test else {
             throw UserError("\(path): the model's config names no test data; pass --data PREFIX_OR_CSV")
         }
@@ -88,13 +97,14 @@ public enum Commands {
         let dataset = try prepare(loaded, for: saved, source: dataLocation, what: "features per sample")
         try task.validateLabels(of: dataset)
         let totals = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, batchSize: 1000)
+        reportModelChoice(path: path, choice: choice)
         return JSON.text(EvaluationReport(model: path, data: dataLocation, samples: dataset.count,
                                           metrics: task.metrics(of: totals, count: dataset.count)))
     }
 
     /// `plexus predict`: the network's outputs for every row of a CSV (its `label` column, if any, is ignored).
     public static func predict(checkpoint: String, input: String, output: String?) throws {
-        let (_, saved, task) = try loadModel(checkpoint)
+        let (path, choice, saved, task) = try loadModel(checkpoint)
         let dataset = try prepare(try Dataset.loadCSV(path: input, requireLabel: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
@@ -109,5 +119,6 @@ public enum Commands {
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
+        reportModelChoice(path: path, choice: choice)
     }
 }

@@ -90,6 +90,7 @@ final class ProgressReporter {
         if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
         line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
             + " wall; wrote " + runDirectory + "/final.safetensors"
+            + (summary.bestEpoch?.bestEpoch.map { " and best.safetensors (epoch \($0))" } ?? "")
         emit(line + "\n")
     }
 }
