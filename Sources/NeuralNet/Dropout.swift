@@ -22,11 +22,10 @@ public struct TrainingPass: Equatable, Sendable {
 /// Inverted dropout, as `nn.Dropout(p)`: in training each output is kept with probability 1 − p and then scaled by
 /// 1/(1 − p), so evaluation (which drops nothing) sees the same expected activations.
 public enum Dropout {
-    /// An element is dropped when its 32 random bits are below this: p · 2³².
+    /// An element is dropped when the top 24 of its random bits are below this: p · 2²⁴. (24 bits, so the kernel
+    /// compares exact integers as Floats, which vectorize; Swift's unsigned SIMD comparison does not.)
     @inline(__always)
-    static func threshold(rate: Float) -> UInt32 {
-        UInt32(min(Double(rate) * 4_294_967_296, 4_294_967_295))
-    }
+    static func threshold(rate: Float) -> UInt32 { UInt32(Double(rate) * 16_777_216) }
 
     /// What a kept element is multiplied by: 1/(1 − p).
     @inline(__always)
@@ -40,16 +39,39 @@ public enum Dropout {
         return SplitMix64.mix(key ^ (UInt64(truncatingIfNeeded: layer) << 44 | UInt64(truncatingIfNeeded: sample)))
     }
 
-    /// The 32 random bits of `unit` in a row.
+    /// The 32 random bits of each of 8 units (`units`) in a row: two rounds of a 32-bit mix, keyed by the row key's
+    /// halves, so a row's units are distinct inputs of a bijection and rows differ in both rounds. 32-bit lanes keep
+    /// it a few vector instructions per 8 units.
     @inline(__always)
-    static func unitBits(rowKey: UInt64, unit: Int) -> UInt32 {
-        UInt32(truncatingIfNeeded: SplitMix64.mix(rowKey &+ UInt64(truncatingIfNeeded: unit) &* SplitMix64.increment) >> 32)
+    static func unitBits(rowKey: UInt64, units: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        mix32(mix32(units ^ UInt32(truncatingIfNeeded: rowKey)) ^ UInt32(truncatingIfNeeded: rowKey >> 32))
+    }
+
+    /// Wellons' `lowbias32` integer hash, lane by lane (the kernel's form).
+    @inline(__always)
+    static func mix32(_ value: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        var x = value
+        x ^= x &>> 16
+        x &*= 0x7FEB_352D
+        x ^= x &>> 15
+        x &*= 0x846C_A68B
+        return x ^ (x &>> 16)
     }
 
     /// Whether unit `unit` of sample `sample` (its position in the global batch) survives dropout at `rate` in
     /// layer `layer` of step `step`: the definition the kernels follow, one element at a time.
     public static func keeps(seed: UInt64, step: Int, sample: Int, layer: Int, unit: Int, rate: Float) -> Bool {
-        unitBits(rowKey: rowKey(seed: seed, step: step, sample: sample, layer: layer), unit: unit) >= threshold(rate: rate)
+        // The same two rounds as `unitBits`, one scalar at a time.
+        func lowbias32(_ value: UInt32) -> UInt32 {
+            var x = value
+            x = (x ^ (x >> 16)) &* 0x7FEB_352D
+            x = (x ^ (x >> 15)) &* 0x846C_A68B
+            return x ^ (x >> 16)
+        }
+        let key = rowKey(seed: seed, step: step, sample: sample, layer: layer)
+        let bits = lowbias32(lowbias32(UInt32(truncatingIfNeeded: unit) ^ UInt32(truncatingIfNeeded: key))
+                             ^ UInt32(truncatingIfNeeded: key >> 32))
+        return bits >> 8 >= threshold(rate: rate)
     }
 }
 
@@ -58,8 +80,9 @@ public enum Dropout {
 func dropoutForward(input: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
                     rows: Int, width: Int, rate: Float, layer: Int, pass: TrainingPass, threads: Int) {
     forEachChunk(count: rows, threads: threads, minimumChunk: max(1, elementwiseMinimumChunk / width),
-                 DropoutMaskChunk(input: input, mask: mask, output: output, width: width, threshold: Dropout.threshold(rate: rate),
-                                  scale: Dropout.keptScale(rate: rate), layer: layer, pass: pass))
+                 DropoutMaskChunk(input: input, mask: mask, output: output, width: width,
+                                  threshold: Float(Dropout.threshold(rate: rate)), scale: Dropout.keptScale(rate: rate),
+                                  layer: layer, pass: pass))
 }
 
 // inputGradient[count] = outputGradient[count] ⊙ mask[count]
@@ -76,19 +99,35 @@ private struct DropoutMaskChunk: ChunkJob {
     let mask: UnsafeMutablePointer<Float>
     let output: UnsafeMutablePointer<Float>
     let width: Int
-    let threshold: UInt32
+    /// `Dropout.threshold` as a Float (exact: below 2²⁴).
+    let threshold: Float
     let scale: Float
     let layer: Int
     let pass: TrainingPass
 
     func perform(_ range: Range<Int>) {
+        let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
+        let zero = SIMD8<Float>(repeating: 0)
         for row in range {
             let key = Dropout.rowKey(seed: pass.seed, step: pass.step, sample: pass.firstSample + row, layer: layer)
             let start = row * width
-            for unit in 0..<width {
-                let factor: Float = Dropout.unitBits(rowKey: key, unit: unit) >= threshold ? scale : 0
-                mask[start + unit] = factor
-                output[start + unit] = input[start + unit] * factor
+            var unit = 0
+            while unit < width {
+                let bits = Dropout.unitBits(rowKey: key, units: lanes &+ UInt32(truncatingIfNeeded: unit))
+                let top = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: bits &>> 8))
+                let factor = zero.replacing(with: scale, where: top .>= threshold)
+                let count = min(8, width - unit)
+                if count == 8 {
+                    let x = UnsafeRawPointer(input + start + unit).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(mask + start + unit).storeBytes(of: factor, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(output + start + unit).storeBytes(of: x * factor, as: SIMD8<Float>.self)
+                } else {
+                    for lane in 0..<count {
+                        mask[start + unit + lane] = factor[lane]
+                        output[start + unit + lane] = input[start + unit + lane] * factor[lane]
+                    }
+                }
+                unit += 8
             }
         }
     }
