@@ -8,7 +8,7 @@ final class ValidationRunTests: FashionMNISTTestCase {
     /// loss bottoms out after a few epochs while the training loss keeps falling.
     func overfittingConfig(epochs: Int = 60) -> String {
         let path = directory + "/overfit.yaml"
-        FileManager.default.createFile(atPath: path, contents: Data("""
+        _ = FileManager.default.createFile(atPath: path, contents: Data("""
             seed: 3
             data: {train: /usr/share/datasets/fashion-mnist/train, train_limit: 1200, validation_fraction: 0.25}
             model: {layers: [{units: 256, activation: relu}, {units: 10}]}
@@ -149,6 +149,47 @@ final class ValidationRunTests: FashionMNISTTestCase {
         XCTAssertEqual(heldOut.count, 1, "the same held-out rows on every layout")
         XCTAssertEqual(heldOut.first, try String(contentsOfFile: plain + "/validation_rows.txt", encoding: .utf8))
         for loss in validationLosses { XCTAssertEqual(loss, validationLosses[0], accuracy: 1e-12 * loss) }
+    }
+
+    /// On a CSV run with validation data, predict and evaluate on the run directory use best.safetensors and say so
+    /// on stderr; their outputs are those of that file named directly.
+    func testPredictAndEvaluateOnARunDirectoryUseTheBestWeights() throws {
+        var rows = ["a,b,label"], inputs = ["a,b"]
+        for index in 0..<300 {
+            // Two blobs around (−1, 1) and (1, −1), spread by fixed pseudo-random offsets.
+            let label = index % 2, center: Double = label == 0 ? -1 : 1
+            let a = center + 0.7 * sin(Double(index) * 1.7), b = -center + 0.7 * cos(Double(index) * 2.3)
+            rows.append("\(a),\(b),\(label)")
+            if index < 12 { inputs.append("\(a),\(b)") }
+        }
+        let train = directory + "/train.csv", input = directory + "/input.csv", config = directory + "/csv.yaml"
+        try (rows.joined(separator: "\n") + "\n").write(toFile: train, atomically: true, encoding: .utf8)
+        try (inputs.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        try """
+            seed: 2
+            data: {train: \(train), test: \(train), normalize: standardize, validation_fraction: 0.2}
+            model: {layers: [{units: 8, activation: tanh, dropout: 0.1}, {units: 2}]}
+            optimizer: {name: sgd, lr: 0.05}
+            training: {epochs: 6, batch_size: 16, threads: 1}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let run = directory + "/csv"
+        let trained = try PlexusProcess.plexus(["train", config, "--run-dir", run])
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        XCTAssertTrue(trained.standardOutput.contains("240 train / 60 validation / 300 test samples"), trained.standardOutput)
+        XCTAssertNotNil(try summary(run)["best_epoch"] as? Int)
+        XCTAssertEqual(try summary(run)["stopped_early"] as? Bool, false)
+        let note = "plexus: used \(run)/best.safetensors (the best validation epoch's weights)\n"
+        let predicted = try PlexusProcess.plexus(["predict", run, "--input", input])
+        XCTAssertEqual(predicted.status, 0, predicted.standardError)
+        XCTAssertEqual(predicted.standardError, note)
+        XCTAssertEqual(predicted.standardOutput.split(separator: "\n").count, 13)
+        let direct = try PlexusProcess.plexus(["predict", run + "/best.safetensors", "--input", input])
+        XCTAssertEqual(direct.standardOutput, predicted.standardOutput)
+        XCTAssertEqual(direct.standardError, "")
+        let evaluated = try PlexusProcess.plexus(["evaluate", run])
+        XCTAssertEqual(evaluated.standardError, note)
+        let report = try JSONSerialization.jsonObject(with: Data(evaluated.standardOutput.utf8)) as! [String: Any]
+        XCTAssertGreaterThan(try XCTUnwrap(report["accuracy"] as? Double), 0.9)
     }
 
     /// Bad split or early-stopping settings under mpirun: status 2, one line, every rank ends.
