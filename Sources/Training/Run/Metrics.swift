@@ -6,7 +6,7 @@ public struct EpochRecord: Encodable, Equatable {
     public var step: Int
     public var learningRate: Double
     public var trainLoss: Double
-    /// The task's metrics on the test data, named as in metrics.jsonl (`test_loss`, `test_accuracy`, ...).
+    /// The task's metrics on the validation and test data, named as in metrics.jsonl (`val_loss`, `test_accuracy`, ...).
     public var evaluation: MetricValues
     public var samplesPerSecond: Double
     public var elapsedSeconds: Double
