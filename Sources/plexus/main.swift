@@ -40,7 +40,7 @@ struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self])
 }
 
 struct Train: ParsableCommand {
@@ -84,6 +84,21 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try Commands.predict(checkpoint: checkpoint, input: input, output: output)
+    }
+}
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot", abstract: "Draw the training curves of one or more runs (their metrics.jsonl) as an SVG.")
+
+    @Argument(help: "Run directories.") var runs: [String]
+    @Option(help: "The SVG file to write.") var output = "plot.svg"
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A metrics.jsonl name to draw (default: the losses and the task's metrics).",
+                                                            valueName: "NAME"))
+    var metrics: [String] = []
+
+    func run() throws {
+        print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
     }
 }
 

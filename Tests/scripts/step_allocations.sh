@@ -2,8 +2,8 @@
 # The steady-state training step allocates nothing on the heap: `plexus bench step` run for 20 and
 # for 60 timed steps (same warm-up) must make the same number of allocations, counted by an
 # LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode, with and without
-# dropout. One allocation per step would add 40; a few are allowed for the report's text (its
-# numbers' lengths vary).
+# dropout, and with the timeline on. One allocation per step would add 40; a few are allowed for the
+# report's text (its numbers' lengths vary).
 set -euo pipefail
 name=step_allocations
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -39,4 +39,10 @@ for variant in "1 false" "1 true" "2 false" "2 true" "1 false dropout" "2 true d
     [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] \
         || fail "$((long - short)) allocations in 40 extra steps (threads $threads, deterministic $deterministic${layers:+, dropout})"
 done
+# With the timeline recording every step (its spans go to memory reserved up front).
+timeline=(training.threads=1 logging.timeline=true logging.timeline_steps=1-1000)
+short=$(allocations 20 "${timeline[@]}")
+long=$(allocations 60 "${timeline[@]}")
+echo "timeline on: $short allocations for 20 steps, $long for 60"
+[ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] || fail "$((long - short)) allocations in 40 extra steps with the timeline on"
 echo "PASS $name"

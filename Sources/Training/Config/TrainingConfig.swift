@@ -113,8 +113,14 @@ public struct TrainingConfig: Equatable {
     }
 
     public struct LoggingSection: Equatable {
-        /// Steps between live progress updates on a terminal.
+        /// Steps between live progress updates on a terminal (and TensorBoard's `train/*` scalars).
         public var everySteps: Int
+        /// Write RUN_DIR/timeline.json, a per-rank trace of the steps in `timelineSteps`.
+        public var timeline: Bool
+        /// The steps (1-based, inclusive) the timeline records.
+        public var timelineSteps: ClosedRange<Int>
+        /// Steps between weight and gradient histograms in the TensorBoard event file (nil: none).
+        public var histogramEverySteps: Int?
     }
 
     /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
@@ -321,8 +327,15 @@ extension TrainingConfig.CheckpointSection: ConfigSection {
 extension TrainingConfig.LoggingSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .integer("every_steps", \.everySteps, default: 20, minimum: 1),
+        .value("timeline", \.timeline, default: false),
+        .custom("timeline_steps", read: { logging, section in
+            logging.timelineSteps = defaultTimelineSteps
+            guard let (text, tree) = try section.scalar("timeline_steps", expected: "FIRST-LAST") else { return }
+            logging.timelineSteps = try parseStepWindow(text, location: section.location(tree, "timeline_steps"))
+        }, write: { .scalar("\($0.timelineSteps.lowerBound)-\($0.timelineSteps.upperBound)") }),
+        .integer("histogram_every_steps", \.histogramEverySteps, minimum: 1),
     ]
-    static let unread = Self(everySteps: 1)
+    static let unread = Self(everySteps: 1, timeline: false, timelineSteps: 1...1, histogramEverySteps: nil)
 }
 
 extension TrainingConfig.LayerSection {

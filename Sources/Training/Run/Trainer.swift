@@ -10,6 +10,8 @@ public final class Trainer {
     let progress: ProgressReporter
     let startTime: Date
     let step: TrainingStep
+    /// TensorBoard events, the timeline and curves.svg.
+    let recorder: RunRecorder
     /// Where training stands (advanced after every step).
     public internal(set) var position: TrainingPosition
 
@@ -24,6 +26,7 @@ public final class Trainer {
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
         step = TrainingStep(setup: setup, reduction: makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads))
+        recorder = RunRecorder(setup: setup, runDirectory: runDirectory)
     }
 
     /// Trains for `training.epochs`, writes metrics, checkpoints, summary and final weights; every rank calls it.
@@ -42,6 +45,7 @@ public final class Trainer {
                        runDirectory: runDirectory)
         try prepareValidationFiles()
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
+        step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
@@ -63,12 +67,15 @@ public final class Trainer {
                 position.epochLossSum += outcome.lossSum
                 position.trainedSamples += outcome.samples
                 position.trainingSeconds += Date().timeIntervalSince(stepStart)
+                try recorder.stepFinished(position: position, lossSum: outcome.lossSum, samples: outcome.samples)
                 progress.step(epoch: position.epoch, epochs: epochs, stepInEpoch: position.batchIndex,
                               stepsPerEpoch: stepsPerEpoch, loss: outcome.lossSum / Double(max(1, outcome.samples)),
                               samples: (position.batchIndex - firstBatch) * batchSize, since: epochStart,
                               every: config.logging.everySteps)
                 if outcome.stopRequested {
-                    throw TrainingStopped(step: position.step, checkpoint: try saveCheckpoint())
+                    let checkpoint = try saveCheckpoint()
+                    try recorder.finish()
+                    throw TrainingStopped(step: position.step, checkpoint: checkpoint)
                 }
                 if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
                     try saveCheckpoint()
@@ -78,9 +85,11 @@ public final class Trainer {
             lastEvaluation = MetricValues()
             for (data, prefix) in [(setup.validation, "val"), (setup.test, "test")] {
                 guard let data else { continue }
-                lastEvaluation = MetricValues(lastEvaluation.entries + (try evaluate(
-                    setup.network, on: data, task: setup.task, loss: config.loss, batchSize: config.training.evaluationBatchSize,
-                    communicator: setup.communicator).prefixed(prefix).entries))
+                lastEvaluation = try recorder.span(.evaluation, step: position.step) {
+                    MetricValues(lastEvaluation.entries + (try evaluate(
+                        setup.network, on: data, task: setup.task, loss: config.loss, batchSize: config.training.evaluationBatchSize,
+                        communicator: setup.communicator).prefixed(prefix).entries))
+                }
             }
             let epochSeconds = position.trainingSeconds - secondsBefore
             let record = EpochRecord(epoch: position.epoch + 1, step: position.step,
@@ -89,6 +98,7 @@ public final class Trainer {
                                      samplesPerSecond: Double((stepsPerEpoch - firstBatch) * batchSize) / max(epochSeconds, 1e-9),
                                      elapsedSeconds: Date().timeIntervalSince(startTime))
             try metrics?.append(record)
+            try recorder.epochFinished(record)
             progress.epoch(record, epochs: epochs)
             try recordValidation(lastEvaluation, epoch: position.epoch + 1)
             position.epoch += 1
@@ -109,18 +119,21 @@ public final class Trainer {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
             try FileIO.writeAtomically(JSON.text(summary, pretty: true) + "\n", to: path("summary.json"))
-            progress.finish(summary, runDirectory: runDirectory)
         }
+        try recorder.finish()
+        if isRoot { progress.finish(summary, runDirectory: runDirectory) }
         return summary
     }
 
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
-        guard setup.communicator.rank == 0 else { return nil }
-        return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
-                                    normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
-                                    keep: setup.config.checkpoint.keep)
+        return try recorder.span(.checkpoint, step: position.step) {
+            guard setup.communicator.rank == 0 else { return nil }
+            return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
+                                        normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
+                                        keep: setup.config.checkpoint.keep)
+        }
     }
 
     /// Creates the run directory with its resolved `config.yaml` (rank 0, before training).
