@@ -68,7 +68,7 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's best.safetensors, else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
-    @Option(help: "IDX prefix or CSV file to evaluate on (default: the run's test data).") var data: String?
+    @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
         print(try Commands.evaluate(location: model, data: data))
@@ -76,10 +76,10 @@ struct Evaluate: ParsableCommand {
 }
 
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV.")
+    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV or .npz.")
 
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
-    @Option(help: "CSV with the model's feature columns (a label column is ignored).") var input: String
+    @Option(help: "CSV with the model's feature columns, or .npz with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {

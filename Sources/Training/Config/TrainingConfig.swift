@@ -8,7 +8,7 @@ public struct TrainingConfig: Equatable {
     public var seed: UInt64
     public var data: DataSection
     public var model: ModelSection
-    public var loss: Loss
+    public var loss: LossSettings
     public var optimizer: OptimizerSettings
     public var schedule: ScheduleSection
     public var training: TrainingSection
@@ -17,12 +17,15 @@ public struct TrainingConfig: Equatable {
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
-        public enum Format: String, CaseIterable { case idx, csv }
-        /// IDX prefix (`.../train`) or CSV path.
+        public enum Format: String, CaseIterable { case idx, csv, npz }
+        /// IDX prefix (`.../train`), CSV path or .npz path.
         public var train: String
         public var test: String?
         public var format: Format
+        /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
+        public var targets: [String]?
         public var normalize: Normalization
+        public var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
         /// Held-out rows for validation: a separate file (same format as `train`) ...
         public var validation: String?
@@ -136,7 +139,7 @@ extension TrainingConfig: ConfigSection {
         .value("seed", \.seed, default: 0),
         .section("data", \.data),
         .section("model", \.model),
-        .value("loss", \.loss, default: .crossEntropy),
+        .sectionOrName("loss", \.loss),
         .section("optimizer", \.optimizer),
         .section("schedule", \.schedule),
         .section("training", \.training),
@@ -144,33 +147,28 @@ extension TrainingConfig: ConfigSection {
         .section("logging", \.logging),
     ]
     static var unread: TrainingConfig {
-        TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .crossEntropy, optimizer: .unread,
+        TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .unread, optimizer: .unread,
                        schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread)
-    }
-
-    func validate(_ section: ConfigReader.Section) throws {
-        if training.earlyStopping != nil && data.validation == nil && data.validationFraction == nil {
-            throw UserError("\(section.location(section.nested("training", "early_stopping"), "training.early_stopping")): "
-                + "needs validation data (data.validation_fraction or data.validation)")
-        }
     }
 }
 
 extension TrainingConfig.DataSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .custom("train", read: { data, section in
-            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix or CSV file)") }
+            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix, CSV or .npz file)") }
             data.train = train
         }, write: { .scalar(quotedString($0.train)) }),
         .optional("test", \.test),
-        .value("format", \.format, default: { $0.train.lowercased().hasSuffix(".csv") ? .csv : .idx }),
+        .value("format", \.format, default: { Format(impliedBy: $0.train) }),
+        .custom("targets", read: readTargets, write: writeTargets),
         .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none }),
+        .value("normalize_targets", \.normalizeTargets, default: .none),
         .integer("train_limit", \.trainLimit, minimum: 1),
         .optional("validation", \.validation),
         .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1)),
     ]
-    static let unread = Self(train: "", test: nil, format: .idx, normalize: .none, trainLimit: nil, validation: nil,
-                             validationFraction: nil)
+    static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
+                             trainLimit: nil, validation: nil, validationFraction: nil)
 
     func validate(_ section: ConfigReader.Section) throws {
         if validation != nil && validationFraction != nil {
@@ -338,20 +336,11 @@ extension TrainingConfig.LoggingSection: ConfigSection {
     static let unread = Self(everySteps: 1, timeline: false, timelineSteps: 1...1, histogramEverySteps: nil)
 }
 
-extension TrainingConfig.LayerSection {
-    /// The layer as one flow mapping, `{units: 256, activation: relu}`, as the resolved config lists it.
-    var inlineYAML: String {
-        "{" + resolved.map { name, value -> String in
-            guard case let .scalar(text) = value else { preconditionFailure("a layer key is not a scalar") }
-            return "\(name): \(text)"
-        }.joined(separator: ", ") + "}"
-    }
-}
-
 extension Loss: ConfigChoice {}
 extension Activation: ConfigChoice {}
 extension WeightInitialization: ConfigChoice {}
 extension Normalization: ConfigChoice {}
+extension TargetNormalization: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
 extension OptimizerSettings.Kind: ConfigChoice {}
 extension TrainingConfig.DataSection.Format: ConfigChoice {}

@@ -33,8 +33,8 @@ struct ValidationSplit: Equatable {
     var text: String { validationRows.map(String.init).joined(separator: "\n") + "\n" }
 }
 
-/// The training data, the validation data (held out of it, or from its own file) and the test data, normalized with
-/// statistics of the remaining training rows only.
+/// The training data, the validation data (held out of it, or from its own file) and the test data, their features
+/// and targets normalized with statistics of the remaining training rows only.
 struct SplitData {
     var train: Dataset
     var validation: Dataset?
@@ -54,8 +54,11 @@ struct SplitData {
             validation = whole.subset(rows: split.validationRows)
             self.split = split
         }
-        try train.applyNormalization(config.data.normalize, statisticsFrom: nil)
-        try validation?.applyNormalization(config.data.normalize, statisticsFrom: train)
-        try test?.applyNormalization(config.data.normalize, statisticsFrom: train)
+        for set in [train, validation, test] {
+            guard let set else { continue }
+            let reference = set === train ? nil : train
+            try set.applyNormalization(config.data.normalize, statisticsFrom: reference)
+            try set.applyTargetNormalization(config.data.normalizeTargets, statisticsFrom: reference)
+        }
     }
 }

@@ -94,14 +94,12 @@ public final class TrainingSetup {
     /// Reads data and builds the network; throws UserError for any bad input.
     static func load(_ config: TrainingConfig, threads: Int) throws -> (data: SplitData, task: LearningTask, network: Network) {
         func read(_ location: String) throws -> Dataset {
-            switch config.data.format {
-            case .idx: return try Dataset.loadIDX(prefix: location)
-            case .csv: return try Dataset.loadCSV(path: location)
-            }
+            try Dataset.load(location, format: config.data.format, targets: config.data.targets)
         }
         let whole = try read(config.data.train)
         if let limit = config.data.trainLimit { whole.limit(to: limit) }
-        let task = try LearningTask(loss: config.loss, outputWidth: config.model.layers.last!.units)
+        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
+                                    targetCount: whole.targetCount)
         try task.validateLabels(of: whole)
         let data = try SplitData(train: whole, validation: config.data.validation.map(read), test: config.data.test.map(read),
                                  config: config)

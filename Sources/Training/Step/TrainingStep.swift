@@ -41,7 +41,7 @@ final class TrainingStep {
         let capacity = max(1, reduction.rowCapacity(batchSize: setup.config.training.batchSize))
         setup.network.reserve(batchCapacity: max(capacity, setup.config.training.evaluationBatchSize))
         input = .allocate(capacity: capacity * setup.train.featureCount)
-        labels = .allocate(capacity: capacity)
+        labels = .allocate(capacity: capacity * setup.train.targetCount)
         outputGradient = .allocate(capacity: capacity * setup.network.outputWidth)
         agreement = StepAgreement.Buffer()
     }
