@@ -104,6 +104,28 @@ final class ValidationTests: XCTestCase {
         XCTAssertFalse(EarlyStoppingState.higherIsBetter("val_rmse"))
     }
 
+    /// The metric must be one the task reports on validation data, whatever the task.
+    func testEarlyStoppingMetricMustBeReportedByTheTask() throws {
+        func check(_ metric: String, _ task: LearningTask) -> String {
+            let config = try! TrainingConfig.parse("""
+                data: {train: a.csv, validation_fraction: 0.2}
+                model: {layers: [{units: 2}]}
+                training: {early_stopping: {metric: \(metric)}}
+                """, source: "c.yaml")
+            do { try EarlyStoppingState.checkMetric(of: config, task: task); return "ok" } catch { return String(describing: error) }
+        }
+        let regression = LearningTask.regression(targets: 3), labels = LearningTask.multiLabel(labels: 4)
+        XCTAssertEqual(check("val_rmse", regression), "ok")
+        XCTAssertEqual(check("val_r2", regression), "ok")
+        XCTAssertEqual(check("val_label_accuracy", labels), "ok")
+        XCTAssertEqual(check("val_accuracy", .classification(classes: 3)), "ok")
+        XCTAssertEqual(check("val_accuracy", regression), "training.early_stopping.metric: \"val_accuracy\" is not reported "
+            + "for this task (validation reports: val_loss, val_rmse, val_mae, val_r2)")
+        XCTAssertTrue(check("test_loss", .classification(classes: 3)).contains("is not reported"))
+        XCTAssertTrue(EarlyStoppingState.higherIsBetter("val_label_accuracy"))
+        XCTAssertFalse(EarlyStoppingState.higherIsBetter("val_mae"))
+    }
+
     /// The state rides in the position's JSON (checkpoints, the resume broadcast); positions without it still read.
     func testPositionCarriesTheStateAndOldPositionsRead() throws {
         var position = TrainingPosition()
