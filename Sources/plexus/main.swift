@@ -65,7 +65,7 @@ struct Train: ParsableCommand {
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's best.safetensors, else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
     @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?

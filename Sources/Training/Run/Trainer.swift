@@ -13,7 +13,7 @@ public final class Trainer {
     /// TensorBoard events, the timeline and curves.svg.
     let recorder: RunRecorder
     /// Where training stands (advanced after every step).
-    public private(set) var position: TrainingPosition
+    public internal(set) var position: TrainingPosition
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
     public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
@@ -21,6 +21,8 @@ public final class Trainer {
         self.runDirectory = runDirectory
         self.startTime = startTime
         position = setup.position
+        position.earlyStopping = EarlyStoppingState.start(config: setup.config, hasValidation: setup.validation != nil,
+                                                          saved: setup.position.earlyStopping)
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
         step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads,
@@ -40,15 +42,17 @@ public final class Trainer {
                                               keepingEpochs: position.epoch) : nil
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
-                       trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
+                       trainCount: setup.train.count, validationCount: setup.validation?.count, testCount: setup.test?.count,
+                       runDirectory: runDirectory)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
+        try prepareValidationFiles()
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
 
-        while position.epoch < epochs {
+        while position.epoch < epochs && position.earlyStopping?.stopped != true {
             let order = setup.epochOrder(position.epoch)
             let epochStart = Date(), secondsBefore = position.trainingSeconds
             let firstBatch = position.batchIndex
@@ -81,10 +85,13 @@ public final class Trainer {
                 }
             }
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
-            if let test = setup.test {
+            lastEvaluation = MetricValues()
+            for (data, prefix) in [(setup.validation, "val"), (setup.test, "test")] {
+                guard let data else { continue }
                 lastEvaluation = try recorder.span(.evaluation, step: position.step) {
-                    try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
-                                 batchSize: config.training.evaluationBatchSize, communicator: setup.communicator).prefixed("test")
+                    MetricValues(lastEvaluation.entries + (try evaluate(
+                        setup.network, on: data, task: setup.task, loss: config.loss, batchSize: config.training.evaluationBatchSize,
+                        communicator: setup.communicator).prefixed(prefix).entries))
                 }
             }
             let epochSeconds = position.trainingSeconds - secondsBefore
@@ -96,17 +103,19 @@ public final class Trainer {
             try metrics?.append(record)
             try recorder.epochFinished(record)
             progress.epoch(record, epochs: epochs)
+            try recordValidation(lastEvaluation, epoch: position.epoch + 1)
             position.epoch += 1
             position.batchIndex = 0
             position.epochLossSum = 0
-            if let every = config.checkpoint.everyEpochs, position.epoch % every == 0 || position.epoch == epochs {
+            if let every = config.checkpoint.everyEpochs,
+               position.epoch % every == 0 || position.epoch == epochs || position.earlyStopping?.stopped == true {
                 try saveCheckpoint()
             }
         }
 
         let summary = RunSummary(
-            worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: epochs, steps: position.step,
-            trainLoss: lastTrainLoss, evaluation: lastEvaluation,
+            worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: position.epoch, epochsAllowed: epochs,
+            steps: position.step, trainLoss: lastTrainLoss, evaluation: lastEvaluation, bestEpoch: position.earlyStopping,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
             wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network))
         if isRoot {

@@ -63,9 +63,10 @@ final class TrainingStep {
             setup.train.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + mine.lowerBound)..<(batchStart + mine.upperBound)]),
                                features: input, labels: labels, threads: setup.threads)
         }
-        // 2. Forward.
+        // 2. Forward; dropout masks come from the step and each row's place in the global batch, not from the rank.
         try observer?.begin(.forward)
-        let prediction = network.forward(input: input, batch: mine.count)
+        let prediction = network.forward(input: input, batch: mine.count,
+                                         pass: TrainingPass(seed: setup.config.seed, step: step, firstSample: mine.lowerBound))
         // 3. Loss; its gradient is scaled by 1/global batch, so the ranks' sum is the gradient of the batch's mean loss.
         let totals = setup.config.loss.evaluate(outputs: prediction, labels: labels, batch: mine.count, width: network.outputWidth,
                                                 gradient: outputGradient, gradientScale: 1 / Float(globalCount))
