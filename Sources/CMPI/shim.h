@@ -16,3 +16,6 @@ static inline MPI_Errhandler plexus_mpi_errors_return(void) { return MPI_ERRORS_
 static inline int plexus_mpi_success(void) { return MPI_SUCCESS; }
 static inline int plexus_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int plexus_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline MPI_Status *plexus_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline int plexus_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline MPI_Request plexus_mpi_request_null(void) { return MPI_REQUEST_NULL; }

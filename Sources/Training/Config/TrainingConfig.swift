@@ -14,6 +14,7 @@ public struct TrainingConfig: Equatable {
     public var training: TrainingSection
     public var checkpoint: CheckpointSection
     public var logging: LoggingSection
+    public var distributed: DistributedSection
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
@@ -92,6 +93,8 @@ public struct TrainingConfig: Equatable {
     public struct CheckpointSection: Equatable {
         public var everySteps: Int?
         public var everyEpochs: Int?
+        /// Seconds of training between checkpoints, by rank 0's clock (all ranks agree at a step boundary).
+        public var everySeconds: Double?
         /// How many of the newest checkpoints to keep.
         public var keep: Int
     }
@@ -120,10 +123,11 @@ extension TrainingConfig: ConfigSection {
         .section("training", \.training),
         .section("checkpoint", \.checkpoint),
         .section("logging", \.logging),
+        .section("distributed", \.distributed),
     ]
     static var unread: TrainingConfig {
         TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .crossEntropy, optimizer: .unread,
-                       schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread)
+                       schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread, distributed: .unread)
     }
 }
 
@@ -270,9 +274,10 @@ extension TrainingConfig.CheckpointSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .integer("every_steps", \.everySteps, minimum: 1),
         .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1),
+        .number("every_seconds", \.everySeconds, range: .above(0)),
         .integer("keep", \.keep, default: 3, minimum: 1),
     ]
-    static let unread = Self(everySteps: nil, everyEpochs: nil, keep: 1)
+    static let unread = Self(everySteps: nil, everyEpochs: nil, everySeconds: nil, keep: 1)
 }
 
 extension TrainingConfig.LoggingSection: ConfigSection {

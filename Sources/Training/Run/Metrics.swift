@@ -30,6 +30,8 @@ public struct RunSummary: Encodable, Equatable {
     public var samplesPerSecond: Double
     public var wallSeconds: Double
     public var paramSHA256: String
+    /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
+    public var restarts: Int
 
     /// The final test accuracy, for classification runs with test data.
     public var testAccuracy: Double? { evaluation["test_accuracy"] }
@@ -37,7 +39,7 @@ public struct RunSummary: Encodable, Equatable {
     public func encode(to encoder: Encoder) throws {
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "epochs": epochs, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
-                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256],
+                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],
                                  metrics: evaluation)
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Distributed
 import Foundation
 import NeuralNet
@@ -12,6 +13,8 @@ public final class Trainer {
     let step: TrainingStep
     /// Where training stands (advanced after every step).
     public private(set) var position: TrainingPosition
+    /// When the last checkpoint was saved (or training started): `checkpoint.every_seconds` counts from here.
+    private var lastCheckpoint = DispatchTime.now()
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
     public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) {
@@ -41,6 +44,9 @@ public final class Trainer {
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
+        // A time checkpoint that fell on an epoch's last step is saved at the epoch's end.
+        var checkpointAtEpochEnd = false
+        lastCheckpoint = DispatchTime.now()
 
         while position.epoch < epochs {
             let order = setup.epochOrder(position.epoch)
@@ -48,7 +54,8 @@ public final class Trainer {
             let firstBatch = position.batchIndex
             while position.batchIndex < stepsPerEpoch {
                 let stepStart = Date()
-                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step)
+                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step,
+                                           checkpointDue: isRoot && checkpointByTimeDue)
                 if let divergence = outcome.divergence {
                     throw TrainingDiverged(step: position.step + 1, epoch: position.epoch + 1, loss: divergence.loss,
                                            fixedPointOverflow: divergence.fixedPointOverflow,
@@ -66,12 +73,18 @@ public final class Trainer {
                 if outcome.stopRequested {
                     throw TrainingStopped(step: position.step, checkpoint: try saveCheckpoint())
                 }
-                if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
-                    try saveCheckpoint()
+                let byStep = config.checkpoint.everySteps.map { position.step % $0 == 0 } ?? false
+                if byStep || outcome.checkpointRequested {
+                    if position.batchIndex < stepsPerEpoch {
+                        try saveCheckpoint()
+                    } else {
+                        checkpointAtEpochEnd = checkpointAtEpochEnd || outcome.checkpointRequested
+                    }
                 }
             }
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
             if let test = setup.test {
+                setup.communicator.activity = .evaluation(epoch: position.epoch + 1)
                 lastEvaluation = try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
                                               batchSize: config.training.evaluationBatchSize,
                                               communicator: setup.communicator).prefixed("test")
@@ -87,8 +100,10 @@ public final class Trainer {
             position.epoch += 1
             position.batchIndex = 0
             position.epochLossSum = 0
-            if let every = config.checkpoint.everyEpochs, position.epoch % every == 0 || position.epoch == epochs {
+            let byEpoch = config.checkpoint.everyEpochs.map { position.epoch % $0 == 0 || position.epoch == epochs } ?? false
+            if byEpoch || checkpointAtEpochEnd {
                 try saveCheckpoint()
+                checkpointAtEpochEnd = false
             }
         }
 
@@ -96,7 +111,8 @@ public final class Trainer {
             worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: epochs, steps: position.step,
             trainLoss: lastTrainLoss, evaluation: lastEvaluation,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
-            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network))
+            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network),
+            restarts: isRoot ? RestartLog.count(in: runDirectory) : 0)
         if isRoot {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
@@ -106,9 +122,16 @@ public final class Trainer {
         return summary
     }
 
+    /// Whether `checkpoint.every_seconds` have passed since the last checkpoint (rank 0's clock decides).
+    private var checkpointByTimeDue: Bool {
+        guard let seconds = setup.config.checkpoint.everySeconds else { return false }
+        return Double(DispatchTime.now().uptimeNanoseconds - lastCheckpoint.uptimeNanoseconds) * 1e-9 >= seconds
+    }
+
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
+        lastCheckpoint = DispatchTime.now()
         guard setup.communicator.rank == 0 else { return nil }
         return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
                                     normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
