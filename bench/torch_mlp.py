@@ -7,6 +7,9 @@ float32 tensor scaled to [0, 1], a fresh permutation every epoch. Prints one JSO
 
 One process:  torch_mlp.py --threads 1     (torch.set_num_threads)
 DDP (gloo):   torchrun --nproc_per_node=2 torch_mlp.py --threads 1   (each rank batch 128/world)
+DDP across hosts: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT in the environment of each process (bench/cluster.sh).
+Gradient compression hooks (DDP only): --hook fp16 | bf16 | powersgd [--powersgd-rank R] (PowerSGD with error
+feedback and warm start, compressing from iteration --start-powersgd-iter, within the untimed warm-up by default).
 """
 import argparse, gzip, json, os, time
 import numpy as np
@@ -27,6 +30,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128, help="global batch")
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--hook", choices=["none", "fp16", "bf16", "powersgd"], default="none")
+    parser.add_argument("--powersgd-rank", type=int, default=4)
+    parser.add_argument("--start-powersgd-iter", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -41,6 +47,16 @@ def main():
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
     if distributed:
         model = nn.parallel.DistributedDataParallel(model)
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks, powerSGD_hook
+        if args.hook == "fp16":
+            model.register_comm_hook(None, default_hooks.fp16_compress_hook)
+        elif args.hook == "bf16":
+            model.register_comm_hook(None, default_hooks.bf16_compress_hook)
+        elif args.hook == "powersgd":
+            state = powerSGD_hook.PowerSGDState(process_group=None, matrix_approximation_rank=args.powersgd_rank,
+                                                start_powerSGD_iter=args.start_powersgd_iter,
+                                                use_error_feedback=True, warm_start=True)
+            model.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_function = nn.CrossEntropyLoss()
     local = args.batch // world
@@ -71,6 +87,7 @@ def main():
     seconds = time.perf_counter() - start
     if rank == 0:
         print(json.dumps({"framework": f"pytorch {torch.__version__}", "world_size": world, "threads": args.threads,
+                          "hook": args.hook if distributed else "none", "global_batch": args.batch,
                           "steps": args.steps, "samples_per_second": round(args.steps * args.batch / seconds, 1)}), flush=True)
     if distributed:
         dist.destroy_process_group()
