@@ -27,13 +27,7 @@ RANDOM=$seed
 ranks=3
 # Long enough for every fault (at most ~2 s of training each) to land before the end.
 epochs=${PLEXUS_CHAOS_EPOCHS:-$((20 + 30 * faults))}
-tmp="$(mktemp -d /tmp/plexus-chaos.XXXXXX)"
-cleanup() {
-    local p
-    for p in $(pgrep -f -- "--run-dir $tmp/" || true); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_directory plexus-chaos
 # 60 steps per epoch; checkpoints every 30 steps and every 0.5 s; a stall is declared after 3 s.
 cat > "$tmp/config.yaml" <<YAML
 seed: 9
@@ -47,10 +41,7 @@ distributed: {timeout_seconds: 3, startup_timeout_seconds: 20}
 YAML
 export PLEXUS_SKIP_BUILD=1 PLEXUS_SKIP_PACKAGES=1 PLEXUS_BINARY="$binary" PLEXUS_RANKS=$ranks
 
-# The uninterrupted run (deterministic mode: the same bits on any layout, so one process suffices).
-"$binary" train "$tmp/config.yaml" --run-dir "$tmp/whole" --progress plain >/dev/null 2>"$tmp/whole.err" \
-    || fail "uninterrupted run failed: $(tail -2 "$tmp/whole.err" | tr '\n' ' ')"
-reference=$(sha_of "$tmp/whole")
+uninterrupted_run "$tmp/config.yaml"
 
 signals=(KILL STOP TERM USR1)
 declare -A sent=([KILL]=0 [STOP]=0 [TERM]=0 [USR1]=0)

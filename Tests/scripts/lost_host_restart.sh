@@ -16,15 +16,8 @@ command -v ip >/dev/null || { echo "SKIP $name: no ip command (iproute2)"; exit 
 [ -x "$binary" ] || fail "no plexus binary at $binary"
 mpirun_root_flags
 
-tmp="$(mktemp -d /tmp/plexus-losthost.XXXXXX)"
-chmod 755 "$tmp"
-cleanup() {
-    netns_hosts_down
-    local p
-    for p in $(pgrep -f -- "--run-dir $tmp/" || true); do kill -9 "$p" 2>/dev/null || true; done
-    if [ "${PLEXUS_TEST_KEEP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
+scratch_directory plexus-losthost
+trap 'netns_hosts_down; cleanup_scratch' EXIT
 netns_hosts_up 3 "$tmp" || fail "cannot create the namespace hosts"
 
 # Our ssh: the fixture's agent, except for hosts marked down (as ssh fails for a host that is gone).
@@ -45,9 +38,7 @@ training: {epochs: 40, batch_size: 120, threads: 1, deterministic: true}
 checkpoint: {every_steps: 25, keep: 2}
 distributed: {timeout_seconds: 4, startup_timeout_seconds: 30}
 YAML
-"$binary" train "$tmp/config.yaml" --run-dir "$tmp/whole" --progress plain >/dev/null 2>"$tmp/whole.err" \
-    || fail "uninterrupted run failed: $(tail -2 "$tmp/whole.err" | tr '\n' ' ')"
-reference=$(sha_of "$tmp/whole")
+uninterrupted_run "$tmp/config.yaml"
 
 run="$tmp/run"
 cat > "$tmp/job.sh" <<JOB

@@ -7,28 +7,14 @@
 set -euo pipefail
 name=stall_detection
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
+source "$here/fixtures/faults.sh"
 
 [ -x "$binary" ] || fail "no plexus binary at $binary"
 command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
 mpirun_root_flags
 
-tmp="$(mktemp -d /tmp/plexus-stall.XXXXXX)"
-cleanup() {
-    local p
-    for p in $(pgrep -f -- "--run-dir $tmp/" || true); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_directory plexus-stall
 timeout=3
-
-# rank_pid RUN RANK: the pid of rank RANK of the job training into RUN (from its OMPI_COMM_WORLD_RANK).
-rank_pid() {
-    local p
-    for p in $(pgrep -f -- "--run-dir $1( |$)" || true); do
-        if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return 0; fi
-    done
-    return 1
-}
 
 report=""
 for victim in 2 0; do

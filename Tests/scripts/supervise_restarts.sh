@@ -17,13 +17,7 @@ source "$here/fixtures/faults.sh"
 command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
 mpirun_root_flags
 
-tmp="$(mktemp -d /tmp/plexus-supervise.XXXXXX)"
-cleanup() {
-    local p
-    for p in $(pgrep -f -- "--run-dir $tmp/" || true); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_directory plexus-supervise
 cat > "$tmp/config.yaml" <<YAML
 seed: 3
 data: {train: $PLEXUS_FASHION_MNIST/train, train_limit: 4000}
@@ -35,9 +29,7 @@ distributed: {timeout_seconds: 3, startup_timeout_seconds: 30}
 YAML
 export PLEXUS_SKIP_BUILD=1 PLEXUS_SKIP_PACKAGES=1 PLEXUS_BINARY="$binary" PLEXUS_RANKS=2
 
-"$binary" train "$tmp/config.yaml" --run-dir "$tmp/whole" --progress plain >/dev/null 2>"$tmp/whole.err" \
-    || fail "uninterrupted run failed: $(tail -2 "$tmp/whole.err" | tr '\n' ' ')"
-reference=$(sha_of "$tmp/whole")
+uninterrupted_run "$tmp/config.yaml"
 
 # kill_rank_after RUN STEP: SIGKILL a random rank of RUN once its newest checkpoint is past STEP; sets `seen` to
 # the newest checkpoint's step at that moment.
