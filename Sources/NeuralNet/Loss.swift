@@ -5,13 +5,20 @@ import Kernels
 public enum Loss: String, CaseIterable, Sendable {
     /// Softmax over the logits, integer class labels (nn.CrossEntropyLoss).
     case crossEntropy = "cross_entropy"
-    /// Squared error against a numeric target, averaged over every output (nn.MSELoss).
+    /// Squared error against numeric targets, one per output, averaged over every output (nn.MSELoss).
     case meanSquaredError = "mse"
-    /// Sigmoid of a single logit against a 0/1 target (nn.BCEWithLogitsLoss).
+    /// Absolute error against numeric targets, averaged over every output (nn.L1Loss).
+    case meanAbsoluteError = "l1"
+    /// Squared error within `delta` of the target and linear beyond, averaged over every output (nn.HuberLoss).
+    case huber
+    /// Sigmoid of each logit against its own 0/1 target (one label or several), averaged (nn.BCEWithLogitsLoss).
     case binaryCrossEntropy = "binary_cross_entropy"
 
     /// Whether labels are classes (so accuracy is defined).
-    public var isClassification: Bool { self != .meanSquaredError }
+    public var isClassification: Bool { self == .crossEntropy || self == .binaryCrossEntropy }
+
+    /// Targets per row for `outputWidth` outputs: one class index for cross-entropy, one per output otherwise.
+    public func targetWidth(outputWidth: Int) -> Int { self == .crossEntropy ? 1 : outputWidth }
 
     /// Sums over a batch: per-sample losses and correct predictions.
     public struct BatchTotals: Equatable {
@@ -20,13 +27,15 @@ public enum Loss: String, CaseIterable, Sendable {
         public init(lossSum: Double = 0, correct: Int = 0) { self.lossSum = lossSum; self.correct = correct }
     }
 
-    // outputs[batch×width], labels[batch] → Σ per-sample loss; gradient[batch×width] = gradientScale · ∂(Σ loss)/∂outputs
+    // outputs[batch×width], labels[batch × targetWidth(width)] → Σ per-sample loss (a sample's loss is the mean over
+    // its outputs); gradient[batch×width] = gradientScale · ∂(Σ loss)/∂outputs
     /// Sums the per-sample loss of a batch and, if `gradient` is given, writes the scaled gradient of that sum.
     ///
     /// Passing `gradientScale = 1 / globalBatch` makes the gradient that of PyTorch's mean loss over the global
     /// batch, so summing the ranks' gradients (one allreduce) gives the exact mean whatever each rank's share.
+    /// `huberDelta` is used by `huber` only.
     public func evaluate(outputs: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int, width: Int,
-                         gradient: UnsafeMutablePointer<Float>?, gradientScale: Float) -> BatchTotals {
+                         gradient: UnsafeMutablePointer<Float>?, gradientScale: Float, huberDelta: Float = 1) -> BatchTotals {
         var totals = BatchTotals()
         switch self {
         case .crossEntropy:
@@ -55,25 +64,19 @@ public enum Loss: String, CaseIterable, Sendable {
                 let y = outputs + row * width
                 var sample = 0.0
                 for j in 0..<width {
-                    let error = y[j] - labels[row]
+                    let error = y[j] - labels[row * width + j]
                     sample += Double(error) * Double(error)
                     gradient?[row * width + j] = gradientScale * 2 * error / Float(width)
                 }
                 totals.lossSum += sample / Double(width)
             }
+        case .meanAbsoluteError, .huber:
+            totals.lossSum = robustRegressionLossSum(outputs: outputs, targets: labels, batch: batch, width: width,
+                                                     gradient: gradient, gradientScale: gradientScale,
+                                                     delta: self == .huber ? huberDelta : nil)
         case .binaryCrossEntropy:
-            for row in 0..<batch {
-                let z = outputs[row * width]
-                let target = labels[row]
-                // max(z,0) − z·t + log(1 + e^−|z|): stable for any z.
-                let zd = Double(z), td = Double(target)
-                totals.lossSum += max(zd, 0) - zd * td + Foundation.log1p(Foundation.exp(-abs(zd)))
-                if (z > 0) == (target >= 0.5) { totals.correct += 1 }
-                if let gradient {
-                    let probability = Float(1 / (1 + Foundation.exp(-zd)))
-                    gradient[row * width] = gradientScale * (probability - target)
-                }
-            }
+            totals = binaryCrossEntropyTotals(outputs: outputs, targets: labels, batch: batch, width: width,
+                                              gradient: gradient, gradientScale: gradientScale)
         }
         return totals
     }

@@ -4,17 +4,6 @@ import Foundation
 // Library code throws; the `plexus` executable turns an error into its one stderr line and exit status:
 // 0 success, 1 internal failure, 2 the user's mistake, 3 training diverged, 75 stopped (resume later).
 
-/// A mistake in the user's input (config, data, checkpoint): reported as one line on stderr, exit status 2.
-public struct UserError: Error, CustomStringConvertible, Equatable {
-    /// The whole line shown to the user, naming the file:line or config key at fault.
-    public let message: String
-
-    /// Makes an error whose message is shown verbatim.
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
-}
-
 /// An error every rank reaches at the same point, so the job can end without MPI_Abort: one rank reports it.
 public protocol AgreedStop: Error, CustomStringConvertible {
     /// The process exit status for it.

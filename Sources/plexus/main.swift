@@ -48,7 +48,7 @@ struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self])
 }
 
 struct Train: ParsableCommand {
@@ -73,10 +73,10 @@ struct Train: ParsableCommand {
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the loss and accuracy of a run's newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
-    @Option(help: "IDX prefix or CSV file to evaluate on (default: the run's test data).") var data: String?
+    @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
         print(try Commands.evaluate(location: model, data: data))
@@ -84,14 +84,29 @@ struct Evaluate: ParsableCommand {
 }
 
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV.")
+    static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV or .npz.")
 
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
-    @Option(help: "CSV with the model's feature columns (a label column is ignored).") var input: String
+    @Option(help: "CSV with the model's feature columns, or .npz with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {
         try Commands.predict(checkpoint: checkpoint, input: input, output: output)
+    }
+}
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot", abstract: "Draw the training curves of one or more runs (their metrics.jsonl) as an SVG.")
+
+    @Argument(help: "Run directories.") var runs: [String]
+    @Option(help: "The SVG file to write.") var output = "plot.svg"
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A metrics.jsonl name to draw (default: the losses and the task's metrics).",
+                                                            valueName: "NAME"))
+    var metrics: [String] = []
+
+    func run() throws {
+        print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
     }
 }
 

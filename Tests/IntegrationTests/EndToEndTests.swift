@@ -3,13 +3,7 @@ import XCTest
 @testable import Training
 
 /// Train → evaluate → predict through the binary, on CSV and on the real Fashion-MNIST files.
-final class EndToEndTests: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws { directory = try PlexusProcess.temporaryDirectory() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
-    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+final class EndToEndTests: TemporaryDirectoryTestCase {
 
     /// Two separable blobs in CSV: training must learn them, and evaluate/predict must agree with summary.json.
     func testCSVTrainEvaluatePredict() throws {

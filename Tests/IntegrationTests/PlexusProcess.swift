@@ -118,6 +118,17 @@ enum PlexusProcess {
     }
 }
 
+/// Base for tests that run the binary in a fresh temporary directory, removed afterwards.
+class TemporaryDirectoryTestCase: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws { directory = try PlexusProcess.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// `name` inside the directory.
+    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+}
+
 /// Base for tests that train on the real Fashion-MNIST files in a fresh temporary directory.
 class FashionMNISTTestCase: XCTestCase {
     var directory = ""

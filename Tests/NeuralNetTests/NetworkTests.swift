@@ -35,28 +35,40 @@ final class NetworkTests: XCTestCase {
         }
     }
 
-    /// The sign of every pre-activation of the last forward pass.
-    private func signs(_ network: Network, batch: Int) -> [Bool] {
-        zip(network.preActivations, network.layers).flatMap { z, layer in (0..<(batch * layer.outputWidth)).map { z[$0] > 0 } }
+    /// The sign of every pre-activation of a layer with a kink (ReLU, leaky ReLU) in the last forward pass and, for
+    /// L1, of every output's error (its kink).
+    private func signs(_ network: Network, batch: Int, loss: Loss = .crossEntropy, labels: [Float] = []) -> [Bool] {
+        var kinks = zip(network.preActivations, network.layers).filter { [.relu, .leakyRelu].contains($0.1.activation) }
+            .flatMap { z, layer in (0..<(batch * layer.outputWidth)).map { z[$0] > 0 } }
+        if loss == .meanAbsoluteError {
+            let outputs = network.preActivations.last!
+            kinks += labels.indices.map { outputs[$0] > labels[$0] }
+        }
+        return kinks
     }
 
-    /// Every weight and bias gradient of every activation and loss against central differences.
+    /// Every weight and bias gradient of every activation and loss, with 3 outputs (3 classes, 3 targets or 3 labels),
+    /// against central differences.
     func testBackpropMatchesFiniteDifferences() {
         var generator = SplitMix64(seed: 42)
-        let batch = 5, inputWidth = 4
+        let batch = 5, inputWidth = 4, outputs = 3
         for loss in Loss.allCases {
             for activation in Activation.allCases {
                 for threads in [1, 2] {
-                    let outputs = loss == .crossEntropy ? 3 : 1
                     let network = Network(inputWidth: inputWidth, layers: [(6, activation), (5, activation), (outputs, .identity)],
                                           threads: threads)
                     network.initialize(weights: .xavierNormal, biasValue: 0.1, seed: 3)
                     let input = (0..<(batch * inputWidth)).map { _ in Float(generator.nextNormal()) }
-                    let labels: [Float] = (0..<batch).map { row in
+                    // Regression targets 0.5 to ~2 away from the initial outputs (on both sides of Huber's δ = 1, and
+                    // far enough from L1's kink that a small step does not cross it).
+                    let initial = Array(UnsafeBufferPointer(
+                        start: input.withUnsafeBufferPointer { network.forward(input: $0.baseAddress!, batch: batch) }, count: batch * outputs))
+                    let labels: [Float] = (0..<(batch * loss.targetWidth(outputWidth: outputs))).map { index in
                         switch loss {
-                        case .crossEntropy: return Float(row % outputs)
-                        case .binaryCrossEntropy: return Float(row % 2)
-                        case .meanSquaredError: return Float(generator.nextNormal())
+                        case .crossEntropy: return Float(index % outputs)
+                        case .binaryCrossEntropy: return Float((index * 7 / 3) % 2)
+                        case .meanSquaredError, .meanAbsoluteError, .huber:
+                            return initial[index] + (index % 2 == 0 ? 1 : -1) * Float(0.5 + 0.5 * abs(generator.nextNormal()))
                         }
                     }
                     // Analytic.
@@ -81,10 +93,10 @@ final class NetworkTests: XCTestCase {
                         let original = network.parameters[index]
                         network.parameters[index] = original + epsilon
                         let plus = meanLoss(network, loss, input, labels, batch: batch)
-                        let plusSigns = signs(network, batch: batch)
+                        let plusSigns = signs(network, batch: batch, loss: loss, labels: labels)
                         network.parameters[index] = original - epsilon
                         let minus = meanLoss(network, loss, input, labels, batch: batch)
-                        let minusSigns = signs(network, batch: batch)
+                        let minusSigns = signs(network, batch: batch, loss: loss, labels: labels)
                         network.parameters[index] = original
                         // A difference across a ReLU kink measures the kink, not the gradient: skip those.
                         if plusSigns != minusSigns { continue }

@@ -18,7 +18,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.data.normalize, .scale)
         XCTAssertEqual(config.model.layers.map(\.units), [16, 10])
         XCTAssertEqual(config.model.layers[1].activation, .identity)
-        XCTAssertEqual(config.loss, .crossEntropy)
+        XCTAssertEqual(config.loss, LossSettings(kind: .crossEntropy))
         XCTAssertEqual(config.optimizer.kind, .adam)
         XCTAssertEqual(config.training.threads, .auto)
         // The resolved YAML parses back to the same config.

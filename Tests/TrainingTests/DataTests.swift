@@ -2,39 +2,7 @@ import Foundation
 @testable import Training
 import XCTest
 
-final class DataTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "plexus-data-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        _ = try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func write(_ text: String, _ name: String) throws -> String {
-        let path = directory + "/" + name
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    private func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let path = directory + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    private func errorMessage(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            return "no error"
-        } catch {
-            return (error as? UserError)?.message ?? "not a UserError: \(error)"
-        }
-    }
-
+final class DataTests: TemporaryDirectoryTestCase {
     // MARK: - CSV
 
     func testCSVParsesHeaderQuotesCRLFAndBlankLines() throws {
@@ -105,17 +73,17 @@ final class DataTests: XCTestCase {
     func testCSVWithoutRequiredLabel() throws {
         let unlabeled = try write("a,b\n1,2\n3,4\n", "unlabeled.csv")
         XCTAssertTrue(errorMessage { try Dataset.loadCSV(path: unlabeled) }.hasPrefix(unlabeled + ":1: no \"label\" column"))
-        let data = try Dataset.loadCSV(path: unlabeled, requireLabel: false)
+        let data = try Dataset.loadCSV(path: unlabeled, requireTargets: false)
         XCTAssertEqual(data.featureCount, 2)
         XCTAssertEqual(data.labels, [0, 0])
-        let labeled = try Dataset.loadCSV(path: write("a,label,b\n1,cat,2\n3,5,4\n", "labeled.csv"), requireLabel: false)
+        let labeled = try Dataset.loadCSV(path: write("a,label,b\n1,cat,2\n3,5,4\n", "labeled.csv"), requireTargets: false)
         XCTAssertEqual(labeled.featureNames, ["a", "b"])
         XCTAssertTrue(labeled.labels[0].isNaN)
         XCTAssertEqual(labeled.labels[1], 5)
         guard case let .floats(values) = labeled.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2, 3, 4])
         let onlyLabel = try write("label\n1\n", "only-label.csv")
-        XCTAssertEqual(errorMessage { try Dataset.loadCSV(path: onlyLabel, requireLabel: false) },
+        XCTAssertEqual(errorMessage { try Dataset.loadCSV(path: onlyLabel, requireTargets: false) },
                        onlyLabel + ":1: the header has no feature columns besides \"label\"")
     }
 
@@ -162,7 +130,7 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(data.featureCount, 6)
         XCTAssertEqual(data.labels, [3, 1, 4, 1])
         guard case let .bytes(raw) = data.features else { return XCTFail("expected byte features") }
-        XCTAssertEqual(raw, images)
+        XCTAssertEqual(Array(raw), images)
         XCTAssertEqual(data.location(ofRow: 2), directory + "/train-labels-idx1-ubyte.gz (item 2)")
 
         try writeIDXPair(prefix: "odd", images: images, imageDimensions: [4, 2, 3], labels: [1, 2, 3])

@@ -44,15 +44,30 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     func testCSVRegressions() throws {
-        for requireLabel in [true, false] {
+        for (targets, requireTargets) in [(["label"], true), (["label"], false), (["label", "b"], true), (["a", "label"], false)] {
             try replay("csv") { bytes in
-                let table = try CSVTable.parse(bytes, path: "fuzz.csv", requireLabel: requireLabel)
-                XCTAssertEqual(table.features.count, table.labels.count * table.featureNames.count)
+                let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
+                XCTAssertEqual(table.features.count, table.lines.count * table.featureNames.count)
+                XCTAssertEqual(table.labels.count, table.lines.count * targets.count)
                 XCTAssertTrue(table.features.allSatisfy(\.isFinite))
                 let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
                 try dataset.applyNormalization(.standardize)
-                try? dataset.validateClassLabels(classCount: 3)
+                try dataset.applyTargetNormalization(.standardize)
+                if targets.count == 1 { try? dataset.validateClassLabels(classCount: 3) } else { try? dataset.validateBinaryTargets() }
                 dataset.limit(to: 3)
+            }
+        }
+    }
+
+    func testNPZRegressions() throws {
+        for (names, requireTargets) in [(nil, true), (["a", "b"], false)] as [([String]?, Bool)] {
+            try replay("npz") { bytes in
+                let dataset = try Dataset.fromNPZ(FileBytes(copying: bytes), path: "fuzz.npz", targetNames: names,
+                                                  requireTargets: requireTargets)
+                XCTAssertEqual(dataset.labels.count, dataset.count * dataset.targetCount)
+                try dataset.applyNormalization(.standardize)
+                try dataset.applyTargetNormalization(.standardize)
+                dataset.limit(to: 2)
             }
         }
     }

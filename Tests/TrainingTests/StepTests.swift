@@ -147,14 +147,25 @@ final class StepTests: XCTestCase {
 
     func testTaskDecidesMetricsOnce() throws {
         XCTAssertEqual(try LearningTask(loss: .crossEntropy, outputWidth: 10), .classification(classes: 10))
-        XCTAssertEqual(try LearningTask(loss: .meanSquaredError, outputWidth: 1), .regression)
-        let totals = Loss.BatchTotals(lossSum: 6, correct: 3)
-        XCTAssertEqual(LearningTask.regression.metrics(of: totals, count: 4).entries.map(\.name), ["loss"])
-        XCTAssertEqual(LearningTask.binaryClassification.metrics(of: totals, count: 4).prefixed("test").entries.map(\.name),
+        XCTAssertEqual(try LearningTask(loss: .meanSquaredError, outputWidth: 1), .regression(targets: 1))
+        XCTAssertEqual(try LearningTask(loss: .huber, outputWidth: 3, targetCount: 3), .regression(targets: 3))
+        XCTAssertEqual(try LearningTask(loss: .binaryCrossEntropy, outputWidth: 1), .binaryClassification)
+        XCTAssertEqual(try LearningTask(loss: .binaryCrossEntropy, outputWidth: 4, targetCount: 4), .multiLabel(labels: 4))
+        let sums: [Double] = [6, 3]
+        XCTAssertEqual(LearningTask.binaryClassification.metrics(of: sums, count: 4).prefixed("test").entries.map(\.name),
                        ["test_loss", "test_accuracy"])
-        XCTAssertEqual(LearningTask.classification(classes: 3).metrics(of: totals, count: 4)["accuracy"], 0.75)
-        XCTAssertThrowsError(try LearningTask(loss: .meanSquaredError, outputWidth: 2)) { error in
-            XCTAssertTrue(String(describing: error).contains("model.layers: mse"), "\(error)")
+        XCTAssertEqual(LearningTask.classification(classes: 3).metrics(of: sums, count: 4)["accuracy"], 0.75)
+        XCTAssertEqual(LearningTask.multiLabel(labels: 2).metrics(of: [6, 1, 3, 2], count: 4).entries.map(\.name),
+                       ["loss", "accuracy", "label_accuracy"])
+        XCTAssertEqual(LearningTask.regression(targets: 2).metrics(of: [Double](repeating: 1, count: 10), count: 4)
+            .entries.map(\.name), ["loss", "rmse", "mae", "r2"])
+        for (loss, width, targets, key) in [(Loss.meanSquaredError, 2, 1, "model.layers: mse"),
+                                            (.huber, 3, 2, "model.layers: huber"),
+                                            (.binaryCrossEntropy, 1, 3, "model.layers: binary_cross_entropy"),
+                                            (.crossEntropy, 3, 2, "data.targets: cross_entropy")] {
+            XCTAssertThrowsError(try LearningTask(loss: loss, outputWidth: width, targetCount: targets)) { error in
+                XCTAssertTrue(String(describing: error).contains(key), "\(error)")
+            }
         }
     }
 

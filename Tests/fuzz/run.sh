@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the input readers with libFuzzer (swiftc -sanitize=fuzzer,address), one target after the other.
 #
-#   Tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 seconds; idx csv config safetensors)
+#   Tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 seconds; idx csv npz config safetensors)
 #
 # Targets are Tests/fuzz/targets/NAME.swift; each is compiled with swiftc directly (not SwiftPM, so the
 # normal build is untouched) into one module together with the reader sources it needs. Yams/CYaml (for
@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(idx csv config safetensors); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(idx csv npz config safetensors); fi
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2; exit 2 ;; esac
 
 SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
@@ -90,24 +90,28 @@ swift_library NeuralNet "" "$root"/Sources/NeuralNet/*.swift
 training="$root/Sources/Training"
 target_sources() {
     local common=("$training/UserError.swift" "$training/Formats/FileIO.swift" "$here/support/FuzzSupport.swift")
+    # Dataset and what it is made from (IDX arrays, CSV tables, npz archives).
+    local data=("$training/Data/Dataset.swift" "$training/Data/ByteStorage.swift" "$training/Data/Targets.swift"
+                "$training/Data/CSV.swift" "$training/Formats/IDX.swift")
+    local npz=("$training/Data/Zip.swift" "$training/Data/NumPy.swift" "$training/Data/NPZDataset.swift")
     case "$1" in
-        idx)         echo "${common[@]}" "$training/Formats/IDX.swift" "$training/Data/Dataset.swift" "$training/Data/CSV.swift" ;;
-        csv)         echo "${common[@]}" "$training/Data/CSV.swift" "$training/Data/Dataset.swift" "$training/Formats/IDX.swift" ;;
-        config)      echo "${common[@]}" "$training/Config/ConfigTree.swift" "$training/Config/TrainingConfig.swift" "$training/Data/Dataset.swift" "$training/Data/CSV.swift" "$training/Formats/IDX.swift" ;;
+        idx|csv)     echo "${common[@]}" "${data[@]}" ;;
+        npz)         echo "${common[@]}" "${data[@]}" "${npz[@]}" ;;
+        config)      echo "${common[@]}" "${data[@]}" "$training/Config/ConfigTree.swift" "$training/Config/ConfigKey.swift" "$training/Config/TrainingConfig.swift" "$training/Config/TaskConfig.swift" ;;
         safetensors) echo "${common[@]}" "$training/Formats/SHA256.swift" "$training/Formats/SafeTensors.swift" ;;
         *) return 1 ;;
     esac
 }
 max_len() {
-    case "$1" in idx) echo 16384 ;; *) echo 4096 ;; esac
+    case "$1" in idx|npz) echo 16384 ;; *) echo 4096 ;; esac
 }
 
 build_target() {
     local name="$1" sources
-    sources="$(target_sources "$name")" || { echo "unknown fuzz target $name (known: idx csv config safetensors)" >&2; exit 2; }
+    sources="$(target_sources "$name")" || { echo "unknown fuzz target $name (known: idx csv npz config safetensors)" >&2; exit 2; }
     # shellcheck disable=SC2206
     local files=($sources "$here/targets/$name.swift")
-    local libraries=()
+    local libraries=(-lKernels)                           # Dataset.gather's thread pool
     [ "$name" = config ] && libraries=(-lYams -lCYaml -lNeuralNet -lKernels)
     if stale "$build/bin/$name" "${files[@]}" "$0" "$build/lib/libYams.a" "$build/lib/libNeuralNet.a"; then
         log "building target $name"
@@ -138,6 +142,10 @@ write_seeds() {
             printf 'x1,x2,label\n0.5,1,0\n-2.25,3e2,1\n"7", 8 ,2\n' >"$dir/basic.csv"
             printf '\xef\xbb\xbflabel;a\r\n1,2\r\n\r\n3,4.125\r\n' | tr ';' ',' >"$dir/bom-crlf.csv"
             printf 'a,b\n1,2\n3,4\n' >"$dir/nolabel.csv"
+            ;;
+        npz)
+            # Files numpy wrote: every dtype stored and deflated, zip64, and the broken ones.
+            cp "$root"/Tests/fixtures/npz/*.npz "$dir/"
             ;;
         config)
             cp "$root/Configs/fashion-mnist.yaml" "$dir/fashion-mnist.yaml"

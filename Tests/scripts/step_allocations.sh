@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The steady-state training step allocates nothing on the heap: `plexus bench step` run for 20 and
 # for 60 timed steps (same warm-up) must make the same number of allocations, counted by an
-# LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode. One allocation
-# per step would add 40; a few are allowed for the report's text (its numbers' lengths vary).
+# LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode, with the
+# timeline on, and with 3 targets (l1, huber, multi-label binary cross-entropy). One allocation per
+# step would add 40; a few are allowed for the report's text (its numbers' lengths vary).
 set -euo pipefail
 name=step_allocations
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -25,6 +26,31 @@ allocations() {  # steps, then --set overrides
     sed -n 's/^allocations //p' "$tmp/err" | tail -1
 }
 
+# Several targets (a generated CSV): 3 standardized regression targets under huber and l1, and 3 labels under
+# binary_cross_entropy.
+awk 'BEGIN { srand(3); print "f0,f1,f2,f3,f4,f5,y0,y1,y2,b0,b1,b2"
+             for (r = 0; r < 4000; r++) { line = ""; for (j = 0; j < 6; j++) line = line sprintf("%.4f,", rand())
+                 printf "%s%.4f,%.4f,%.4f,%d,%d,%d\n", line, rand() * 9, rand() - 5, rand() * 100, rand() < 0.5, rand() < 0.3, rand() < 0.7 } }' \
+    > "$tmp/targets.csv"
+multi="$tmp/targets.yaml"
+cat > "$multi" <<YAML
+data: {train: $tmp/targets.csv, targets: [y0, y1, y2], normalize: standardize, normalize_targets: standardize}
+model: {layers: [{units: 64, activation: relu}, {units: 3}]}
+loss: {name: huber, delta: 0.5}
+training: {batch_size: 64}
+YAML
+several_targets() {  # --set overrides on top of $multi
+    local short long
+    short=$(config="$multi" allocations 20 training.threads=1 "$@")
+    long=$(config="$multi" allocations 60 training.threads=1 "$@")
+    echo "3 targets, $*: $short allocations for 20 steps, $long for 60"
+    [ -n "$short" ] && [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] \
+        || fail "$((long - short)) allocations in 40 extra steps (3 targets, $*)"
+}
+several_targets "loss=l1"
+several_targets "loss={name: huber, delta: 0.5}"
+several_targets "loss=binary_cross_entropy" "data.targets=[b0, b1, b2]" "data.normalize_targets=none"
+
 for threads in 1 2; do
     for deterministic in false true; do
         short=$(allocations 20 training.threads=$threads training.deterministic=$deterministic)
@@ -35,4 +61,10 @@ for threads in 1 2; do
             || fail "$((long - short)) allocations in 40 extra steps (threads $threads, deterministic $deterministic)"
     done
 done
+# With the timeline recording every step (its spans go to memory reserved up front).
+timeline=(training.threads=1 logging.timeline=true logging.timeline_steps=1-1000)
+short=$(allocations 20 "${timeline[@]}")
+long=$(allocations 60 "${timeline[@]}")
+echo "timeline on: $short allocations for 20 steps, $long for 60"
+[ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] || fail "$((long - short)) allocations in 40 extra steps with the timeline on"
 echo "PASS $name"

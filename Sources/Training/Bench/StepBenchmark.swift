@@ -69,8 +69,12 @@ public enum StepBenchmark {
         }
         // A barrier before each reduction splits the wait for the slowest rank from the transfer.
         let observer = WaitSplittingTimer(communicator: communicator)
+        // With logging.timeline the step also reports to a timeline recorder (its cost is what this then measures).
+        let timeline = setup.config.logging.timeline
+            ? TimelineRecorder(window: setup.config.logging.timelineSteps, firstStep: 1, next: observer) : nil
         let step = TrainingStep(setup: setup, reduction: makeGradientReduction(
-            for: setup.config, network: setup.network, communicator: communicator, threads: setup.threads), observer: observer)
+            for: setup.config, network: setup.network, communicator: communicator, threads: setup.threads),
+            observer: timeline ?? observer)
         let setupSeconds = processAgeSeconds()
         try run(step, steps: 1, warmupSteps: 0, observer: observer)
         let firstStep = processAgeSeconds()

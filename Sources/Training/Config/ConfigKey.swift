@@ -29,6 +29,15 @@ extension ConfigSection {
     var resolved: [(String, ResolvedValue)] {
         Self.keys.compactMap { key in key.write(self).map { (key.name, $0) } }
     }
+
+    /// A section of one-line values as one flow mapping, `{units: 256, activation: relu}`, as the resolved config
+    /// lists layers (and a loss with options).
+    var inlineYAML: String {
+        "{" + resolved.map { name, value -> String in
+            guard case let .scalar(text) = value else { preconditionFailure("\(name) is not a one-line value") }
+            return "\(name): \(text)"
+        }.joined(separator: ", ") + "}"
+    }
 }
 
 /// A resolved value of `config.yaml`: one line, a nested mapping, or a list of one-line items.

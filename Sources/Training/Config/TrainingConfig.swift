@@ -8,7 +8,7 @@ public struct TrainingConfig: Equatable {
     public var seed: UInt64
     public var data: DataSection
     public var model: ModelSection
-    public var loss: Loss
+    public var loss: LossSettings
     public var optimizer: OptimizerSettings
     public var schedule: ScheduleSection
     public var training: TrainingSection
@@ -18,12 +18,15 @@ public struct TrainingConfig: Equatable {
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
-        public enum Format: String, CaseIterable { case idx, csv }
-        /// IDX prefix (`.../train`) or CSV path.
+        public enum Format: String, CaseIterable { case idx, csv, npz }
+        /// IDX prefix (`.../train`), CSV path or .npz path.
         public var train: String
         public var test: String?
         public var format: Format
+        /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
+        public var targets: [String]?
         public var normalize: Normalization
+        public var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
     }
 
@@ -100,8 +103,14 @@ public struct TrainingConfig: Equatable {
     }
 
     public struct LoggingSection: Equatable {
-        /// Steps between live progress updates on a terminal.
+        /// Steps between live progress updates on a terminal (and TensorBoard's `train/*` scalars).
         public var everySteps: Int
+        /// Write RUN_DIR/timeline.json, a per-rank trace of the steps in `timelineSteps`.
+        public var timeline: Bool
+        /// The steps (1-based, inclusive) the timeline records.
+        public var timelineSteps: ClosedRange<Int>
+        /// Steps between weight and gradient histograms in the TensorBoard event file (nil: none).
+        public var histogramEverySteps: Int?
     }
 
     /// The resolved config as YAML (every default spelled out); re-parsing it gives the same config.
@@ -117,7 +126,7 @@ extension TrainingConfig: ConfigSection {
         .value("seed", \.seed, default: 0),
         .section("data", \.data),
         .section("model", \.model),
-        .value("loss", \.loss, default: .crossEntropy),
+        .sectionOrName("loss", \.loss),
         .section("optimizer", \.optimizer),
         .section("schedule", \.schedule),
         .section("training", \.training),
@@ -126,7 +135,7 @@ extension TrainingConfig: ConfigSection {
         .section("distributed", \.distributed),
     ]
     static var unread: TrainingConfig {
-        TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .crossEntropy, optimizer: .unread,
+        TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .unread, optimizer: .unread,
                        schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread, distributed: .unread)
     }
 }
@@ -134,15 +143,18 @@ extension TrainingConfig: ConfigSection {
 extension TrainingConfig.DataSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .custom("train", read: { data, section in
-            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix or CSV file)") }
+            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix, CSV or .npz file)") }
             data.train = train
         }, write: { .scalar(quotedString($0.train)) }),
         .optional("test", \.test),
-        .value("format", \.format, default: { $0.train.lowercased().hasSuffix(".csv") ? .csv : .idx }),
+        .value("format", \.format, default: { Format(impliedBy: $0.train) }),
+        .custom("targets", read: readTargets, write: writeTargets),
         .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none }),
+        .value("normalize_targets", \.normalizeTargets, default: .none),
         .integer("train_limit", \.trainLimit, minimum: 1),
     ]
-    static let unread = Self(train: "", test: nil, format: .idx, normalize: .none, trainLimit: nil)
+    static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
+                             trainLimit: nil)
 }
 
 extension TrainingConfig.LayerSection: ConfigSection {
@@ -283,24 +295,22 @@ extension TrainingConfig.CheckpointSection: ConfigSection {
 extension TrainingConfig.LoggingSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .integer("every_steps", \.everySteps, default: 20, minimum: 1),
+        .value("timeline", \.timeline, default: false),
+        .custom("timeline_steps", read: { logging, section in
+            logging.timelineSteps = defaultTimelineSteps
+            guard let (text, tree) = try section.scalar("timeline_steps", expected: "FIRST-LAST") else { return }
+            logging.timelineSteps = try parseStepWindow(text, location: section.location(tree, "timeline_steps"))
+        }, write: { .scalar("\($0.timelineSteps.lowerBound)-\($0.timelineSteps.upperBound)") }),
+        .integer("histogram_every_steps", \.histogramEverySteps, minimum: 1),
     ]
-    static let unread = Self(everySteps: 1)
-}
-
-extension TrainingConfig.LayerSection {
-    /// The layer as one flow mapping, `{units: 256, activation: relu}`, as the resolved config lists it.
-    var inlineYAML: String {
-        "{" + resolved.map { name, value -> String in
-            guard case let .scalar(text) = value else { preconditionFailure("a layer key is not a scalar") }
-            return "\(name): \(text)"
-        }.joined(separator: ", ") + "}"
-    }
+    static let unread = Self(everySteps: 1, timeline: false, timelineSteps: 1...1, histogramEverySteps: nil)
 }
 
 extension Loss: ConfigChoice {}
 extension Activation: ConfigChoice {}
 extension WeightInitialization: ConfigChoice {}
 extension Normalization: ConfigChoice {}
+extension TargetNormalization: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
 extension OptimizerSettings.Kind: ConfigChoice {}
 extension TrainingConfig.DataSection.Format: ConfigChoice {}

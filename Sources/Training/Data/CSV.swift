@@ -6,21 +6,27 @@ import Musl
 import Darwin
 #endif
 
-/// A parsed numeric CSV file: a `label` column plus feature columns, with each row's line number.
+/// A parsed numeric CSV file: target columns (by default one named `label`) plus feature columns, with each row's
+/// line number.
 public struct CSVTable {
-    /// Feature column names in file order (every column except `label`).
+    /// Feature column names in file order (every column except the targets).
     public var featureNames: [String]
-    /// Row-major feature values, `labels.count × featureNames.count`.
+    /// Row-major feature values, `lines.count × featureNames.count`.
     public var features: [Float]
-    /// The `label` column.
+    /// The target columns' names, in the order asked for.
+    public var targetNames: [String]
+    /// Row-major target values, `lines.count × targetNames.count`.
     public var labels: [Float]
     /// 1-based line number of each data row in the file.
     public var lines: [Int]
 
-    /// Parses CSV bytes; every defect is a `UserError` "PATH:LINE: reason" (or "PATH: reason" for whole-file problems).
-    /// Without `requireLabel` a missing `label` column gives labels of 0 and a non-numeric label gives NaN.
-    public static func parse(_ bytes: [UInt8], path: String, requireLabel: Bool = true) throws -> CSVTable {
-        var parser = CSVParser(path: path, requireLabel: requireLabel)
+    /// Parses CSV bytes with the columns named `targets` as targets; every defect is a `UserError` "PATH:LINE: reason"
+    /// (or "PATH: reason" for whole-file problems). Without `requireTargets` a missing target column gives values of 0
+    /// and a non-numeric target gives NaN.
+    public static func parse(_ bytes: [UInt8], path: String, targets: [String] = ["label"],
+                             requireTargets: Bool = true) throws -> CSVTable {
+        precondition(!targets.isEmpty && Set(targets).count == targets.count, "CSVTable.parse: targets must be distinct")
+        var parser = CSVParser(path: path, targets: targets, requireTargets: requireTargets)
         // A trailing NUL lets strtof stop safely at the end of the last field.
         var terminated = bytes
         terminated.append(0)
@@ -28,35 +34,43 @@ public struct CSVTable {
             try parser.run(buffer.baseAddress!, length: buffer.count - 1)
         }
         guard let header = parser.header else {
-            throw UserError("\(path): empty file (expected a header row naming the columns, including \"label\")")
+            throw UserError("\(path): empty file (expected a header row naming the columns, including "
+                + "\(targets.map { quotedForMessage($0) }.joined(separator: ", ")))")
         }
-        guard !parser.labels.isEmpty else {
+        guard !parser.lines.isEmpty else {
             throw UserError("\(path): no data rows after the header on line \(header.line)")
         }
-        return CSVTable(featureNames: header.featureNames, features: parser.features, labels: parser.labels, lines: parser.lines)
+        return CSVTable(featureNames: header.featureNames, features: parser.features, targetNames: targets,
+                        labels: parser.labels, lines: parser.lines)
     }
 }
 
 private struct CSVHeader {
     var line: Int
     var columnNames: [String]
-    var labelColumn: Int?
+    /// For each column, the index of the target it holds (nil for a feature).
+    var targetOfColumn: [Int?]
     var featureNames: [String] {
-        columnNames.enumerated().filter { $0.offset != labelColumn }.map(\.element)
+        columnNames.indices.filter { targetOfColumn[$0] == nil }.map { columnNames[$0] }
     }
 }
 
 private struct CSVParser {
     let path: String
-    let requireLabel: Bool
+    let targets: [String]
+    let requireTargets: Bool
     var header: CSVHeader?
     var features: [Float] = []
     var labels: [Float] = []
     var lines: [Int] = []
+    /// One row's targets, filled column by column (0 for a target column the file lacks).
+    private var rowTargets: [Float]
 
-    init(path: String, requireLabel: Bool) {
+    init(path: String, targets: [String], requireTargets: Bool) {
         self.path = path
-        self.requireLabel = requireLabel
+        self.targets = targets
+        self.requireTargets = requireTargets
+        rowTargets = [Float](repeating: 0, count: targets.count)
     }
 
     mutating func run(_ base: UnsafePointer<UInt8>, length: Int) throws {
@@ -108,15 +122,23 @@ private struct CSVParser {
             fieldStart = fieldEnd + 1
         }
         let location = "\(path):\(line)"
-        let labelColumns = names.indices.filter { names[$0] == "label" }
-        if requireLabel && labelColumns.isEmpty {
-            throw UserError("\(location): no \"label\" column in the header; columns are: \(names.map { quotedForMessage($0) }.joined(separator: ", "))")
+        var targetOfColumn = [Int?](repeating: nil, count: names.count)
+        for (target, name) in targets.enumerated() {
+            let columns = names.indices.filter { names[$0] == name }
+            if requireTargets && columns.isEmpty {
+                throw UserError("\(location): no \(quotedForMessage(name)) column in the header; columns are: "
+                    + names.map { quotedForMessage($0) }.joined(separator: ", "))
+            }
+            // A target named twice would also be read as a feature.
+            guard columns.count <= 1 else {
+                throw UserError("\(location): the header names the target \(quotedForMessage(name)) \(columns.count) times")
+            }
+            if let column = columns.first { targetOfColumn[column] = target }
         }
-        guard labelColumns.count <= 1 else { throw UserError("\(location): the header names \"label\" \(labelColumns.count) times") }
-        guard names.count > labelColumns.count else {
-            throw UserError("\(location): the header has no feature columns besides \"label\"")
+        guard targetOfColumn.contains(where: { $0 == nil }) else {
+            throw UserError("\(location): the header has no feature columns besides "
+                + targets.map { quotedForMessage($0) }.joined(separator: ", "))
         }
-        let labelColumn = labelColumns.first
         if let empty = names.firstIndex(of: "") {
             throw UserError("\(location): column \(empty + 1) of the header has no name")
         }
@@ -124,14 +146,14 @@ private struct CSVParser {
         for name in names where !seen.insert(name).inserted {
             throw UserError("\(location): column \(quotedForMessage(name)) appears more than once in the header")
         }
-        return CSVHeader(line: line, columnNames: names, labelColumn: labelColumn)
+        return CSVHeader(line: line, columnNames: names, targetOfColumn: targetOfColumn)
     }
 
     private mutating func parseRow(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, line: Int, header: CSVHeader) throws {
         let columnCount = header.columnNames.count
         var column = 0
         var fieldStart = start
-        var label: Float = 0
+        for target in rowTargets.indices { rowTargets[target] = 0 }
         while true {
             var fieldEnd = fieldStart
             while fieldEnd < end, base[fieldEnd] != UInt8(ascii: ",") { fieldEnd += 1 }
@@ -140,7 +162,8 @@ private struct CSVParser {
             }
             let (from, to) = trimmedField(base, fieldStart, fieldEnd)
             var parsed = parseNumber(base, from, to)
-            if parsed == nil, !requireLabel, column == header.labelColumn { parsed = .nan }
+            let target = header.targetOfColumn[column]
+            if parsed == nil, !requireTargets, target != nil { parsed = .nan }
             guard let value = parsed else {
                 let text = String(decoding: UnsafeBufferPointer(start: base + from, count: to - from), as: UTF8.self)
                 let name = header.columnNames[column]
@@ -151,7 +174,7 @@ private struct CSVParser {
                     : "non-numeric"
                 throw UserError("\(path):\(line): \(problem) value \(quotedForMessage(text)) in column \(quotedForMessage(name))")
             }
-            if column == header.labelColumn { label = value } else { features.append(value) }
+            if let target { rowTargets[target] = value } else { features.append(value) }
             column += 1
             if fieldEnd >= end { break }
             fieldStart = fieldEnd + 1
@@ -159,7 +182,7 @@ private struct CSVParser {
         guard column == columnCount else {
             throw UserError("\(path):\(line): expected \(columnCount) fields, got \(column)")
         }
-        labels.append(label)
+        labels.append(contentsOf: rowTargets)
         lines.append(line)
     }
 

@@ -10,15 +10,23 @@ public enum Normalization: String, CaseIterable {
     case standardize
 }
 
-/// An in-memory labelled dataset: `count` rows of `featureCount` raw features plus one label per row.
+/// How targets are mapped to what the network learns (`data.normalize_targets`).
+public enum TargetNormalization: String, CaseIterable {
+    /// Targets as they are.
+    case none
+    /// Subtract the training mean and divide by the training standard deviation, per target (undone by `predict`).
+    case standardize
+}
+
+/// An in-memory labelled dataset: `count` rows of `featureCount` raw features plus `targetCount` targets per row.
 ///
-/// Raw features are kept as loaded; normalization is applied on the fly by `gather`.
+/// Raw features and targets are kept as loaded; normalization is applied on the fly by `gather`.
 public final class Dataset {
     /// Raw feature storage, row-major, `count × featureCount` values.
     public enum Features {
-        /// Unsigned bytes, as read from IDX image files.
-        case bytes([UInt8])
-        /// Floats, as read from CSV files.
+        /// Unsigned bytes, as read from IDX image files (or mapped from an npz's uncompressed uint8 array).
+        case bytes(ByteStorage)
+        /// Floats, as read from CSV files and numeric npz arrays.
         case floats([Float])
     }
 
@@ -28,11 +36,16 @@ public final class Dataset {
     public let featureCount: Int
     /// Raw features, row-major.
     public private(set) var features: Features
-    /// One label per row: a class index for classification, a target value for regression.
+    /// The targets, row-major `count × targetCount`: a class index (classification), 0 or 1 per label (multi-label)
+    /// or values (regression).
     public private(set) var labels: [Float]
-    /// The file the features came from (CSV path or IDX images path).
+    /// Targets per row.
+    public let targetCount: Int
+    /// Names of the targets: the CSV target columns, `label` for IDX, `y` or `y_0`, `y_1`, ... for npz unless named.
+    public let targetNames: [String]
+    /// The file the features came from (CSV path, IDX images path or npz path).
     public let source: String
-    /// Names of the feature columns (CSV header order); empty for IDX data.
+    /// Names of the feature columns (CSV header order); empty for IDX and npz data.
     public let featureNames: [String]
 
     /// The normalization currently applied by `gather`.
@@ -42,32 +55,52 @@ public final class Dataset {
     /// Per-feature factor applied after the offset: normalized = (raw − offset) × scale (1/255, or 1/std).
     public private(set) var scale: [Float]
 
-    private enum Origin {
+    /// The target normalization currently applied by `gather`: target' = (target − targetMean) / targetStandardDeviation.
+    public private(set) var targetNormalization: TargetNormalization = .none
+    /// Per-target mean subtracted by `standardize` (0 otherwise).
+    public private(set) var targetMean: [Float]
+    /// Per-target standard deviation divided by `standardize` (1 otherwise).
+    public private(set) var targetStandardDeviation: [Float]
+    /// 1 / targetStandardDeviation, what `gather` multiplies by.
+    private var targetScale: [Float]
+
+    enum Origin {
         case csv(path: String, lines: [Int])
         case idx(labelsPath: String)
+        case npz(path: String)
     }
     private var origin: Origin
 
-    private init(count: Int, featureCount: Int, features: Features, labels: [Float], source: String,
-                 featureNames: [String], origin: Origin) {
+    init(count: Int, featureCount: Int, features: Features, labels: [Float], targetNames: [String], source: String,
+         featureNames: [String], origin: Origin) {
+        precondition(!targetNames.isEmpty && labels.count == count * targetNames.count, "Dataset: targets do not fit the rows")
         self.count = count
         self.featureCount = featureCount
         self.features = features
         self.labels = labels
+        targetCount = targetNames.count
+        self.targetNames = targetNames
         self.source = source
         self.featureNames = featureNames
         self.origin = origin
         offset = [Float](repeating: 0, count: featureCount)
         scale = [Float](repeating: 1, count: featureCount)
+        targetMean = [Float](repeating: 0, count: targetNames.count)
+        targetStandardDeviation = [Float](repeating: 1, count: targetNames.count)
+        targetScale = targetStandardDeviation
     }
 
-    /// Makes a dataset from float features held in memory (for tests and generated data).
-    public convenience init(features: [Float], labels: [Float], featureCount: Int, source: String = "<memory>") throws {
-        guard featureCount > 0, features.count == labels.count * featureCount else {
-            throw UserError("\(source): \(features.count) feature values do not form \(labels.count) rows of \(featureCount)")
+    /// Makes a dataset from float features and `targetCount` targets per row held in memory (tests, generated data).
+    public convenience init(features: [Float], labels: [Float], featureCount: Int, targetCount: Int = 1,
+                            source: String = "<memory>") throws {
+        let rows = labels.count / max(targetCount, 1)
+        guard featureCount > 0, targetCount > 0, labels.count == rows * targetCount, features.count == rows * featureCount else {
+            throw UserError("\(source): \(features.count) feature values and \(labels.count) targets do not form rows of "
+                + "\(featureCount) features and \(targetCount) targets")
         }
-        self.init(count: labels.count, featureCount: featureCount, features: .floats(features), labels: labels,
-                  source: source, featureNames: [], origin: .idx(labelsPath: source))
+        self.init(count: rows, featureCount: featureCount, features: .floats(features), labels: labels,
+                  targetNames: defaultTargetNames(count: targetCount, base: "label"), source: source, featureNames: [],
+                  origin: .idx(labelsPath: source))
     }
 
     // MARK: - Loading
@@ -93,22 +126,23 @@ public final class Dataset {
         // row width is bytes.count / itemCount, computed without re-multiplying the dimensions.
         let width = images.bytes.count / itemCount
         guard width > 0 else { throw UserError("\(imagesPath): images have zero size (dimensions \(images.dimensions))") }
-        return Dataset(count: itemCount, featureCount: width, features: .bytes(images.bytes),
-                       labels: labels.bytes.map { Float($0) }, source: imagesPath, featureNames: [],
+        return Dataset(count: itemCount, featureCount: width, features: .bytes(ByteStorage(images.bytes)),
+                       labels: labels.bytes.map { Float($0) }, targetNames: ["label"], source: imagesPath, featureNames: [],
                        origin: .idx(labelsPath: labelsPath))
     }
 
-    /// Loads a CSV file with a header row; the `label` column is the target, every other column a numeric feature.
-    /// With `requireLabel: false` (prediction inputs) the `label` column may be absent (labels are then 0)
-    /// and, when present, a non-numeric label becomes NaN instead of an error.
-    public static func loadCSV(path: String, requireLabel: Bool = true) throws -> Dataset {
-        try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, requireLabel: requireLabel), path: path)
+    /// Loads a CSV file with a header row; the `targets` columns are the targets, every other column a numeric feature.
+    /// With `requireTargets: false` (prediction inputs) target columns may be absent (their values are then 0)
+    /// and, when present, a non-numeric target becomes NaN instead of an error.
+    public static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
+        try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, targets: targets, requireTargets: requireTargets),
+                    path: path)
     }
 
     /// Makes a dataset from a parsed CSV table (rows keep their file line numbers for error messages).
     static func fromCSV(_ table: CSVTable, path: String) -> Dataset {
-        Dataset(count: table.labels.count, featureCount: table.featureNames.count, features: .floats(table.features),
-                labels: table.labels, source: path, featureNames: table.featureNames,
+        Dataset(count: table.lines.count, featureCount: table.featureNames.count, features: .floats(table.features),
+                labels: table.labels, targetNames: table.targetNames, source: path, featureNames: table.featureNames,
                 origin: .csv(path: path, lines: table.lines))
     }
 
@@ -118,16 +152,14 @@ public final class Dataset {
         guard kept < count else { return }
         // Swap each array out before trimming so it is uniquely referenced and shrinks in place.
         switch features {
-        case var .bytes(values):
-            features = .bytes([])
-            values.removeSubrange((kept * featureCount)...)
-            features = .bytes(values)
+        case let .bytes(values):
+            features = .bytes(values.truncated(to: kept * featureCount))
         case var .floats(values):
             features = .floats([])
             values.removeSubrange((kept * featureCount)...)
             features = .floats(values)
         }
-        labels.removeSubrange(kept...)
+        labels.removeSubrange((kept * targetCount)...)
         if case .csv(let path, var lines) = origin {
             origin = .idx(labelsPath: path)
             lines.removeSubrange(kept...)
@@ -146,11 +178,14 @@ public final class Dataset {
             return "\(path):\(lines[row])"
         case let .idx(labelsPath):
             return "\(labelsPath) (item \(row))"
+        case let .npz(path):
+            return "\(path) (row \(row))"
         }
     }
 
-    /// Checks every label is an integer class index in 0..<classCount.
+    /// Checks every label is an integer class index in 0..<classCount (one target per row).
     public func validateClassLabels(classCount: Int) throws {
+        precondition(targetCount == 1, "class labels are one target per row")
         for (row, label) in labels.enumerated() {
             if !(label >= 0 && label < Float(classCount) && label == label.rounded(.towardZero)) {
                 let shown = label.isFinite && label == label.rounded() && abs(label) < 1e15 ? String(Int64(label)) : "\(label)"
@@ -204,10 +239,62 @@ public final class Dataset {
         normalization = mode
     }
 
+    /// Sets the target normalization used by `gather`; `standardize` uses the mean and standard deviation of the
+    /// targets of `training` (or of this dataset when nil), computed in Double; a constant target gets deviation 1.
+    /// A dataset whose target count differs from the training set's is a `UserError` naming this dataset's file.
+    public func applyTargetNormalization(_ mode: TargetNormalization, statisticsFrom training: Dataset? = nil) throws {
+        if let training, training.targetCount != targetCount {
+            throw UserError("\(source): rows have \(targetCount) targets but the training data \(training.source) has \(training.targetCount)")
+        }
+        switch mode {
+        case .none:
+            setTargetNormalization(.none, mean: [Float](repeating: 0, count: targetCount),
+                                   standardDeviation: [Float](repeating: 1, count: targetCount))
+        case .standardize:
+            let reference = training ?? self
+            if reference !== self, reference.targetNormalization == .standardize {
+                setTargetNormalization(.standardize, mean: reference.targetMean,
+                                       standardDeviation: reference.targetStandardDeviation)
+            } else {
+                let statistics = reference.labels.withUnsafeBufferPointer { targets in
+                    Dataset.columnStatistics(rows: reference.count, width: targetCount) { row, scratch in
+                        for j in 0..<scratch.count { scratch[j] = Double(targets[row * scratch.count + j]) }
+                    }
+                }
+                setTargetNormalization(.standardize, mean: statistics.mean, standardDeviation: statistics.standardDeviation)
+            }
+        }
+    }
+
+    /// Uses saved target normalization parameters (e.g. from a model file), one mean and deviation per target.
+    public func applyTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) throws {
+        guard mode == .standardize else { return try applyTargetNormalization(mode) }
+        guard mean.count == targetCount, standardDeviation.count == targetCount else {
+            throw UserError("\(source): rows have \(targetCount) targets but the saved target normalization covers \(mean.count)")
+        }
+        guard mean.allSatisfy(\.isFinite), standardDeviation.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw UserError("\(source): the saved target normalization parameters are not finite and positive")
+        }
+        setTargetNormalization(mode, mean: mean, standardDeviation: standardDeviation)
+    }
+
+    private func setTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) {
+        targetMean = mean
+        targetStandardDeviation = standardDeviation
+        targetScale = standardDeviation.map { 1 / $0 }
+        targetNormalization = mode
+    }
+
     /// Per-feature mean and population standard deviation of the raw features, computed in Double;
     /// a constant feature gets standard deviation 1 so it maps to 0 rather than NaN.
     public func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
-        let width = featureCount, rows = count
+        Dataset.columnStatistics(rows: count, width: featureCount, loadRow: loadRow)
+    }
+
+    /// Per-column mean and population standard deviation of `rows` rows of `width` values that `loadRow` writes as
+    /// Doubles; a constant column gets standard deviation 1 so it maps to 0 rather than NaN.
+    static func columnStatistics(rows: Int, width: Int, loadRow: (Int, UnsafeMutableBufferPointer<Double>) -> Void)
+        -> (mean: [Float], standardDeviation: [Float]) {
         var mean = [Double](repeating: 0, count: width)
         var squares = [Double](repeating: 0, count: width)
         var scratch = [Double](repeating: 0, count: width)
@@ -217,7 +304,7 @@ public final class Dataset {
                 scratch.withUnsafeMutableBufferPointer { scratch in
                     for pass in 0..<2 {
                         for row in 0..<rows {
-                            loadRow(row, into: scratch)
+                            loadRow(row, scratch)
                             if pass == 0 {
                                 for feature in 0..<width { mean[feature] += scratch[feature] }
                             } else {
@@ -242,7 +329,7 @@ public final class Dataset {
     }
 
     /// Copies one row's raw features into `scratch` as Doubles.
-    private func loadRow(_ row: Int, into scratch: UnsafeMutableBufferPointer<Double>) {
+    private func loadRow(_ row: Int, _ scratch: UnsafeMutableBufferPointer<Double>) {
         let width = featureCount, start = row * featureCount
         switch features {
         case let .bytes(values):
@@ -258,7 +345,16 @@ public final class Dataset {
 
     // MARK: - Batches
 
-    /// Writes the normalized features (`rows.count × featureCount`, row-major) and labels of the given rows.
+    /// Writes one row's `targetCount` targets as `gather` delivers them: (target − mean) × 1/deviation.
+    @inline(__always)
+    private func copyTargets(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>) {
+        for target in 0..<targetCount {
+            destination[target] = (source[target] - targetMean[target]) * targetScale[target]
+        }
+    }
+
+    /// Writes the normalized features (`rows.count × featureCount`, row-major) and targets (`rows.count × targetCount`)
+    /// of the given rows.
     /// Allocation-free; with `threads > 1` large batches are split across threads. Row indices must be in 0..<count.
     public func gather(rows: UnsafeBufferPointer<Int32>, features output: UnsafeMutablePointer<Float>,
                        labels labelOutput: UnsafeMutablePointer<Float>, threads: Int = 1) {
@@ -285,7 +381,7 @@ public final class Dataset {
                             let row = Int(rows[index])
                             precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
                             convert(row, output + index * width)
-                            labelOutput[index] = labelValues[row]
+                            copyTargets(labelValues.baseAddress! + row * targetCount, to: labelOutput + index * targetCount)
                         }
                     }
                     switch features {

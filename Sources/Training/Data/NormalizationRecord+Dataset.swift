@@ -1,14 +1,21 @@
 // Bridges Dataset normalization to the model file's NormalizationRecord (defined in Run/ModelFile.swift).
 extension Dataset {
-    /// The normalization in effect, as stored in model files (offset and scale only for standardize).
+    /// The normalization of features and targets in effect, and the targets' names, as stored in model files.
     public var normalizationRecord: NormalizationRecord {
-        normalization == .standardize
-            ? NormalizationRecord(mode: .standardize, offset: offset, scale: scale)
-            : NormalizationRecord(mode: normalization, offset: [], scale: [])
+        let standardized = normalization == .standardize, targetsStandardized = targetNormalization == .standardize
+        return NormalizationRecord(mode: normalization, offset: standardized ? offset : [], scale: standardized ? scale : [],
+                                   targetNames: targetNames, targetMode: targetNormalization,
+                                   targetMean: targetsStandardized ? targetMean : [],
+                                   targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [])
     }
 
-    /// Applies the normalization saved in a model file (a width mismatch is a `UserError` naming this dataset).
+    /// Applies the feature normalization saved in a model file (a width mismatch is a `UserError` naming this dataset).
     public func applyNormalization(_ record: NormalizationRecord) throws {
         try applyNormalization(record.mode, offset: record.offset, scale: record.scale)
+    }
+
+    /// Applies the target normalization saved in a model file (a count mismatch is a `UserError` naming this dataset).
+    public func applyTargetNormalization(_ record: NormalizationRecord) throws {
+        try applyTargetNormalization(record.targetMode, mean: record.targetMean, standardDeviation: record.targetStandardDeviation)
     }
 }

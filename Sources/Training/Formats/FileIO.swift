@@ -53,17 +53,7 @@ public enum FileIO {
             if !closed { close(descriptor) }
             if !succeeded { unlink(temporary) }
         }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                write(descriptor, raw.baseAddress! + written, raw.count - written)
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw UserError("\(path): cannot write: \(errorText(errno))")
-            }
-            written += result
-        }
+        try writeAll(bytes, to: descriptor, path: path)
         if fsync(descriptor) != 0 { throw UserError("\(path): cannot write: fsync failed: \(errorText(errno))") }
         closed = true
         if close(descriptor) != 0 { throw UserError("\(path): cannot write: \(errorText(errno))") }
@@ -76,6 +66,21 @@ public enum FileIO {
         if directoryDescriptor >= 0 {
             _ = fsync(directoryDescriptor)
             close(directoryDescriptor)
+        }
+    }
+
+    /// Writes every byte to an open file (retrying short writes); a failure is a `UserError` naming `path`.
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { raw in
+                write(descriptor, raw.baseAddress! + written, raw.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw UserError("\(path): cannot write: \(errorText(errno))")
+            }
+            written += result
         }
     }
 

@@ -66,7 +66,8 @@ public enum Commands {
     static func loadModel(_ location: String) throws -> (path: String, saved: ModelFile.Saved, task: LearningTask) {
         let path = try modelPath(for: location)
         let saved = try ModelFile.read(path: path, threads: availableCPUCount())
-        return (path, saved, try LearningTask(loss: saved.loss, outputWidth: saved.network.outputWidth))
+        return (path, saved, try LearningTask(loss: saved.loss.kind, outputWidth: saved.network.outputWidth,
+                                              targetCount: saved.normalization.targetNames.count))
     }
 
     /// `dataset` normalized as the model's training data was, after checking its width fits the model.
@@ -78,43 +79,61 @@ public enum Commands {
         return dataset
     }
 
-    /// What `plexus evaluate` prints: the model, the data and the task's metrics on it.
+    /// What `plexus evaluate` prints: the model, the data, the task's metrics on it and, for several targets, each
+    /// target's metrics under `per_target`.
     struct EvaluationReport: Encodable {
         let model: String
         let data: String
         let samples: Int
         let metrics: MetricValues
+        let perTarget: [(name: String, metrics: MetricValues)]
 
         func encode(to encoder: Encoder) throws {
             try encoder.encodeObject(["model": model, "data": data, "samples": samples], metrics: metrics)
+            guard !perTarget.isEmpty else { return }
+            var container = encoder.container(keyedBy: NamedKey.self)
+            var targets = container.nestedContainer(keyedBy: NamedKey.self, forKey: NamedKey("per_target"))
+            for (name, values) in perTarget { try values.encode(to: targets.superEncoder(forKey: NamedKey(name))) }
         }
     }
 
-    /// `plexus evaluate`: the loss (and accuracy, for classification) of a saved model on a dataset, as a JSON object.
+    /// The data at `location` in `format` (default: by its name, IDX prefix, CSV or .npz) with the model's targets.
+    static func loadData(_ location: String, format: TrainingConfig.DataSection.Format? = nil, for saved: ModelFile.Saved,
+                         requireTargets: Bool) throws -> Dataset {
+        try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
+                         requireTargets: requireTargets)
+    }
+
+    /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
     public static func evaluate(location: String, data: String?) throws -> String {
         let (path, saved, task) = try loadModel(location)
         guard let dataLocation = data ?? saved.config?.data.test else {
-            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_OR_CSV")
+            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
         }
-        let loaded = dataLocation.lowercased().hasSuffix(".csv")
-            ? try Dataset.loadCSV(path: dataLocation) : try Dataset.loadIDX(prefix: dataLocation)
-        let dataset = try prepare(loaded, for: saved, source: dataLocation, what: "features per sample")
+        // The config's own test data in the config's format; --data by its name.
+        let format = data == nil ? saved.config?.data.format : nil
+        let dataset = try prepare(try loadData(dataLocation, format: format, for: saved, requireTargets: true), for: saved,
+                                  source: dataLocation, what: "features per sample")
         try task.validateLabels(of: dataset)
-        let totals = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, batchSize: 1000)
-        return JSON.text(EvaluationReport(model: path, data: dataLocation, samples: dataset.count,
-                                          metrics: task.metrics(of: totals, count: dataset.count)))
+        try dataset.applyTargetNormalization(saved.normalization)
+        let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
+                                batchSize: 1000)
+        return JSON.text(EvaluationReport(
+            model: path, data: dataLocation, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
+            perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
     }
 
-    /// `plexus predict`: the network's outputs for every row of a CSV (its `label` column, if any, is ignored).
+    /// `plexus predict`: the network's outputs for every row of a CSV or .npz (target columns, if any, are ignored).
     public static func predict(checkpoint: String, input: String, output: String?) throws {
         let (_, saved, task) = try loadModel(checkpoint)
-        let dataset = try prepare(try Dataset.loadCSV(path: input, requireLabel: false), for: saved, source: input,
+        let dataset = try prepare(try loadData(input, for: saved, requireTargets: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
-        var text = task.predictionHeader(width: width).joined(separator: ",") + "\n"
+        var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames).joined(separator: ",") + "\n"
         forEachInferenceBatch(0..<dataset.count, of: dataset, network: saved.network, batchSize: 1000) { outputs, _, count in
             for row in 0..<count {
-                text += task.predictionFields(outputs + row * width, width: width).joined(separator: ",") + "\n"
+                text += task.predictionFields(outputs + row * width, width: width, normalization: saved.normalization)
+                    .joined(separator: ",") + "\n"
             }
         }
         if let output {

@@ -4,7 +4,7 @@ import Kernels
 import NeuralNet
 
 /// Runs `rows` of `data` through `network` in batches of at most `batchSize` rows and hands each batch's outputs
-/// [count×outputWidth] and labels [count] to `body` (valid during the call only): the one inference loop of
+/// [count×outputWidth] and targets [count×targetCount] to `body` (valid during the call only): the one inference loop of
 /// evaluation, the per-epoch test metrics and `predict`.
 func forEachInferenceBatch(_ rows: Range<Int>, of data: Dataset, network: Network, batchSize: Int,
                            _ body: (_ outputs: UnsafePointer<Float>, _ labels: UnsafePointer<Float>, _ count: Int) throws -> Void)
@@ -12,7 +12,7 @@ func forEachInferenceBatch(_ rows: Range<Int>, of data: Dataset, network: Networ
     guard !rows.isEmpty else { return }
     network.reserve(batchCapacity: batchSize)
     let input = UnsafeMutablePointer<Float>.allocate(capacity: batchSize * data.featureCount)
-    let labels = UnsafeMutablePointer<Float>.allocate(capacity: batchSize)
+    let labels = UnsafeMutablePointer<Float>.allocate(capacity: batchSize * data.targetCount)
     var indices = [Int32](repeating: 0, count: batchSize)
     defer { input.deallocate(); labels.deallocate() }
     var start = rows.lowerBound
@@ -27,23 +27,25 @@ func forEachInferenceBatch(_ rows: Range<Int>, of data: Dataset, network: Networ
     }
 }
 
-/// Sums the loss and correct predictions over `rows` of `data`.
-func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: Loss, batchSize: Int) -> Loss.BatchTotals {
-    var totals = Loss.BatchTotals()
+/// The task's evaluation sums (loss, correct predictions, per-target errors; see `LearningTask.sumCount`) over
+/// `rows` of `data`.
+func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: LossSettings, task: LearningTask,
+                  batchSize: Int) -> [Double] {
+    var sums = [Double](repeating: 0, count: task.sumCount)
+    let mean = data.targetMean, deviation = data.targetStandardDeviation
     forEachInferenceBatch(rows, of: data, network: network, batchSize: batchSize) { outputs, labels, count in
         let batch = loss.evaluate(outputs: outputs, labels: labels, batch: count, width: network.outputWidth,
                                   gradient: nil, gradientScale: 0)
-        totals.lossSum += batch.lossSum
-        totals.correct += batch.correct
+        task.accumulate(batch, outputs: outputs, targets: labels, count: count, into: &sums, targetMean: mean,
+                        targetStandardDeviation: deviation)
     }
-    return totals
+    return sums
 }
 
 /// The task's metrics (`loss`, `accuracy`, ...) of `network` on all of `data`, sharded across the ranks and reduced.
-func evaluate(_ network: Network, on data: Dataset, task: LearningTask, loss: Loss, batchSize: Int,
+func evaluate(_ network: Network, on data: Dataset, task: LearningTask, loss: LossSettings, batchSize: Int,
               communicator: Communicator) throws -> MetricValues {
     let mine = chunkRange(communicator.rank, of: communicator.size, total: data.count)
-    let local = evaluateRows(mine, of: data, network: network, loss: loss, batchSize: batchSize)
-    let sums = try communicator.allreduceSum([local.lossSum, Double(local.correct)])
-    return task.metrics(of: Loss.BatchTotals(lossSum: sums[0], correct: Int(sums[1])), count: data.count)
+    let local = evaluateRows(mine, of: data, network: network, loss: loss, task: task, batchSize: batchSize)
+    return task.metrics(of: try communicator.allreduceSum(local), count: data.count)
 }

@@ -33,7 +33,7 @@ public enum ModelFile {
             "format": "pt",
             "plexus.input_width": String(network.inputWidth),
             "plexus.layers": "[" + layers.joined(separator: ",") + "]",
-            "plexus.loss": config.loss.rawValue,
+            "plexus.loss": config.loss.kind.rawValue,
             "plexus.config": config.yaml,
             "plexus.normalization": normalization.mode.rawValue,
         ]
@@ -41,10 +41,11 @@ public enum ModelFile {
             metadata["plexus.feature_offset"] = jsonArray(normalization.offset)
             metadata["plexus.feature_scale"] = jsonArray(normalization.scale)
         }
+        addTargetMetadata(to: &metadata, loss: config.loss, normalization: normalization)
         return metadata
     }
 
-    private static func jsonArray(_ values: [Float]) -> String {
+    static func jsonArray(_ values: [Float]) -> String {
         "[" + values.map { "\($0)" }.joined(separator: ",") + "]"
     }
 
@@ -74,10 +75,11 @@ public enum ModelFile {
         }
     }
 
-    /// A saved model: the network with its weights, how inputs were normalized, the loss, and the resolved config.
+    /// A saved model: the network with its weights, how inputs and targets were normalized, the loss, and the
+    /// resolved config.
     public struct Saved {
         public let network: Network
-        public let loss: Loss
+        public let loss: LossSettings
         public let normalization: NormalizationRecord
         public let config: TrainingConfig?
     }
@@ -106,7 +108,7 @@ public enum ModelFile {
             }
             specs.append((units, activation))
         }
-        guard let loss = Loss(rawValue: try field("plexus.loss")) else {
+        guard let lossKind = Loss(rawValue: try field("plexus.loss")) else {
             throw UserError("\(path): corrupt plexus metadata: plexus.loss")
         }
         guard let mode = Normalization(rawValue: try field("plexus.normalization")) else {
@@ -114,16 +116,11 @@ public enum ModelFile {
         }
         var normalization = NormalizationRecord(mode: mode, offset: [], scale: [])
         if mode == .standardize {
-            func floats(_ key: String) throws -> [Float] {
-                guard let data = try field(key).data(using: .utf8),
-                      let list = try? JSONSerialization.jsonObject(with: data) as? [NSNumber], list.count == inputWidth else {
-                    throw UserError("\(path): corrupt plexus metadata: \(key)")
-                }
-                return list.map { $0.floatValue }
-            }
-            normalization = NormalizationRecord(mode: mode, offset: try floats("plexus.feature_offset"),
-                                                scale: try floats("plexus.feature_scale"))
+            normalization.offset = try floatArray(metadata, "plexus.feature_offset", count: inputWidth, path: path)
+            normalization.scale = try floatArray(metadata, "plexus.feature_scale", count: inputWidth, path: path)
         }
+        let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
+                                          into: &normalization, path: path)
         let network = Network(inputWidth: inputWidth, layers: specs, threads: threads)
         try load(tensors, into: network, source: path)
         let config = metadata["plexus.config"].flatMap { try? TrainingConfig.parse($0, source: path) }
@@ -131,16 +128,28 @@ public enum ModelFile {
     }
 }
 
-/// How a model's inputs were normalized: the mode and, for standardize, per-feature offset and scale.
+/// How a model's data was laid out and normalized: the feature mode and, for standardize, per-feature offset and
+/// scale; the targets' names and their normalization (mean and deviation for standardize).
 public struct NormalizationRecord: Equatable {
     public var mode: Normalization
     /// x' = (x − offset) · scale, per feature (empty unless standardize).
     public var offset: [Float]
     public var scale: [Float]
+    /// The targets in output order (`predict` names its columns after them).
+    public var targetNames: [String]
+    public var targetMode: TargetNormalization
+    /// t' = (t − targetMean) / targetStandardDeviation, per target (empty unless standardize); `predict` undoes it.
+    public var targetMean: [Float]
+    public var targetStandardDeviation: [Float]
 
-    public init(mode: Normalization, offset: [Float], scale: [Float]) {
+    public init(mode: Normalization, offset: [Float], scale: [Float], targetNames: [String] = ["label"],
+                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = []) {
         self.mode = mode
         self.offset = offset
         self.scale = scale
+        self.targetNames = targetNames
+        self.targetMode = targetMode
+        self.targetMean = targetMean
+        self.targetStandardDeviation = targetStandardDeviation
     }
 }

@@ -88,6 +88,7 @@ final class ProgressReporter {
         guard enabled else { return }
         var line = "plexus: done: \(summary.steps) steps"
         if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
+        if let r2 = summary.evaluation["test_r2"] { line += String(format: ", test_r2 %.4f", r2) }
         line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
             + " wall; wrote " + runDirectory + "/final.safetensors"
         emit(line + "\n")

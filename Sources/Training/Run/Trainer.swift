@@ -11,6 +11,8 @@ public final class Trainer {
     let progress: ProgressReporter
     let startTime: Date
     let step: TrainingStep
+    /// TensorBoard events, the timeline and curves.svg.
+    let recorder: RunRecorder
     /// Where training stands (advanced after every step).
     public private(set) var position: TrainingPosition
     /// When the last checkpoint was saved (or training started): `checkpoint.every_seconds` counts from here.
@@ -25,6 +27,7 @@ public final class Trainer {
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
         step = TrainingStep(setup: setup, reduction: makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads))
+        recorder = RunRecorder(setup: setup, runDirectory: runDirectory)
     }
 
     /// Trains for `training.epochs`, writes metrics, checkpoints, summary and final weights; every rank calls it.
@@ -41,6 +44,7 @@ public final class Trainer {
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
                        trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
+        step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
@@ -66,12 +70,15 @@ public final class Trainer {
                 position.epochLossSum += outcome.lossSum
                 position.trainedSamples += outcome.samples
                 position.trainingSeconds += Date().timeIntervalSince(stepStart)
+                try recorder.stepFinished(position: position, lossSum: outcome.lossSum, samples: outcome.samples)
                 progress.step(epoch: position.epoch, epochs: epochs, stepInEpoch: position.batchIndex,
                               stepsPerEpoch: stepsPerEpoch, loss: outcome.lossSum / Double(max(1, outcome.samples)),
                               samples: (position.batchIndex - firstBatch) * batchSize, since: epochStart,
                               every: config.logging.everySteps)
                 if outcome.stopRequested {
-                    throw TrainingStopped(step: position.step, checkpoint: try saveCheckpoint())
+                    let checkpoint = try saveCheckpoint()
+                    try recorder.finish()
+                    throw TrainingStopped(step: position.step, checkpoint: checkpoint)
                 }
                 let byStep = config.checkpoint.everySteps.map { position.step % $0 == 0 } ?? false
                 if byStep || outcome.checkpointRequested {
@@ -85,9 +92,10 @@ public final class Trainer {
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
             if let test = setup.test {
                 setup.communicator.activity = .evaluation(epoch: position.epoch + 1)
-                lastEvaluation = try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
-                                              batchSize: config.training.evaluationBatchSize,
-                                              communicator: setup.communicator).prefixed("test")
+                lastEvaluation = try recorder.span(.evaluation, step: position.step) {
+                    try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
+                                 batchSize: config.training.evaluationBatchSize, communicator: setup.communicator).prefixed("test")
+                }
             }
             let epochSeconds = position.trainingSeconds - secondsBefore
             let record = EpochRecord(epoch: position.epoch + 1, step: position.step,
@@ -96,6 +104,7 @@ public final class Trainer {
                                      samplesPerSecond: Double((stepsPerEpoch - firstBatch) * batchSize) / max(epochSeconds, 1e-9),
                                      elapsedSeconds: Date().timeIntervalSince(startTime))
             try metrics?.append(record)
+            try recorder.epochFinished(record)
             progress.epoch(record, epochs: epochs)
             position.epoch += 1
             position.batchIndex = 0
@@ -117,8 +126,9 @@ public final class Trainer {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
             try FileIO.writeAtomically(JSON.text(summary, pretty: true) + "\n", to: path("summary.json"))
-            progress.finish(summary, runDirectory: runDirectory)
         }
+        try recorder.finish()
+        if isRoot { progress.finish(summary, runDirectory: runDirectory) }
         return summary
     }
 
@@ -132,10 +142,12 @@ public final class Trainer {
     @discardableResult
     func saveCheckpoint() throws -> String? {
         lastCheckpoint = DispatchTime.now()
-        guard setup.communicator.rank == 0 else { return nil }
-        return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
-                                    normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
-                                    keep: setup.config.checkpoint.keep)
+        return try recorder.span(.checkpoint, step: position.step) {
+            guard setup.communicator.rank == 0 else { return nil }
+            return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, position: position, config: setup.config,
+                                        normalization: setup.train.normalizationRecord, runDirectory: runDirectory,
+                                        keep: setup.config.checkpoint.keep)
+        }
     }
 
     /// Creates the run directory with its resolved `config.yaml` (rank 0, before training).

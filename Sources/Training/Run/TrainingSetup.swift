@@ -90,21 +90,17 @@ public final class TrainingSetup {
     /// Reads data and builds the network; throws UserError for any bad input.
     static func load(_ config: TrainingConfig, threads: Int) throws
         -> (train: Dataset, test: Dataset?, task: LearningTask, network: Network) {
-        let train: Dataset
-        var test: Dataset?
-        switch config.data.format {
-        case .idx:
-            train = try Dataset.loadIDX(prefix: config.data.train)
-            test = try config.data.test.map { try Dataset.loadIDX(prefix: $0) }
-        case .csv:
-            train = try Dataset.loadCSV(path: config.data.train)
-            test = try config.data.test.map { try Dataset.loadCSV(path: $0) }
-        }
-        if let limit = config.data.trainLimit { train.limit(to: limit) }
-        try train.applyNormalization(config.data.normalize, statisticsFrom: nil)
-        try test?.applyNormalization(config.data.normalize, statisticsFrom: train)
+        let data = config.data
+        let train = try Dataset.load(data.train, format: data.format, targets: data.targets)
+        let test = try data.test.map { try Dataset.load($0, format: data.format, targets: data.targets) }
+        if let limit = data.trainLimit { train.limit(to: limit) }
+        try train.applyNormalization(data.normalize, statisticsFrom: nil)
+        try test?.applyNormalization(data.normalize, statisticsFrom: train)
+        try train.applyTargetNormalization(data.normalizeTargets)
+        try test?.applyTargetNormalization(data.normalizeTargets, statisticsFrom: train)
 
-        let task = try LearningTask(loss: config.loss, outputWidth: config.model.layers.last!.units)
+        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
+                                    targetCount: train.targetCount)
         try task.validateLabels(of: train)
         if let test { try task.validateLabels(of: test) }
 

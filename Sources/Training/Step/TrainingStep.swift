@@ -43,7 +43,7 @@ final class TrainingStep {
         let capacity = max(1, reduction.rowCapacity(batchSize: setup.config.training.batchSize))
         setup.network.reserve(batchCapacity: max(capacity, setup.config.training.evaluationBatchSize))
         input = .allocate(capacity: capacity * setup.train.featureCount)
-        labels = .allocate(capacity: capacity)
+        labels = .allocate(capacity: capacity * setup.train.targetCount)
         outputGradient = .allocate(capacity: capacity * setup.network.outputWidth)
         agreement = StepAgreement.Buffer()
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.

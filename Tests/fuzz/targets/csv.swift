@@ -1,25 +1,26 @@
-// libFuzzer target: CSV bytes → CSVTable.parse (with and without a required label) → Dataset.fromCSV,
-// standardization, label validation, limit and gather.
-// Built by Tests/fuzz/run.sh together with Sources/Training/{UserError,Formats/FileIO,Data/CSV,Data/Dataset}.swift.
+// libFuzzer target: CSV bytes → CSVTable.parse (one `label` target or two target columns, required or not) →
+// Dataset.fromCSV, standardization of features and targets, label validation, limit and gather.
+// Built by Tests/fuzz/run.sh together with the reader sources it lists for `csv`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = fuzzBytes(data, size)
-    for requireLabel in [true, false] {
-        expectUserErrorOnly("CSVTable.parse(requireLabel: \(requireLabel))") {
-            let table = try CSVTable.parse(bytes, path: "fuzz.csv", requireLabel: requireLabel)
-            precondition(table.features.count == table.labels.count * table.featureNames.count
-                         && table.lines.count == table.labels.count && !table.labels.isEmpty,
+    for (targets, requireTargets) in [(["label"], true), (["label"], false), (["label", "b"], true), (["a", "label"], false)] {
+        expectUserErrorOnly("CSVTable.parse(targets: \(targets), requireTargets: \(requireTargets))") {
+            let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
+            precondition(table.features.count == table.lines.count * table.featureNames.count
+                         && table.labels.count == table.lines.count * targets.count && !table.lines.isEmpty,
                          "CSVTable.parse: inconsistent table")
             precondition(table.features.allSatisfy(\.isFinite), "CSVTable.parse: non-finite feature")
             let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
             _ = dataset.location(ofRow: dataset.count - 1)
             try dataset.applyNormalization(.standardize)
-            try? dataset.validateClassLabels(classCount: 3)
+            try dataset.applyTargetNormalization(.standardize)
+            if targets.count == 1 { try? dataset.validateClassLabels(classCount: 3) } else { try? dataset.validateBinaryTargets() }
             dataset.limit(to: 3)
             var rows = (0..<dataset.count).map { Int32($0) }
             var features = [Float](repeating: 0, count: rows.count * dataset.featureCount)
-            var labels = [Float](repeating: 0, count: rows.count)
+            var labels = [Float](repeating: 0, count: rows.count * dataset.targetCount)
             rows.withUnsafeMutableBufferPointer { rows in
                 features.withUnsafeMutableBufferPointer { out in
                     labels.withUnsafeMutableBufferPointer { dataset.gather(rows: UnsafeBufferPointer(rows), features: out.baseAddress!, labels: $0.baseAddress!) }

@@ -1,5 +1,5 @@
 // libFuzzer target: IDX files as stored (plain or gzipped) → IDX.decode → Dataset.fromIDX.
-// Built by Tests/fuzz/run.sh together with Sources/Training/{UserError,Formats/FileIO,Formats/IDX,Data/Dataset}.swift.
+// Built by Tests/fuzz/run.sh together with the reader sources it lists for `idx`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

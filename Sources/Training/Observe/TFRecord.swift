@@ -1,0 +1,181 @@
+// TensorBoard reads event files as TFRecords of serialized protocol buffers. Both layers are small enough to write by
+// hand: the framing is four fields, and the run writes five message types (Event, Summary, Summary.Value,
+// HistogramProto, the text plugin's tensor), so the project needs no protobuf runtime or generated code.
+
+/// CRC-32C (Castagnoli), the checksum of TFRecord framing, with TensorFlow's masking.
+enum CRC32C {
+    private static let table: [UInt32] = (0..<256).map { index in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        return crc
+    }
+
+    /// The CRC-32C of `bytes` (of "123456789": 0xE3069283).
+    static func checksum<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return ~crc
+    }
+
+    /// TensorFlow's masked form (rotated and offset, so a CRC of data that holds CRCs stays well distributed).
+    static func masked<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+        let crc = checksum(bytes)
+        return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
+    }
+}
+
+/// TFRecord framing: per record a little-endian UInt64 length, the masked CRC-32C of those 8 bytes, the data, and the
+/// masked CRC-32C of the data.
+enum TFRecord {
+    /// Appends `data` as one framed record to `output`.
+    static func append(_ data: [UInt8], to output: inout [UInt8]) {
+        let length = littleEndianBytes(UInt64(data.count))
+        output += length
+        output += littleEndianBytes(CRC32C.masked(length))
+        output += data
+        output += littleEndianBytes(CRC32C.masked(data))
+    }
+
+    /// The records of `bytes` in order, up to the first that is cut short or fails a checksum (a torn tail);
+    /// `intact` is false when such a tail was dropped.
+    static func records(in bytes: [UInt8]) -> (records: [ArraySlice<UInt8>], intact: Bool) {
+        var records: [ArraySlice<UInt8>] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 12 else { return (records, false) }
+            let lengthBytes = bytes[offset..<(offset + 8)]
+            guard readLittleEndian(bytes, at: offset + 8, as: UInt32.self) == CRC32C.masked(lengthBytes) else {
+                return (records, false)
+            }
+            let length = readLittleEndian(bytes, at: offset, as: UInt64.self)
+            let start = offset + 12
+            guard length <= UInt64(bytes.count - start), bytes.count - start - Int(length) >= 4 else { return (records, false) }
+            let end = start + Int(length)
+            guard readLittleEndian(bytes, at: end, as: UInt32.self) == CRC32C.masked(bytes[start..<end]) else {
+                return (records, false)
+            }
+            records.append(bytes[start..<end])
+            offset = end + 4
+        }
+        return (records, true)
+    }
+}
+
+/// The little-endian bytes of an integer.
+func littleEndianBytes<Value: FixedWidthInteger>(_ value: Value) -> [UInt8] {
+    (0..<(Value.bitWidth / 8)).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
+}
+
+/// The integer stored little-endian at `offset` of `bytes` (which must hold it).
+func readLittleEndian<Value: FixedWidthInteger, Bytes: RandomAccessCollection>(_ bytes: Bytes, at offset: Int,
+                                                                             as type: Value.Type) -> Value
+    where Bytes.Element == UInt8, Bytes.Index == Int {
+    var value: Value = 0
+    for index in 0..<(Value.bitWidth / 8) { value |= Value(bytes[offset + index]) << (index * 8) }
+    return value
+}
+
+/// Protocol-buffer wire format, writing side: fields appended in the order given (what proto3 readers accept).
+struct ProtobufWriter {
+    private(set) var bytes: [UInt8] = []
+
+    private enum WireType: UInt64 { case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5 }
+
+    private mutating func key(_ field: Int, _ type: WireType) { appendVarint(UInt64(field) << 3 | type.rawValue) }
+
+    private mutating func appendVarint(_ value: UInt64) {
+        var rest = value
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    /// An int64/uint64/enum/bool field.
+    mutating func varint(_ field: Int, _ value: Int64) {
+        key(field, .varint)
+        appendVarint(UInt64(bitPattern: value))
+    }
+
+    mutating func double(_ field: Int, _ value: Double) {
+        key(field, .fixed64)
+        bytes += littleEndianBytes(value.bitPattern)
+    }
+
+    mutating func float(_ field: Int, _ value: Float) {
+        key(field, .fixed32)
+        bytes += littleEndianBytes(value.bitPattern)
+    }
+
+    /// A bytes, string or embedded-message field.
+    mutating func lengthDelimited(_ field: Int, _ value: [UInt8]) {
+        key(field, .lengthDelimited)
+        appendVarint(UInt64(value.count))
+        bytes += value
+    }
+
+    mutating func string(_ field: Int, _ value: String) { lengthDelimited(field, Array(value.utf8)) }
+
+    /// An embedded message built by `body`.
+    mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
+        var nested = ProtobufWriter()
+        body(&nested)
+        lengthDelimited(field, nested.bytes)
+    }
+
+    /// A packed repeated double field.
+    mutating func packedDoubles(_ field: Int, _ values: [Double]) {
+        lengthDelimited(field, values.flatMap { littleEndianBytes($0.bitPattern) })
+    }
+}
+
+/// Protocol-buffer wire format, reading side: the fields of one message in order (enough to find a field by number).
+struct ProtobufReader {
+    /// One field as read: varints and fixed-width values as integers, length-delimited ones as their bytes.
+    enum Value {
+        case integer(UInt64)
+        case bytes(ArraySlice<UInt8>)
+    }
+
+    /// The fields of `message`, or nil if it is not well-formed wire format.
+    static func fields(of message: ArraySlice<UInt8>) -> [(field: Int, value: Value)]? {
+        var fields: [(field: Int, value: Value)] = []
+        var offset = message.startIndex
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < message.endIndex, shift < 64 {
+                let byte = message[offset]
+                offset += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while offset < message.endIndex {
+            guard let key = varint(), key >> 3 > 0 else { return nil }
+            let field = Int(truncatingIfNeeded: key >> 3)
+            switch key & 7 {
+            case 0:
+                guard let value = varint() else { return nil }
+                fields.append((field, .integer(value)))
+            case 1, 5:
+                let width = key & 7 == 1 ? 8 : 4
+                guard message.endIndex - offset >= width else { return nil }
+                let value: UInt64 = width == 8 ? readLittleEndian(message, at: offset, as: UInt64.self)
+                    : UInt64(readLittleEndian(message, at: offset, as: UInt32.self))
+                offset += width
+                fields.append((field, .integer(value)))
+            case 2:
+                guard let length = varint(), length <= UInt64(message.endIndex - offset) else { return nil }
+                fields.append((field, .bytes(message[offset..<(offset + Int(length))])))
+                offset += Int(length)
+            default:
+                return nil
+            }
+        }
+        return fields
+    }
+}
