@@ -133,9 +133,13 @@ for _ in $(seq 600); do compgen -G "$run/checkpoints/step-*.safetensors" >/dev/n
 compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null || fail "preemption job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
 scancel --batch --signal=USR1 "$job" || fail "scancel --signal=USR1 failed"
 job_state() { scontrol show job "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
-# Slurm holds a requeued job for about 2 minutes (Reason=BeginTime); the test lets it start at once.
+# Slurm holds a requeued job for about 2 minutes (Reason=BeginTime); the test lets it start after 15 s, time
+# enough for the old job step to be torn down (KillWait=5; started at once, the new step's launch fails).
+hurried=""
 hurry_requeued() {
-    scontrol show job "$job" 2>/dev/null | grep -q 'Reason=BeginTime' && scontrol update JobId="$job" StartTime=now 2>/dev/null
+    if [ "$hurried" != "$job" ] && scontrol show job "$job" 2>/dev/null | grep -q 'Reason=BeginTime'; then
+        scontrol update JobId="$job" StartTime=now+15 2>/dev/null && hurried=$job
+    fi
     return 0
 }
 # wait_for_job: until $job ends (3 minutes at most); sets `state`.
