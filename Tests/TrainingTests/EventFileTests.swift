@@ -2,18 +2,6 @@ import Foundation
 @testable import Training
 import XCTest
 
-/// A test case with a fresh temporary directory, removed afterwards.
-class TemporaryDirectoryTestCase: XCTestCase {
-    var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "plexus-\(Self.self)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { _ = try? FileManager.default.removeItem(atPath: directory) }
-}
-
 /// TFRecord framing, the hand-encoded protobuf messages (checked byte for byte against protobuf's own encoder) and
 /// how a resumed run's event files avoid writing any (tag, step) twice.
 final class EventFileTests: TemporaryDirectoryTestCase {
