@@ -60,6 +60,7 @@ st=0
 wait "$job" || st=$?
 [ "$st" = 0 ] || fail "the job exited $st after host 3 was lost: $(grep plexus "$tmp/job.err" | tail -5 | tr '\n' ' ')"
 [ "$(restart_count "$run")" = 1 ] || fail "$(restart_count "$run") restarts logged, expected 1: $(grep supervise "$tmp/job.err" | tr '\n' ' ')"
+grep -qE '"cause": "(a host was lost|rank 2 stalled)' "$run/restarts.jsonl" || fail "restart cause: $(cat "$run/restarts.jsonl")"
 grep -q "host $netns_net.3 does not answer; leaving it out" "$tmp/job.err" || fail "the restart did not leave host 3 out"
 grep -q "restarting on $netns_net.1 $netns_net.2 (2 ranks)" "$tmp/job.err" || fail "the restart did not run on hosts 1 and 2"
 python3 - "$run/summary.json" <<'PY' || fail "summary.json: $(cat "$run/summary.json")"
