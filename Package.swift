@@ -36,6 +36,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "NeuralNet", "Distributed"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Training"]),
     ],

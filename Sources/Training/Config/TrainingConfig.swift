@@ -112,6 +112,8 @@ public struct TrainingConfig: Equatable {
     public struct CheckpointSection: Equatable {
         public var everySteps: Int?
         public var everyEpochs: Int?
+        /// Seconds of training between checkpoints, by rank 0's clock (all ranks agree at a step boundary).
+        public var everySeconds: Double?
         /// How many of the newest checkpoints to keep.
         public var keep: Int
     }
@@ -337,9 +339,10 @@ extension TrainingConfig.CheckpointSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .integer("every_steps", \.everySteps, minimum: 1),
         .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1),
+        .number("every_seconds", \.everySeconds, range: .above(0)),
         .integer("keep", \.keep, default: 3, minimum: 1),
     ]
-    static let unread = Self(everySteps: nil, everyEpochs: nil, keep: 1)
+    static let unread = Self(everySteps: nil, everyEpochs: nil, everySeconds: nil, keep: 1)
 }
 
 extension TrainingConfig.LoggingSection: ConfigSection {

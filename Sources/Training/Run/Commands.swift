@@ -16,11 +16,24 @@ public enum Commands {
         // Rank 0 names the default run directory (its clock decides), every rank uses it.
         let directory = try communicator.broadcast(
             runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
-        let setup = try TrainingSetup(config: config!, communicator: communicator, resumingFrom: resume ? directory : nil)
+        // One writer per run directory: rank 0 holds its lock until the process ends; a second train stops here.
+        var lock: RunDirectoryLock?
+        try collectively(communicator) {
+            if communicator.rank == 0 { lock = try RunDirectoryLock(runDirectory: directory) }
+        }
+        let setup: TrainingSetup
+        do {
+            setup = try TrainingSetup(config: config!, communicator: communicator, resumingFrom: resume ? directory : nil)
+        } catch {
+            lock?.discardIfUnused()
+            throw error
+        }
         try collectively(communicator) {
             if communicator.rank == 0 { try Trainer.createRunDirectory(directory, config: config!) }
         }
-        _ = try Trainer(setup: setup, runDirectory: directory, progressMode: progressMode, startTime: startTime).run()
+        try withExtendedLifetime(lock) {
+            _ = try Trainer(setup: setup, runDirectory: directory, progressMode: progressMode, startTime: startTime).run()
+        }
     }
 
     static func defaultRunDirectory(configPath: String) -> String {

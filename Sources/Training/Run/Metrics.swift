@@ -35,6 +35,8 @@ public struct RunSummary: Encodable, Equatable {
     public var samplesPerSecond: Double
     public var wallSeconds: Double
     public var paramSHA256: String
+    /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
+    public var restarts: Int
 
     /// The final test accuracy, for classification runs with test data.
     public var testAccuracy: Double? { evaluation["test_accuracy"] }
@@ -43,7 +45,7 @@ public struct RunSummary: Encodable, Equatable {
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "epochs": epochs,
                                   "epochs_allowed": epochsAllowed, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
-                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256],
+                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],
                                  metrics: evaluation)
         if let best = bestEpoch, let epoch = best.bestEpoch {
             try encoder.encodeObject(["best_epoch": epoch, "best_metric": best.metric, "best_value": best.bestValue ?? .nan,

@@ -1,3 +1,4 @@
+import Dispatch
 import Distributed
 import Foundation
 import NeuralNet
@@ -14,6 +15,8 @@ public final class Trainer {
     let recorder: RunRecorder
     /// Where training stands (advanced after every step).
     public internal(set) var position: TrainingPosition
+    /// When the last checkpoint was saved (or training started): `checkpoint.every_seconds` counts from here.
+    private var lastCheckpoint = DispatchTime.now()
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
     public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
@@ -51,6 +54,9 @@ public final class Trainer {
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
+        // A time checkpoint that fell on an epoch's last step is saved at the epoch's end.
+        var checkpointAtEpochEnd = false
+        lastCheckpoint = DispatchTime.now()
 
         while position.epoch < epochs && position.earlyStopping?.stopped != true {
             let order = setup.epochOrder(position.epoch)
@@ -58,7 +64,8 @@ public final class Trainer {
             let firstBatch = position.batchIndex
             while position.batchIndex < stepsPerEpoch {
                 let stepStart = Date()
-                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step)
+                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step,
+                                           checkpointDue: isRoot && checkpointByTimeDue)
                 if let divergence = outcome.divergence {
                     throw TrainingDiverged(step: position.step + 1, epoch: position.epoch + 1, loss: divergence.loss,
                                            fixedPointOverflow: divergence.fixedPointOverflow,
@@ -80,12 +87,18 @@ public final class Trainer {
                     try recorder.finish()
                     throw TrainingStopped(step: position.step, checkpoint: checkpoint)
                 }
-                if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
-                    try saveCheckpoint()
+                let byStep = config.checkpoint.everySteps.map { position.step % $0 == 0 } ?? false
+                if byStep || outcome.checkpointRequested {
+                    if position.batchIndex < stepsPerEpoch {
+                        try saveCheckpoint()
+                    } else {
+                        checkpointAtEpochEnd = checkpointAtEpochEnd || outcome.checkpointRequested
+                    }
                 }
             }
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
             lastEvaluation = MetricValues()
+            setup.communicator.activity = .evaluation(epoch: position.epoch + 1)
             for (data, prefix) in [(setup.validation, "val"), (setup.test, "test")] {
                 guard let data else { continue }
                 lastEvaluation = try recorder.span(.evaluation, step: position.step) {
@@ -107,9 +120,12 @@ public final class Trainer {
             position.epoch += 1
             position.batchIndex = 0
             position.epochLossSum = 0
-            if let every = config.checkpoint.everyEpochs,
-               position.epoch % every == 0 || position.epoch == epochs || position.earlyStopping?.stopped == true {
+            let byEpoch = config.checkpoint.everyEpochs.map {
+                position.epoch % $0 == 0 || position.epoch == epochs || position.earlyStopping?.stopped == true
+            } ?? false
+            if byEpoch || checkpointAtEpochEnd {
                 try saveCheckpoint()
+                checkpointAtEpochEnd = false
             }
         }
 
@@ -117,7 +133,8 @@ public final class Trainer {
             worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: position.epoch, epochsAllowed: epochs,
             steps: position.step, trainLoss: lastTrainLoss, evaluation: lastEvaluation, bestEpoch: position.earlyStopping,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
-            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network))
+            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network),
+            restarts: isRoot ? RestartLog.count(in: runDirectory) : 0)
         if isRoot {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
@@ -128,9 +145,16 @@ public final class Trainer {
         return summary
     }
 
+    /// Whether `checkpoint.every_seconds` have passed since the last checkpoint (rank 0's clock decides).
+    private var checkpointByTimeDue: Bool {
+        guard let seconds = setup.config.checkpoint.everySeconds else { return false }
+        return Double(DispatchTime.now().uptimeNanoseconds - lastCheckpoint.uptimeNanoseconds) * 1e-9 >= seconds
+    }
+
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
+        lastCheckpoint = DispatchTime.now()
         let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }

@@ -34,6 +34,7 @@ public final class TrainingSetup {
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: String? = nil) throws {
         self.config = config
         self.communicator = communicator
+        communicator.timeoutSeconds = config.distributed.startUpTimeoutSeconds
         switch config.training.threads {
         case .auto: threads = availableCPUCount()
         case let .fixed(count): threads = count
