@@ -81,7 +81,7 @@ struct ArrivalLedger: Equatable {
     /// Whether `other` has reached collective `sequence` (this rank, waiting in it, has), or waits in the one before:
     /// a non-blocking collective can complete on some ranks and not on others when a rank stops inside it (its
     /// messages half sent), so ranks that all wait for the stopped one may be one collective apart.
-    func arrived(_ other: Int, at sequence: Int64) -> Bool { other == rank || waiting[other] >= sequence - 1 }
+    func arrived(_ other: Int, at sequence: Int64) -> Bool { other == rank || waiting[other] >= oneBefore(sequence) }
 
     /// The ranks not known to have reached collective `sequence`.
     func missing(at sequence: Int64) -> [Int] { waiting.indices.filter { !arrived($0, at: sequence) } }
@@ -91,6 +91,9 @@ struct ArrivalLedger: Equatable {
 
     /// Whether another rank waiting in collective `sequence` has passed its deadline there.
     func deadlinePassedElsewhere(at sequence: Int64) -> Bool {
-        expired.indices.contains { $0 != rank && expired[$0] >= sequence - 1 }
+        expired.indices.contains { $0 != rank && expired[$0] >= oneBefore(sequence) }
     }
+
+    /// The collective before `sequence`; collectives count from 1, and 0 (no notice yet) never counts.
+    private func oneBefore(_ sequence: Int64) -> Int64 { max(1, sequence - 1) }
 }

@@ -40,6 +40,17 @@ final class StallTests: XCTestCase {
         XCTAssertEqual(ledger.missing(at: 9), [1, 2])
     }
 
+    func testNoNoticeYetIsNoArrivalAtTheFirstCollective() {
+        // Start-up: nobody has sent a notice; the first collective's wait must not count anyone as arrived or expired.
+        var ledger = ArrivalLedger(rank: 1, size: 3)
+        XCTAssertEqual(ledger.missing(at: 1), [0, 2])
+        XCTAssertFalse(ledger.deadlinePassedElsewhere(at: 1))
+        XCTAssertEqual(ledger.reporter(at: 1), 1)
+        ledger.record(from: 0, sequence: 1, expired: true)
+        XCTAssertEqual(ledger.missing(at: 2), [2])
+        XCTAssertTrue(ledger.deadlinePassedElsewhere(at: 2))
+    }
+
     func testTheStallLine() {
         let stall = CollectiveStalled(ranks: [2], activity: .step(4812), timeoutSeconds: 10)
         XCTAssertEqual(stall.description, "rank 2 stalled at step 4812: no progress for 10 s; stopping the job")

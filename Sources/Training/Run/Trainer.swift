@@ -154,7 +154,9 @@ public final class Trainer {
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
-        lastCheckpoint = DispatchTime.now()
+        // The clock restarts when the write is done: a save slower than `every_seconds` (a busy file system) must
+        // not make every following step save again.
+        defer { lastCheckpoint = DispatchTime.now() }
         let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }
