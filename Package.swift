@@ -43,6 +43,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "NeuralNet", "Distributed"], swiftSettings: fastMath),
         .testTarget(name: "IntegrationTests", dependencies: ["Training"], swiftSettings: fastMath),
     ],

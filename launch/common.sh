@@ -18,6 +18,7 @@
 #   cpu_count              number of usable cores (nproc)
 #   mpirun_defaults NP [T] print, one per line, the mpirun flags launch/train uses for NP local ranks
 #   mpirun_stderr_filter   drop OpenMPI's redundant "a rank exited non-zero" banners from a stream
+#   run_dir_argument ARGS  the --run-dir value among plexus train's arguments
 #   run_mpirun ARGS...     mpirun ARGS with the root permission and the stderr filter; returns status
 #   explain_mpirun_status  one-line stderr note for an mpirun exit status like 124 or 128+signal
 
@@ -355,6 +356,17 @@ explain_mpirun_status() {
     elif [ "$st" = 124 ]; then
         echo "plexus: timed out (exit status 124)" >&2
     fi
+}
+
+# run_dir_argument ARGS...: the value of --run-dir DIR / --run-dir=DIR among plexus train's ARGS, if any.
+run_dir_argument() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --run-dir) echo "${2:-}"; return 0 ;;
+            --run-dir=*) echo "${1#--run-dir=}"; return 0 ;;
+        esac
+        shift
+    done
 }
 
 # run_mpirun ARGS...: mpirun ARGS with its stderr passed through mpirun_stderr_filter (unless

@@ -17,13 +17,15 @@ static inline int plexus_mpi_success(void) { return MPI_SUCCESS; }
 static inline int plexus_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int plexus_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 
-// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/MPIGroup.swift).
+// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/RankGroup.swift, RingSum.swift,
+// MPICommunicator.swift).
 static inline MPI_Comm plexus_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline int plexus_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info plexus_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline int plexus_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
 static inline MPI_Request plexus_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *plexus_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *plexus_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Datatype plexus_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Win plexus_mpi_win_null(void) { return MPI_WIN_NULL; }
-static inline MPI_Status *plexus_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline int plexus_mpi_any_source(void) { return MPI_ANY_SOURCE; }

@@ -15,6 +15,11 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// What launched this world ("local", "mpi").
     var kind: String { get }
+    /// Seconds a collective may wait for every rank: at half of it the lowest waiting rank warns, naming the ranks
+    /// not yet arrived; at all of it the collective throws `CollectiveStalled` (and so does every later one).
+    var timeoutSeconds: Double { get set }
+    /// What the ranks are doing, named when a collective stalls (set once per step: a store, no cost).
+    var activity: Activity { get set }
 
     /// Sums `buffer` element-wise across ranks, in place; every rank ends with the total.
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
@@ -74,6 +79,8 @@ public final class LocalCommunicator: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var kind: String { "local" }
+    public var timeoutSeconds = CollectiveTimeout.startUpDefault
+    public var activity = Activity.startUp
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {}

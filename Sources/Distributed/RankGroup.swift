@@ -3,15 +3,18 @@ import Kernels
 
 /// A group of ranks of the MPI world — the ranks of one node, or one rank of each node — with the collectives the
 /// hierarchical gradient reduction needs: blocking and non-blocking sums, a barrier, and shared memory on a node.
-/// Every return code is checked.
+/// Every return code is checked; every wait has the world's deadline (a stalled rank ends the job, see Stall.swift).
 public final class RankGroup {
     /// This process's index in the group.
     public let rank: Int
     public let size: Int
     let communicator: MPI_Comm
+    /// The world the group belongs to: its waits and stall detection.
+    unowned let world: MPICommunicator
 
-    init(_ communicator: MPI_Comm) throws {
+    init(_ communicator: MPI_Comm, world: MPICommunicator) throws {
         self.communicator = communicator
+        self.world = world
         try MPICommunicator.check(MPI_Comm_set_errhandler(communicator, plexus_mpi_errors_return()), "MPI_Comm_set_errhandler")
         var rank: Int32 = 0, size: Int32 = 0
         try MPICommunicator.check(MPI_Comm_rank(communicator, &rank), "MPI_Comm_rank")
@@ -22,22 +25,31 @@ public final class RankGroup {
 
     /// Waits until every rank of the group arrives.
     public func barrier() throws {
-        try MPICommunicator.check(MPI_Barrier(communicator), "MPI_Barrier")
+        try collective("MPI_Ibarrier") { MPI_Ibarrier(communicator, &$0) }
     }
 
     /// Copies `bytes` from group rank `root` to every rank of the group.
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         precondition(bytes.count <= Int(Int32.max), "broadcast: more than Int32.max bytes")
-        try MPICommunicator.check(MPI_Bcast(base, Int32(bytes.count), plexus_mpi_byte(), Int32(root), communicator), "MPI_Bcast")
+        try collective("MPI_Ibcast") { MPI_Ibcast(base, Int32(bytes.count), plexus_mpi_byte(), Int32(root), communicator, &$0) }
     }
 
     /// Sums `count` values of `element` at `buffer` across the group, in place.
     public func allreduceSum(_ buffer: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws {
         guard count > 0 else { return }
         precondition(count <= Int(Int32.max), "allreduceSum: count above Int32.max")
-        try MPICommunicator.check(MPI_Allreduce(plexus_mpi_in_place(), buffer, Int32(count), element.type, try element.operation(),
-                                                communicator), "MPI_Allreduce")
+        let operation = try element.operation()
+        try collective("MPI_Iallreduce") {
+            MPI_Iallreduce(plexus_mpi_in_place(), buffer, Int32(count), element.type, operation, communicator, &$0)
+        }
+    }
+
+    /// Starts one non-blocking collective of the group with `start` and completes it within the world's deadline.
+    private func collective(_ call: String, _ start: (inout MPI_Request?) -> Int32) throws {
+        var request: MPI_Request? = plexus_mpi_request_null()
+        try MPICommunicator.check(start(&request), call)
+        try world.complete(&request, call)
     }
 }
 
@@ -137,9 +149,9 @@ extension MPICommunicator {
         } else {
             try MPICommunicator.check(MPI_Comm_split(communicator, Int32(rank), 0, &node), "MPI_Comm_split")
         }
-        let nodeGroup = try RankGroup(node!)
+        let nodeGroup = try RankGroup(node!, world: self)
         var cross: MPI_Comm? = plexus_mpi_comm_null()
         try MPICommunicator.check(MPI_Comm_split(communicator, Int32(nodeGroup.rank), Int32(rank), &cross), "MPI_Comm_split")
-        return (nodeGroup, try RankGroup(cross!))
+        return (nodeGroup, try RankGroup(cross!, world: self))
     }
 }

@@ -10,6 +10,8 @@ public struct DenseLayer: Equatable, Sendable {
     public let weightOffset: Int
     /// Offset of b[outputWidth], right after W.
     public let biasOffset: Int
+    /// Probability of zeroing each output in training (inverted dropout after the activation); 0 for none.
+    public let dropout: Float
 
     /// Parameters in this layer (weights then biases).
     public var parameterCount: Int { outputWidth * inputWidth + outputWidth }
@@ -43,16 +45,24 @@ public final class Network {
     private(set) var preActivations: [UnsafeMutablePointer<Float>] = []
     private var outputs: [UnsafeMutablePointer<Float>] = []
     private var gradientScratch: [UnsafeMutablePointer<Float>] = []
+    // For layers with dropout: the mask of the last training pass (0 or 1/(1−p)) and the output after it.
+    private var dropoutMasks: [UnsafeMutablePointer<Float>?] = []
+    private var droppedOutputs: [UnsafeMutablePointer<Float>?] = []
+    // Whether the last forward pass applied dropout (a training pass), so backward goes through the masks.
+    private var dropoutApplied = false
 
-    /// A network for inputs of `inputWidth` features with layers of the given widths and activations; parameters zeroed.
-    public init(inputWidth: Int, layers specs: [(units: Int, activation: Activation)], threads: Int = 1) {
+    /// A network for inputs of `inputWidth` features with layers of the given widths and activations and, per layer,
+    /// an optional dropout rate in [0, 1) (`dropout` empty: none); parameters zeroed.
+    public init(inputWidth: Int, layers specs: [(units: Int, activation: Activation)], dropout: [Float] = [], threads: Int = 1) {
         precondition(inputWidth > 0 && !specs.isEmpty && specs.allSatisfy { $0.units > 0 })
+        precondition(dropout.isEmpty || (dropout.count == specs.count && dropout.allSatisfy { $0 >= 0 && $0 < 1 }))
         var layers: [DenseLayer] = []
         var width = inputWidth
         var offset = 0
-        for spec in specs {
+        for (index, spec) in specs.enumerated() {
             let layer = DenseLayer(inputWidth: width, outputWidth: spec.units, activation: spec.activation,
-                                   weightOffset: offset, biasOffset: offset + spec.units * width)
+                                   weightOffset: offset, biasOffset: offset + spec.units * width,
+                                   dropout: dropout.isEmpty ? 0 : dropout[index])
             layers.append(layer)
             offset += layer.parameterCount
             width = spec.units
@@ -113,6 +123,9 @@ public final class Network {
             let z = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputWidth)
             preActivations.append(z)
             outputs.append(layer.activation == .identity ? z : .allocate(capacity: capacity * layer.outputWidth))
+            let dropping = layer.dropout > 0
+            dropoutMasks.append(dropping ? .allocate(capacity: capacity * layer.outputWidth) : nil)
+            droppedOutputs.append(dropping ? .allocate(capacity: capacity * layer.outputWidth) : nil)
         }
         gradientScratch = [.allocate(capacity: capacity * widest), .allocate(capacity: capacity * widest)]
     }
@@ -123,17 +136,24 @@ public final class Network {
             z.deallocate()
         }
         gradientScratch.forEach { $0.deallocate() }
+        (dropoutMasks + droppedOutputs).forEach { $0?.deallocate() }
         preActivations = []
         outputs = []
         gradientScratch = []
+        dropoutMasks = []
+        droppedOutputs = []
         batchCapacity = 0
     }
 
     // input[batch×inputWidth] → outputs[batch×outputWidth]
     /// Runs the batch through every layer; returns the last layer's outputs (valid until the next call).
+    ///
+    /// A training `pass` applies each layer's dropout with masks drawn from it; without one (evaluation) dropout is
+    /// the identity.
     @discardableResult
-    public func forward(input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+    public func forward(input: UnsafePointer<Float>, batch: Int, pass: TrainingPass? = nil) -> UnsafePointer<Float> {
         reserve(batchCapacity: batch)
+        dropoutApplied = pass != nil
         var x = input
         for (index, layer) in layers.enumerated() {
             let z = preActivations[index], a = outputs[index]
@@ -142,8 +162,18 @@ public final class Network {
                          inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
             layer.activation.forward(z, a, count: batch * layer.outputWidth, threads: threads)
             x = UnsafePointer(a)
+            if let pass, let mask = dropoutMasks[index], let dropped = droppedOutputs[index] {
+                dropoutForward(input: a, mask: mask, output: dropped, rows: batch, width: layer.outputWidth, rate: layer.dropout,
+                               layer: index, pass: pass, threads: threads)
+                x = UnsafePointer(dropped)
+            }
         }
         return x
+    }
+
+    /// Layer `index`'s output as the last forward pass handed it on (after dropout in a training pass).
+    private func passedOutput(_ index: Int) -> UnsafeMutablePointer<Float> {
+        dropoutApplied ? droppedOutputs[index] ?? outputs[index] : outputs[index]
     }
 
     // outputGradient[batch×outputWidth] = ∂loss/∂(last outputs) → gradients (overwritten)
@@ -161,6 +191,14 @@ public final class Network {
         for index in layers.indices.reversed() {
             let layer = layers[index]
             let count = batch * layer.outputWidth
+            // Through dropout first: da = d(dropped) ⊙ mask.
+            if dropoutApplied, let mask = dropoutMasks[index] {
+                let target = gradientScratch[scratchIndex]
+                dropoutBackward(outputGradient: upstream, mask: mask + rowOffset * layer.outputWidth, inputGradient: target,
+                                count: count, threads: threads)
+                upstream = UnsafePointer(target)
+                scratchIndex ^= 1
+            }
             // dz = da ⊙ f'(z), written in place of z's scratch when the activation is not the identity.
             var dz = upstream
             if layer.activation != .identity {
@@ -171,7 +209,7 @@ public final class Network {
                 dz = UnsafePointer(target)
                 scratchIndex ^= 1
             }
-            let layerInput = index == 0 ? input : UnsafePointer(outputs[index - 1] + rowOffset * layer.inputWidth)
+            let layerInput = index == 0 ? input : UnsafePointer(passedOutput(index - 1) + rowOffset * layer.inputWidth)
             if let listener {
                 listener.parameterGradients(of: self, layer: index, outputGradient: dz, input: layerInput, batch: batch)
                 listener.parameterGradientsReady(of: self, layer: index)

@@ -15,8 +15,17 @@ public struct SplitMix64: RandomNumberGenerator {
 
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        state &+= SplitMix64.increment
+        return SplitMix64.mix(state)
+    }
+
+    /// The step between successive states (the golden ratio in 64 bits).
+    public static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// SplitMix64's output function: 64 well-mixed bits of `value` (a counter-based generator when fed a counter).
+    @inline(__always)
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -49,8 +58,13 @@ public struct SplitMix64: RandomNumberGenerator {
 
 /// The permutation of 0..<count used for one epoch: identical on every rank for the same seed and epoch.
 public func epochPermutation(count: Int, seed: UInt64, epoch: Int) -> [Int32] {
+    seededPermutation(count: count, seed: seed, stream: 0x5348_5546_0000_0000 | UInt64(epoch))
+}
+
+/// A permutation of 0..<count drawn from (`seed`, `stream`) alone: the same on every rank and platform.
+public func seededPermutation(count: Int, seed: UInt64, stream: UInt64) -> [Int32] {
     var order = (0..<count).map { Int32($0) }
-    var generator = SplitMix64(seed: seed, stream: 0x5348_5546_0000_0000 | UInt64(epoch))
+    var generator = SplitMix64(seed: seed, stream: stream)
     // Fisher–Yates from the end, with unbiased bounded draws.
     var index = count - 1
     while index > 0 {

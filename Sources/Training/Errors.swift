@@ -92,12 +92,12 @@ public func reportError(_ error: Error, rank: Int, worldSize: Int) {
         // One rank's failure: name the rank, as for an error only that rank met.
         error = own
         if worldSize > 1 { prefix += "rank \(rank): " }
-    } else if !(error is AgreedStop), worldSize > 1 {
+    } else if !(error is AgreedStop || error is CollectiveStalled), worldSize > 1 {
         prefix += "rank \(rank): "
     }
     // One line whatever the error carries (a path from YAML may hold a line break).
     let text = String(describing: error).replacingOccurrences(of: "\n", with: "\\n")
-    let kind = isUserError(error) || error is AgreedStop ? "" : "error: "
+    let kind = isUserError(error) || error is AgreedStop || error is CollectiveStalled ? "" : "error: "
     FileHandle.standardError.write(Data((prefix + kind + text + "\n").utf8))
 }
 

@@ -20,20 +20,28 @@ func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
     }
     do {
         try body(communicator)
-        fflush(stdout)
-        communicator.finalize()
-        exit(0)
+        try finish(communicator, status: 0)
     } catch let stop as AgreedStop {
         if communicator.rank == stop.reportingRank { reportError(stop, rank: communicator.rank, worldSize: communicator.size) }
-        fflush(stdout)
-        communicator.finalize()
-        exit(stop.exitStatus)
+        do { try finish(communicator, status: stop.exitStatus) } catch {
+            reportError(error, rank: communicator.rank, worldSize: communicator.size)
+            communicator.abort(status: exitStatus(of: error))
+        }
     } catch {
         reportError(error, rank: communicator.rank, worldSize: communicator.size)
         let status = exitStatus(of: error)
         if communicator.size > 1 { communicator.abort(status: status) }
         exit(status)
     }
+}
+
+/// Ends a rank that reached the end with the others: a barrier first, since MPI_Finalize's own wait for every rank
+/// has no deadline and the barrier's has (a rank stopped now is named like any stall).
+func finish(_ communicator: Communicator, status: Int32) throws -> Never {
+    fflush(stdout)
+    try communicator.barrier()
+    communicator.finalize()
+    exit(status)
 }
 
 struct Plexus: ParsableCommand {
@@ -65,7 +73,7 @@ struct Train: ParsableCommand {
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's best.safetensors, else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
     @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?

@@ -80,6 +80,30 @@ final class CommandLineErrorTests: XCTestCase {
         try assertUserError(["train", idxConfig, "--run-dir", directory + "/r6"], mentions: ["bad-images-idx3-ubyte", "truncated"])
     }
 
+    func testValidationEarlyStoppingAndDropoutMistakes() throws {
+        let config = csvConfig(train: goodCSV)
+        try assertUserError(["train", config, "--set", "data.validation_fraction=1.5"],
+                            mentions: ["data.validation_fraction", "less than 1"])
+        try assertUserError(["train", config, "--set", "data.validation_fraction=0.1", "--run-dir", directory + "/v1"],
+                            mentions: ["data.validation_fraction: 0.1 of 4 training rows leaves no validation row"])
+        try assertUserError(["train", config, "--set", "data.validation_fraction=0.5", "--set", "training.batch_size=3",
+                             "--run-dir", directory + "/v2"], mentions: ["data.validation_fraction", "fewer than one global batch"])
+        try assertUserError(["train", config, "--set", "data.validation=\(goodCSV)", "--set", "data.validation_fraction=0.5"],
+                            mentions: ["not both"])
+        try assertUserError(["train", config, "--set", "training.early_stopping={patience: 2}"],
+                            mentions: ["training.early_stopping", "needs validation data"])
+        try assertUserError(["train", config, "--set", "data.validation=\(goodCSV)", "--set", "training.early_stopping={metric: val_rmse}",
+                             "--run-dir", directory + "/v3"],
+                            mentions: ["training.early_stopping.metric", "val_rmse", "val_loss, val_accuracy"])
+        try assertUserError(["train", config, "--set", "data.validation=\(directory)/absent.csv", "--run-dir", directory + "/v4"],
+                            mentions: ["absent.csv"])
+        let narrow = write("narrow.csv", "x1,label\n0.5,0\n")
+        try assertUserError(["train", config, "--set", "data.validation=\(narrow)", "--run-dir", directory + "/v5"],
+                            mentions: ["narrow.csv", "1 features", "2"])
+        try assertUserError(["train", config, "--set", "model.layers=[{units: 4, activation: relu, dropout: 1}, {units: 3}]"],
+                            mentions: ["model.layers[0].dropout", "less than 1"])
+    }
+
     func testSafetensorsMistakes() throws {
         let corrupt = writeBytes("corrupt.safetensors", [200, 0, 0, 0, 0, 0, 0, 0] + Array("{\"a\":".utf8))
         try assertUserError(["train", csvConfig(train: goodCSV, layers: "[{units: 3}]"), "--set", "model.init_from=\(corrupt)",

@@ -133,15 +133,52 @@ for _ in $(seq 600); do compgen -G "$run/checkpoints/step-*.safetensors" >/dev/n
 compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null || fail "preemption job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
 scancel --batch --signal=USR1 "$job" || fail "scancel --signal=USR1 failed"
 job_state() { scontrol show job "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
-state=""
-for _ in $(seq 900); do
-    state="$(job_state)"
-    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
-    sleep 0.2
-done
+# Slurm holds a requeued job for about 2 minutes (Reason=BeginTime); the test lets it start after 15 s, time
+# enough for the old job step to be torn down (KillWait=5; started at once, the new step's launch fails).
+hurried=""
+hurry_requeued() {
+    if [ "$hurried" != "$job" ] && scontrol show job "$job" 2>/dev/null | grep -q 'Reason=BeginTime'; then
+        scontrol update JobId="$job" StartTime=now+15 2>/dev/null && hurried=$job
+    fi
+    return 0
+}
+# wait_for_job: until $job ends (3 minutes at most); sets `state`.
+wait_for_job() {
+    state=""
+    for _ in $(seq 900); do
+        state="$(job_state)"
+        [ "$state" != PENDING ] || hurry_requeued
+        case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+        sleep 0.2
+    done
+}
+wait_for_job
 [ "$state" = COMPLETED ] || fail "preempted job ended in state '$state': $(tail -5 "$out" | tr '\n' ' ')"
 grep -q "requeueing job $job" "$out" || fail "the job was not requeued after the stop signal: $(tail -5 "$out" | tr '\n' ' ')"
 grep -q "resuming from" "$out" || fail "the requeued job did not resume from its checkpoint"
 [ -f "$run/summary.json" ] || fail "the resumed job wrote no summary.json"
+
+# Automatic restarts inside the allocation (PLEXUS_MAX_RESTARTS=2, launch/supervise): a rank killed with SIGKILL
+# restarts the job step from its newest checkpoint; the preemption signal to the batch shell is then passed on and
+# never restarted (75, requeue), and the requeued job resumes and finishes; summary.json counts the one restart.
+source "$here/fixtures/faults.sh"
+run="$tmp/run-restart" out="$tmp/job-restart.out"
+job=$(PLEXUS_MAX_RESTARTS=2 PLEXUS_SLURM_LAUNCHER=srun sbatch --parsable --ntasks=2 --cpus-per-task=1 --time=00:05:00 \
+    --job-name=plexus-restart --output="$out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
+    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=8 --set checkpoint.every_steps=40) \
+    || fail "sbatch of the restart job failed"
+wait_until 60 checkpoint_after "$run" 0 || fail "restart job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
+wait_until 30 rank_pid "$run" 1 >/dev/null || fail "rank 1 of the restart job is not running"
+kill -9 "$(rank_pid "$run" 1)"
+wait_until 60 restarted "$run" 1 || fail "no restart after a rank was killed: $(tail -5 "$out" | tr '\n' ' ')"
+wait_until 60 checkpoint_after "$run" "$(newest_step "$run")" || fail "the restarted step saved no checkpoint"
+scancel --batch --signal=USR1 "$job" || fail "scancel --signal=USR1 failed"
+wait_for_job
+[ "$state" = COMPLETED ] || fail "restart job ended in state '$state': $(tail -5 "$out" | tr '\n' ' ')"
+grep -q "requeueing job $job" "$out" || fail "the signal to the batch shell did not requeue: $(grep plexus "$out" | tail -5 | tr '\n' ' ')"
+[ "$(restart_count "$run")" = 1 ] || fail "restart job: $(restart_count "$run") restarts logged, expected 1 (the signal must not restart)"
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["restarts"] == 1 else 1)' "$run/summary.json" \
+    || fail "restart job: summary.json does not count 1 restart"
+grep '^plexus: supervise: restart' "$out"
 
 echo "PASS $name"

@@ -198,6 +198,13 @@ struct ConfigKey<Section> {
         }, write: { .scalar($0[keyPath: path]?.yamlText ?? "null") })
     }
 
+    /// A nested section that is off unless given (`training.early_stopping`); written as `null` when off.
+    static func optionalSection<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested?>) -> ConfigKey {
+        ConfigKey(name: name, read: { value, section in
+            value[keyPath: path] = try section.value(name).map { _ in try Nested.read(try section.section(name)) }
+        }, write: { $0[keyPath: path].map { .mapping($0.resolved) } ?? .scalar("null") })
+    }
+
     /// A nested section (`optimizer:` inside the root, `init:` inside `model:`).
     static func section<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested>) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in

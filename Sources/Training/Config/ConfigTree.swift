@@ -192,6 +192,12 @@ struct ConfigReader {
             return value
         }
 
+        /// The value at `key` then `inner` of this mapping, if both are there (for locating a nested key in errors).
+        func nested(_ key: String, _ inner: String) -> ConfigTree? {
+            guard case let .mapping(pairs, _)? = value(key) else { return nil }
+            return pairs.first { $0.key == inner }?.value
+        }
+
         func section(_ key: String) throws -> Section {
             try Section(reader: reader, path: childPath(key), tree: value(key))
         }

@@ -1,7 +1,7 @@
-import Foundation
+import Distributed
 
 extension TrainingConfig {
-    /// How gradients travel between ranks: `distributed:`.
+    /// How ranks work together: `distributed:`.
     public struct DistributedSection: Equatable {
         /// How gradients are sent between nodes.
         public enum Compression: String, CaseIterable {
@@ -20,6 +20,11 @@ extension TrainingConfig {
         public var gradientCompression: Compression
         /// Rank of PowerSGD's factors.
         public var powerSGDRank: Int
+        /// Seconds any collective of training may wait for every rank before the job stops as stalled (a warning
+        /// naming the ranks not yet arrived comes at half of it).
+        public var timeoutSeconds: Double
+        /// The same during start-up (config, data, checkpoint), where ranks may start far apart.
+        public var startUpTimeoutSeconds: Double
 
         /// The bucket size in bytes.
         var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
@@ -32,8 +37,11 @@ extension TrainingConfig.DistributedSection: ConfigSection {
         .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 25),
         .value("gradient_compression", \.gradientCompression, default: .none),
         .integer("powersgd_rank", \.powerSGDRank, default: 4, minimum: 1),
+        .number("timeout_seconds", \.timeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.trainingDefault),
+        .number("startup_timeout_seconds", \.startUpTimeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.startUpDefault),
     ]
-    static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDRank: 1)
+    static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDRank: 1,
+                             timeoutSeconds: 1, startUpTimeoutSeconds: 1)
 }
 
 extension TrainingConfig.DistributedSection.Compression: ConfigChoice {}

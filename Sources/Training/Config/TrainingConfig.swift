@@ -28,12 +28,18 @@ public struct TrainingConfig: Equatable {
         public var normalize: Normalization
         public var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
+        /// Held-out rows for validation: a separate file (same format as `train`) ...
+        public var validation: String?
+        /// ... or this fraction of the training rows, chosen from the seed alone.
+        public var validationFraction: Double?
     }
 
     /// One dense layer: its width and activation.
     public struct LayerSection: Equatable {
         public var units: Int
         public var activation: Activation
+        /// Inverted dropout on the layer's output in training, in [0, 1).
+        public var dropout: Double = 0
     }
 
     /// Bias initialisation: zeros or one constant.
@@ -90,12 +96,24 @@ public struct TrainingConfig: Equatable {
         public var deterministic: Bool
         /// Samples per fixed group in deterministic mode (the unit of work a rank is given).
         public var deterministicGroup: Int
+        /// Stop when a validation metric stops improving; nil: train every epoch.
+        public var earlyStopping: EarlyStoppingSection?
+    }
+
+    /// `training.early_stopping`: stop after `patience` epochs in a row without an improvement of `metric`
+    /// (a validation metric, `val_loss`, `val_accuracy`, ...) by more than `minimumDelta`.
+    public struct EarlyStoppingSection: Equatable {
+        public var metric: String
+        public var patience: Int
+        public var minimumDelta: Double
     }
 
     /// When rank 0 saves a resumable checkpoint under RUN_DIR/checkpoints/.
     public struct CheckpointSection: Equatable {
         public var everySteps: Int?
         public var everyEpochs: Int?
+        /// Seconds of training between checkpoints, by rank 0's clock (all ranks agree at a step boundary).
+        public var everySeconds: Double?
         /// How many of the newest checkpoints to keep.
         public var keep: Int
     }
@@ -137,11 +155,16 @@ extension TrainingConfig: ConfigSection {
                        schedule: .unread, training: .unread, checkpoint: .unread, logging: .unread, distributed: .unread)
     }
 
-    /// Checks across sections.
+    /// Checks across sections: target normalization is for regression losses; early stopping needs validation data;
+    /// deterministic training refuses lossy gradient compression.
     func validate(_ section: ConfigReader.Section) throws {
         if data.normalizeTargets != .none && loss.isClassification {
             throw UserError("\(section.location(section.value("data"), "data.normalize_targets")): only for regression "
                 + "losses (mse, l1, huber); \(loss.kind.rawValue) learns classes")
+        }
+        if training.earlyStopping != nil && data.validation == nil && data.validationFraction == nil {
+            throw UserError("\(section.location(section.nested("training", "early_stopping"), "training.early_stopping")): "
+                + "needs validation data (data.validation_fraction or data.validation)")
         }
         if training.deterministic && distributed.gradientCompression != .none {
             throw UserError("\(section.location(section.tree, "distributed")): gradient_compression "
@@ -163,9 +186,17 @@ extension TrainingConfig.DataSection: ConfigSection {
         .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none }),
         .value("normalize_targets", \.normalizeTargets, default: .none),
         .integer("train_limit", \.trainLimit, minimum: 1),
+        .optional("validation", \.validation),
+        .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1)),
     ]
     static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
-                             trainLimit: nil)
+                             trainLimit: nil, validation: nil, validationFraction: nil)
+
+    func validate(_ section: ConfigReader.Section) throws {
+        if validation != nil && validationFraction != nil {
+            throw UserError("\(section.location(section.tree, "validation_fraction")): give data.validation or data.validation_fraction, not both")
+        }
+    }
 }
 
 extension TrainingConfig.LayerSection: ConfigSection {
@@ -175,8 +206,9 @@ extension TrainingConfig.LayerSection: ConfigSection {
             layer.units = units
         }, write: { .scalar(String($0.units)) }),
         .value("activation", \.activation, default: .identity),
+        .number("dropout", \.dropout, range: .unitInterval, default: { _ in 0 }, writtenWhen: { $0.dropout != 0 }),
     ]
-    static let unread = Self(units: 0, activation: .identity)
+    static let unread = Self(units: 0, activation: .identity, dropout: 0)
 }
 
 extension TrainingConfig.InitializationSection: ConfigSection {
@@ -281,9 +313,10 @@ extension TrainingConfig.TrainingSection: ConfigSection {
         .integer("eval_batch_size", \.evaluationBatchSize, default: 1000, minimum: 1),
         .value("deterministic", \.deterministic, default: false),
         .integer("deterministic_group", \.deterministicGroup, default: 32, minimum: 1),
+        .optionalSection("early_stopping", \.earlyStopping),
     ]
     static let unread = Self(epochs: 1, batchSize: 1, shuffle: true, threads: .auto, clipGradientNorm: nil,
-                             evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1)
+                             evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1, earlyStopping: nil)
 
     func validate(_ section: ConfigReader.Section) throws {
         if deterministic && (batchSize + deterministicGroup - 1) / deterministicGroup > Self.maximumDeterministicGroups {
@@ -293,13 +326,23 @@ extension TrainingConfig.TrainingSection: ConfigSection {
     }
 }
 
+extension TrainingConfig.EarlyStoppingSection: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("metric", \.metric, default: "val_loss"),
+        .integer("patience", \.patience, default: 3, minimum: 1),
+        .number("min_delta", \.minimumDelta, range: .atLeast(0), default: 0),
+    ]
+    static let unread = Self(metric: "", patience: 1, minimumDelta: 0)
+}
+
 extension TrainingConfig.CheckpointSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .integer("every_steps", \.everySteps, minimum: 1),
         .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1),
+        .number("every_seconds", \.everySeconds, range: .above(0)),
         .integer("keep", \.keep, default: 3, minimum: 1),
     ]
-    static let unread = Self(everySteps: nil, everyEpochs: nil, keep: 1)
+    static let unread = Self(everySteps: nil, everyEpochs: nil, everySeconds: nil, keep: 1)
 }
 
 extension TrainingConfig.LoggingSection: ConfigSection {

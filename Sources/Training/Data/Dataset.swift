@@ -70,6 +70,8 @@ public final class Dataset {
         case npz(path: String)
     }
     private var origin: Origin
+    /// The loaded file's row of each row when this dataset is a subset of it (nil: row i is the file's row i).
+    private var fileRows: [Int]?
 
     init(count: Int, featureCount: Int, features: Features, labels: [Float], targetNames: [String], source: String,
          featureNames: [String], origin: Origin) {
@@ -160,7 +162,9 @@ public final class Dataset {
             features = .floats(values)
         }
         labels.removeSubrange((kept * targetCount)...)
-        if case .csv(let path, var lines) = origin {
+        if fileRows != nil {
+            fileRows?.removeSubrange(kept...)
+        } else if case .csv(let path, var lines) = origin {
             origin = .idx(labelsPath: path)
             lines.removeSubrange(kept...)
             origin = .csv(path: path, lines: lines)
@@ -168,10 +172,32 @@ public final class Dataset {
         count = kept
     }
 
+    /// A new dataset of the given rows, in that order (raw features and targets copied; errors still name file rows).
+    public func subset(rows: [Int]) -> Dataset {
+        precondition(rows.allSatisfy { $0 >= 0 && $0 < count }, "Dataset.subset: row outside 0..<\(count)")
+        func pick<Value>(_ values: UnsafeBufferPointer<Value>, width: Int) -> [Value] {
+            var picked: [Value] = []
+            picked.reserveCapacity(rows.count * width)
+            for row in rows { picked.append(contentsOf: values[(row * width)..<((row + 1) * width)]) }
+            return picked
+        }
+        let picked: Features
+        switch features {
+        case let .bytes(values): picked = .bytes(ByteStorage(values.withUnsafeBufferPointer { pick($0, width: featureCount) }))
+        case let .floats(values): picked = .floats(values.withUnsafeBufferPointer { pick($0, width: featureCount) })
+        }
+        let subset = Dataset(count: rows.count, featureCount: featureCount, features: picked,
+                             labels: labels.withUnsafeBufferPointer { pick($0, width: targetCount) }, targetNames: targetNames,
+                             source: source, featureNames: featureNames, origin: origin)
+        subset.fileRows = rows.map { fileRows?[$0] ?? $0 }
+        return subset
+    }
+
     // MARK: - Locations and validation
 
     /// Where a row came from, for error messages: "path:LINE" for CSV, "labels-file (item N)" (0-based) for IDX.
-    public func location(ofRow row: Int) -> String {
+    public func location(ofRow subsetRow: Int) -> String {
+        let row = fileRows.map { subsetRow >= 0 && subsetRow < $0.count ? $0[subsetRow] : subsetRow } ?? subsetRow
         switch origin {
         case let .csv(path, lines):
             guard row >= 0, row < lines.count else { return "\(path) (row \(row))" }

@@ -41,7 +41,7 @@ public enum FileIO {
         let directory = directoryName(of: path)
         let baseName = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
         if baseName.isEmpty { throw UserError("\(path): cannot write: path names a directory, not a file") }
-        let temporary = "\(directory)/.\(baseName).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = "\(directory)/.\(baseName)\(temporaryMarker)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 {
@@ -81,6 +81,20 @@ public enum FileIO {
                 throw UserError("\(path): cannot write: \(errorText(errno))")
             }
             written += result
+        }
+    }
+
+    /// What names a temporary file of `writeAtomically`: `.NAME.tmp-PID-RANDOM`.
+    static let temporaryMarker = ".tmp-"
+
+    /// Deletes the temporary files of writers killed mid-write in `directory` (only while no writer can be running
+    /// there, e.g. under the run directory's lock); the files they were replacing are intact.
+    static func removeLeftoverTemporaries(in directory: String) {
+        guard let listing = opendir(directory) else { return }
+        defer { closedir(listing) }
+        while let entry = readdir(listing) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(".") && name.contains(temporaryMarker) { unlink("\(directory)/\(name)") }
         }
     }
 

@@ -14,10 +14,12 @@ public struct TrainingPosition: Codable, Equatable {
     /// Training samples processed and seconds spent training, over the whole run.
     public var trainedSamples = 0
     public var trainingSeconds = 0.0
+    /// The best validation epoch so far and early stopping's count (nil without validation data).
+    public var earlyStopping: EarlyStoppingState?
 
     enum CodingKeys: String, CodingKey {
         case epoch, batchIndex = "batch_index", step, epochLossSum = "epoch_loss_sum", trainedSamples = "trained_samples"
-        case trainingSeconds = "training_seconds"
+        case trainingSeconds = "training_seconds", earlyStopping = "early_stopping"
     }
 
     public init() {}

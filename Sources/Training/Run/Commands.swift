@@ -16,11 +16,24 @@ public enum Commands {
         // Rank 0 names the default run directory (its clock decides), every rank uses it.
         let directory = try communicator.broadcast(
             runDirectory ?? (communicator.rank == 0 ? defaultRunDirectory(configPath: configPath) : ""), root: 0)
-        let setup = try TrainingSetup(config: config!, communicator: communicator, resumingFrom: resume ? directory : nil)
+        // One writer per run directory: rank 0 holds its lock until the process ends; a second train stops here.
+        var lock: RunDirectoryLock?
+        try collectively(communicator) {
+            if communicator.rank == 0 { lock = try RunDirectoryLock(runDirectory: directory) }
+        }
+        let setup: TrainingSetup
+        do {
+            setup = try TrainingSetup(config: config!, communicator: communicator, resumingFrom: resume ? directory : nil)
+        } catch {
+            lock?.discardIfUnused()
+            throw error
+        }
         try collectively(communicator) {
             if communicator.rank == 0 { try Trainer.createRunDirectory(directory, config: config!) }
         }
-        _ = try Trainer(setup: setup, runDirectory: directory, progressMode: progressMode, startTime: startTime).run()
+        try withExtendedLifetime(lock) {
+            _ = try Trainer(setup: setup, runDirectory: directory, progressMode: progressMode, startTime: startTime).run()
+        }
     }
 
     static func defaultRunDirectory(configPath: String) -> String {
@@ -31,30 +44,39 @@ public enum Commands {
         return "runs/\(name)-\(formatter.string(from: Date()))"
     }
 
-    /// The model file to use for a run directory: the newest checkpoint, else final.safetensors; a file is itself.
-    public static func modelPath(for location: String) throws -> String {
+    /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
+    /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory.
+    public static func modelPath(for location: String) throws -> (path: String, choice: String?) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) else {
             throw UserError("\(location): no such file or directory")
         }
-        guard isDirectory.boolValue else { return location }
+        guard isDirectory.boolValue else { return (location, nil) }
+        let best = (location as NSString).appendingPathComponent(Trainer.bestWeightsName)
+        if FileManager.default.fileExists(atPath: best) { return (best, "the best validation epoch's weights") }
         // The newest checkpoint that verifies (so a crash mid-write never serves a torn file), else the final weights.
         let (newest, skipped) = Checkpoint.newestValid(in: location)
         for reason in skipped { FileHandle.standardError.write(Data("plexus: warning: skipping \(reason)\n".utf8)) }
-        if let newest { return newest.path }
+        if let newest { return (newest.path, "the newest checkpoint") }
         let final = (location as NSString).appendingPathComponent("final.safetensors")
         guard FileManager.default.fileExists(atPath: final) else {
             throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
         }
-        return final
+        return (final, "the final weights")
+    }
+
+    /// Says on stderr which file of a run directory a command used (stdout stays the command's output).
+    static func reportModelChoice(path: String, choice: String?) {
+        guard let choice else { return }
+        FileHandle.standardError.write(Data("plexus: used \(path) (\(choice))\n".utf8))
     }
 
     /// A saved model with the task its loss and outputs define.
-    static func loadModel(_ location: String) throws -> (path: String, saved: ModelFile.Saved, task: LearningTask) {
-        let path = try modelPath(for: location)
+    static func loadModel(_ location: String) throws -> (path: String, choice: String?, saved: ModelFile.Saved, task: LearningTask) {
+        let (path, choice) = try modelPath(for: location)
         let saved = try ModelFile.read(path: path, threads: availableCPUCount())
-        return (path, saved, try LearningTask(loss: saved.loss.kind, outputWidth: saved.network.outputWidth,
-                                              targetCount: saved.normalization.targetNames.count))
+        return (path, choice, saved, try LearningTask(loss: saved.loss.kind, outputWidth: saved.network.outputWidth,
+                                                      targetCount: saved.normalization.targetNames.count))
     }
 
     /// `dataset` normalized as the model's training data was, after checking its width fits the model.
@@ -93,7 +115,7 @@ public enum Commands {
 
     /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
     public static func evaluate(location: String, data: String?) throws -> String {
-        let (path, saved, task) = try loadModel(location)
+        let (path, choice, saved, task) = try loadModel(location)
         guard let dataLocation = data ?? saved.config?.data.test else {
             throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
         }
@@ -105,6 +127,7 @@ public enum Commands {
         try dataset.applyTargetNormalization(saved.normalization)
         let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
                                 batchSize: 1000)
+        reportModelChoice(path: path, choice: choice)
         return JSON.text(EvaluationReport(
             model: path, data: dataLocation, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
             perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
@@ -112,7 +135,7 @@ public enum Commands {
 
     /// `plexus predict`: the network's outputs for every row of a CSV or .npz (target columns, if any, are ignored).
     public static func predict(checkpoint: String, input: String, output: String?) throws {
-        let (_, saved, task) = try loadModel(checkpoint)
+        let (path, choice, saved, task) = try loadModel(checkpoint)
         let dataset = try prepare(try loadData(input, for: saved, requireTargets: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
@@ -128,5 +151,6 @@ public enum Commands {
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
+        reportModelChoice(path: path, choice: choice)
     }
 }

@@ -6,7 +6,7 @@ public struct EpochRecord: Encodable, Equatable {
     public var step: Int
     public var learningRate: Double
     public var trainLoss: Double
-    /// The task's metrics on the test data, named as in metrics.jsonl (`test_loss`, `test_accuracy`, ...).
+    /// The task's metrics on the validation and test data, named as in metrics.jsonl (`val_loss`, `test_accuracy`, ...).
     public var evaluation: MetricValues
     public var samplesPerSecond: Double
     public var elapsedSeconds: Double
@@ -24,23 +24,35 @@ public struct RunSummary: Encodable, Equatable {
     public var threadsPerRank: Int
     /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
     public var kernel: String
+    /// Epochs trained (fewer than `epochsAllowed` when early stopping ended the run).
     public var epochs: Int
+    /// `training.epochs`.
+    public var epochsAllowed: Int
     public var steps: Int
     public var trainLoss: Double
-    /// The task's metrics on the test data after the last epoch (`test_loss`, `test_accuracy`, ...).
+    /// The task's metrics on the validation and test data after the last epoch (`val_loss`, `test_accuracy`, ...).
     public var evaluation: MetricValues
+    /// The best validation epoch and whether early stopping ended the run (nil without validation data).
+    public var bestEpoch: EarlyStoppingState?
     public var samplesPerSecond: Double
     public var wallSeconds: Double
     public var paramSHA256: String
+    /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
+    public var restarts: Int
 
     /// The final test accuracy, for classification runs with test data.
     public var testAccuracy: Double? { evaluation["test_accuracy"] }
 
     public func encode(to encoder: Encoder) throws {
-        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs, "steps": steps,
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs,
+                                  "epochs_allowed": epochsAllowed, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
-                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256],
+                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],
                                  metrics: evaluation)
+        if let best = bestEpoch, let epoch = best.bestEpoch {
+            try encoder.encodeObject(["best_epoch": epoch, "best_metric": best.metric, "best_value": best.bestValue ?? .nan,
+                                      "stopped_early": best.stopped])
+        }
     }
 }
 

@@ -49,11 +49,11 @@ public enum ModelFile {
         "[" + values.map { "\($0)" }.joined(separator: ",") + "]"
     }
 
-    /// Writes `network` atomically to `path`.
+    /// Writes `network` atomically to `path`, with `extra` metadata beside the model's own.
     public static func write(_ network: Network, config: TrainingConfig, normalization: NormalizationRecord,
-                             to path: String) throws {
-        try SafeTensors.write(tensors(of: network), metadata: metadata(network: network, config: config,
-                                                                        normalization: normalization), to: path)
+                             metadata extra: [String: String] = [:], to path: String) throws {
+        try SafeTensors.write(tensors(of: network), metadata: metadata(network: network, config: config, normalization: normalization)
+            .merging(extra) { _, added in added }, to: path)
     }
 
     /// Copies tensors named as `tensors(of:)` produces into `network`; a missing or wrongly shaped tensor is a user error.

@@ -45,13 +45,13 @@ final class ProgressReporter {
         emit("plexus: \(message)\n")
     }
 
-    func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, kernel: KernelVariant, trainCount: Int, testCount: Int?,
-               runDirectory: String) {
+    func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, kernel: KernelVariant, trainCount: Int, validationCount: Int?,
+               testCount: Int?, runDirectory: String) {
         guard enabled else { return }
         let shape = ([network.inputWidth] + network.layers.map(\.outputWidth)).map(String.init).joined(separator: "-")
         emit("plexus: \(worldSize) rank\(worldSize == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s") (\(kernel.rawValue) kernel), "
             + "model \(shape) (\(network.parameterCount) parameters), \(trainCount) train"
-            + (testCount.map { " / \($0) test" } ?? "") + " samples, batch \(config.training.batchSize), "
+            + (validationCount.map { " / \($0) validation" } ?? "") + (testCount.map { " / \($0) test" } ?? "") + " samples, batch \(config.training.batchSize), "
             + "\(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate), run dir \(runDirectory)\n")
     }
 
@@ -92,6 +92,7 @@ final class ProgressReporter {
         if let r2 = summary.evaluation["test_r2"] { line += String(format: ", test_r2 %.4f", r2) }
         line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
             + " wall; wrote " + runDirectory + "/final.safetensors"
+            + (summary.bestEpoch?.bestEpoch.map { " and best.safetensors (epoch \($0))" } ?? "")
         emit(line + "\n")
     }
 }

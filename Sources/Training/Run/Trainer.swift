@@ -1,3 +1,4 @@
+import Dispatch
 import Distributed
 import Foundation
 import NeuralNet
@@ -13,7 +14,9 @@ public final class Trainer {
     /// TensorBoard events, the timeline and curves.svg.
     let recorder: RunRecorder
     /// Where training stands (advanced after every step).
-    public private(set) var position: TrainingPosition
+    public internal(set) var position: TrainingPosition
+    /// When the last checkpoint was saved (or training started): `checkpoint.every_seconds` counts from here.
+    private var lastCheckpoint = DispatchTime.now()
 
     /// A trainer for `setup` writing to `runDirectory` (which rank 0 has created).
     public init(setup: TrainingSetup, runDirectory: String, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
@@ -21,6 +24,8 @@ public final class Trainer {
         self.runDirectory = runDirectory
         self.startTime = startTime
         position = setup.position
+        position.earlyStopping = EarlyStoppingState.start(config: setup.config, hasValidation: setup.validation != nil,
+                                                          saved: setup.position.earlyStopping)
         progress = ProgressReporter(enabled: setup.communicator.rank == 0, interactive: progressMode.isLive)
         step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
             for: setup.config, network: setup.network, communicator: setup.communicator, threads: setup.threads,
@@ -41,21 +46,27 @@ public final class Trainer {
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
                        kernel: setup.kernel,
-                       trainCount: setup.train.count, testCount: setup.test?.count, runDirectory: runDirectory)
+                       trainCount: setup.train.count, validationCount: setup.validation?.count, testCount: setup.test?.count,
+                       runDirectory: runDirectory)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
+        try prepareValidationFiles()
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         step.observer = try recorder.start()
         let stepsPerEpoch = setup.stepsPerEpoch
         var lastEvaluation = MetricValues()
         var lastTrainLoss = 0.0
+        // A time checkpoint that fell on an epoch's last step is saved at the epoch's end.
+        var checkpointAtEpochEnd = false
+        lastCheckpoint = DispatchTime.now()
 
-        while position.epoch < epochs {
+        while position.epoch < epochs && position.earlyStopping?.stopped != true {
             let order = setup.epochOrder(position.epoch)
             let epochStart = Date(), secondsBefore = position.trainingSeconds
             let firstBatch = position.batchIndex
             while position.batchIndex < stepsPerEpoch {
                 let stepStart = Date()
-                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step)
+                let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step,
+                                           checkpointDue: isRoot && checkpointByTimeDue)
                 if let divergence = outcome.divergence {
                     throw TrainingDiverged(step: position.step + 1, epoch: position.epoch + 1, loss: divergence.loss,
                                            fixedPointOverflow: divergence.fixedPointOverflow,
@@ -77,15 +88,24 @@ public final class Trainer {
                     try recorder.finish()
                     throw TrainingStopped(step: position.step, checkpoint: checkpoint)
                 }
-                if let every = config.checkpoint.everySteps, position.step % every == 0, position.batchIndex < stepsPerEpoch {
-                    try saveCheckpoint()
+                let byStep = config.checkpoint.everySteps.map { position.step % $0 == 0 } ?? false
+                if byStep || outcome.checkpointRequested {
+                    if position.batchIndex < stepsPerEpoch {
+                        try saveCheckpoint()
+                    } else {
+                        checkpointAtEpochEnd = checkpointAtEpochEnd || outcome.checkpointRequested
+                    }
                 }
             }
             lastTrainLoss = position.epochLossSum / Double(setup.train.count)
-            if let test = setup.test {
+            lastEvaluation = MetricValues()
+            setup.communicator.activity = .evaluation(epoch: position.epoch + 1)
+            for (data, prefix) in [(setup.validation, "val"), (setup.test, "test")] {
+                guard let data else { continue }
                 lastEvaluation = try recorder.span(.evaluation, step: position.step) {
-                    try evaluate(setup.network, on: test, task: setup.task, loss: config.loss,
-                                 batchSize: config.training.evaluationBatchSize, communicator: setup.communicator).prefixed("test")
+                    MetricValues(lastEvaluation.entries + (try evaluate(
+                        setup.network, on: data, task: setup.task, loss: config.loss, batchSize: config.training.evaluationBatchSize,
+                        communicator: setup.communicator).prefixed(prefix).entries))
                 }
             }
             let epochSeconds = position.trainingSeconds - secondsBefore
@@ -97,19 +117,26 @@ public final class Trainer {
             try metrics?.append(record)
             try recorder.epochFinished(record)
             progress.epoch(record, epochs: epochs)
+            try recordValidation(lastEvaluation, epoch: position.epoch + 1)
             position.epoch += 1
             position.batchIndex = 0
             position.epochLossSum = 0
-            if let every = config.checkpoint.everyEpochs, position.epoch % every == 0 || position.epoch == epochs {
+            let byEpoch = config.checkpoint.everyEpochs.map {
+                position.epoch % $0 == 0 || position.epoch == epochs || position.earlyStopping?.stopped == true
+            } ?? false
+            if byEpoch || checkpointAtEpochEnd {
                 try saveCheckpoint()
+                checkpointAtEpochEnd = false
             }
         }
 
         let summary = RunSummary(
-            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel.rawValue, epochs: epochs, steps: position.step,
-            trainLoss: lastTrainLoss, evaluation: lastEvaluation,
+            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel.rawValue,
+            epochs: position.epoch, epochsAllowed: epochs,
+            steps: position.step, trainLoss: lastTrainLoss, evaluation: lastEvaluation, bestEpoch: position.earlyStopping,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
-            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network))
+            wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network),
+            restarts: isRoot ? RestartLog.count(in: runDirectory) : 0)
         if isRoot {
             try ModelFile.write(setup.network, config: config, normalization: setup.train.normalizationRecord,
                                 to: path("final.safetensors"))
@@ -120,9 +147,18 @@ public final class Trainer {
         return summary
     }
 
+    /// Whether `checkpoint.every_seconds` have passed since the last checkpoint (rank 0's clock decides).
+    private var checkpointByTimeDue: Bool {
+        guard let seconds = setup.config.checkpoint.everySeconds else { return false }
+        return Double(DispatchTime.now().uptimeNanoseconds - lastCheckpoint.uptimeNanoseconds) * 1e-9 >= seconds
+    }
+
     /// Rank 0 writes a checkpoint of the current position (every rank calls this at the same step).
     @discardableResult
     func saveCheckpoint() throws -> String? {
+        // The clock restarts when the write is done: a save slower than `every_seconds` (a busy file system) must
+        // not make every following step save again.
+        defer { lastCheckpoint = DispatchTime.now() }
         let reductionState = try step.reduction.checkpointState(optimizer: setup.optimizer)
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }

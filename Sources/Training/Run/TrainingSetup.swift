@@ -16,6 +16,10 @@ public final class TrainingSetup {
     /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
     public let kernel: KernelVariant
     let train: Dataset
+    /// Validation data: rows held out of the training file (`data.validation_fraction`) or `data.validation`.
+    let validation: Dataset?
+    /// Which training-file rows were held out, when `data.validation_fraction` chose them.
+    let validationSplit: ValidationSplit?
     let test: Dataset?
     let task: LearningTask
     let network: Network
@@ -32,16 +36,17 @@ public final class TrainingSetup {
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: String? = nil) throws {
         self.config = config
         self.communicator = communicator
+        communicator.timeoutSeconds = config.distributed.startUpTimeoutSeconds
         kernel = try agreeOnKernel(communicator)
         switch config.training.threads {
         case .auto: threads = availableCPUCount()
         case let .fixed(count): threads = count
         }
-        var loaded: (train: Dataset, test: Dataset?, task: LearningTask, network: Network, optimizer: Optimizer)?
+        var loaded: (data: SplitData, task: LearningTask, network: Network, optimizer: Optimizer)?
         var checkpoint: Checkpoint.Loaded?
         let threadCount = threads
         try collectively(communicator) {
-            let (train, test, task, network) = try TrainingSetup.load(config, threads: threadCount)
+            let (data, task, network) = try TrainingSetup.load(config, threads: threadCount)
             let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
             if let runDirectory, communicator.rank == 0 {
                 let newest = try TrainingSetup.newestCheckpoint(in: runDirectory)
@@ -52,16 +57,17 @@ public final class TrainingSetup {
                 }
                 checkpoint = newest
             }
-            loaded = (train, test, task, network, optimizer)
+            loaded = (data, task, network, optimizer)
         }
-        (train, test, task, network, optimizer) = loaded!
+        (task, network, optimizer) = (loaded!.task, loaded!.network, loaded!.optimizer)
+        (train, validation, test, validationSplit) = (loaded!.data.train, loaded!.data.validation, loaded!.data.test, loaded!.data.split)
         schedule = LearningRateSchedule(
             kind: config.schedule.kind, baseRate: config.optimizer.learningRate, warmupSteps: config.schedule.warmupSteps,
             stepSize: config.schedule.stepSize, gamma: Float(config.schedule.gamma),
             minimumRate: Float(config.schedule.minimumRate),
             totalSteps: TrainingSetup.stepsPerEpoch(samples: train.count, batchSize: config.training.batchSize) * config.training.epochs)
 
-        try TrainingSetup.checkRanksAgree(config: config, network: network, train: train, test: test, communicator: communicator)
+        try TrainingSetup.checkRanksAgree(config: config, network: network, data: loaded!.data, communicator: communicator)
         // Every rank starts from rank 0's parameters, optimizer state and position, bit for bit.
         try communicator.broadcast(UnsafeMutableRawBufferPointer(network.parameters), root: 0)
         if runDirectory != nil {
@@ -93,30 +99,29 @@ public final class TrainingSetup {
     }
 
     /// Reads data and builds the network; throws UserError for any bad input.
-    static func load(_ config: TrainingConfig, threads: Int) throws
-        -> (train: Dataset, test: Dataset?, task: LearningTask, network: Network) {
-        let data = config.data
-        let train = try Dataset.load(data.train, format: data.format, targets: data.targets)
-        let test = try data.test.map { try Dataset.load($0, format: data.format, targets: data.targets) }
-        if let limit = data.trainLimit { train.limit(to: limit) }
-        try train.applyNormalization(data.normalize, statisticsFrom: nil)
-        try test?.applyNormalization(data.normalize, statisticsFrom: train)
-        try train.applyTargetNormalization(data.normalizeTargets)
-        try test?.applyTargetNormalization(data.normalizeTargets, statisticsFrom: train)
-
+    static func load(_ config: TrainingConfig, threads: Int) throws -> (data: SplitData, task: LearningTask, network: Network) {
+        func read(_ location: String) throws -> Dataset {
+            try Dataset.load(location, format: config.data.format, targets: config.data.targets)
+        }
+        let whole = try read(config.data.train)
+        if let limit = config.data.trainLimit { whole.limit(to: limit) }
         let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
-                                    targetCount: train.targetCount)
-        try task.validateLabels(of: train)
-        if let test { try task.validateLabels(of: test) }
+                                    targetCount: whole.targetCount)
+        try task.validateLabels(of: whole)
+        let data = try SplitData(train: whole, validation: config.data.validation.map(read), test: config.data.test.map(read),
+                                 config: config)
+        let train = data.train
+        for other in [data.validation, data.test] { if let other { try task.validateLabels(of: other) } }
+        try EarlyStoppingState.checkMetric(of: config, task: task)
 
-        let network = Network(inputWidth: train.featureCount,
-                              layers: config.model.layers.map { ($0.units, $0.activation) }, threads: threads)
+        let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },
+                              dropout: config.model.layers.map { Float($0.dropout) }, threads: threads)
         network.initialize(weights: config.model.initialization.weights, biasValue: config.model.initialization.biases.value,
                            seed: config.seed)
         if let path = config.model.initFrom {
             try ModelFile.load(try SafeTensors.read(path: path).tensors, into: network, source: path)
         }
-        return (train, test, task, network)
+        return (data, task, network)
     }
 
     /// The newest checkpoint of `runDirectory` that verifies; warns about the ones skipped.
@@ -131,13 +136,13 @@ public final class TrainingSetup {
     }
 
     /// Stops with a clear error when ranks were started with different configs or builds.
-    static func checkRanksAgree(config: TrainingConfig, network: Network, train: Dataset, test: Dataset?,
-                                communicator: Communicator) throws {
+    static func checkRanksAgree(config: TrainingConfig, network: Network, data: SplitData, communicator: Communicator) throws {
         var hasher = SHA256()
         hasher.update(bytes: Array(config.yaml.utf8))
         hasher.update(bytes: Array(network.layers.map { "\($0.inputWidth)x\($0.outputWidth):\($0.activation)" }
             .joined(separator: ",").utf8))
-        hasher.update(bytes: Array("\(train.count) \(test?.count ?? -1)".utf8))
+        hasher.update(bytes: Array("\(data.train.count) \(data.test?.count ?? -1) \(data.validation?.count ?? -1)".utf8))
+        hasher.update(bytes: Array((data.split?.text ?? "").utf8))
         let digest = hasher.finalize()
         let value = digest.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
         let low = try communicator.allreduceMin(value), high = try communicator.allreduceMax(value)

@@ -14,6 +14,8 @@ final class TrainingStep {
         var lossSum: Double
         var samples: Int
         var stopRequested: Bool
+        /// Rank 0 asked for a checkpoint after this step (`checkpoint.every_seconds` by its clock).
+        var checkpointRequested: Bool
         /// Set when a loss or gradient was non-finite on some rank; the optimizer step was then not taken.
         var divergence: Divergence?
     }
@@ -44,15 +46,19 @@ final class TrainingStep {
         labels = .allocate(capacity: capacity * setup.train.targetCount)
         outputGradient = .allocate(capacity: capacity * setup.network.outputWidth)
         agreement = StepAgreement.Buffer()
+        // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
+        setup.communicator.timeoutSeconds = setup.config.distributed.timeoutSeconds
     }
 
     deinit {
         input.deallocate(); labels.deallocate(); outputGradient.deallocate()
     }
 
-    /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based).
-    func run(batchIndex: Int, of order: [Int32], step: Int) throws -> Outcome {
+    /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
+    /// `checkpointDue` on any rank makes every rank's outcome ask for a checkpoint.
+    func run(batchIndex: Int, of order: [Int32], step: Int, checkpointDue: Bool = false) throws -> Outcome {
         let network = setup.network, batchSize = setup.config.training.batchSize
+        setup.communicator.activity = .step(step + 1)
         let batchStart = batchIndex * batchSize
         let globalCount = min(batchSize, setup.train.count - batchStart)
         let mine = reduction.localRows(ofBatch: globalCount)
@@ -63,9 +69,10 @@ final class TrainingStep {
             setup.train.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + mine.lowerBound)..<(batchStart + mine.upperBound)]),
                                features: input, labels: labels, threads: setup.threads)
         }
-        // 2. Forward.
+        // 2. Forward; dropout masks come from the step and each row's place in the global batch, not from the rank.
         try observer?.begin(.forward)
-        let prediction = network.forward(input: input, batch: mine.count)
+        let prediction = network.forward(input: input, batch: mine.count,
+                                         pass: TrainingPass(seed: setup.config.seed, step: step, firstSample: mine.lowerBound))
         // 3. Loss; its gradient is scaled by 1/global batch, so the ranks' sum is the gradient of the batch's mean loss.
         let totals = setup.config.loss.evaluate(outputs: prediction, labels: labels, batch: mine.count, width: network.outputWidth,
                                                 gradient: outputGradient, gradientScale: 1 / Float(globalCount))
@@ -76,13 +83,14 @@ final class TrainingStep {
         // 5. Reduce: every rank now holds the global batch's gradient.
         try observer?.begin(.reduce)
         try reduction.finish()
-        // 6. Agree on the batch loss, a stop request and whether any rank met a value it could not sum.
+        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum.
         let agreed = try agreement.agree(
-            StepAgreement(lossSum: totals.lossSum, stopRequested: StopSignal.requested,
+            StepAgreement(lossSum: totals.lossSum, stopRequested: StopSignal.requested, checkpointRequested: checkpointDue,
                           unsummable: !summable || !totals.lossSum.isFinite), communicator: setup.communicator)
         try observer?.begin(.optimizer)
         let norm = try reduction.gradientNorm(threads: setup.threads)
-        var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested)
+        var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,
+                              checkpointRequested: agreed.checkpointRequested)
         if agreed.unsummable || !agreed.lossSum.isFinite || !norm.isFinite {
             outcome.divergence = Divergence(loss: agreed.lossSum / Double(globalCount),
                                             fixedPointOverflow: agreed.lossSum.isFinite && norm.isFinite)
@@ -109,12 +117,14 @@ struct StepAgreement {
     var lossSum: Double
     /// A stop signal arrived (on some rank, once agreed).
     var stopRequested: Bool
+    /// A checkpoint is due (rank 0's clock; once agreed, every rank saves after this step).
+    var checkpointRequested: Bool
     /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range (on some rank).
     var unsummable: Bool
 
     /// The allreduce's buffer, allocated once so agreeing allocates nothing.
     final class Buffer {
-        private let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
+        private let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
 
         deinit { values.deallocate() }
 
@@ -123,8 +133,10 @@ struct StepAgreement {
             values[0] = local.lossSum
             values[1] = local.stopRequested ? 1 : 0
             values[2] = local.unsummable ? 1 : 0
+            values[3] = local.checkpointRequested ? 1 : 0
             try communicator.allreduceSum(values)
-            return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, unsummable: values[2] > 0)
+            return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, checkpointRequested: values[3] > 0,
+                                 unsummable: values[2] > 0)
         }
     }
 }

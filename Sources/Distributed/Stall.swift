@@ -1,0 +1,99 @@
+import Foundation
+
+// A collective that some rank never joins (a stopped process, a hung read, a deadlock) would wait forever. Every
+// collective therefore has a deadline: after half of it the lowest waiting rank warns, naming the ranks that have
+// not arrived; after all of it the collective throws `CollectiveStalled` and the job ends with status 1.
+// Knowing WHO did not arrive needs side information: ranks whose wait grows long send each other a small arrival
+// notice (point to point, only then, so a normal step sends nothing extra); a rank without a notice is the stalled one.
+
+/// What the ranks are doing when a collective waits; a stall's message names it.
+public enum Activity: Equatable, Sendable, CustomStringConvertible {
+    /// Reading the config, data and checkpoint, before the first step.
+    case startUp
+    /// Optimizer step N (1-based).
+    case step(Int)
+    /// Evaluating the test data after epoch N (1-based).
+    case evaluation(epoch: Int)
+
+    public var description: String {
+        switch self {
+        case .startUp: return "at start-up"
+        case let .step(step): return "at step \(step)"
+        case let .evaluation(epoch): return "in the evaluation after epoch \(epoch)"
+        }
+    }
+}
+
+/// The deadlines of collectives.
+public enum CollectiveTimeout {
+    /// Seconds a collective may wait during start-up (loading data, reading a checkpoint; ranks start at different times).
+    public static let startUpDefault = 600.0
+    /// Seconds a collective may wait once training runs.
+    public static let trainingDefault = 300.0
+
+    /// Seconds after the warning before a rank reports whom it heard from: time for the notices to arrive.
+    static func grace(timeout: Double) -> Double { min(0.5, timeout / 10) }
+}
+
+/// A collective did not complete within its timeout: some ranks never arrived (or stopped inside it). Thrown on the
+/// rank that reports it (the lowest that arrived); the others wait for that rank's abort to end them.
+public struct CollectiveStalled: Error, CustomStringConvertible {
+    /// The ranks no arrival notice came from.
+    public let ranks: [Int]
+    public let activity: Activity
+    public let timeoutSeconds: Double
+
+    public var description: String {
+        "\(rankList(ranks)) stalled \(activity): no progress for \(secondsText(timeoutSeconds)); stopping the job"
+    }
+}
+
+/// "rank 2", "ranks 1, 2".
+func rankList(_ ranks: [Int]) -> String {
+    (ranks.count == 1 ? "rank " : "ranks ") + ranks.map(String.init).joined(separator: ", ")
+}
+
+/// "10 s", "2.5 s".
+func secondsText(_ seconds: Double) -> String {
+    seconds.rounded() == seconds ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
+}
+
+/// What the arrival notices said: for every rank, the newest collective (by sequence number, the same on every
+/// rank) it was waiting in, and the newest one in which its deadline passed.
+struct ArrivalLedger: Equatable {
+    let rank: Int
+    private(set) var waiting: [Int64]
+    private(set) var expired: [Int64]
+
+    init(rank: Int, size: Int) {
+        self.rank = rank
+        waiting = Array(repeating: 0, count: size)
+        expired = Array(repeating: 0, count: size)
+    }
+
+    /// Records a notice from `source`: it waits in collective `sequence` (and its deadline there has passed).
+    mutating func record(from source: Int, sequence: Int64, expired hasExpired: Bool) {
+        guard waiting.indices.contains(source) else { return }
+        waiting[source] = max(waiting[source], sequence)
+        if hasExpired { expired[source] = max(expired[source], sequence) }
+    }
+
+    /// Whether `other` has reached collective `sequence` (this rank, waiting in it, has), or waits in the one before:
+    /// a non-blocking collective can complete on some ranks and not on others when a rank stops inside it (its
+    /// messages half sent), so ranks that all wait for the stopped one may be one collective apart.
+    func arrived(_ other: Int, at sequence: Int64) -> Bool { other == rank || waiting[other] >= oneBefore(sequence) }
+
+    /// The ranks not known to have reached collective `sequence`.
+    func missing(at sequence: Int64) -> [Int] { waiting.indices.filter { !arrived($0, at: sequence) } }
+
+    /// The rank that reports a stall of collective `sequence`: the lowest one known to have arrived.
+    func reporter(at sequence: Int64) -> Int { waiting.indices.first { arrived($0, at: sequence) } ?? rank }
+
+    /// Whether another rank waiting in collective `sequence` has passed its deadline there.
+    func deadlinePassedElsewhere(at sequence: Int64) -> Bool {
+        expired.indices.contains { $0 != rank && expired[$0] >= oneBefore(sequence) }
+    }
+
+    /// The collective before `sequence`; collectives count from 1, and 0 (no notice yet) never counts.
+    private func oneBefore(_ sequence: Int64) -> Int64 { max(1, sequence - 1) }
+}

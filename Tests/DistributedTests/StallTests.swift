@@ -1,0 +1,62 @@
+import XCTest
+@testable import Distributed
+
+/// Who a stall names and who reports it, from the arrival notices alone.
+final class StallTests: XCTestCase {
+    func testRanksWithoutANoticeAreMissingAndTheLowestArrivedRankReports() {
+        // Rank 1's view of 4 ranks in collective 10: rank 3 has said it waits there, rank 0 and 2 have not.
+        var ledger = ArrivalLedger(rank: 1, size: 4)
+        ledger.record(from: 3, sequence: 10, expired: false)
+        XCTAssertEqual(ledger.missing(at: 10), [0, 2])
+        XCTAssertEqual(ledger.reporter(at: 10), 1)
+        // Rank 0's notice arrives: it reports, and only rank 2 is missing.
+        ledger.record(from: 0, sequence: 10, expired: false)
+        XCTAssertEqual(ledger.missing(at: 10), [2])
+        XCTAssertEqual(ledger.reporter(at: 10), 0)
+    }
+
+    func testAStaleNoticeIsNoArrival() {
+        var ledger = ArrivalLedger(rank: 0, size: 3)
+        ledger.record(from: 1, sequence: 4, expired: false)
+        ledger.record(from: 2, sequence: 9, expired: true)
+        // A notice from an earlier collective does not count for collective 9; a later one never goes back.
+        XCTAssertEqual(ledger.missing(at: 9), [1])
+        ledger.record(from: 2, sequence: 3, expired: false)
+        XCTAssertEqual(ledger.missing(at: 9), [1])
+        XCTAssertTrue(ledger.deadlinePassedElsewhere(at: 9))
+        XCTAssertTrue(ledger.deadlinePassedElsewhere(at: 10))
+        XCTAssertFalse(ledger.deadlinePassedElsewhere(at: 11))
+        // Out-of-range senders are ignored.
+        ledger.record(from: 7, sequence: 99, expired: true)
+        XCTAssertEqual(ledger.missing(at: 9), [1])
+    }
+
+    func testARankOneCollectiveBehindHasArrived() {
+        // Rank 2 stopped inside barrier 7 after its first messages: rank 0 completed it and waits in 8, rank 1 still
+        // waits in 7. Both wait for rank 2, so rank 0 must not name rank 1; two collectives behind is no arrival.
+        var ledger = ArrivalLedger(rank: 0, size: 3)
+        ledger.record(from: 1, sequence: 7, expired: false)
+        XCTAssertEqual(ledger.missing(at: 8), [2])
+        XCTAssertEqual(ledger.missing(at: 9), [1, 2])
+    }
+
+    func testNoNoticeYetIsNoArrivalAtTheFirstCollective() {
+        // Start-up: nobody has sent a notice; the first collective's wait must not count anyone as arrived or expired.
+        var ledger = ArrivalLedger(rank: 1, size: 3)
+        XCTAssertEqual(ledger.missing(at: 1), [0, 2])
+        XCTAssertFalse(ledger.deadlinePassedElsewhere(at: 1))
+        XCTAssertEqual(ledger.reporter(at: 1), 1)
+        ledger.record(from: 0, sequence: 1, expired: true)
+        XCTAssertEqual(ledger.missing(at: 2), [2])
+        XCTAssertTrue(ledger.deadlinePassedElsewhere(at: 2))
+    }
+
+    func testTheStallLine() {
+        let stall = CollectiveStalled(ranks: [2], activity: .step(4812), timeoutSeconds: 10)
+        XCTAssertEqual(stall.description, "rank 2 stalled at step 4812: no progress for 10 s; stopping the job")
+        let several = CollectiveStalled(ranks: [1, 3], activity: .evaluation(epoch: 2), timeoutSeconds: 2.5)
+        XCTAssertEqual(several.description,
+                       "ranks 1, 3 stalled in the evaluation after epoch 2: no progress for 2.5 s; stopping the job")
+        XCTAssertEqual(Activity.startUp.description, "at start-up")
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Chaos: random faults against a deterministic 3-rank job under automatic restarts (launch/train with
+# PLEXUS_MAX_RESTARTS). Each fault is SIGKILL, SIGSTOP, SIGTERM or SIGUSR1 (every kind in turn, in a shuffled
+# order) sent to a random rank at a random moment of training: 0.3-2 s (uniformly, in tenths) after the current
+# attempt has saved a checkpoint of its own, so every fault lands in the middle of some step, allreduce,
+# evaluation or checkpoint write. Every run must end with status 0 and the
+# param_sha256 of the uninterrupted run, with every file of its run directory whole (no torn or temporary file)
+# and no process left behind. Faults are only sent while the current attempt trains (after it saved a checkpoint
+# of its own): a rank stopped inside MPI_Init, before plexus runs, is not detected (see README).
+#
+#   Tests/scripts/chaos.sh                                  the suite's short run: 1 run, 5 faults
+#   PLEXUS_CHAOS_RUNS=5 PLEXUS_CHAOS_FAULTS=7 Tests/scripts/chaos.sh    (bench/chaos.sh: the long one)
+#   PLEXUS_CHAOS_SEED=N                                     replay a sequence of faults
+set -euo pipefail
+name=chaos
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
+source "$here/fixtures/faults.sh"
+
+[ -x "$binary" ] || fail "no plexus binary at $binary"
+command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
+mpirun_root_flags
+
+faults=${PLEXUS_CHAOS_FAULTS:-5}
+runs=${PLEXUS_CHAOS_RUNS:-1}
+seed=${PLEXUS_CHAOS_SEED:-$(( $(date +%s) % 100000 ))}
+RANDOM=$seed
+ranks=3
+# Long enough for every fault (at most ~2 s of training each, ~2,000 steps/s with the shared-memory reduction)
+# to land before the end.
+epochs=${PLEXUS_CHAOS_EPOCHS:-$((20 + 80 * faults))}
+scratch_directory plexus-chaos
+# 60 steps per epoch; checkpoints every 30 steps and every 0.5 s; a stall is declared after 3 s.
+cat > "$tmp/config.yaml" <<YAML
+seed: 9
+data: {train: $PLEXUS_FASHION_MNIST/train, train_limit: 6000}
+model: {layers: [{units: 64, activation: relu}, {units: 10}]}
+optimizer: {name: adamw, lr: 0.002}
+schedule: {name: cosine, warmup_steps: 50}
+training: {epochs: $epochs, batch_size: 100, threads: 1, deterministic: true}
+checkpoint: {every_steps: 30, every_seconds: 0.5, keep: 2}
+distributed: {timeout_seconds: 3, startup_timeout_seconds: 20}
+YAML
+export PLEXUS_SKIP_BUILD=1 PLEXUS_SKIP_PACKAGES=1 PLEXUS_BINARY="$binary" PLEXUS_RANKS=$ranks
+
+uninterrupted_run "$tmp/config.yaml"
+
+signals=(KILL STOP TERM USR1)
+declare -A sent=([KILL]=0 [STOP]=0 [TERM]=0 [USR1]=0)
+injected=0 restarts=0 identical=0
+trained_since() { checkpoint_after "$1" "$2" && rank_pid "$1" 0 >/dev/null; }
+for r in $(seq "$runs"); do
+    run="$tmp/run$r"
+    PLEXUS_MAX_RESTARTS=$((faults + 3)) timeout -k 5 600 "$root/launch/train" "$tmp/config.yaml" --run-dir "$run" \
+        --progress plain >"$tmp/run$r.out" 2>"$tmp/run$r.err" </dev/null &
+    job=$!
+    # A shuffled cycle of the four kinds, so that every kind is sent.
+    mapfile -t kinds < <(for i in $(seq 0 $((faults - 1))); do echo "$((RANDOM)) ${signals[$((i % 4))]}"; done | sort -n | cut -d' ' -f2)
+    resumed=0
+    for i in $(seq 0 $((faults - 1))); do
+        # This attempt trains (a checkpoint of its own, rank 0 alive); the fault comes 0.3-2 s later.
+        wait_until 120 trained_since "$run" "$resumed" \
+            || fail "run $r: the job did not train again before fault $((i + 1)) ($(kill -0 $job 2>/dev/null && echo running || echo ended)): $(grep plexus "$tmp/run$r.err" | tail -3 | tr '\n' ' ')"
+        tenths=$((3 + RANDOM % 18))
+        sleep "$((tenths / 10)).$((tenths % 10))"
+        victim=$((RANDOM % ranks))
+        pid=$(rank_pid "$run" "$victim") || fail "run $r: rank $victim not running at fault $((i + 1)) (the run ended too soon? PLEXUS_CHAOS_EPOCHS)"
+        before=$(restart_count "$run")
+        kill "-${kinds[$i]}" "$pid"
+        injected=$((injected + 1))
+        sent[${kinds[$i]}]=$((sent[${kinds[$i]}] + 1))
+        echo "run $r fault $((i + 1)): SIG${kinds[$i]} to rank $victim (pid $pid) at step ~$(newest_step "$run")"
+        # Wait for the restart it causes (a stop signal after the last step causes none: the run then ends).
+        wait_until 60 restarted "$run" $((before + 1)) || ! kill -0 "$job" 2>/dev/null \
+            || fail "run $r: no restart within 60 s of SIG${kinds[$i]} to rank $victim: $(grep plexus "$tmp/run$r.err" | tail -3 | tr '\n' ' ')"
+        resumed=$(newest_step "$run")
+    done
+    st=0
+    wait "$job" || st=$?
+    [ "$st" = 0 ] || fail "run $r exited $st (seed $seed): $(grep plexus "$tmp/run$r.err" | tail -4 | tr '\n' ' ')"
+    problems=$(check_run_files "$run") || fail "run $r (seed $seed): $problems"
+    sleep 0.5
+    left=$(leftover_processes "$run")
+    [ -z "$left" ] || fail "run $r: processes left: $left"
+    count=$(restart_count "$run")
+    restarts=$((restarts + count))
+    sha=$(sha_of "$run")
+    if [ "$sha" = "$reference" ]; then identical=$((identical + 1)); fi
+    echo "run $r: $faults faults, $count restarts, param_sha256 $sha ($( [ "$sha" = "$reference" ] && echo identical || echo DIFFERENT))"
+    grep '^plexus: supervise: restart' "$tmp/run$r.err" | sed 's/^/  /'
+done
+summary="$injected faults (KILL ${sent[KILL]}, STOP ${sent[STOP]}, TERM ${sent[TERM]}, USR1 ${sent[USR1]}), $restarts restarts, $identical/$runs runs identical to the uninterrupted one, seed $seed"
+echo "chaos: $summary"
+[ "$identical" = "$runs" ] || fail "$summary"
+echo "PASS $name"

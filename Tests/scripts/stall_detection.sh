@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A rank that stops making progress (kill -STOP, as a hung NFS read or a deadlock would look) must not hang the job.
+# With 3 ranks and distributed.timeout_seconds=T, one rank is stopped mid-training (rank 2, then rank 0, whose
+# stall rank 1 must report): the job must end with status 1 within T + 5 s of the stop, print a warning at half the
+# timeout naming that rank and exactly one line "plexus: rank R stalled at step N: no progress for T s; stopping the
+# job", and leave no process behind (the stopped one included).
+set -euo pipefail
+name=stall_detection
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
+source "$here/fixtures/faults.sh"
+
+[ -x "$binary" ] || fail "no plexus binary at $binary"
+command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
+mpirun_root_flags
+
+scratch_directory plexus-stall
+timeout=3
+
+report=""
+for victim in 2 0; do
+    run="$tmp/stall-$victim"
+    timeout -k 5 120 mpirun --oversubscribe -np 3 "$binary" train "$config" --run-dir "$run" --progress plain \
+        --set data.test=null --set training.epochs=2000 --set "distributed.timeout_seconds=$timeout" \
+        >"$tmp/out-$victim" 2>"$tmp/err-$victim" </dev/null &
+    job=$!
+    # Stop the victim once training runs (two epochs logged).
+    for _ in $(seq 600); do
+        [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge 2 ] && break
+        kill -0 "$job" 2>/dev/null || break
+        sleep 0.1
+    done
+    pid="$(rank_pid "$run" "$victim")" || fail "rank $victim of the job is not running: $(tail -3 "$tmp/err-$victim" | tr '\n' ' ')"
+    kill -STOP "$pid"
+    stopped=$(date +%s.%N)
+    st=0
+    wait "$job" || st=$?
+    ended=$(date +%s.%N)
+    took=$(python3 -c "print(f'{$ended - $stopped:.1f}')")
+    [ "$st" != 124 ] && [ "$st" != 137 ] || fail "job with rank $victim stopped hung (killed by timeout)"
+    [ "$st" = 1 ] || fail "stopping rank $victim: exit status $st, expected 1; stderr: $(tail -5 "$tmp/err-$victim" | tr '\n' ' ')"
+    pattern="^plexus: rank $victim stalled at step [0-9]+: no progress for $timeout s; stopping the job\$"
+    lines=$(grep -cE "$pattern" "$tmp/err-$victim" || true)
+    [ "$lines" = 1 ] || fail "stopping rank $victim: expected one stall line naming it, found $lines; stderr: $(grep plexus "$tmp/err-$victim" | tr '\n' ' ')"
+    grep -qE "^plexus: warning: waiting [0-9.]+ s at step [0-9]+ for rank $victim \(no arrival\)" "$tmp/err-$victim" \
+        || fail "stopping rank $victim: no warning at half the timeout naming it: $(grep plexus "$tmp/err-$victim" | tr '\n' ' ')"
+    python3 -c "import sys; sys.exit(0 if $took <= $timeout + 5 else 1)" \
+        || fail "stopping rank $victim: the job ended $took s after the stop (timeout $timeout s)"
+    sleep 1
+    if pgrep -f -- "--run-dir $run( |$)" >/dev/null; then
+        fail "stopping rank $victim: processes left: $(pgrep -af -- "--run-dir $run( |$)" | head -3 | tr '\n' ' ')"
+    fi
+    report+="rank $victim: '$(grep -E "$pattern" "$tmp/err-$victim")' after ${took}s; "
+done
+echo "$report"
+echo "PASS $name"
