@@ -165,11 +165,38 @@ private func gemmViaTranspose<Tile: GemmTile>(_: Tile.Type, _ operands: GemmOper
     let workspace = gemmWorkspaces.take()
     defer { gemmWorkspaces.give(workspace) }
     let scratch = workspace.reserveTransposedC(m * n)
+    let stage = workspace.transposeStage
     if operands.beta != 0 {
-        for i in 0..<m { for j in 0..<n { scratch[j * m + i] = c[i * ldc + j] } }
+        transposeMatrix(Tile.Vector.self, c, rows: m, columns: n, stride: ldc, into: scratch, stride: m, stage: stage)
     }
     gemmSplit(Tile.self, operands.transposed(into: scratch, ldc: m), threads: threads)
-    for i in 0..<m { for j in 0..<n { c[i * ldc + j] = scratch[j * m + i] } }
+    transposeMatrix(Tile.Vector.self, scratch, rows: n, columns: m, stride: m, into: c, stride: ldc, stage: stage)
+}
+
+// destination[j·destinationStride + i] = source[i·stride + j] for i < rows, j < columns
+/// Transposes a matrix block by block through registers (`transposeSquare`); `stage` holds 2·lanes² floats.
+private func transposeMatrix<V: FloatVector>(_: V.Type, _ source: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
+                                             into destination: UnsafeMutablePointer<Float>, stride destinationStride: Int,
+                                             stage: UnsafeMutablePointer<Float>) {
+    let lanes = V.scalarCount, block = stage + lanes * lanes
+    var row = 0
+    while row < rows {
+        let blockRows = min(lanes, rows - row)
+        var column = 0
+        while column < columns {
+            let blockColumns = min(lanes, columns - column)
+            // Whole rows of lanes floats for transposeSquare (lanes past blockColumns are not copied out).
+            for i in 0..<blockRows {
+                (stage + i * lanes).update(from: source + (row + i) * stride + column, count: blockColumns)
+            }
+            transposeSquare(V.self, stage, stride: lanes, rows: blockRows, into: block, stride: lanes)
+            for j in 0..<blockColumns {
+                (destination + (column + j) * destinationStride + row).update(from: block + j * lanes, count: blockRows)
+            }
+            column += lanes
+        }
+        row += lanes
+    }
 }
 
 /// C = beta·C over an m×n block (C = 0 when beta is 0, ignoring NaN contents).

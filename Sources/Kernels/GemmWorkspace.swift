@@ -8,6 +8,8 @@ final class GemmWorkspace {
     private(set) var packedB: UnsafeMutablePointer<Float>
     /// Zero-padded copy of an edge tile of C (rows × columns of the largest tile, row stride its columns).
     let edgeTile: UnsafeMutablePointer<Float>
+    /// Two lanes × lanes blocks for transposing a narrow C (`gemmViaTranspose`).
+    let transposeStage: UnsafeMutablePointer<Float>
     /// One tile's fixed-point sums over the groups of a depth block (same shape as `edgeTile`).
     let fixedPointTile: UnsafeMutablePointer<Int64>
     private var transposedC: UnsafeMutablePointer<Float>
@@ -20,6 +22,7 @@ final class GemmWorkspace {
         packedB = GemmWorkspace.allocate(1)
         edgeTile = GemmWorkspace.allocate(gemmLargestTile)
         fixedPointTile = .allocate(capacity: gemmLargestTile)
+        transposeStage = GemmWorkspace.allocate(2 * 16 * 16)
         transposedC = GemmWorkspace.allocate(1)
     }
 
@@ -28,6 +31,7 @@ final class GemmWorkspace {
         packedB.deallocate()
         edgeTile.deallocate()
         fixedPointTile.deallocate()
+        transposeStage.deallocate()
         transposedC.deallocate()
     }
 
