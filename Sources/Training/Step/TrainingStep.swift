@@ -20,12 +20,9 @@ final class TrainingStep {
         var divergence: Divergence?
     }
 
-    /// Why a step did not update the parameters.
-    struct Divergence {
-        var loss: Double
-        /// Every value was finite but some group's gradient left the fixed-point range.
-        var fixedPointOverflow: Bool
-    }
+    /// Why a step did not update the parameters: the batch's mean loss, and whether every value was finite but some
+    /// group's gradient left the fixed-point range.
+    typealias Divergence = (loss: Double, fixedPointOverflow: Bool)
 
     let setup: TrainingSetup
     let reduction: GradientReduction
@@ -92,8 +89,8 @@ final class TrainingStep {
         var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,
                               checkpointRequested: agreed.checkpointRequested)
         if agreed.unsummable || !agreed.lossSum.isFinite || !norm.isFinite {
-            outcome.divergence = Divergence(loss: agreed.lossSum / Double(globalCount),
-                                            fixedPointOverflow: agreed.lossSum.isFinite && norm.isFinite)
+            outcome.divergence = (loss: agreed.lossSum / Double(globalCount),
+                                  fixedPointOverflow: agreed.lossSum.isFinite && norm.isFinite)
             try observer?.endStep(samples: globalCount)
             return outcome
         }
