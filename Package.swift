@@ -2,14 +2,20 @@
 import Foundation
 import PackageDescription
 
-// Release builds target this machine's CPU so SIMD8<Float> becomes AVX2/FMA code (0.5 vs 43 GFLOP/s
-// measured without and with it). For other machines set PLEXUS_TARGET_CPU to a CPU name (the clang
-// importer takes names, not x86-64-v3 levels): `PLEXUS_TARGET_CPU=haswell swift build -c release`
-// (AVX2 + FMA), in a scratch path of its own. launch/package builds the portable package that way.
+// Builds target this machine's CPU so the SIMD kernels become AVX2/FMA or AVX-512 code (0.5 vs 43 GFLOP/s
+// measured without and with it on AVX2); debug builds too, so the tests run the instructions releases run.
+// Both kernel variants (avx2, avx512) exist in a build only if its target CPU has AVX-512; the one used is chosen at
+// start-up (Sources/Kernels/KernelVariant.swift). For a binary that must run on other x86-64 machines set
+// PLEXUS_TARGET_CPU to the oldest of them, e.g. `PLEXUS_TARGET_CPU=haswell swift build -c release` (AVX2 + FMA;
+// avx2 kernels only) or skylake-avx512 (both),
+// in a scratch path of its own. launch/package builds the portable package that way.
 let targetCPU = ProcessInfo.processInfo.environment["PLEXUS_TARGET_CPU"] ?? "native"
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", targetCPU], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", targetCPU]),
 ]
+// Kernels and NeuralNet are optimized in debug builds as well: the tests then check the code releases run (register tiles,
+// specialized generics), and in seconds rather than minutes.
+let optimizedKernels: [SwiftSetting] = fastMath + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "Plexus",
@@ -25,8 +31,9 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Kernels", swiftSettings: fastMath),
-        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .systemLibrary(name: "CCPU"),
+        .target(name: "Kernels", dependencies: ["CCPU"], swiftSettings: optimizedKernels),
+        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: optimizedKernels),
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["NeuralNet", "Distributed", "Kernels", "CZlib", .product(name: "Yams", package: "Yams")],
@@ -34,11 +41,11 @@ let package = Package(
         .executableTarget(name: "plexus",
                           dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastMath),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "NeuralNet", "Distributed"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Training"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastMath),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Kernels", "NeuralNet", "Distributed"], swiftSettings: fastMath),
+        .testTarget(name: "IntegrationTests", dependencies: ["Training"], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,13 +1,32 @@
 #!/usr/bin/env python3
 """numpy/OpenBLAS sgemm against `plexus bench gemm` on the same shapes, layouts and thread counts.
 
-Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--plexus-json FILE]
+Usage: bench/gemm_vs_numpy.py [PLEXUS_BINARY] [--threads 1,2] [--batch ROWS] [--plexus-json FILE] [--rounds R]
+       [--keep-openblas-overrides]
 Each side reports the best of 3 timed runs of >= 0.2 s (GFLOP/s = 2mnk / seconds per call); with --rounds R
 both sides are measured R times, alternating, and the best of all rounds is kept (on a shared machine other
 processes only ever slow a run down). numpy runs in one subprocess per thread count with OPENBLAS_NUM_THREADS
-set before numpy is imported.
+set before numpy is imported, and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (an environment may set them to force
+an older kernel): OpenBLAS picks its best kernel for this CPU, and the kernel threadpoolctl names is printed.
 """
 import argparse, json, os, subprocess, sys, time
+
+# Environment variables that force OpenBLAS onto another kernel or cache size; unset for the peer only.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+def peer_environment(threads, keep_overrides=False):
+    env = {k: v for k, v in os.environ.items() if keep_overrides or k not in OPENBLAS_OVERRIDES}
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+def blas_kernels():
+    """What threadpoolctl reports for numpy's BLAS: e.g. 'openblas 0.3.31 SkylakeX, 1 thread(s)'."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl)"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}, {i.get('num_threads')} thread(s)"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
 
 def measure_numpy(shapes):
     import numpy as np
@@ -39,7 +58,8 @@ def timed(call, calls):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         shapes = json.loads(sys.stdin.read())
-        print(json.dumps(measure_numpy(shapes)))
+        rows = measure_numpy(shapes)
+        print(json.dumps({"blas": blas_kernels(), "rows": rows}))
         return
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser()
@@ -49,7 +69,11 @@ def main():
     parser.add_argument("--json-out", help="write the combined rows here")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch", default="128", help="rows per rank (plexus bench gemm --batch)")
+    parser.add_argument("--keep-openblas-overrides", action="store_true",
+                        help="leave OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as set (e.g. OpenBLAS's Haswell kernel against "
+                             "PLEXUS_KERNEL=avx2)")
     args = parser.parse_args()
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs")
     best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
     plexus, numpy_rows = None, {}
     for round in range(args.rounds):
@@ -59,10 +83,12 @@ def main():
             plexus = best(plexus, json.loads(subprocess.check_output([args.plexus, "bench", "gemm", "--json", "--threads", args.threads, "--batch", args.batch])))
         for threads in [int(t) for t in args.threads.split(",")]:
             shapes = [dict(m=r["m"], n=r["n"], k=r["k"], layout=r["layout"], product=r["product"]) for r in plexus if r["threads"] == threads]
-            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            measured = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes), env=env,
-                                                 capture_output=True, text=True, check=True).stdout)
-            numpy_rows[threads] = best(numpy_rows.get(threads), measured)
+            child = json.loads(subprocess.run([sys.executable, __file__, "--child"], input=json.dumps(shapes),
+                                              env=peer_environment(threads, args.keep_openblas_overrides), capture_output=True, text=True, check=True).stdout)
+            if round == 0:
+                kernels = sorted({r.get("kernel", "?") for r in plexus if r["threads"] == threads})
+                print(f"{threads} thread(s): plexus kernel {', '.join(kernels)}; numpy BLAS {child['blas']}")
+            numpy_rows[threads] = best(numpy_rows.get(threads), child["rows"])
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for p, q in zip([r for r in plexus if r["threads"] == threads], numpy_rows[threads]):
@@ -76,6 +102,15 @@ def main():
         print(f"threads {threads}: min ratio {min(ratios):.2f}, geometric mean {prod(ratios) ** (1 / len(ratios)):.2f}")
     if args.json_out:
         json.dump(rows, open(args.json_out, "w"), indent=1)
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 def prod(values):
     result = 1.0

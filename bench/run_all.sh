@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds plexus and runs every peer comparison on the same machine in one go, then prints the ratio table.
-#   bench/run_all.sh            (needs python3 with numpy; PyTorch in $BENCH_VENV, default /tmp/benchvenv,
-#                                created with `python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install torch numpy`)
+#   bench/run_all.sh            (PyTorch, numpy and threadpoolctl in $BENCH_VENV, default /tmp/benchvenv, created with
+#                                `python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install torch numpy threadpoolctl`)
+# The peers run with their best kernels: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for numpy (the scripts print
+# the kernel OpenBLAS picked), PyTorch reports its CPU capability; plexus reports its kernel variant.
 # Results go to bench/results/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,14 +18,21 @@ mkdir -p "$out"
 swift build -c release 2>&1 | tail -1
 plexus=.build/release/plexus
 config=bench/mlp-784-512-256-10.yaml
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs" \
+     "($(grep -m1 -ow avx512f /proc/cpuinfo || echo 'no avx512f')); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "PyTorch: $("$python" -c 'import torch; print(torch.__version__, "CPU capability", torch.backends.cpu.get_cpu_capability())')"
 
 echo; echo "== GEMM: plexus vs numpy/OpenBLAS (best of 3 runs of >= 0.2 s) =="
 "$plexus" bench gemm --json --threads 1,2 > "$out/gemm_plexus.json"
 "$python" bench/gemm_vs_numpy.py --plexus-json "$out/gemm_plexus.json" --rounds "$rounds" \
     --json-out "$out/gemm_vs_numpy.json"
-echo; echo "== GEMM at 64 rows (each rank's share of batch 128 at 2 ranks), 1 thread =="
-"$python" bench/gemm_vs_numpy.py "$plexus" --threads 1 --batch 64 --rounds "$rounds" --json-out "$out/gemm_vs_numpy_64.json"
+echo; echo "== GEMM at 64 rows (each rank's share of batch 128 at 2 ranks) =="
+"$python" bench/gemm_vs_numpy.py "$plexus" --threads 1,2 --batch 64 --rounds "$rounds" --json-out "$out/gemm_vs_numpy_64.json"
+if grep -qw avx512f /proc/cpuinfo; then
+    echo; echo "== GEMM, the avx2 kernel (PLEXUS_KERNEL=avx2) against OpenBLAS's Haswell kernel =="
+    PLEXUS_KERNEL=avx2 OPENBLAS_CORETYPE=Haswell "$python" bench/gemm_vs_numpy.py "$plexus" --threads 1,2 \
+        --rounds "$rounds" --keep-openblas-overrides --json-out "$out/gemm_vs_numpy_avx2.json"
+fi
 
 echo; echo "== training step, $config (global batch 128), $rounds rounds alternating plexus and its peer =="
 # Each layout runs once per round, plexus then its peer, so slow phases of a shared host hit both sides;
@@ -32,6 +41,7 @@ for round in $(seq 1 "$rounds"); do
     for threads in 1 2; do
         "$plexus" bench step "$config" --steps "$steps" --set training.threads=$threads --json > "$out/step_plexus_1x$threads.$round.json"
         "$python" bench/torch_mlp.py --threads $threads --steps "$steps" > "$out/step_torch_1x$threads.$round.json"
+        "$python" bench/torch_epoch.py --threads $threads --epochs 2 > "$out/step_torch_epoch_1x$threads.$round.json"
     done
     mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --json > "$out/step_plexus_2x1.$round.json"
     OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc_per_node=2 bench/torch_mlp.py --threads 1 --steps "$steps" 2>/dev/null \
@@ -59,7 +69,9 @@ best = lambda results: max(results, key=lambda r: r["samples_per_second"])
 print(f"\n== samples/s (global batch 128), best of {rounds} rounds per side ==")
 print(f"{'layout':36} {'plexus':>9} {'pytorch':>9} {'ratio':>6} {'ratio per round':>22} {'wait %':>7} {'allreduce %':>12}")
 for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_1x1", "step_torch_1x1"),
+                          ("  against a DataLoader loop", "step_plexus_1x1", "step_torch_epoch_1x1"),
                           ("784-512-256-10, 1 process x 2 threads", "step_plexus_1x2", "step_torch_1x2"),
+                          ("  against a DataLoader loop", "step_plexus_1x2", "step_torch_epoch_1x2"),
                           ("784-512-256-10, 2 ranks x 1 thread", "step_plexus_2x1", "step_torch_ddp_2x1"),
                           ("  deterministic, 1 x 1", "step_plexus_1x1_deterministic", None),
                           ("  deterministic, 2 ranks x 1", "step_plexus_2x1_deterministic", None),
@@ -77,10 +89,16 @@ for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_
               f"{p['samples_per_second'] / q['samples_per_second']:6.2f} {per_round:>22} {shares}")
     else:
         print(f"{label:36} {p['samples_per_second']:9.0f} {'':>9} {'':>6} {'':>22} {shares}")
-rows = json.load(open(os.path.join(out, "gemm_vs_numpy.json")))
-for t in sorted({r["threads"] for r in rows}):
-    ratios = [r["ratio"] for r in rows if r["threads"] == t]
-    print(f"GEMM vs numpy/OpenBLAS, {t} thread(s): min {min(ratios):.2f}, max {max(ratios):.2f} over {len(ratios)} shapes")
+for name in ["gemm_vs_numpy", "gemm_vs_numpy_64", "gemm_vs_numpy_avx2"]:
+    if not os.path.exists(os.path.join(out, f"{name}.json")):
+        continue
+    rows = json.load(open(os.path.join(out, f"{name}.json")))
+    for t in sorted({r["threads"] for r in rows}):
+        ratios = [r["ratio"] for r in rows if r["threads"] == t]
+        mean = 1.0
+        for r in ratios: mean *= r
+        print(f"{name}, {t} thread(s): geometric mean {mean ** (1 / len(ratios)):.2f}, min {min(ratios):.2f}, "
+              f"max {max(ratios):.2f} over {len(ratios)} shapes")
 PY
 echo; echo "== memory and start-up =="
 bash bench/memory_startup.sh "$plexus"

@@ -23,6 +23,17 @@ def read_idx(path):
     shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
+def fashion_mnist(directory):
+    """The training images (float32 in [0, 1], one row each) and labels."""
+    images = torch.from_numpy(read_idx(os.path.join(directory, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255)
+    labels = torch.from_numpy(read_idx(os.path.join(directory, "train-labels-idx1-ubyte.gz")).astype(np.int64))
+    return images, labels
+
+def benchmark_net():
+    """The benchmark net 784-512-256-10 with seed 1's initial weights."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
@@ -41,10 +52,8 @@ def main():
         import torch.distributed as dist
         dist.init_process_group("gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
-    images = torch.from_numpy(read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255)
-    labels = torch.from_numpy(read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64))
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    images, labels = fashion_mnist(args.data)
+    model = benchmark_net()
     if distributed:
         model = nn.parallel.DistributedDataParallel(model)
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks, powerSGD_hook

@@ -21,13 +21,13 @@ public func convertToBFloat16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoint
     var i = 0
     let half = SIMD8<UInt32>(repeating: 0x7FFF), one = SIMD8<UInt32>(repeating: 1)
     while i + 8 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        let v = SIMD8<Float>(loadingFrom: x + i)
         let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
         if any(v .!= v) {  // a NaN among them: the scalar path keeps it a NaN
             for j in 0..<8 { y[i + j] = bfloat16Bits(x[i + j]) }
         } else {
             let rounded = (bits &+ half &+ ((bits &>> 16) & one)) &>> 16
-            UnsafeMutableRawPointer(y + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: rounded), as: SIMD8<UInt16>.self)
+            SIMD8<UInt16>(truncatingIfNeeded: rounded).store(to: y + i)
         }
         i += 8
     }
@@ -42,8 +42,8 @@ public func convertToBFloat16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoint
 public func convertFromBFloat16(_ x: UnsafePointer<UInt16>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 8 <= count {
-        let v = SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16
-        UnsafeMutableRawPointer(y + i).storeBytes(of: unsafeBitCast(v, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        let v = SIMD8<UInt32>(truncatingIfNeeded: SIMD8<UInt16>(loadingFrom: x + i)) &<< 16
+        unsafeBitCast(v, to: SIMD8<Float>.self).store(to: y + i)
         i += 8
     }
     while i < count {

@@ -6,6 +6,10 @@
 // adding 1.5·2^52 to a Double of magnitude < 2^51 leaves the rounded integer in the low mantissa
 // bits, which AVX2 can extract without a (missing) double→int64 vector conversion.
 
+#if arch(x86_64) && canImport(_Builtin_intrinsics)
+import _Builtin_intrinsics.intel
+#endif
+
 /// Fraction bits of the fixed-point format: a quantum of 2^-40 ≈ 9.1e-13.
 public let fixedPointFractionBits = 40
 
@@ -22,7 +26,7 @@ private let magicBits = Int64(bitPattern: magic.bitPattern)
 /// meaningful: callers stop, never continue silently).
 public func accumulateFixedPoint(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
                                  threads: Int = 1, replacing: Bool = false) -> Bool {
-    let parts = max(1, min(threads, count / 16384))
+    let parts = max(1, min(threads, count / minimumElementsPerThread))
     // A stack buffer: this runs once per fixed group in every deterministic step, so no heap allocation.
     return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { failed in
         failed.initialize(repeating: false)
@@ -50,36 +54,82 @@ private struct FixedPointPart: ParallelJob {
     }
 }
 
+/// Whether every value a run of `accumulateFixedPointRow` calls met could be summed (kept as lanes, so checking
+/// costs nothing per call; `isSummable` reduces them once).
+struct FixedPointRangeCheck {
+    var vectorLanes = SIMDMask<SIMD8<Int64>>(repeating: true)
+    var floatLanes = SIMDMask<SIMD16<Int32>>(repeating: true)
+    var scalars = true
+
+    var isSummable: Bool { all(vectorLanes) && all(floatLanes) && scalars }
+}
+
 @inline(__always)
-private func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
-                                        count: Int, replacing: Bool) -> Bool {
-    let scale = SIMD4<Double>(repeating: fixedPointScale)
-    let magicVector = SIMD4<Double>(repeating: magic)
-    let magicInteger = SIMD4<Int64>(repeating: magicBits)
-    let limit = SIMD4<Double>(repeating: fixedPointLimit)
-    var bad = SIMD4<Int64>(repeating: 0)
+func accumulateFixedPointSerial(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>,
+                                count: Int, replacing: Bool) -> Bool {
+    var check = FixedPointRangeCheck()
+    accumulateFixedPointRow(x, into: accumulator, count: count, replacing: replacing, check: &check)
+    return check.isSummable
+}
+
+// accumulator[lanes] (=/+=) round(value · 2^40) for a register of any width
+@inline(__always)
+func accumulateFixedPoint<V: SIMD>(_ value: V, into accumulator: UnsafeMutablePointer<Int64>, replacing: Bool,
+                                   check: inout FixedPointRangeCheck) where V.Scalar == Float {
+    var copy = value
+    withUnsafeBytes(of: &copy) { bytes in
+        accumulateFixedPointRow(bytes.baseAddress!.assumingMemoryBound(to: Float.self), into: accumulator,
+                                count: V.scalarCount, replacing: replacing, check: &check)
+    }
+}
+
+// accumulator[count] (=/+=) round(x[count] · 2^40): eight lanes at a time (one AVX-512 register of Doubles, two of
+// AVX2), the rest one by one; every lane is the same scalar arithmetic, so the width does not change the bits.
+@inline(__always)
+func accumulateFixedPointRow(_ x: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Int64>, count: Int,
+                             replacing: Bool, check: inout FixedPointRangeCheck) {
+    let scale = SIMD8<Double>(repeating: fixedPointScale)
+    let magicVector = SIMD8<Double>(repeating: magic)
+    let magicInteger = SIMD8<Int64>(repeating: magicBits)
+    let limit = SIMD8<Double>(repeating: fixedPointLimit)
     var i = 0
-    while i + 4 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
-        let d = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+    #if canImport(CCPU.AVX512)
+    // x·2^40 is exact in Float for |x| < 2^11 (a power-of-two scale), and vcvtps2qq rounds it to the nearest
+    // integer, ties to even: the Double path's integer, with half the instructions.
+    let floatScale = SIMD16<Float>(repeating: Float(fixedPointScale)), floatLimit = SIMD16<Float>(repeating: Float(fixedPointLimit))
+    while i + 16 <= count {
+        let v = SIMD16<Float>(loadingFrom: x + i)
+        check.floatLanes .&= v.replacing(with: -v, where: v .< 0) .< floatLimit
+        let scaled = v * floatScale
+        let low = _mm512_cvtps_epi64(scaled.lowHalf), high = _mm512_cvtps_epi64(scaled.highHalf)
+        if replacing {
+            low.store(to: accumulator + i)
+            high.store(to: accumulator + i + 8)
+        } else {
+            (SIMD8<Int64>(loadingFrom: accumulator + i) &+ low).store(to: accumulator + i)
+            (SIMD8<Int64>(loadingFrom: accumulator + i + 8) &+ high).store(to: accumulator + i + 8)
+        }
+        i += 16
+    }
+    #endif
+    while i + 8 <= count {
+        let d = SIMD8<Double>(SIMD8<Float>(loadingFrom: x + i))
         // !(|d| < limit) also catches NaN.
         let magnitude = d.replacing(with: -d, where: d .< 0)
-        bad |= SIMD4<Int64>(repeating: 1).replacing(with: 0, where: magnitude .< limit)
+        check.vectorLanes .&= magnitude .< limit
         let rounded = d * scale + magicVector
-        let integers = unsafeBitCast(rounded, to: SIMD4<Int64>.self) &- magicInteger
-        let current = replacing ? SIMD4<Int64>() : UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
-        UnsafeMutableRawPointer(accumulator + i).storeBytes(of: current &+ integers, as: SIMD4<Int64>.self)
-        i += 4
+        let integers = unsafeBitCast(rounded, to: SIMD8<Int64>.self) &- magicInteger
+        let current = replacing ? SIMD8<Int64>() : SIMD8<Int64>(loadingFrom: accumulator + i)
+        (current &+ integers).store(to: accumulator + i)
+        i += 8
     }
-    var ok = bad == SIMD4<Int64>(repeating: 0)
     while i < count {
         let d = Double(x[i])
-        if !(abs(d) < fixedPointLimit) { ok = false }
+        if !(abs(d) < fixedPointLimit) { check.scalars = false }
         let rounded = d * fixedPointScale + magic
         accumulator[i] = (replacing ? 0 : accumulator[i]) &+ (Int64(bitPattern: rounded.bitPattern) &- magicBits)
         i += 1
     }
-    return ok
 }
 
 // x[count] = Float(accumulator[count] · 2^-40)
@@ -88,21 +138,27 @@ public func fixedPointToFloat(_ accumulator: UnsafePointer<Int64>, into x: Unsaf
     // AVX2 has no int64→double conversion; for |a| < 2^51 the magic number converts exactly:
     // the Double with bits (bits(1.5·2^52) + a) is 1.5·2^52 + a. Larger values take the scalar path.
     let inverse = 1 / fixedPointScale
-    let inverseVector = SIMD4<Double>(repeating: inverse)
-    let magicVector = SIMD4<Double>(repeating: magic)
-    let magicInteger = SIMD4<Int64>(repeating: magicBits)
-    let bound = SIMD4<Int64>(repeating: 1 << 51)
+    let inverseVector = SIMD8<Double>(repeating: inverse)
+    let magicVector = SIMD8<Double>(repeating: magic)
+    let magicInteger = SIMD8<Int64>(repeating: magicBits)
+    let bound = SIMD8<Int64>(repeating: 1 << 51)
     var i = 0
-    while i + 4 <= count {
-        let a = UnsafeRawPointer(accumulator + i).loadUnaligned(as: SIMD4<Int64>.self)
+    #if canImport(CCPU.AVX512)
+    // vcvtqq2pd rounds like Double(a) for every a, so no range split is needed.
+    while i + 8 <= count {
+        SIMD8<Float>(_mm512_cvtepi64_pd(SIMD8<Int64>(loadingFrom: accumulator + i)) * inverseVector).store(to: x + i)
+        i += 8
+    }
+    #endif
+    while i + 8 <= count {
+        let a = SIMD8<Int64>(loadingFrom: accumulator + i)
         if all((a .< bound) .& (a .> 0 &- bound)) {
-            let d = (unsafeBitCast(a &+ magicInteger, to: SIMD4<Double>.self) - magicVector) * inverseVector
-            UnsafeMutableRawPointer(x + i).storeBytes(of: SIMD4<Float>(Float(d[0]), Float(d[1]), Float(d[2]), Float(d[3])),
-                                                      as: SIMD4<Float>.self)
+            let d = (unsafeBitCast(a &+ magicInteger, to: SIMD8<Double>.self) - magicVector) * inverseVector
+            SIMD8<Float>(d).store(to: x + i)
         } else {
-            for j in i..<(i + 4) { x[j] = Float(Double(accumulator[j]) * inverse) }
+            for j in i..<(i + 8) { x[j] = Float(Double(accumulator[j]) * inverse) }
         }
-        i += 4
+        i += 8
     }
     while i < count {
         x[i] = Float(Double(accumulator[i]) * inverse)

@@ -17,15 +17,15 @@ public func lowRankProject(_ m: UnsafeMutablePointer<Float>, adding e: UnsafePoi
             var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
             var j = 0
             while j + 8 <= columns {
-                var v = load(mRow + j)
+                var v = SIMD8(loadingFrom: mRow + j)
                 if c == 0 {
-                    v += load(eRow + j)
-                    store(v, mRow + j)
+                    v += SIMD8(loadingFrom: eRow + j)
+                    v.store(to: mRow + j)
                 }
-                s0 = s0.addingProduct(v, load(q0 + j))
-                s1 = s1.addingProduct(v, load(q1 + j))
-                s2 = s2.addingProduct(v, load(q2 + j))
-                s3 = s3.addingProduct(v, load(q3 + j))
+                s0 = s0.addingProduct(v, SIMD8(loadingFrom: q0 + j))
+                s1 = s1.addingProduct(v, SIMD8(loadingFrom: q1 + j))
+                s2 = s2.addingProduct(v, SIMD8(loadingFrom: q2 + j))
+                s3 = s3.addingProduct(v, SIMD8(loadingFrom: q3 + j))
                 j += 8
             }
             var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
@@ -58,7 +58,7 @@ public func lowRankBackProject(_ m: UnsafePointer<Float>, rows: Int, columns: In
             let weight = pt[c * rows + row], weights = SIMD8(repeating: weight), target = qt + c * columns
             var j = 0
             while j + 8 <= columns {
-                store(load(target + j).addingProduct(weights, load(mRow + j)), target + j)
+                SIMD8(loadingFrom: target + j).addingProduct(weights, SIMD8(loadingFrom: mRow + j)).store(to: target + j)
                 j += 8
             }
             while j < columns {
@@ -83,8 +83,8 @@ public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, error e: Unsafe
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             for c in 0..<rank {
                 let weight = SIMD8(repeating: pt[c * rows + row]), q = qt + c * columns + j
-                a0 = a0.addingProduct(weight, load(q)); a1 = a1.addingProduct(weight, load(q + 8))
-                a2 = a2.addingProduct(weight, load(q + 16)); a3 = a3.addingProduct(weight, load(q + 24))
+                a0 = a0.addingProduct(weight, SIMD8(loadingFrom: q)); a1 = a1.addingProduct(weight, SIMD8(loadingFrom: q + 8))
+                a2 = a2.addingProduct(weight, SIMD8(loadingFrom: q + 16)); a3 = a3.addingProduct(weight, SIMD8(loadingFrom: q + 24))
             }
             keep(a0, at: j, m: mRow, e: eRow, share: shareVector)
             keep(a1, at: j + 8, m: mRow, e: eRow, share: shareVector)
@@ -105,21 +105,8 @@ public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, error e: Unsafe
 /// e[j..<j+8] = m − share·a, then m[j..<j+8] = a.
 @inline(__always)
 private func keep(_ a: SIMD8<Float>, at j: Int, m: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, share: SIMD8<Float>) {
-    store(load(m + j) - share * a, e + j)
-    store(a, m + j)
-}
-
-@inline(__always)
-private func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func load(_ pointer: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load(UnsafePointer(pointer)) }
-
-@inline(__always)
-private func store(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
+    (SIMD8(loadingFrom: m + j) - share * a).store(to: e + j)
+    a.store(to: m + j)
 }
 
 /// Naive references for the three products (plain loops, Double sums; P given transposed as `pt` [rank×rows]):

@@ -22,6 +22,10 @@ public func availableCPUCount() -> Int {
     return max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
 
+/// Elements per thread below which an elementwise loop (activations, optimizer, gather, fixed-point sums, ...)
+/// stays on one thread: waking a worker and sharing the cache lines costs about as much as this much work.
+public let minimumElementsPerThread = 16384
+
 /// The work of one parallel region: `perform(index)` runs once for every index, on any thread, in any order.
 public protocol ParallelJob {
     /// Does item `index` of the region.

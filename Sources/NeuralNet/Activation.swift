@@ -19,8 +19,7 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(a) != z { a.update(from: z, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
-                     ActivationForwardChunk(activation: self, z: z, a: a))
+        forEachChunk(count: count, threads: threads, ActivationForwardChunk(activation: self, z: z, a: a))
     }
 
     // dz[count] = da[count] ⊙ f'(z)   (a = f(z) is passed so sigmoid/tanh reuse it)
@@ -31,16 +30,16 @@ public enum Activation: String, CaseIterable, Sendable {
             if UnsafePointer(dz) != da { dz.update(from: da, count: count) }
             return
         }
-        forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
-                     ActivationBackwardChunk(activation: self, z: z, a: a, da: da, dz: dz))
+        forEachChunk(count: count, threads: threads, ActivationBackwardChunk(activation: self, z: z, a: a, da: da, dz: dz))
     }
 
+    // Comparisons go through FloatVector's lanesLess (one instruction) rather than the generic SIMD operators.
     @inline(__always)
-    func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    func apply<V: FloatVector>(_ x: V) -> V {
         switch self {
         case .identity: return x
-        case .relu: return x.replacing(with: 0, where: .!(x .> 0))
-        case .leakyRelu: return x.replacing(with: x * Activation.leakySlope, where: .!(x .> 0))
+        case .relu: return x.replacing(with: 0, where: .!V().lanesLess(than: x))
+        case .leakyRelu: return x.replacing(with: x * Activation.leakySlope, where: .!V().lanesLess(than: x))
         case .sigmoid: return vectorSigmoid(x)
         case .tanh: return vectorTanh(x)
         case .gelu: return 0.5 * x * (1 + vectorErf(x * Float(0.5).squareRoot()))
@@ -48,12 +47,12 @@ public enum Activation: String, CaseIterable, Sendable {
     }
 
     @inline(__always)
-    func derivative(_ z: SIMD8<Float>, _ a: SIMD8<Float>) -> SIMD8<Float> {
-        let one = SIMD8<Float>(repeating: 1)
+    func derivative<V: FloatVector>(_ z: V, _ a: V) -> V {
+        let one = V(repeating: 1)
         switch self {
         case .identity: return one
-        case .relu: return SIMD8(repeating: 0).replacing(with: 1, where: z .> 0)
-        case .leakyRelu: return SIMD8(repeating: Activation.leakySlope).replacing(with: 1, where: z .> 0)
+        case .relu: return V(repeating: 0).replacing(with: 1, where: V().lanesLess(than: z))
+        case .leakyRelu: return V(repeating: Activation.leakySlope).replacing(with: 1, where: V().lanesLess(than: z))
         case .sigmoid: return a * (one - a)
         case .tanh: return one - a * a
         case .gelu:
@@ -63,13 +62,6 @@ public enum Activation: String, CaseIterable, Sendable {
             return cdf + z * density
         }
     }
-
-    fileprivate func scalarTail(_ z: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, count: Int) {
-        var x = SIMD8<Float>(repeating: 0)
-        for j in 0..<count { x[j] = z[j] }
-        let y = apply(x)
-        for j in 0..<count { a[j] = y[j] }
-    }
 }
 
 /// a = f(z) over one chunk.
@@ -78,14 +70,10 @@ private struct ActivationForwardChunk: ChunkJob {
     let z: UnsafePointer<Float>
     let a: UnsafeMutablePointer<Float>
 
-    func perform(_ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let x = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(a + i).storeBytes(of: activation.apply(x), as: SIMD8<Float>.self)
-            i += 8
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        forEachVector(in: range, as: V.self) { i, lanes in
+            lanes.store(activation.apply(lanes.load(z + i) as V), a + i)
         }
-        if i < range.upperBound { activation.scalarTail(z + i, a + i, count: range.upperBound - i) }
     }
 }
 
@@ -97,25 +85,10 @@ private struct ActivationBackwardChunk: ChunkJob {
     let da: UnsafePointer<Float>
     let dz: UnsafeMutablePointer<Float>
 
-    func perform(_ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let zv = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
-            let av = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            let gv = UnsafeRawPointer(da + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(dz + i).storeBytes(of: gv * activation.derivative(zv, av), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < range.upperBound {
-            var zv = SIMD8<Float>(repeating: 0), av = zv, gv = zv
-            let n = min(8, range.upperBound - i)
-            for j in 0..<n { zv[j] = z[i + j]; av[j] = a[i + j]; gv[j] = da[i + j] }
-            let out = gv * activation.derivative(zv, av)
-            for j in 0..<n { dz[i + j] = out[j] }
-            i += n
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        forEachVector(in: range, as: V.self) { i, lanes in
+            let zv: V = lanes.load(z + i), av: V = lanes.load(a + i), gv: V = lanes.load(da + i)
+            lanes.store(gv * activation.derivative(zv, av), dz + i)
         }
     }
 }
-
-/// Elements per thread below which activations and optimizer updates stay on one thread.
-let elementwiseMinimumChunk = 16384

@@ -79,7 +79,7 @@ public enum Dropout {
 /// Dropout's forward pass: draws the mask of `rows` rows and writes the kept, rescaled inputs.
 func dropoutForward(input: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
                     rows: Int, width: Int, rate: Float, layer: Int, pass: TrainingPass, threads: Int) {
-    forEachChunk(count: rows, threads: threads, minimumChunk: max(1, elementwiseMinimumChunk / width),
+    forEachChunk(count: rows, threads: threads, minimumChunk: max(1, minimumElementsPerThread / width),
                  DropoutMaskChunk(input: input, mask: mask, output: output, width: width,
                                   threshold: Float(Dropout.threshold(rate: rate)), scale: Dropout.keptScale(rate: rate),
                                   layer: layer, pass: pass))
@@ -89,8 +89,7 @@ func dropoutForward(input: UnsafePointer<Float>, mask: UnsafeMutablePointer<Floa
 /// Dropout's backward pass: the gradient flows only through the kept elements, scaled as they were.
 func dropoutBackward(outputGradient: UnsafePointer<Float>, mask: UnsafePointer<Float>,
                      inputGradient: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
-    forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
-                 MaskChunk(values: outputGradient, mask: mask, output: inputGradient))
+    forEachChunk(count: count, threads: threads, MaskChunk(values: outputGradient, mask: mask, output: inputGradient))
 }
 
 /// Draws the mask of a run of rows and applies it.
@@ -105,7 +104,8 @@ private struct DropoutMaskChunk: ChunkJob {
     let layer: Int
     let pass: TrainingPass
 
-    func perform(_ range: Range<Int>) {
+    // The mask bits come 8 units at a time (32-bit lanes) whatever the variant's width: lane-wise, so the same bits.
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
         let zero = SIMD8<Float>(repeating: 0)
         for row in range {
@@ -118,9 +118,8 @@ private struct DropoutMaskChunk: ChunkJob {
                 let factor = zero.replacing(with: scale, where: top .>= threshold)
                 let count = min(8, width - unit)
                 if count == 8 {
-                    let x = UnsafeRawPointer(input + start + unit).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(mask + start + unit).storeBytes(of: factor, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(output + start + unit).storeBytes(of: x * factor, as: SIMD8<Float>.self)
+                    factor.store(to: mask + start + unit)
+                    (SIMD8<Float>(loadingFrom: input + start + unit) * factor).store(to: output + start + unit)
                 } else {
                     for lane in 0..<count {
                         mask[start + unit + lane] = factor[lane]
@@ -139,17 +138,10 @@ private struct MaskChunk: ChunkJob {
     let mask: UnsafePointer<Float>
     let output: UnsafeMutablePointer<Float>
 
-    func perform(_ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let v = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<Float>.self)
-            let m = UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(output + i).storeBytes(of: v * m, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < range.upperBound {
-            output[i] = values[i] * mask[i]
-            i += 1
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        forEachVector(in: range, as: V.self) { i, lanes in
+            let v: V = lanes.load(values + i), m: V = lanes.load(mask + i)
+            lanes.store(v * m, output + i)
         }
     }
 }

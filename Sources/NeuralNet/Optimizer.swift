@@ -91,14 +91,13 @@ public final class Optimizer {
         case .sgd:
             let momentum = settings.momentum
             if momentum == 0 {
-                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
-                             SGDChunk(p: parameters, g: gradients, lr: lr, decay: decay))
+                forEachChunk(count: count, threads: threads, SGDChunk(p: parameters, g: gradients, lr: lr, decay: decay))
                 return
             }
             firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
                 let buffer = bufferPointer.baseAddress! + range.lowerBound
                 let nesterov = settings.nesterov
-                forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
+                forEachChunk(count: count, threads: threads,
                              MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
                                            momentum: momentum, nesterov: nesterov, first: first))
             }
@@ -113,8 +112,7 @@ public final class Optimizer {
             firstMoment.withUnsafeMutableBufferPointer { firstPointer in
                 secondMoment.withUnsafeMutableBufferPointer { secondPointer in
                     let m = firstPointer.baseAddress! + range.lowerBound, v = secondPointer.baseAddress! + range.lowerBound
-                    forEachChunk(count: count, threads: threads, minimumChunk: elementwiseMinimumChunk,
-                                 AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
+                    forEachChunk(count: count, threads: threads, AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
                 }
             }
         }
@@ -160,8 +158,9 @@ extension Optimizer {
     }
 }
 
-// The update loops below run 8 lanes at a time with exactly the scalar operation sequence (no fused
-// multiply-adds), so every parameter gets the same bits as `referenceStep` and for any thread count.
+// The update loops below run a vector of the kernel variant's width at a time with exactly the scalar operation
+// sequence (no fused multiply-adds), so every parameter gets the same bits as `referenceStep`, for any thread count
+// and either variant.
 
 /// Per-step scalars of Adam/AdamW.
 struct AdamConstants {
@@ -175,113 +174,69 @@ struct AdamConstants {
     let shrink: Float
 }
 
-@inline(__always)
-private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
-}
-
 // p[i] -= lr·(g[i] + decay·p[i])
 // The three updates as jobs for forEachChunk (no closure, so no allocation per step).
 private struct SGDChunk: ChunkJob {
     let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, lr: Float, decay: Float
-    func perform(_ range: Range<Int>) { sgdUpdate(p, g, range, lr: lr, decay: decay) }
-}
 
-private struct MomentumChunk: ChunkJob {
-    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>
-    let lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool
-    func perform(_ range: Range<Int>) {
-        momentumUpdate(p, g, buffer, range, lr: lr, decay: decay, momentum: momentum, nesterov: nesterov, first: first)
-    }
-}
-
-private struct AdamChunk: ChunkJob {
-    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
-    let constants: AdamConstants, decoupled: Bool
-    func perform(_ range: Range<Int>) {
-        // Two calls with constant `decoupled` let each specialize its inner loop.
-        if decoupled {
-            adamUpdate(p, g, m, v, range, constants, decoupled: true)
-        } else {
-            adamUpdate(p, g, m, v, range, constants, decoupled: false)
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        let lrVector = V(repeating: lr), decayVector = V(repeating: decay)
+        forEachVector(in: range, as: V.self) { i, lanes in
+            let pv: V = lanes.load(p + i), gv: V = lanes.load(g + i)
+            lanes.store(pv - lrVector * (gv + decayVector * pv), p + i)
         }
     }
 }
 
-private func sgdUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ range: Range<Int>,
-                       lr: Float, decay: Float) {
-    var i = range.lowerBound
-    let lrVector = SIMD8(repeating: lr), decayVector = SIMD8(repeating: decay)
-    while i + 8 <= range.upperBound {
-        let pv = load8(UnsafePointer(p + i))
-        store8(pv - lrVector * (load8(g + i) + decayVector * pv), p + i)
-        i += 8
-    }
-    while i < range.upperBound {
-        p[i] -= lr * (g[i] + decay * p[i])
-        i += 1
-    }
-}
-
 // b = first ? g' : μ·b + g' with g' = g + decay·p; p -= lr·(nesterov ? g' + μ·b : b)
-private func momentumUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
-                            _ range: Range<Int>, lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool) {
-    var i = range.lowerBound
-    let lrVector = SIMD8(repeating: lr), decayVector = SIMD8(repeating: decay), momentumVector = SIMD8(repeating: momentum)
-    while i + 8 <= range.upperBound {
-        let pv = load8(UnsafePointer(p + i))
-        let gv = load8(g + i) + decayVector * pv
-        // PyTorch: the first step sets the buffer to the gradient (dampening 0).
-        let bv = first ? gv : momentumVector * load8(UnsafePointer(buffer + i)) + gv
-        store8(bv, buffer + i)
-        store8(pv - lrVector * (nesterov ? gv + momentumVector * bv : bv), p + i)
-        i += 8
-    }
-    while i < range.upperBound {
-        let gi = g[i] + decay * p[i]
-        let b = first ? gi : momentum * buffer[i] + gi
-        buffer[i] = b
-        p[i] -= lr * (nesterov ? gi + momentum * b : b)
-        i += 1
+private struct MomentumChunk: ChunkJob {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>
+    let lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool
+
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        let lrVector = V(repeating: lr), decayVector = V(repeating: decay), momentumVector = V(repeating: momentum)
+        forEachVector(in: range, as: V.self) { i, lanes in
+            let pv: V = lanes.load(p + i), gradient: V = lanes.load(g + i)
+            let gv = gradient + decayVector * pv
+            // PyTorch: the first step sets the buffer to the gradient (dampening 0).
+            let bv = first ? gv : momentumVector * (lanes.load(buffer + i) as V) + gv
+            lanes.store(bv, buffer + i)
+            lanes.store(pv - lrVector * (nesterov ? gv + momentumVector * bv : bv), p + i)
+        }
     }
 }
 
 // m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g·g; p -= stepSize·m / (√v / √(1−β2^t) + ε)  (PyTorch's order)
-@inline(__always)
-private func adamUpdate(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                        _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>, _ c: AdamConstants, decoupled: Bool) {
-    let beta1 = SIMD8(repeating: c.beta1), beta2 = SIMD8(repeating: c.beta2)
-    let oneMinusBeta1 = SIMD8(repeating: 1 - c.beta1), oneMinusBeta2 = SIMD8(repeating: 1 - c.beta2)
-    let stepSize = SIMD8(repeating: c.stepSize), correction2Root = SIMD8(repeating: c.correction2Root)
-    let epsilon = SIMD8(repeating: c.epsilon), decay = SIMD8(repeating: c.decay), shrink = SIMD8(repeating: c.shrink)
-    var i = range.lowerBound
-    while i + 8 <= range.upperBound {
-        var pv = load8(UnsafePointer(p + i))
-        var gv = load8(g + i)
-        if decoupled { pv *= shrink } else { gv += decay * pv }
-        let mv = beta1 * load8(UnsafePointer(m + i)) + oneMinusBeta1 * gv
-        let vv = beta2 * load8(UnsafePointer(v + i)) + oneMinusBeta2 * gv * gv
-        store8(mv, m + i)
-        store8(vv, v + i)
-        pv -= stepSize * mv / (vectorSquareRoot(vv) / correction2Root + epsilon)
-        store8(pv, p + i)
-        i += 8
+private struct AdamChunk: ChunkJob {
+    let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let constants: AdamConstants, decoupled: Bool
+
+    func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) {
+        // Two calls with constant `decoupled` let each specialize its inner loop.
+        if decoupled {
+            adamUpdate(range, V.self, decoupled: true)
+        } else {
+            adamUpdate(range, V.self, decoupled: false)
+        }
     }
-    while i < range.upperBound {
-        var pi = p[i]
-        var gi = g[i]
-        if decoupled { pi *= c.shrink } else { gi += c.decay * pi }
-        let mi = c.beta1 * m[i] + (1 - c.beta1) * gi
-        let vi = c.beta2 * v[i] + (1 - c.beta2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        pi -= c.stepSize * mi / (vi.squareRoot() / c.correction2Root + c.epsilon)
-        p[i] = pi
-        i += 1
+
+    @inline(__always)
+    private func adamUpdate<V: FloatVector>(_ range: Range<Int>, _: V.Type, decoupled: Bool) {
+        let c = constants
+        let beta1 = V(repeating: c.beta1), beta2 = V(repeating: c.beta2)
+        let oneMinusBeta1 = V(repeating: 1 - c.beta1), oneMinusBeta2 = V(repeating: 1 - c.beta2)
+        let stepSize = V(repeating: c.stepSize), correction2Root = V(repeating: c.correction2Root)
+        let epsilon = V(repeating: c.epsilon), decay = V(repeating: c.decay), shrink = V(repeating: c.shrink)
+        forEachVector(in: range, as: V.self) { i, lanes in
+            var pv: V = lanes.load(p + i)
+            var gv: V = lanes.load(g + i)
+            if decoupled { pv *= shrink } else { gv += decay * pv }
+            let mv = beta1 * (lanes.load(m + i) as V) + oneMinusBeta1 * gv
+            let vv = beta2 * (lanes.load(v + i) as V) + oneMinusBeta2 * gv * gv
+            lanes.store(mv, m + i)
+            lanes.store(vv, v + i)
+            pv -= stepSize * mv / (vectorSquareRoot(vv) / correction2Root + epsilon)
+            lanes.store(pv, p + i)
+        }
     }
 }

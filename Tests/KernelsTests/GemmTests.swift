@@ -38,7 +38,7 @@ final class ThreadingTests: XCTestCase {
     private struct CountVisits: ParallelJob, ChunkJob {
         let counts: UnsafeMutablePointer<Int>
         func perform(_ index: Int) { counts[index] += 1 }
-        func perform(_ range: Range<Int>) { for index in range { counts[index] += 1 } }
+        func perform<V: FloatVector>(_ range: Range<Int>, as _: V.Type) { for index in range { counts[index] += 1 } }
     }
 
     func testParallelForVisitsEachIndexOnce() {
@@ -70,6 +70,16 @@ final class GemmTests: XCTestCase {
     private func check(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
                        padding: Int = 0, threads: Int = 2, seed: UInt64 = 1,
                        file: StaticString = #filePath, line: UInt = #line) {
+        for variant in KernelVariant.allCases {
+            check(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+                  padding: padding, threads: threads, seed: seed, variant: variant, file: file, line: line)
+        }
+    }
+
+    /// `check` for one kernel variant.
+    private func check(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+                       padding: Int, threads: Int, seed: UInt64, variant: KernelVariant,
+                       file: StaticString, line: UInt) {
         var random = SeededGenerator(seed: seed)
         let (rowsA, columnsA) = transposeA ? (k, m) : (m, k)
         let (rowsB, columnsB) = transposeB ? (n, k) : (k, n)
@@ -84,7 +94,7 @@ final class GemmTests: XCTestCase {
         var fast = initial
         var reference = initial
         gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &fast, ldc: ldc, threads: threads)
+             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &fast, ldc: ldc, threads: threads, variant: variant)
         gemmReference(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &reference, ldc: ldc, threads: 1)
         var worst: Float = 0
@@ -104,14 +114,14 @@ final class GemmTests: XCTestCase {
                 worst = max(worst, error / tolerance)
             }
         }
-        XCTAssertLessThanOrEqual(worst, 1, "m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB)",
+        XCTAssertLessThanOrEqual(worst, 1, "m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB) \(variant)",
                                  file: file, line: line)
     }
 
     func testAgreesWithReferenceForAllTransposesAndOddShapes() {
         let shapes: [(Int, Int, Int)] = [
             (1, 1, 1), (7, 13, 5), (6, 16, 8), (5, 15, 3), (12, 32, 256), (13, 17, 257),
-            (65, 33, 300), (1, 40, 70), (40, 1, 70), (150, 20, 9), (3, 300, 20),
+            (65, 33, 300), (1, 40, 70), (40, 1, 70), (150, 20, 9), (3, 300, 20), (24, 64, 31), (25, 65, 12),
         ]
         for (m, n, k) in shapes {
             for transposeA in [false, true] {
@@ -158,8 +168,12 @@ final class GemmTests: XCTestCase {
         XCTAssertEqual(c, [2, 4, 6, 8])
     }
 
-    /// C[i, j] must not depend on threads, m, n, tile position or how op(A)/op(B) are stored.
+    /// C[i, j] must not depend on threads, m, n, tile position or how op(A)/op(B) are stored, in any variant.
     func testBitwiseDeterminism() {
+        for variant in KernelVariant.allCases { checkBitwiseDeterminism(variant) }
+    }
+
+    private func checkBitwiseDeterminism(_ variant: KernelVariant) {
         let m = 50, n = 70, k = 600  // k spans three KC blocks; m and n leave edge tiles
         var random = SeededGenerator(seed: 42)
         let a = random.array(m * k)
@@ -169,16 +183,17 @@ final class GemmTests: XCTestCase {
 
         var full = [Float](repeating: 0, count: m * n)
         gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1,
-             a: a, lda: k, b: b, ldb: n, beta: 0, c: &full, ldc: n, threads: 1)
+             a: a, lda: k, b: b, ldb: n, beta: 0, c: &full, ldc: n, threads: 1, variant: variant)
 
         for threads in [1, 2, 3] {
             var other = [Float](repeating: .nan, count: m * n)
             gemm(transposeA: true, transposeB: true, m: m, n: n, k: k, alpha: 1,
-                 a: transposedA, lda: m, b: transposedB, ldb: k, beta: 0, c: &other, ldc: n, threads: threads)
-            XCTAssertEqual(other.map(\.bitPattern), full.map(\.bitPattern), "threads \(threads), transposed")
+                 a: transposedA, lda: m, b: transposedB, ldb: k, beta: 0, c: &other, ldc: n, threads: threads,
+                 variant: variant)
+            XCTAssertEqual(other.map(\.bitPattern), full.map(\.bitPattern), "threads \(threads), transposed, \(variant)")
             gemm(transposeA: false, transposeB: true, m: m, n: n, k: k, alpha: 1,
-                 a: a, lda: k, b: transposedB, ldb: k, beta: 0, c: &other, ldc: n, threads: threads)
-            XCTAssertEqual(other.map(\.bitPattern), full.map(\.bitPattern), "threads \(threads), B transposed")
+                 a: a, lda: k, b: transposedB, ldb: k, beta: 0, c: &other, ldc: n, threads: threads, variant: variant)
+            XCTAssertEqual(other.map(\.bitPattern), full.map(\.bitPattern), "threads \(threads), B transposed, \(variant)")
         }
         // Sub-blocks of C starting at every row/column offset within a tile, of several sizes.
         for (rowStart, rows, columnStart, columns) in [(0, 1, 0, 1), (17, 1, 3, 50), (5, 13, 1, 17), (11, 39, 9, 61), (44, 6, 54, 16),
@@ -188,13 +203,13 @@ final class GemmTests: XCTestCase {
                 b.withUnsafeBufferPointer { bp in
                     gemm(transposeA: false, transposeB: false, m: rows, n: columns, k: k, alpha: 1,
                          a: ap.baseAddress! + rowStart * k, lda: k, b: bp.baseAddress! + columnStart, ldb: n,
-                         beta: 0, c: &block, ldc: columns, threads: 2)
+                         beta: 0, c: &block, ldc: columns, threads: 2, variant: variant)
                 }
             }
             for i in 0..<rows {
                 for j in 0..<columns {
                     XCTAssertEqual(block[i * columns + j].bitPattern, full[(rowStart + i) * n + columnStart + j].bitPattern,
-                                   "element (\(rowStart + i), \(columnStart + j)) in a \(rows)×\(columns) block")
+                                   "element (\(rowStart + i), \(columnStart + j)) in a \(rows)×\(columns) block, \(variant)")
                 }
             }
         }
@@ -210,39 +225,45 @@ final class DenseTests: XCTestCase {
     }
 
     func testDenseProductsAgreeWithReferences() {
-        for (batch, input, output) in [(1, 1, 1), (7, 13, 5), (33, 70, 19), (128, 40, 10)] {
-            var random = SeededGenerator(seed: UInt64(batch * 1000 + input))
-            let x = random.array(batch * input)
-            let w = random.array(output * input)
-            let bias = random.array(output)
-            let dy = random.array(batch * output)
-            let tolerance = Float(max(input, output, batch) + 2) * 2 * Float.ulpOfOne * Float(max(input, output, batch))
-
-            var y = [Float](repeating: .nan, count: batch * output), yReference = y
-            denseForward(input: x, weight: w, bias: bias, output: &y, batch: batch, inputWidth: input,
-                         outputWidth: output, threads: 2)
-            denseForwardReference(input: x, weight: w, bias: bias, output: &yReference, batch: batch,
-                                  inputWidth: input, outputWidth: output)
-            assertClose(y, yReference, tolerance: tolerance, "forward \(batch) \(input) \(output)")
-
-            var dx = [Float](repeating: .nan, count: batch * input), dxReference = dx
-            denseInputGradient(outputGradient: dy, weight: w, inputGradient: &dx, batch: batch, inputWidth: input,
-                               outputWidth: output, threads: 2)
-            denseInputGradientReference(outputGradient: dy, weight: w, inputGradient: &dxReference, batch: batch,
-                                        inputWidth: input, outputWidth: output)
-            assertClose(dx, dxReference, tolerance: tolerance, "input gradient \(batch) \(input) \(output)")
-
-            var dw = [Float](repeating: .nan, count: output * input), dwReference = dw
-            var db = [Float](repeating: .nan, count: output), dbReference = db
-            denseWeightGradient(outputGradient: dy, input: x, weightGradient: &dw, biasGradient: &db, batch: batch,
-                                inputWidth: input, outputWidth: output, threads: 2)
-            denseWeightGradientReference(outputGradient: dy, input: x, weightGradient: &dwReference,
-                                         biasGradient: &dbReference, batch: batch, inputWidth: input,
-                                         outputWidth: output)
-            assertClose(dw, dwReference, tolerance: tolerance, "weight gradient \(batch) \(input) \(output)")
-            // Bias gradient sums in the same order as the reference: exact.
-            XCTAssertEqual(db, dbReference)
+        for variant in KernelVariant.allCases {
+            for (batch, input, output) in [(1, 1, 1), (7, 13, 5), (33, 70, 19), (128, 40, 10)] {
+                checkDenseProducts(batch: batch, input: input, output: output, variant: variant)
+            }
         }
+    }
+
+    private func checkDenseProducts(batch: Int, input: Int, output: Int, variant: KernelVariant) {
+        var random = SeededGenerator(seed: UInt64(batch * 1000 + input))
+        let x = random.array(batch * input)
+        let w = random.array(output * input)
+        let bias = random.array(output)
+        let dy = random.array(batch * output)
+        let tolerance = Float(max(input, output, batch) + 2) * 2 * Float.ulpOfOne * Float(max(input, output, batch))
+
+        var y = [Float](repeating: .nan, count: batch * output), yReference = y
+        denseForward(input: x, weight: w, bias: bias, output: &y, batch: batch, inputWidth: input,
+                     outputWidth: output, threads: 2, variant: variant)
+        denseForwardReference(input: x, weight: w, bias: bias, output: &yReference, batch: batch,
+                              inputWidth: input, outputWidth: output)
+        assertClose(y, yReference, tolerance: tolerance, "forward \(batch) \(input) \(output) \(variant)")
+
+        var dx = [Float](repeating: .nan, count: batch * input), dxReference = dx
+        denseInputGradient(outputGradient: dy, weight: w, inputGradient: &dx, batch: batch, inputWidth: input,
+                           outputWidth: output, threads: 2, variant: variant)
+        denseInputGradientReference(outputGradient: dy, weight: w, inputGradient: &dxReference, batch: batch,
+                                    inputWidth: input, outputWidth: output)
+        assertClose(dx, dxReference, tolerance: tolerance, "input gradient \(batch) \(input) \(output) \(variant)")
+
+        var dw = [Float](repeating: .nan, count: output * input), dwReference = dw
+        var db = [Float](repeating: .nan, count: output), dbReference = db
+        denseWeightGradient(outputGradient: dy, input: x, weightGradient: &dw, biasGradient: &db, batch: batch,
+                            inputWidth: input, outputWidth: output, threads: 2, variant: variant)
+        denseWeightGradientReference(outputGradient: dy, input: x, weightGradient: &dwReference,
+                                     biasGradient: &dbReference, batch: batch, inputWidth: input,
+                                     outputWidth: output)
+        assertClose(dw, dwReference, tolerance: tolerance, "weight gradient \(batch) \(input) \(output) \(variant)")
+        // Bias gradient sums in the same order as the reference: exact.
+        XCTAssertEqual(db, dbReference)
     }
 
     func testEmptyBatchWritesZeroGradients() {

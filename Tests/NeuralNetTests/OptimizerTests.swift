@@ -1,3 +1,4 @@
+import Kernels
 import XCTest
 @testable import NeuralNet
 
@@ -45,8 +46,13 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(OptimizerSettings(kind: .adam, learningRate: 1).weightDecay, 0)
     }
 
-    /// The SIMD, threaded `step` gives the bits of the scalar `referenceStep` for every rule and thread count.
-    func testStepMatchesReferenceBitwise() {
+    /// The SIMD, threaded `step` gives the bits of the scalar `referenceStep` for every rule, thread count and
+    /// kernel variant this machine supports.
+    func testStepMatchesReferenceBitwise() throws {
+        try forEachSupportedKernelVariant { variant in checkStepMatchesReference(variant) }
+    }
+
+    private func checkStepMatchesReference(_ variant: KernelVariant) {
         let count = 70_003  // several chunks of the threaded split, and a scalar tail
         var state: UInt64 = 12345
         func next() -> Float {
@@ -72,7 +78,7 @@ final class OptimizerTests: XCTestCase {
                     fast.step(parameters: &p, gradients: g, learningRate: rate, threads: threads)
                     reference.referenceStep(parameters: &q, gradients: g, learningRate: rate)
                 }
-                XCTAssertEqual(p.map(\.bitPattern), q.map(\.bitPattern), "\(setting.kind) threads \(threads)")
+                XCTAssertEqual(p.map(\.bitPattern), q.map(\.bitPattern), "\(setting.kind) threads \(threads) \(variant)")
                 XCTAssertEqual(fast.firstMoment.map(\.bitPattern), reference.firstMoment.map(\.bitPattern))
                 XCTAssertEqual(fast.secondMoment.map(\.bitPattern), reference.secondMoment.map(\.bitPattern))
             }

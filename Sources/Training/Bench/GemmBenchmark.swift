@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import NeuralNet
 
 /// One matrix product of a dense layer's training step, as `plexus bench gemm` times it.
 public struct GemmShape: Equatable, Sendable {
@@ -52,6 +53,8 @@ public struct GemmMeasurement: Sendable {
     public let gigaflops: Double
     /// Calls per timed run.
     public let calls: Int
+    /// The SIMD kernel variant that ran.
+    public let kernel: KernelVariant
 }
 
 /// Times `plexus.gemm` on training shapes.
@@ -71,9 +74,10 @@ public enum GemmBenchmark {
     static func measure(_ shape: GemmShape, threads: Int, runs: Int, minimumSeconds: Double) -> GemmMeasurement {
         let (rowsA, columnsA) = shape.transposeA ? (shape.k, shape.m) : (shape.m, shape.k)
         let (rowsB, columnsB) = shape.transposeB ? (shape.n, shape.k) : (shape.k, shape.n)
-        var generator = SplitMixGenerator(seed: UInt64(shape.m * 1_000_003 + shape.n * 1009 + shape.k))
-        let a = (0..<(rowsA * columnsA)).map { _ in generator.nextFloat() }
-        let b = (0..<(rowsB * columnsB)).map { _ in generator.nextFloat() }
+        // Operands uniform in [-1, 1).
+        var generator = SplitMix64(seed: UInt64(shape.m * 1_000_003 + shape.n * 1009 + shape.k))
+        let a = (0..<(rowsA * columnsA)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
+        let b = (0..<(rowsB * columnsB)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
         var c = [Float](repeating: 0, count: shape.m * shape.n)
         let flops = 2.0 * Double(shape.m) * Double(shape.n) * Double(shape.k)
         return a.withUnsafeBufferPointer { aBuffer in
@@ -96,7 +100,8 @@ public enum GemmBenchmark {
                     }
                     var best = Double.infinity
                     for _ in 0..<runs { best = min(best, time(calls, call) / Double(calls)) }
-                    return GemmMeasurement(shape: shape, threads: threads, gigaflops: flops / best / 1e9, calls: calls)
+                    return GemmMeasurement(shape: shape, threads: threads, gigaflops: flops / best / 1e9, calls: calls,
+                                           kernel: .active)
                 }
             }
         }
@@ -108,19 +113,21 @@ public enum GemmBenchmark {
         return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
     }
 
-    /// The measurements as a JSON array of {"m", "n", "k", "layout", "product", "threads", "gflops"}.
+    /// The measurements as a JSON array of {"m", "n", "k", "layout", "product", "threads", "kernel", "gflops"}.
     public static func json(_ results: [GemmMeasurement]) -> String {
         let rows = results.map { result in
             "{\"m\": \(result.shape.m), \"n\": \(result.shape.n), \"k\": \(result.shape.k), "
                 + "\"layout\": \"\(result.shape.layout)\", \"product\": \"\(result.shape.product.rawValue)\", "
-                + "\"threads\": \(result.threads), \"gflops\": \(String(format: "%.2f", result.gigaflops))}"
+                + "\"threads\": \(result.threads), \"kernel\": \"\(result.kernel.rawValue)\", "
+                + "\"gflops\": \(String(format: "%.2f", result.gigaflops))}"
         }
         return "[\n  " + rows.joined(separator: ",\n  ") + "\n]"
     }
 
     /// The measurements as an aligned text table.
     public static func table(_ results: [GemmMeasurement]) -> String {
-        var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k)",
+        let kernels = Set(results.map(\.kernel.rawValue)).sorted().joined(separator: ", ")
+        var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k; kernel \(kernels))",
                      "product           layout      m      n      k  threads   GFLOP/s"]
         for result in results {
             let shape = result.shape
@@ -136,18 +143,4 @@ public enum GemmBenchmark {
 func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - text.count))
     return left ? fill + text : text + fill
-}
-
-/// SplitMix64 values in [-1, 1) for benchmark operands.
-struct SplitMixGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func nextFloat() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 23) - 1
-    }
 }

@@ -6,6 +6,8 @@ import Kernels
 public struct StepBenchmarkResult: Encodable {
     public let worldSize: Int
     public let threadsPerRank: Int
+    /// The SIMD kernel variant all ranks ran.
+    public let kernel: KernelVariant
     public let deterministic: Bool
     public let globalBatch: Int
     public let timings: StepTimings
@@ -29,7 +31,7 @@ public struct StepBenchmarkResult: Encodable {
     public func encode(to encoder: Encoder) throws {
         let steps = Double(max(1, timings.steps))
         let perStep = ([("step", timings.total)] + parts).map { (name: "\($0.name)_ms", value: $0.seconds / steps * 1000) }
-        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "deterministic": deterministic,
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel.rawValue, "deterministic": deterministic,
                                   "global_batch": globalBatch, "steps": timings.steps, "samples_per_second": samplesPerSecond,
                                   "setup_seconds": setupSeconds, "first_step_seconds": firstStepSeconds,
                                   "peak_rss_mib": Double(peakResidentBytes) / 1_048_576],
@@ -40,7 +42,7 @@ public struct StepBenchmarkResult: Encodable {
     public var text: String {
         let steps = Double(max(1, timings.steps))
         var lines = [
-            "world size \(worldSize) × \(threadsPerRank) threads, global batch \(globalBatch), deterministic \(deterministic), "
+            "world size \(worldSize) × \(threadsPerRank) threads, \(kernel.rawValue) kernel, global batch \(globalBatch), deterministic \(deterministic), "
                 + "\(timings.steps) timed steps",
             String(format: "%.0f samples/s, %.3f ms per step", samplesPerSecond, timings.total / steps * 1000),
         ]
@@ -88,7 +90,7 @@ public enum StepBenchmark {
         (timings.wait, timings.allreduce, timings.optimizer) = (sums[3] / ranks, sums[4] / ranks, sums[5] / ranks)
         let peak = try communicator.allreduceMax(peakResidentBytes())
         guard communicator.rank == 0 else { return nil }
-        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads,
+        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel,
                                    deterministic: setup.config.training.deterministic, globalBatch: setup.config.training.batchSize,
                                    timings: timings, setupSeconds: setupSeconds, firstStepSeconds: firstStep,
                                    peakResidentBytes: peak)

@@ -384,18 +384,14 @@ public final class Dataset {
     /// Allocation-free; with `threads > 1` large batches are split across threads. Row indices must be in 0..<count.
     public func gather(rows: UnsafeBufferPointer<Int32>, features output: UnsafeMutablePointer<Float>,
                        labels labelOutput: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        let width = featureCount
-        let parts = min(max(threads, 1), rows.count)
-        if parts > 1, rows.count * width >= 1 << 16 {
-            parallelFor(count: parts, threads: parts,
-                        GatherPart(dataset: self, rows: rows, parts: parts, output: output, labelOutput: labelOutput))
-        } else {
-            gatherRange(rows, 0..<rows.count, output, labelOutput)
-        }
+        let parts = max(1, min(threads, rows.count, rows.count * featureCount / minimumElementsPerThread))
+        parallelFor(count: parts, threads: parts,
+                    GatherPart(dataset: self, rows: rows, parts: parts, output: output, labelOutput: labelOutput))
     }
 
-    fileprivate func gatherRange(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
-                             _ output: UnsafeMutablePointer<Float>, _ labelOutput: UnsafeMutablePointer<Float>) {
+    fileprivate func gatherRange<V: FloatVector>(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
+                                                 _ output: UnsafeMutablePointer<Float>,
+                                                 _ labelOutput: UnsafeMutablePointer<Float>, as _: V.Type) {
         let width = featureCount
         offset.withUnsafeBufferPointer { offsets in
             scale.withUnsafeBufferPointer { multipliers in
@@ -414,12 +410,12 @@ public final class Dataset {
                     case let .bytes(values):
                         values.withUnsafeBufferPointer { raw in
                             guard let rawBase = raw.baseAddress else { return }
-                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1) }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1, as: V.self) }
                         }
                     case let .floats(values):
                         values.withUnsafeBufferPointer { raw in
                             guard let rawBase = raw.baseAddress else { return }
-                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1) }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1, as: V.self) }
                         }
                     }
                 }
@@ -428,39 +424,26 @@ public final class Dataset {
     }
 }
 
-// Shape: output[j] = (input[j] − offset[j]) × multiplier[j] for j in 0..<width, 16 lanes at a time.
+// Shape: output[j] = (input[j] − offset[j]) × multiplier[j] for j in 0..<width, a vector of the kernel variant's
+// width at a time (lane-wise, so the bits do not depend on the width).
 @inline(__always)
-private func convertRow(_ input: UnsafePointer<UInt8>, _ width: Int, _ offset: UnsafePointer<Float>,
-                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
-    var feature = 0
-    while feature + 16 <= width {
-        let bytes = UnsafeRawPointer(input + feature).loadUnaligned(as: SIMD16<UInt8>.self)
-        let values = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes))
-        let shift = UnsafeRawPointer(offset + feature).loadUnaligned(as: SIMD16<Float>.self)
-        let factor = UnsafeRawPointer(multiplier + feature).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(output + feature).storeBytes(of: (values - shift) * factor, as: SIMD16<Float>.self)
-        feature += 16
-    }
-    while feature < width {
-        output[feature] = (Float(input[feature]) - offset[feature]) * multiplier[feature]
-        feature += 1
+private func convertRow<V: FloatVector>(_ input: UnsafePointer<UInt8>, _ width: Int, _ offset: UnsafePointer<Float>,
+                                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                                        as _: V.Type) {
+    forEachVector(in: 0..<width, as: V.self) { j, lanes in
+        let values = V(converting: lanes.load(input + j) as V.Bytes)
+        let shift: V = lanes.load(offset + j), factor: V = lanes.load(multiplier + j)
+        lanes.store((values - shift) * factor, output + j)
     }
 }
 
 @inline(__always)
-private func convertRow(_ input: UnsafePointer<Float>, _ width: Int, _ offset: UnsafePointer<Float>,
-                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
-    var feature = 0
-    while feature + 8 <= width {
-        let values = UnsafeRawPointer(input + feature).loadUnaligned(as: SIMD8<Float>.self)
-        let shift = UnsafeRawPointer(offset + feature).loadUnaligned(as: SIMD8<Float>.self)
-        let factor = UnsafeRawPointer(multiplier + feature).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(output + feature).storeBytes(of: (values - shift) * factor, as: SIMD8<Float>.self)
-        feature += 8
-    }
-    while feature < width {
-        output[feature] = (input[feature] - offset[feature]) * multiplier[feature]
-        feature += 1
+private func convertRow<V: FloatVector>(_ input: UnsafePointer<Float>, _ width: Int, _ offset: UnsafePointer<Float>,
+                                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                                        as _: V.Type) {
+    forEachVector(in: 0..<width, as: V.self) { j, lanes in
+        let values: V = lanes.load(input + j), shift: V = lanes.load(offset + j), factor: V = lanes.load(multiplier + j)
+        lanes.store((values - shift) * factor, output + j)
     }
 }
 
@@ -473,8 +456,16 @@ private struct GatherPart: ParallelJob {
     let labelOutput: UnsafeMutablePointer<Float>
 
     func perform(_ part: Int) {
-        let lower = rows.count * part / parts
-        let upper = rows.count * (part + 1) / parts
-        dataset.gatherRange(rows, lower..<upper, output, labelOutput)
+        KernelVariant.active.run(GatherRows(part: self, range: (rows.count * part / parts)..<(rows.count * (part + 1) / parts)))
+    }
+}
+
+/// Rows `range` of a gather, with the kernel variant's vectors.
+private struct GatherRows: VectorJob {
+    let part: GatherPart
+    let range: Range<Int>
+
+    func perform<V: FloatVector>(as _: V.Type) {
+        part.dataset.gatherRange(part.rows, range, part.output, part.labelOutput, as: V.self)
     }
 }

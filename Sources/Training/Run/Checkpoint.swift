@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import NeuralNet
 
 /// Where training stands between two steps: enough to continue exactly.
@@ -81,6 +82,7 @@ public enum Checkpoint {
         var metadata = ModelFile.metadata(network: network, config: config, normalization: normalization)
         metadata["plexus.position"] = position.json
         metadata["plexus.optimizer_steps"] = String(optimizer.stepCount)
+        metadata["plexus.kernel"] = KernelVariant.active.rawValue
         metadata["plexus.checksum"] = SafeTensors.sha256OfValues(tensors)
         let path = (folder as NSString).appendingPathComponent(fileName(step: position.step))
         try SafeTensors.write(tensors, metadata: metadata, to: path)

@@ -22,6 +22,8 @@ public struct EpochRecord: Encodable, Equatable {
 public struct RunSummary: Encodable, Equatable {
     public var worldSize: Int
     public var threadsPerRank: Int
+    /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
+    public var kernel: String
     /// Epochs trained (fewer than `epochsAllowed` when early stopping ended the run).
     public var epochs: Int
     /// `training.epochs`.
@@ -42,7 +44,7 @@ public struct RunSummary: Encodable, Equatable {
     public var testAccuracy: Double? { evaluation["test_accuracy"] }
 
     public func encode(to encoder: Encoder) throws {
-        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "epochs": epochs,
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs,
                                   "epochs_allowed": epochsAllowed, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
                                   "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],

@@ -45,6 +45,7 @@ public final class Trainer {
                                               keepingEpochs: position.epoch) : nil
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
+                       kernel: setup.kernel,
                        trainCount: setup.train.count, validationCount: setup.validation?.count, testCount: setup.test?.count,
                        runDirectory: runDirectory)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
@@ -130,7 +131,8 @@ public final class Trainer {
         }
 
         let summary = RunSummary(
-            worldSize: setup.communicator.size, threadsPerRank: setup.threads, epochs: position.epoch, epochsAllowed: epochs,
+            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel.rawValue,
+            epochs: position.epoch, epochsAllowed: epochs,
             steps: position.step, trainLoss: lastTrainLoss, evaluation: lastEvaluation, bestEpoch: position.earlyStopping,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
             wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network),

@@ -13,6 +13,8 @@ public final class TrainingSetup {
     public let communicator: Communicator
     /// Compute threads of this rank.
     public let threads: Int
+    /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
+    public let kernel: KernelVariant
     let train: Dataset
     /// Validation data: rows held out of the training file (`data.validation_fraction`) or `data.validation`.
     let validation: Dataset?
@@ -35,6 +37,7 @@ public final class TrainingSetup {
         self.config = config
         self.communicator = communicator
         communicator.timeoutSeconds = config.distributed.startUpTimeoutSeconds
+        kernel = try agreeOnKernel(communicator)
         switch config.training.threads {
         case .auto: threads = availableCPUCount()
         case let .fixed(count): threads = count

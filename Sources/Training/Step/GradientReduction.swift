@@ -132,13 +132,21 @@ final class FloatAllreduce: WholeBufferReduction, CustomStringConvertible {
 
 /// Deterministic mode: ranks get whole groups of `group` samples, each group's gradient is summed exactly in 64-bit
 /// fixed point, and the integer sums are allreduced, so no float sum depends on the ranks × threads layout.
-final class FixedPointGroupReduction: WholeBufferReduction, CustomStringConvertible {
+///
+/// Back-propagation runs once over all of the rank's rows; each layer's weight gradient is one GEMM whose epilogue
+/// adds every group's tile into the sums (`denseWeightGradientFixedPoint`), with the bits of one backward pass and
+/// one `accumulateFixedPoint` per group (the earlier form, still used for groups deeper than a GEMM block).
+final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
     let communicator: Communicator
     let group: Int
     let threads: Int
     private let sums: UnsafeMutableBufferPointer<Int64>
     private let ownsSums: Bool
+    /// Whether every value of this step's backward pass so far could be summed.
+    private var summable = true
+    /// One rank with sums of its own: nothing to allreduce, so the weight GEMMs write the Float gradient themselves.
+    private var writesFloats: Bool { ownsSums && communicator.size == 1 }
 
     /// Sums into `sums` (parameterCount values, e.g. this rank's part of a node's shared memory) when given.
     init(network: Network, communicator: Communicator, group: Int, threads: Int, sums: UnsafeMutablePointer<Int64>? = nil) {
@@ -165,6 +173,11 @@ final class FixedPointGroupReduction: WholeBufferReduction, CustomStringConverti
 
     func backward(_ pass: BackwardPass) -> Bool {
         if pass.rows == 0 { sums.initialize(repeating: 0) }
+        if group <= fixedPointGemmMaximumGroup {
+            summable = true
+            if pass.rows > 0 { pass.run(0..<pass.rows, listener: self) }
+            return summable
+        }
         var summable = true
         var start = 0
         while start < pass.rows {
@@ -178,9 +191,27 @@ final class FixedPointGroupReduction: WholeBufferReduction, CustomStringConverti
         return summable
     }
 
+    // Layer `index`'s weights and biases: every group's gradient straight into the fixed-point sums.
+    func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                            input x: UnsafePointer<Float>, batch: Int) {
+        let layer = network.layers[index]
+        summable = denseWeightGradientFixedPoint(
+            outputGradient: dy, input: x, weightSums: sums.baseAddress! + layer.weightOffset,
+            biasSums: sums.baseAddress! + layer.biasOffset, batch: batch, group: group, inputWidth: layer.inputWidth,
+            outputWidth: layer.outputWidth, threads: threads, replacing: true,
+            weightGradient: writesFloats ? network.gradients.baseAddress! + layer.weightOffset : nil) && summable
+    }
+
     var description: String { "fixed-point groups of \(group), one Int64 allreduce over \(communicator.size) ranks" }
 
     func finish() throws {
+        if writesFloats && group <= fixedPointGemmMaximumGroup {
+            for layer in network.layers {  // the weights are already Float
+                fixedPointToFloat(sums.baseAddress! + layer.biasOffset, into: network.gradients.baseAddress! + layer.biasOffset,
+                                  count: layer.outputWidth)
+            }
+            return
+        }
         try communicator.allreduceSum(sums)
         fixedPointToFloat(sums.baseAddress!, into: network.gradients.baseAddress!, count: network.parameterCount)
     }

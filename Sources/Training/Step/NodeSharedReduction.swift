@@ -97,12 +97,19 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
         let slice = updateRange, start = slice.lowerBound
         if fixedPoint != nil {
             let sum = integerSegments + start
-            for rank in 1..<max(1, node.size) {
-                let other = integerSegments + rank * stride + start
-                for i in 0..<slice.count { sum[i] &+= other[i] }
+            // Block by block (in L1), converted right away when this node is the whole world.
+            let block = 2048
+            for offset in Swift.stride(from: 0, to: slice.count, by: block) {
+                let count = min(block, slice.count - offset)
+                for rank in 1..<max(1, node.size) {
+                    addIntegers(integerSegments + rank * self.stride + start + offset, into: sum + offset, count: count)
+                }
+                if crossNode.size == 1 { fixedPointToFloat(sum + offset, into: reducedGradients + start + offset, count: count) }
             }
-            if crossNode.size > 1 { try crossNode.allreduceSum(sum, count: slice.count, of: .int64) }
-            fixedPointToFloat(sum, into: reducedGradients + start, count: slice.count)
+            if crossNode.size > 1 {
+                try crossNode.allreduceSum(sum, count: slice.count, of: .int64)
+                fixedPointToFloat(sum, into: reducedGradients + start, count: slice.count)
+            }
         } else {
             let sum = floatSegments + start
             for rank in 1..<max(1, node.size) {
