@@ -90,8 +90,9 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    /// Starts one collective with `start` and completes it within the deadline.
-    private func collective(_ call: String, _ start: (inout MPI_Request?) -> Int32) throws {
+    /// Starts one non-blocking collective (of the world or of a `RankGroup`) with `start` and completes it within
+    /// the deadline.
+    func collective(_ call: String, _ start: (inout MPI_Request?) -> Int32) throws {
         if let stall { throw stall }
         var request: MPI_Request? = plexus_mpi_request_null()
         try MPICommunicator.check(start(&request), call)

@@ -25,14 +25,14 @@ public final class RankGroup {
 
     /// Waits until every rank of the group arrives.
     public func barrier() throws {
-        try collective("MPI_Ibarrier") { MPI_Ibarrier(communicator, &$0) }
+        try world.collective("MPI_Ibarrier") { MPI_Ibarrier(communicator, &$0) }
     }
 
     /// Copies `bytes` from group rank `root` to every rank of the group.
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         precondition(bytes.count <= Int(Int32.max), "broadcast: more than Int32.max bytes")
-        try collective("MPI_Ibcast") { MPI_Ibcast(base, Int32(bytes.count), plexus_mpi_byte(), Int32(root), communicator, &$0) }
+        try world.collective("MPI_Ibcast") { MPI_Ibcast(base, Int32(bytes.count), plexus_mpi_byte(), Int32(root), communicator, &$0) }
     }
 
     /// Sums `count` values of `element` at `buffer` across the group, in place.
@@ -40,16 +40,9 @@ public final class RankGroup {
         guard count > 0 else { return }
         precondition(count <= Int(Int32.max), "allreduceSum: count above Int32.max")
         let operation = try element.operation()
-        try collective("MPI_Iallreduce") {
+        try world.collective("MPI_Iallreduce") {
             MPI_Iallreduce(plexus_mpi_in_place(), buffer, Int32(count), element.type, operation, communicator, &$0)
         }
-    }
-
-    /// Starts one non-blocking collective of the group with `start` and completes it within the world's deadline.
-    private func collective(_ call: String, _ start: (inout MPI_Request?) -> Int32) throws {
-        var request: MPI_Request? = plexus_mpi_request_null()
-        try MPICommunicator.check(start(&request), call)
-        try world.complete(&request, call)
     }
 }
 
