@@ -96,7 +96,11 @@ public final class MPICommunicator: Communicator {
         if let stall { throw stall }
         var request: MPI_Request? = plexus_mpi_request_null()
         try MPICommunicator.check(start(&request), call)
-        try complete(&request, call)
+        try complete(call) {
+            var done: Int32 = 0
+            try MPICommunicator.check(MPI_Test(&request, &done, plexus_mpi_status_ignore()), call)
+            return done != 0
+        }
     }
 
     public func abort(status: Int32) -> Never {
@@ -133,22 +137,11 @@ extension MPICommunicator {
         var warnedAbout: [Int]?
     }
 
-    /// Completes `request`, a non-blocking collective this rank started, within the deadline: every collective of
-    /// Distributed (of the world or of a group of its ranks) ends here, in the same order on every rank, so the
-    /// count of them names one collective on all ranks. A wait over 10 ms starts listening for arrival notices; at
-    /// half the timeout this rank sends its own, then the lowest arrived rank warns; at the timeout it throws
+    /// Polls `progress` (true once the operation is done) within the deadline: every collective of Distributed (of
+    /// the world, of a group of its ranks, a ring sum) ends here, in the same order on every rank, so the count of
+    /// them names one collective on all ranks. A wait over 10 ms starts listening for arrival notices; at half the
+    /// timeout this rank sends its own, then the lowest arrived rank warns; at the timeout it throws
     /// `CollectiveStalled`, and so does every later call.
-    func complete(_ request: inout MPI_Request?, _ call: String) throws {
-        try complete(call) {
-            var done: Int32 = 0
-            try MPICommunicator.check(MPI_Test(&request, &done, plexus_mpi_status_ignore()), call)
-            return done != 0
-        }
-    }
-
-    /// Polls `progress` (true once the operation is done) within the deadline, counting the operation as one
-    /// collective: a group's collectives and ring sums (RankGroup.swift, RingSum.swift) wait here too, so a stalled
-    /// rank stops them as well.
     func complete(_ call: String, progress: () throws -> Bool) throws {
         if let stall { throw stall }
         sequence += 1
