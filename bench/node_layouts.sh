@@ -61,7 +61,7 @@ for name, rs in runs.items():
     if "step_ms" in rs[0]:
         r = max(rs, key=lambda r: r["samples_per_second"])
         split = "  (ms: " + ", ".join(f"{k[:-3]} {r[k]:.3f}" for k in ("step_ms", "forward_ms", "backward_ms", "wait_ms",
-                                                                        "allreduce_ms", "optimizer_ms")) + ")"
+                                                                        "reduce_ms", "optimizer_ms")) + ")"
     print(f"{name:34} best {best[name]:>9,.0f}  rounds " + ", ".join(f"{r['samples_per_second']:,.0f}" for r in rs) + split)
 def ratio(a, b, label):
     if a in best and b in best:

@@ -80,7 +80,7 @@ for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_
                           ("784-256-128-10 (default), 2 x 1", "step_default_2x1", None)]:
     mine_runs = runs(mine)
     p = best(mine_runs)
-    shares = f"{100 * p['wait_ms'] / p['step_ms']:6.1f}% {100 * p['allreduce_ms'] / p['step_ms']:11.1f}%"
+    shares = f"{100 * p['wait_ms'] / p['step_ms']:6.1f}% {100 * p['reduce_ms'] / p['step_ms']:11.1f}%"
     if peer:
         peer_runs = runs(peer)
         q = best(peer_runs)

@@ -20,7 +20,7 @@ for round in $(seq "$rounds"); do
     for side in base new; do
         binary=$base; [ "$side" = new ] && binary=$new
         mpirun -np 2 "$binary" bench step "$config" --steps 300 --warmup 20 --json "$@" > "$tmp/out"
-        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], "%.0f" % r["samples_per_second"], "%.3f" % r["step_ms"], "%.3f" % r["wait_ms"], "%.3f" % r["allreduce_ms"])' \
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], "%.0f" % r["samples_per_second"], "%.3f" % r["step_ms"], "%.3f" % r["wait_ms"], "%.3f" % r["reduce_ms"])' \
             "$tmp/out" "$round" "$side" | tee -a "$tmp/rounds"
     done
 done

@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import Support
 
 /// MPI_COMM_WORLD through OpenMPI. The only file that calls MPI; every return code is checked.
 ///
@@ -230,9 +231,7 @@ extension MPICommunicator {
         }
     }
 
-    private func warn(_ text: String) {
-        FileHandle.standardError.write(Data("plexus: warning: \(text)\n".utf8))
-    }
+    private func warn(_ text: String) { Diagnostics.warning(text) }
 }
 
 /// The communicator for this process: MPI under a launcher, otherwise a world of size 1.

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 // A collective that some rank never joins (a stopped process, a hung read, a deadlock) would wait forever. Every
 // collective therefore has a deadline: after half of it the lowest waiting rank warns, naming the ranks that have
@@ -37,11 +38,14 @@ public enum CollectiveTimeout {
 
 /// A collective did not complete within its timeout: some ranks never arrived (or stopped inside it). Thrown on the
 /// rank that reports it (the lowest that arrived); the others wait for that rank's abort to end them.
-public struct CollectiveStalled: Error, CustomStringConvertible {
+public struct CollectiveStalled: ClassifiedError, CustomStringConvertible {
     /// The ranks no arrival notice came from.
     public let ranks: [Int]
     public let activity: Activity
     public let timeoutSeconds: Double
+
+    public var exitStatus: Int32 { 1 }
+    public var cause: ExitCause { .stalled }
 
     public var description: String {
         "\(rankList(ranks)) stalled \(activity): no progress for \(secondsText(timeoutSeconds)); stopping the job"

@@ -27,21 +27,21 @@ public enum Loss: String, CaseIterable, Sendable {
         public init(lossSum: Double = 0, correct: Int = 0) { self.lossSum = lossSum; self.correct = correct }
     }
 
-    // outputs[batch×width], labels[batch × targetWidth(width)] → Σ per-sample loss (a sample's loss is the mean over
+    // outputs[batch×width], targets[batch × targetWidth(width)] → Σ per-sample loss (a sample's loss is the mean over
     // its outputs); gradient[batch×width] = gradientScale · ∂(Σ loss)/∂outputs
     /// Sums the per-sample loss of a batch and, if `gradient` is given, writes the scaled gradient of that sum.
     ///
     /// Passing `gradientScale = 1 / globalBatch` makes the gradient that of PyTorch's mean loss over the global
     /// batch, so summing the ranks' gradients (one allreduce) gives the exact mean whatever each rank's share.
     /// `huberDelta` is used by `huber` only.
-    public func evaluate(outputs: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int, width: Int,
+    public func evaluate(outputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch: Int, width: Int,
                          gradient: UnsafeMutablePointer<Float>?, gradientScale: Float, huberDelta: Float = 1) -> BatchTotals {
         var totals = BatchTotals()
         switch self {
         case .crossEntropy:
             for row in 0..<batch {
                 let logits = outputs + row * width
-                let label = Int(labels[row])
+                let label = Int(targets[row])
                 var maximum = -Float.infinity
                 var best = 0
                 for j in 0..<width where logits[j] > maximum { maximum = logits[j]; best = j }
@@ -64,18 +64,18 @@ public enum Loss: String, CaseIterable, Sendable {
                 let y = outputs + row * width
                 var sample = 0.0
                 for j in 0..<width {
-                    let error = y[j] - labels[row * width + j]
+                    let error = y[j] - targets[row * width + j]
                     sample += Double(error) * Double(error)
                     gradient?[row * width + j] = gradientScale * 2 * error / Float(width)
                 }
                 totals.lossSum += sample / Double(width)
             }
         case .meanAbsoluteError, .huber:
-            totals.lossSum = robustRegressionLossSum(outputs: outputs, targets: labels, batch: batch, width: width,
+            totals.lossSum = robustRegressionLossSum(outputs: outputs, targets: targets, batch: batch, width: width,
                                                      gradient: gradient, gradientScale: gradientScale,
                                                      delta: self == .huber ? huberDelta : nil)
         case .binaryCrossEntropy:
-            totals = binaryCrossEntropyTotals(outputs: outputs, targets: labels, batch: batch, width: width,
+            totals = binaryCrossEntropyTotals(outputs: outputs, targets: targets, batch: batch, width: width,
                                               gradient: gradient, gradientScale: gradientScale)
         }
         return totals

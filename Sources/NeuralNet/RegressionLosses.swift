@@ -17,9 +17,9 @@ public struct LossSettings: Equatable, Sendable {
     public var isClassification: Bool { kind.isClassification }
 
     /// `Loss.evaluate` with these options.
-    public func evaluate(outputs: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int, width: Int,
+    public func evaluate(outputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, batch: Int, width: Int,
                          gradient: UnsafeMutablePointer<Float>?, gradientScale: Float) -> Loss.BatchTotals {
-        kind.evaluate(outputs: outputs, labels: labels, batch: batch, width: width, gradient: gradient,
+        kind.evaluate(outputs: outputs, targets: targets, batch: batch, width: width, gradient: gradient,
                       gradientScale: gradientScale, huberDelta: delta)
     }
 }

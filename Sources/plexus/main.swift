@@ -1,10 +1,38 @@
 import ArgumentParser
+import Benchmarks
 import Distributed
 import Foundation
+import Support
 import Training
 
 /// When the process started (a run's wall time counts from here).
 let launched = Date()
+
+/// Where the library's lines go: progress and notes on stdout, warnings on stderr; commands whose stdout is their
+/// output (`evaluate`, `predict`) send notes to stderr too.
+final class StandardStreams: DiagnosticSink {
+    var notesOnStandardError = false
+
+    func emit(_ kind: DiagnosticKind, _ text: String) {
+        let stream = kind == .warning || (kind == .note && notesOnStandardError) ? stderr : stdout
+        fputs(text, stream)
+        fflush(stream)
+    }
+}
+
+let streams = StandardStreams()
+Diagnostics.sink = streams
+
+/// Prints the one line for `error` on stderr.
+func reportError(_ error: Error, rank: Int, worldSize: Int) {
+    FileHandle.standardError.write(Data((errorLine(for: error, rank: rank, worldSize: worldSize) + "\n").utf8))
+}
+
+/// Prints a command's output (when this rank has one) on stdout.
+func printOutput(_ text: String?) {
+    guard let text else { return }
+    print(text)
+}
 
 /// Runs `body` on every rank of this job's communicator and ends the process with its exit status.
 ///
@@ -79,6 +107,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
+        streams.notesOnStandardError = true
         print(try Commands.evaluate(location: model, data: data))
     }
 }
@@ -91,7 +120,10 @@ struct Predict: ParsableCommand {
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {
-        try Commands.predict(checkpoint: checkpoint, input: input, output: output)
+        streams.notesOnStandardError = true
+        if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
     }
 }
 
@@ -143,8 +175,8 @@ struct BenchStep: ParsableCommand {
 
     func run() throws {
         runOnEveryRank { communicator in
-            try BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup, json: json,
-                                   communicator: communicator)
+            printOutput(try BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup,
+                                               json: json, communicator: communicator))
         }
     }
 }
@@ -156,7 +188,7 @@ struct BenchAllreduce: ParsableCommand {
     @Flag(help: "Print a JSON array instead of a table.") var json = false
 
     func run() throws {
-        runOnEveryRank { try BenchCommands.allreduce(json: json, communicator: $0) }
+        runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, communicator: $0)) }
     }
 }
 

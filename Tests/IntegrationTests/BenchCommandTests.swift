@@ -1,4 +1,5 @@
 import Foundation
+@testable import Support
 import XCTest
 
 /// `plexus bench` runs and reports well-formed numbers (what they are is for bench/, not for tests).
@@ -15,7 +16,7 @@ final class BenchCommandTests: FashionMNISTTestCase {
         let step = try jsonObject(result.standardOutput, file: file, line: line)
         XCTAssertEqual(step["world_size"] as? Int, worldSize, file: file, line: line)
         XCTAssertEqual(step["steps"] as? Int, steps, file: file, line: line)
-        let parts = ["data_ms", "forward_ms", "backward_ms", "wait_ms", "allreduce_ms", "optimizer_ms"]
+        let parts = ["data_ms", "forward_ms", "backward_ms", "wait_ms", "reduce_ms", "optimizer_ms"]
         let values = try parts.map { try XCTUnwrap(step[$0] as? Double, $0, file: file, line: line) }
         let total = try XCTUnwrap(step["step_ms"] as? Double, file: file, line: line)
         XCTAssertEqual(values.reduce(0, +), total, accuracy: 0.001 * Double(parts.count), file: file, line: line)

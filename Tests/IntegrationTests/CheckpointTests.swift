@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
+import Support
 @testable import Training
+import XCTest
 
 /// Checkpoints, exact resume, preemption by signal, a killed rank, divergence, and an unwritable run directory.
 final class CheckpointTests: FashionMNISTTestCase {
@@ -24,7 +25,7 @@ final class CheckpointTests: FashionMNISTTestCase {
     func runAndSignal(_ executable: String, _ arguments: [String], run: String, signal: Int32) throws -> Int32 {
         let process = try PlexusProcess.start(executable, arguments)
         let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: run).isEmpty { usleep(10_000) }
+        while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: RunDirectory(run)).isEmpty { usleep(10_000) }
         XCTAssertTrue(process.isRunning, "the run ended before the signal could be sent; make it longer")
         kill(process.processIdentifier, signal)
         XCTAssertTrue(PlexusProcess.wait(for: process, seconds: 30), "did not stop within 30 s of the signal")
@@ -46,14 +47,14 @@ final class CheckpointTests: FashionMNISTTestCase {
             let stopped = try runAndSignal(executable, prefix + ["train", config, "--run-dir", parted], run: parted, signal: signal)
             XCTAssertEqual(stopped, 75, "a signal stops with status 75 after saving a checkpoint (ranks \(ranks))")
             XCTAssertFalse(FileManager.default.fileExists(atPath: parted + "/summary.json"))
-            let newest = try XCTUnwrap(Checkpoint.newestValid(in: parted).loaded)
+            let newest = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(parted)).loaded)
             XCTAssertGreaterThan(newest.position.step, 0)
 
             let resumed = try PlexusProcess.run(executable, prefix + ["train", config, "--run-dir", parted, "--resume"])
             XCTAssertEqual(resumed.status, 0, resumed.standardError)
             XCTAssertTrue(resumed.standardOutput.contains("resuming from"), resumed.standardOutput)
             XCTAssertEqual(try sha(parted), try sha(whole), "ranks \(ranks): resumed run differs from uninterrupted")
-            XCTAssertLessThanOrEqual(Checkpoint.checkpointFiles(in: parted).count, 2, "checkpoint.keep")
+            XCTAssertLessThanOrEqual(Checkpoint.checkpointFiles(in: RunDirectory(parted)).count, 2, "checkpoint.keep")
         }
     }
 
@@ -66,7 +67,7 @@ final class CheckpointTests: FashionMNISTTestCase {
 
         let run = directory + "/run"
         XCTAssertEqual(try PlexusProcess.plexus(["train", config, "--run-dir", run]).status, 0)
-        let files = Checkpoint.checkpointFiles(in: run)
+        let files = Checkpoint.checkpointFiles(in: RunDirectory(run))
         XCTAssertEqual(files.count, 2)
         // A checkpoint whose optimizer state does not fit the config's optimizer is a user error.
         let mismatch = try PlexusProcess.plexus(["train", config, "--run-dir", run, "--resume", "--set", "optimizer={name: sgd, lr: 0.1}"])
@@ -99,7 +100,7 @@ final class CheckpointTests: FashionMNISTTestCase {
         XCTAssertTrue(result.standardError.contains("non-finite"), result.standardError)
         let step = try XCTUnwrap(result.standardError.range(of: #"at step \d+"#, options: .regularExpression)
             .map { Int(result.standardError[$0].dropFirst(8))! })
-        let newest = try XCTUnwrap(Checkpoint.newestValid(in: run).loaded)
+        let newest = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(run)).loaded)
         XCTAssertEqual(newest.position.step, step - 1, "the newest checkpoint is the one before the bad step")
         XCTAssertTrue(newest.tensors.allSatisfy { $0.values.allSatisfy(\.isFinite) })
     }
@@ -126,9 +127,9 @@ final class CheckpointTests: FashionMNISTTestCase {
         XCTAssertEqual(result.status, 2, result.standardError)
         XCTAssertTrue(result.standardError.contains("No space left on device") || result.standardError.contains("space"),
                       result.standardError)
-        let newest = try XCTUnwrap(Checkpoint.newestValid(in: mountPoint + "/run").loaded, "the previous checkpoint survives")
+        let newest = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(mountPoint + "/run")).loaded, "the previous checkpoint survives")
         XCTAssertGreaterThan(newest.position.step, 0)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: Checkpoint.directory(of: mountPoint + "/run"))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: RunDirectory(mountPoint + "/run").checkpoints)
         XCTAssertTrue(leftovers.allSatisfy { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }, "no temporary files: \(leftovers)")
     }
 
@@ -139,7 +140,7 @@ final class CheckpointTests: FashionMNISTTestCase {
         let process = try PlexusProcess.start("/usr/bin/mpirun", ["-np", "2", "--oversubscribe", PlexusProcess.binary, "train",
                                                                   config, "--run-dir", run])
         let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: run).isEmpty { usleep(10_000) }
+        while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: RunDirectory(run)).isEmpty { usleep(10_000) }
         let ranks = rankProcesses(run)
         XCTAssertEqual(ranks.count, 2, "both ranks running")
         kill(ranks.last!, SIGKILL)

@@ -1,6 +1,7 @@
+@testable import Formats
 import Foundation
-import XCTest
 @testable import Training
+import XCTest
 
 /// Every user mistake: exit status 2, exactly one line on stderr naming the file:line or key, no crash trace.
 final class CommandLineErrorTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
+import Support
 @testable import Training
+import XCTest
 
 /// training.deterministic: the same param_sha256 on every ranks × threads layout, and across stop/resume.
 final class DeterminismTests: FashionMNISTTestCase {
@@ -52,10 +53,10 @@ final class DeterminismTests: FashionMNISTTestCase {
                                              + ["--set", "checkpoint.every_steps=37", "--set", "training.epochs=2"])
         XCTAssertEqual(first.status, 0, first.standardError)
         // Remove the end-of-run checkpoints so the resume starts mid-epoch, at step 111.
-        for file in Checkpoint.checkpointFiles(in: parted) where !file.hasSuffix("000000111.safetensors") {
+        for file in Checkpoint.checkpointFiles(in: RunDirectory(parted)) where !file.hasSuffix("000000111.safetensors") {
             try FileManager.default.removeItem(atPath: file)
         }
-        XCTAssertEqual(Checkpoint.checkpointFiles(in: parted).count, 1)
+        XCTAssertEqual(Checkpoint.checkpointFiles(in: RunDirectory(parted)).count, 1)
         let resumed = try PlexusProcess.mpirun(ranks: 3, ["train", config, "--run-dir", parted, "--resume", "--set", "training.threads=1"]
                                                + settings)
         XCTAssertEqual(resumed.status, 0, resumed.standardError)

@@ -1,6 +1,7 @@
+@testable import Formats
 import Foundation
-import XCTest
 @testable import Training
+import XCTest
 
 /// Data parallelism through the real mpirun: the same weights on any layout, and no rank left hanging.
 final class DistributedTests: FashionMNISTTestCase {

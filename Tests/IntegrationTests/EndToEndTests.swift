@@ -1,6 +1,7 @@
+@testable import Formats
 import Foundation
-import XCTest
 @testable import Training
+import XCTest
 
 /// Train → evaluate → predict through the binary, on CSV and on the real Fashion-MNIST files.
 final class EndToEndTests: TemporaryDirectoryTestCase {

@@ -1,6 +1,9 @@
+@testable import DataParallel
+@testable import Formats
 import Foundation
-import XCTest
+import Support
 @testable import Training
+import XCTest
 
 /// The node-shared reduction, the bucketed exchange between nodes and gradient compression, through the real mpirun.
 /// `distributed.shared_memory: false` makes every rank a node of its own, so one machine runs the across-nodes path.
@@ -85,10 +88,10 @@ final class GradientExchangeTests: FashionMNISTTestCase {
         let first = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", parted] + settings + compressed
                                              + ["--set", "checkpoint.every_steps=37"])
         XCTAssertEqual(first.status, 0, first.standardError)
-        for file in Checkpoint.checkpointFiles(in: parted) where !file.hasSuffix("000000074.safetensors") {
+        for file in Checkpoint.checkpointFiles(in: RunDirectory(parted)) where !file.hasSuffix("000000074.safetensors") {
             try FileManager.default.removeItem(atPath: file)
         }
-        let saved = try XCTUnwrap(Checkpoint.newestValid(in: parted).loaded)
+        let saved = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(parted)).loaded)
         XCTAssertEqual(Set(saved.tensors.map(\.name).filter { $0.hasPrefix("compression.") }),
                        ["compression.powersgd.q", "compression.powersgd.error.0", "compression.powersgd.error.1"])
         let resumed = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", parted, "--resume"] + settings + compressed)
@@ -103,7 +106,7 @@ final class GradientExchangeTests: FashionMNISTTestCase {
         let parted = directory + "/sparted"
         XCTAssertEqual(try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", parted] + settings
                                                 + ["--set", "checkpoint.every_steps=37"]).status, 0)
-        for file in Checkpoint.checkpointFiles(in: parted) where !file.hasSuffix("000000074.safetensors") {
+        for file in Checkpoint.checkpointFiles(in: RunDirectory(parted)) where !file.hasSuffix("000000074.safetensors") {
             try FileManager.default.removeItem(atPath: file)
         }
         let resumed = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", parted, "--resume"] + settings)

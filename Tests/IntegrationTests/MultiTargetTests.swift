@@ -1,6 +1,7 @@
+@testable import Formats
 import Foundation
-import XCTest
 @testable import Training
+import XCTest
 
 /// Several targets through the binary: multi-target regression and multi-label classification from CSV, and npz input,
 /// each trained, evaluated and predicted; the same weights on 1 and 2 ranks through mpirun.

@@ -1,6 +1,9 @@
+@testable import Formats
 import Foundation
-import XCTest
+@testable import Observe
+@testable import Support
 @testable import Training
+import XCTest
 
 /// What `plexus train` writes for watching a run (event file, timeline, curves.svg) and `plexus plot`, through the
 /// binary on a small CSV problem (the 2-rank and TensorBoard checks are in Tests/scripts/tensorboard_timeline.sh).
@@ -54,7 +57,7 @@ final class ObserveTests: XCTestCase {
         let spans = try XCTUnwrap(trace["traceEvents"] as? [[String: Any]]).filter { $0["ph"] as? String == "X" }
         let stepSpans = spans.filter { $0["cat"] as? String == "step" }
         XCTAssertEqual(Set(stepSpans.compactMap { ($0["args"] as? [String: Any])?["step"] as? Int }), Set(1...10))
-        XCTAssertEqual(Set(stepSpans.compactMap { $0["name"] as? String }), ["data", "forward", "backward", "allreduce", "optimizer"])
+        XCTAssertEqual(Set(stepSpans.compactMap { $0["name"] as? String }), ["data", "forward", "backward", "reduce", "optimizer"])
         XCTAssertEqual(spans.filter { $0["name"] as? String == "evaluation" }.count, 5)
         XCTAssertGreaterThanOrEqual(spans.filter { $0["name"] as? String == "checkpoint" }.count, 5)
         XCTAssertTrue(spans.allSatisfy { $0["pid"] as? Int == 0 && ($0["dur"] as? Double ?? -1) >= 0 })

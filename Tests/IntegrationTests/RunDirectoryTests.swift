@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
+import Support
 @testable import Training
+import XCTest
 
 /// One writer per run directory (the lock), checkpoints by time, and the restart count in summary.json.
 final class RunDirectoryTests: FashionMNISTTestCase {
@@ -25,7 +26,7 @@ final class RunDirectoryTests: FashionMNISTTestCase {
         let holder = try PlexusProcess.start(PlexusProcess.binary, ["train", config, "--run-dir", run])
         defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
         let deadline = Date().addingTimeInterval(60)
-        while holder.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: run).isEmpty { usleep(10_000) }
+        while holder.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: RunDirectory(run)).isEmpty { usleep(10_000) }
         XCTAssertTrue(holder.isRunning, "the first run ended too soon")
 
         var host = [CChar](repeating: 0, count: 256)
@@ -70,7 +71,7 @@ final class RunDirectoryTests: FashionMNISTTestCase {
         let run = directory + "/timed"
         let result = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", run])
         XCTAssertEqual(result.status, 0, result.standardError)
-        let steps = Checkpoint.checkpointFiles(in: run).compactMap { try? Checkpoint.read(path: $0).position.step }
+        let steps = Checkpoint.checkpointFiles(in: RunDirectory(run)).compactMap { try? Checkpoint.read(path: $0).position.step }
         let stepsPerEpoch = 6000 / 50
         // The epoch setting still saves epochs 2 and 4; the clock saved others in between.
         XCTAssertTrue(steps.contains(2 * stepsPerEpoch) && steps.contains(4 * stepsPerEpoch), "\(steps)")
@@ -83,7 +84,7 @@ final class RunDirectoryTests: FashionMNISTTestCase {
         let parted = directory + "/parted"
         try FileManager.default.createDirectory(atPath: parted + "/checkpoints", withIntermediateDirectories: true)
         let firstTimed = try XCTUnwrap(timed.first)
-        let first = try XCTUnwrap(Checkpoint.checkpointFiles(in: run).first { (try? Checkpoint.read(path: $0).position.step) == firstTimed })
+        let first = try XCTUnwrap(Checkpoint.checkpointFiles(in: RunDirectory(run)).first { (try? Checkpoint.read(path: $0).position.step) == firstTimed })
         try FileManager.default.copyItem(atPath: first, toPath: parted + "/checkpoints/" + URL(fileURLWithPath: first).lastPathComponent)
         let resumed = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", parted, "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.standardError)

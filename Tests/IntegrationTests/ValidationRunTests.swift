@@ -1,6 +1,8 @@
+@testable import Formats
 import Foundation
-import XCTest
+import Support
 @testable import Training
+import XCTest
 
 /// Validation split, early stopping, best.safetensors and dropout through the binary and mpirun.
 final class ValidationRunTests: FashionMNISTTestCase {
@@ -59,7 +61,7 @@ final class ValidationRunTests: FashionMNISTTestCase {
             XCTAssertNotNil(lines.last?["val_accuracy"])
             XCTAssertLessThan(lines.last!["train_loss"] as! Double, lines[best - 1]["train_loss"] as! Double)
             // best.safetensors holds the best epoch's weights: those of the checkpoint saved after it.
-            let atBest = Checkpoint.checkpointFiles(in: run).first { $0.hasSuffix(String(format: "%09d.safetensors", best * 18)) }
+            let atBest = Checkpoint.checkpointFiles(in: RunDirectory(run)).first { $0.hasSuffix(String(format: "%09d.safetensors", best * 18)) }
             XCTAssertEqual(try layerTensors(run + "/best.safetensors"), try layerTensors(try XCTUnwrap(atBest)))
             XCTAssertNotEqual(try layerTensors(run + "/best.safetensors"), try layerTensors(run + "/final.safetensors"))
             XCTAssertEqual(try String(contentsOfFile: run + "/validation_rows.txt", encoding: .utf8).split(separator: "\n").count, 300)
@@ -95,10 +97,10 @@ final class ValidationRunTests: FashionMNISTTestCase {
         for (from, keepBest) in [(best + 1, true), (best - 2, false), (epochs, true)] {
             let parted = directory + "/from\(from)"
             try FileManager.default.copyItem(atPath: whole, toPath: parted)
-            for file in Checkpoint.checkpointFiles(in: parted) where !file.hasSuffix(String(format: "%09d.safetensors", from * 18)) {
+            for file in Checkpoint.checkpointFiles(in: RunDirectory(parted)) where !file.hasSuffix(String(format: "%09d.safetensors", from * 18)) {
                 try FileManager.default.removeItem(atPath: file)
             }
-            XCTAssertEqual(Checkpoint.checkpointFiles(in: parted).count, 1)
+            XCTAssertEqual(Checkpoint.checkpointFiles(in: RunDirectory(parted)).count, 1)
             for name in ["summary.json", "final.safetensors"] + (keepBest ? [] : ["best.safetensors"]) {
                 try FileManager.default.removeItem(atPath: parted + "/" + name)
             }

@@ -125,13 +125,13 @@ final class DropoutTests: XCTestCase {
             let labels: [Float] = (0..<batch).map { Float($0 % 3) }
             func meanLoss() -> Double {
                 let outputs = input.withUnsafeBufferPointer { network.forward(input: $0.baseAddress!, batch: batch, pass: pass) }
-                return Loss.crossEntropy.evaluate(outputs: outputs, labels: labels, batch: batch, width: 3, gradient: nil,
+                return Loss.crossEntropy.evaluate(outputs: outputs, targets: labels, batch: batch, width: 3, gradient: nil,
                                                   gradientScale: 0).lossSum / Double(batch)
             }
             var outputGradient = [Float](repeating: 0, count: batch * 3)
             let prediction = input.withUnsafeBufferPointer { network.forward(input: $0.baseAddress!, batch: batch, pass: pass) }
             _ = outputGradient.withUnsafeMutableBufferPointer {
-                Loss.crossEntropy.evaluate(outputs: prediction, labels: labels, batch: batch, width: 3, gradient: $0.baseAddress!,
+                Loss.crossEntropy.evaluate(outputs: prediction, targets: labels, batch: batch, width: 3, gradient: $0.baseAddress!,
                                            gradientScale: 1 / Float(batch))
             }
             input.withUnsafeBufferPointer { x in

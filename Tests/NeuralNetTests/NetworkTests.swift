@@ -30,7 +30,7 @@ final class NetworkTests: XCTestCase {
     private func meanLoss(_ network: Network, _ loss: Loss, _ input: [Float], _ labels: [Float], batch: Int) -> Double {
         let outputs = input.withUnsafeBufferPointer { network.forward(input: $0.baseAddress!, batch: batch) }
         return labels.withUnsafeBufferPointer {
-            loss.evaluate(outputs: outputs, labels: $0.baseAddress!, batch: batch, width: network.outputWidth,
+            loss.evaluate(outputs: outputs, targets: $0.baseAddress!, batch: batch, width: network.outputWidth,
                           gradient: nil, gradientScale: 0).lossSum / Double(batch)
         }
     }
@@ -76,7 +76,7 @@ final class NetworkTests: XCTestCase {
                     var outputGradient = [Float](repeating: 0, count: batch * outputs)
                     _ = labels.withUnsafeBufferPointer { labelPointer in
                         outputGradient.withUnsafeMutableBufferPointer {
-                            loss.evaluate(outputs: prediction, labels: labelPointer.baseAddress!, batch: batch, width: outputs,
+                            loss.evaluate(outputs: prediction, targets: labelPointer.baseAddress!, batch: batch, width: outputs,
                                           gradient: $0.baseAddress!, gradientScale: 1 / Float(batch))
                         }
                     }
@@ -150,18 +150,18 @@ final class NetworkTests: XCTestCase {
         // F.cross_entropy(tensor([[1.,2.,3.],[1.,0.,-1.]]), tensor([2,0])) = 0.4076059...
         let logits: [Float] = [1, 2, 3, 1, 0, -1]
         let classes: [Float] = [2, 0]
-        let ce = Loss.crossEntropy.evaluate(outputs: logits, labels: classes, batch: 2, width: 3, gradient: nil, gradientScale: 0)
+        let ce = Loss.crossEntropy.evaluate(outputs: logits, targets: classes, batch: 2, width: 3, gradient: nil, gradientScale: 0)
         XCTAssertEqual(ce.lossSum / 2, 0.40760596, accuracy: 1e-6)
         XCTAssertEqual(ce.correct, 2)
         // F.mse_loss(tensor([0.5, 2.0]), tensor([1.0, -1.0])) = (0.25 + 9) / 2 = 4.625
-        let mse = Loss.meanSquaredError.evaluate(outputs: [0.5, 2], labels: [1, -1], batch: 2, width: 1, gradient: nil, gradientScale: 0)
+        let mse = Loss.meanSquaredError.evaluate(outputs: [0.5, 2], targets: [1, -1], batch: 2, width: 1, gradient: nil, gradientScale: 0)
         XCTAssertEqual(mse.lossSum / 2, 4.625, accuracy: 1e-6)
         // F.binary_cross_entropy_with_logits(tensor([0.5, -2.0]), tensor([1., 0.])) = (0.474077 + 0.126928) / 2
-        let bce = Loss.binaryCrossEntropy.evaluate(outputs: [0.5, -2], labels: [1, 0], batch: 2, width: 1, gradient: nil, gradientScale: 0)
+        let bce = Loss.binaryCrossEntropy.evaluate(outputs: [0.5, -2], targets: [1, 0], batch: 2, width: 1, gradient: nil, gradientScale: 0)
         XCTAssertEqual(bce.lossSum / 2, (0.47407698 + 0.12692801) / 2, accuracy: 1e-6)
         XCTAssertEqual(bce.correct, 2)
         // Large logits stay finite.
-        let extreme = Loss.binaryCrossEntropy.evaluate(outputs: [200, -200], labels: [0, 1], batch: 2, width: 1, gradient: nil, gradientScale: 0)
+        let extreme = Loss.binaryCrossEntropy.evaluate(outputs: [200, -200], targets: [0, 1], batch: 2, width: 1, gradient: nil, gradientScale: 0)
         XCTAssertEqual(extreme.lossSum, 400, accuracy: 1e-3)
     }
 

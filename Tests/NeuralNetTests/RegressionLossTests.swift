@@ -13,7 +13,7 @@ final class RegressionLossTests: XCTestCase {
                           gradientScale: Float = 0) -> (totals: Loss.BatchTotals, gradient: [Float]) {
         var gradient = [Float](repeating: .nan, count: outputs.count)
         let totals = gradient.withUnsafeMutableBufferPointer { gradientBuffer in
-            loss.evaluate(outputs: outputs, labels: targets, batch: batch, width: outputs.count / batch,
+            loss.evaluate(outputs: outputs, targets: targets, batch: batch, width: outputs.count / batch,
                           gradient: gradientBuffer.baseAddress!, gradientScale: gradientScale)
         }
         return (totals, gradient)

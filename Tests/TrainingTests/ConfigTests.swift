@@ -1,6 +1,8 @@
-import XCTest
+@testable import Config
 @testable import NeuralNet
+@testable import Support
 @testable import Training
+import XCTest
 
 final class ConfigTests: XCTestCase {
     let minimal = """

@@ -1,3 +1,5 @@
+@testable import Datasets
+@testable import Formats
 import Foundation
 @testable import Training
 import XCTest
@@ -12,7 +14,7 @@ final class DataTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(data.count, 3)
         XCTAssertEqual(data.featureCount, 2)
         XCTAssertEqual(data.featureNames, ["x1", "x2"])
-        XCTAssertEqual(data.labels, [0, 1, 2])
+        XCTAssertEqual(data.targets, [0, 1, 2])
         guard case let .floats(values) = data.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2.5, -3.25, 1000, 4, -0.5])
         XCTAssertEqual(data.location(ofRow: 0), "\(path):2")
@@ -22,7 +24,7 @@ final class DataTests: TemporaryDirectoryTestCase {
 
         // No trailing newline, LF endings.
         let plain = try Dataset.loadCSV(path: write("label,a\n7,0.1\n8,0.2", "plain.csv"))
-        XCTAssertEqual(plain.labels, [7, 8])
+        XCTAssertEqual(plain.targets, [7, 8])
         XCTAssertEqual(plain.location(ofRow: 1), directory + "/plain.csv:3")
     }
 
@@ -75,11 +77,11 @@ final class DataTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(errorMessage { try Dataset.loadCSV(path: unlabeled) }.hasPrefix(unlabeled + ":1: no \"label\" column"))
         let data = try Dataset.loadCSV(path: unlabeled, requireTargets: false)
         XCTAssertEqual(data.featureCount, 2)
-        XCTAssertEqual(data.labels, [0, 0])
+        XCTAssertEqual(data.targets, [0, 0])
         let labeled = try Dataset.loadCSV(path: write("a,label,b\n1,cat,2\n3,5,4\n", "labeled.csv"), requireTargets: false)
         XCTAssertEqual(labeled.featureNames, ["a", "b"])
-        XCTAssertTrue(labeled.labels[0].isNaN)
-        XCTAssertEqual(labeled.labels[1], 5)
+        XCTAssertTrue(labeled.targets[0].isNaN)
+        XCTAssertEqual(labeled.targets[1], 5)
         guard case let .floats(values) = labeled.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2, 3, 4])
         let onlyLabel = try write("label\n1\n", "only-label.csv")
@@ -94,7 +96,7 @@ final class DataTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(data.count, 3)
         data.limit(to: 2)
         XCTAssertEqual(data.count, 2)
-        XCTAssertEqual(data.labels, [0, 1])
+        XCTAssertEqual(data.targets, [0, 1])
         guard case let .floats(values) = data.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2, 3, 4])
         XCTAssertEqual(data.location(ofRow: 1), path + ":4")
@@ -128,7 +130,7 @@ final class DataTests: TemporaryDirectoryTestCase {
         let data = try Dataset.loadIDX(prefix: directory + "/train")
         XCTAssertEqual(data.count, 4)
         XCTAssertEqual(data.featureCount, 6)
-        XCTAssertEqual(data.labels, [3, 1, 4, 1])
+        XCTAssertEqual(data.targets, [3, 1, 4, 1])
         guard case let .bytes(raw) = data.features else { return XCTFail("expected byte features") }
         XCTAssertEqual(Array(raw), images)
         XCTAssertEqual(data.location(ofRow: 2), directory + "/train-labels-idx1-ubyte.gz (item 2)")
@@ -212,7 +214,7 @@ final class DataTests: TemporaryDirectoryTestCase {
         rows.withUnsafeBufferPointer { rowBuffer in
             features.withUnsafeMutableBufferPointer { featureBuffer in
                 labels.withUnsafeMutableBufferPointer { labelBuffer in
-                    data.gather(rows: rowBuffer, features: featureBuffer.baseAddress!, labels: labelBuffer.baseAddress!, threads: threads)
+                    data.gather(rows: rowBuffer, features: featureBuffer.baseAddress!, targets: labelBuffer.baseAddress!, threads: threads)
                 }
             }
         }
@@ -232,7 +234,7 @@ final class DataTests: TemporaryDirectoryTestCase {
                 features.append((raw - data.offset[feature]) * data.scale[feature])
             }
         }
-        return (features, rows.map { data.labels[Int($0)] })
+        return (features, rows.map { data.targets[Int($0)] })
     }
 
     func testGatherMatchesScalarReference() throws {
@@ -247,7 +249,7 @@ final class DataTests: TemporaryDirectoryTestCase {
             let labels = (0..<count).map { UInt8($0 % 10) }
             try writeIDXPair(prefix: "w\(width)", images: pixels, imageDimensions: [count, width], labels: labels)
             let bytes = try Dataset.loadIDX(prefix: directory + "/w\(width)")
-            let floats = try Dataset(features: pixels.map { Float($0) * 0.37 - 11 }, labels: labels.map(Float.init), featureCount: width)
+            let floats = try Dataset(features: pixels.map { Float($0) * 0.37 - 11 }, targets: labels.map(Float.init), featureCount: width)
             let rows: [Int32] = [36, 0, 5, 5, 17, 1, 30, 2, 9, 36, 12, 3, 4, 8, 20, 21, 22]
             for data in [bytes, floats] {
                 for mode in Normalization.allCases {
@@ -262,7 +264,7 @@ final class DataTests: TemporaryDirectoryTestCase {
             }
         }
         // Large enough to actually split across threads.
-        let big = try Dataset(features: (0..<(4096 * 20)).map { Float($0 % 97) }, labels: (0..<4096).map { Float($0 % 3) }, featureCount: 20)
+        let big = try Dataset(features: (0..<(4096 * 20)).map { Float($0 % 97) }, targets: (0..<4096).map { Float($0 % 3) }, featureCount: 20)
         try big.applyNormalization(.standardize, statisticsFrom: nil)
         let rows = (0..<4096).map { Int32((Int($0) * 7919) % 4096) }
         XCTAssertEqual(gathered(big, rows: rows, threads: 4).features, naiveGather(big, rows: rows).features)

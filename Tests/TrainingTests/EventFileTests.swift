@@ -1,4 +1,7 @@
+@testable import Formats
 import Foundation
+@testable import Observe
+@testable import Support
 @testable import Training
 import XCTest
 

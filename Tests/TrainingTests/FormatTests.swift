@@ -1,5 +1,7 @@
 import CZlib
+@testable import Formats
 import Foundation
+@testable import Support
 @testable import Training
 import XCTest
 

@@ -1,4 +1,8 @@
+@testable import Config
+@testable import Datasets
+@testable import Formats
 import Foundation
+@testable import Support
 @testable import Training
 import XCTest
 
@@ -48,7 +52,7 @@ final class FuzzRegressionTests: XCTestCase {
             try replay("csv") { bytes in
                 let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
                 XCTAssertEqual(table.features.count, table.lines.count * table.featureNames.count)
-                XCTAssertEqual(table.labels.count, table.lines.count * targets.count)
+                XCTAssertEqual(table.targets.count, table.lines.count * targets.count)
                 XCTAssertTrue(table.features.allSatisfy(\.isFinite))
                 let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
                 try dataset.applyNormalization(.standardize)
@@ -64,7 +68,7 @@ final class FuzzRegressionTests: XCTestCase {
             try replay("npz") { bytes in
                 let dataset = try Dataset.fromNPZ(FileBytes(copying: bytes), path: "fuzz.npz", targetNames: names,
                                                   requireTargets: requireTargets)
-                XCTAssertEqual(dataset.labels.count, dataset.count * dataset.targetCount)
+                XCTAssertEqual(dataset.targets.count, dataset.count * dataset.targetCount)
                 try dataset.applyNormalization(.standardize)
                 try dataset.applyTargetNormalization(.standardize)
                 dataset.limit(to: 2)

@@ -1,4 +1,7 @@
+@testable import Datasets
+@testable import Formats
 import Foundation
+@testable import Support
 @testable import Training
 import XCTest
 
@@ -48,7 +51,7 @@ final class NPZTests: XCTestCase {
                 XCTAssertEqual(data.targetCount, 2, name)
                 XCTAssertEqual(data.targetNames, ["y_0", "y_1"], name)
                 XCTAssertEqual(rawFeatures(data), expectedFeatures(dtype), name)
-                XCTAssertEqual(data.labels, expectedTargets(columns: 2), name)
+                XCTAssertEqual(data.targets, expectedTargets(columns: 2), name)
                 XCTAssertEqual(data.location(ofRow: 3), fixture(name) + " (row 3)")
                 // An uncompressed byte array stays in the mapped file; everything else is converted once.
                 if case let .bytes(storage) = data.features {
@@ -64,7 +67,7 @@ final class NPZTests: XCTestCase {
     func testNamesShapesAndZip64() throws {
         let capital = try Dataset.loadNPZ(path: fixture("capital-x-y1d.npz"))
         XCTAssertEqual(capital.targetNames, ["y"])
-        XCTAssertEqual(capital.labels, [0, 0, 1, 1, 2], "int64 y: r / 2 truncated")
+        XCTAssertEqual(capital.targets, [0, 0, 1, 1, 2], "int64 y: r / 2 truncated")
         XCTAssertEqual(rawFeatures(capital), expectedFeatures("float32"))
         let named = try Dataset.loadNPZ(path: fixture("x-uint8-stored.npz"), targetNames: ["speed", "angle"])
         XCTAssertEqual(named.targetNames, ["speed", "angle"])
@@ -72,7 +75,7 @@ final class NPZTests: XCTestCase {
         XCTAssertEqual(cube.featureCount, 3, "[5, 1, 3] flattens to 3 features per row")
         let zip64 = try Dataset.loadNPZ(path: fixture("zip64.npz"))
         XCTAssertEqual(rawFeatures(zip64), expectedFeatures("float32"))
-        XCTAssertEqual(zip64.labels, expectedTargets(columns: 2))
+        XCTAssertEqual(zip64.targets, expectedTargets(columns: 2))
         let extra = try Dataset.loadNPZ(path: fixture("extra-arrays.npz"))
         XCTAssertEqual(extra.count, 5, "arrays other than x and y are ignored")
         // Prediction inputs need no y.
@@ -89,7 +92,7 @@ final class NPZTests: XCTestCase {
         let rows: [Int32] = [4, 1]
         rows.withUnsafeBufferPointer { rows in
             features.withUnsafeMutableBufferPointer { features in
-                targets.withUnsafeMutableBufferPointer { data.gather(rows: rows, features: features.baseAddress!, labels: $0.baseAddress!) }
+                targets.withUnsafeMutableBufferPointer { data.gather(rows: rows, features: features.baseAddress!, targets: $0.baseAddress!) }
             }
         }
         XCTAssertEqual(features, [12, 13, 14, 3, 4, 5].map { Float($0) * (1 / 255) })
@@ -100,7 +103,7 @@ final class NPZTests: XCTestCase {
         data.limit(to: 2)
         XCTAssertEqual(data.count, 2)
         XCTAssertEqual(rawFeatures(data), [0, 1, 2, 3, 4, 5])
-        XCTAssertEqual(data.labels, [0, 0, 0.5, -1])
+        XCTAssertEqual(data.targets, [0, 0, 0.5, -1])
     }
 
     func testBrokenFilesEndInOneLineErrors() throws {
@@ -156,7 +159,7 @@ final class NPZTests: XCTestCase {
             for variant in variants {
                 do {
                     let data = try Dataset.fromNPZ(FileBytes(copying: variant), path: "fuzz.npz")
-                    XCTAssertEqual(data.labels.count, data.count * data.targetCount)
+                    XCTAssertEqual(data.targets.count, data.count * data.targetCount)
                 } catch let error as UserError {
                     XCTAssertFalse(error.message.contains("\n"))
                 }

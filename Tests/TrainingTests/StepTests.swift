@@ -1,3 +1,5 @@
+@testable import Config
+@testable import DataParallel
 import Distributed
 import Foundation
 import Kernels
@@ -60,8 +62,7 @@ final class StepTests: XCTestCase {
     func testStepRunsThePipelineInOrderAndObserversSeeIt() throws {
         let setup = try TrainingSetup(config: try config(), communicator: LocalCommunicator())
         let observer = RecordingObserver()
-        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(
-            for: setup.config, network: setup.network, communicator: setup.communicator, threads: 1), observer: observer)
+        let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(setup.config.reductionOptions, network: setup.network, communicator: setup.communicator, threads: 1), observer: observer)
         let before = Array(setup.network.parameters)
         let outcome = try step.run(batchIndex: 3, of: setup.epochOrder(0), step: 0)
         XCTAssertEqual(observer.events, ["data", "forward", "backward", "reduce", "optimizer", "end 24"])
@@ -71,8 +72,7 @@ final class StepTests: XCTestCase {
         XCTAssertNotEqual(Array(setup.network.parameters), before, "the optimizer step changed the parameters")
         // The last batch of an epoch is short: 96 = 4 × 24 exactly, so ask a 100-row set for its fifth batch.
         let short = try TrainingSetup(config: try config(rows: 100), communicator: LocalCommunicator())
-        let shortStep = TrainingStep(setup: short, reduction: try makeGradientReduction(
-            for: short.config, network: short.network, communicator: short.communicator, threads: 1))
+        let shortStep = TrainingStep(setup: short, reduction: try makeGradientReduction(short.config.reductionOptions, network: short.network, communicator: short.communicator, threads: 1))
         XCTAssertEqual(try shortStep.run(batchIndex: 4, of: short.epochOrder(0), step: 4).samples, 4)
     }
 
@@ -188,5 +188,14 @@ final class StepTests: XCTestCase {
         // Defaults come from the optimizer's own declaration.
         XCTAssertEqual(sgd.optimizer.learningRate, OptimizerSettings(kind: .sgd).learningRate)
         XCTAssertEqual(try config(extra: "optimizer: {name: adamw}").optimizer, OptimizerSettings(kind: .adamw))
+    }
+}
+
+extension TrainingStep {
+    /// A step over `setup`'s training rows, as the trainer builds it.
+    convenience init(setup: TrainingSetup, reduction: GradientReduction, observer: StepObserver? = nil) {
+        self.init(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: setup.config.loss,
+                  rows: setup.train, reduction: reduction, communicator: setup.communicator,
+                  options: setup.config.stepOptions(threads: setup.threads), observer: observer)
     }
 }

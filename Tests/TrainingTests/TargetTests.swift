@@ -1,3 +1,6 @@
+@testable import Config
+@testable import Datasets
+@testable import Formats
 import Foundation
 import NeuralNet
 @testable import Training
@@ -13,17 +16,17 @@ final class TargetTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(data.featureNames, ["a", "b"])
         XCTAssertEqual(data.targetNames, ["y1", "y2"])
         XCTAssertEqual(data.targetCount, 2)
-        XCTAssertEqual(data.labels, [-1, 10, -2, 20, -3, 30], "rows of targets in the order data.targets names them")
+        XCTAssertEqual(data.targets, [-1, 10, -2, 20, -3, 30], "rows of targets in the order data.targets names them")
         guard case let .floats(values) = data.features else { return XCTFail("expected float features") }
         XCTAssertEqual(values, [1, 2, 3, 4, 5, 6])
         data.limit(to: 2)
-        XCTAssertEqual(data.labels, [-1, 10, -2, 20])
+        XCTAssertEqual(data.targets, [-1, 10, -2, 20])
 
         // Prediction inputs: absent target columns are fine, present ones are dropped (non-numeric become NaN).
         let input = try Dataset.loadCSV(path: write("a,y1,b\n1,cat,2\n", "input.csv"), targets: ["y1", "y2"], requireTargets: false)
         XCTAssertEqual(input.featureNames, ["a", "b"])
-        XCTAssertTrue(input.labels[0].isNaN)
-        XCTAssertEqual(input.labels[1], 0)
+        XCTAssertTrue(input.targets[0].isNaN)
+        XCTAssertEqual(input.targets[1], 0)
     }
 
     func testCSVTargetErrors() throws {
@@ -48,7 +51,7 @@ final class TargetTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(errorMessage { try bad.validateBinaryTargets() },
                        "\(path):4: target \"t2\" is 0.5; binary_cross_entropy needs 0 or 1")
         let task = LearningTask.multiLabel(labels: 3)
-        XCTAssertEqual(errorMessage { try task.validateLabels(of: good) }, "\(good.source): the data has 2 targets per row, the model predicts 3")
+        XCTAssertEqual(errorMessage { try task.validateTargets(of: good) }, "\(good.source): the data has 2 targets per row, the model predicts 3")
     }
 
     func testTargetStandardization() throws {
@@ -64,7 +67,7 @@ final class TargetTests: TemporaryDirectoryTestCase {
         let row: [Int32] = [0]
         row.withUnsafeBufferPointer { row in
             features.withUnsafeMutableBufferPointer { features in
-                targets.withUnsafeMutableBufferPointer { test.gather(rows: row, features: features.baseAddress!, labels: $0.baseAddress!) }
+                targets.withUnsafeMutableBufferPointer { test.gather(rows: row, features: features.baseAddress!, targets: $0.baseAddress!) }
             }
         }
         XCTAssertEqual(targets[0], 1 / Float((8.0 / 3).squareRoot()), accuracy: 1e-6)
@@ -87,7 +90,7 @@ final class TargetTests: TemporaryDirectoryTestCase {
     func testRegressionMetricsInOriginalUnits() throws {
         let outputs: [Float] = [1.5, 10, 2, 21, 2.5, 29, 4.5, 41]
         let truth: [Float] = [1, 12, 2, 20, 3, 30, 4, 40]
-        let data = try Dataset(features: [0, 0, 0, 0], labels: truth, featureCount: 1, targetCount: 2)
+        let data = try Dataset(features: [0, 0, 0, 0], targets: truth, featureCount: 1, targetCount: 2)
         try data.applyTargetNormalization(.standardize)
         // What gather hands evaluation: normalized targets; the network's outputs are in normalized units too.
         let normalizedTruth = truth.indices.map { (truth[$0] - data.targetMean[$0 % 2]) / data.targetStandardDeviation[$0 % 2] }
@@ -117,7 +120,7 @@ final class TargetTests: TemporaryDirectoryTestCase {
         var sums = [Double](repeating: 0, count: task.sumCount)
         let logits: [Float] = [1, -1, 2, -3, 1, 1]
         let labels: [Float] = [1, 0, 1, 0, 0, 1]
-        let totals = LossSettings(kind: .binaryCrossEntropy).evaluate(outputs: logits, labels: labels, batch: 2, width: 3,
+        let totals = LossSettings(kind: .binaryCrossEntropy).evaluate(outputs: logits, targets: labels, batch: 2, width: 3,
                                                                       gradient: nil, gradientScale: 0)
         task.accumulate(totals, outputs: logits, targets: labels, count: 2, into: &sums, targetMean: [0, 0, 0],
                         targetStandardDeviation: [1, 1, 1])

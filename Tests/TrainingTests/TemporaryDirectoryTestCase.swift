@@ -1,4 +1,5 @@
 import Foundation
+@testable import Support
 @testable import Training
 import XCTest
 

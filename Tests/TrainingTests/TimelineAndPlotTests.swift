@@ -1,5 +1,9 @@
+@testable import Config
+@testable import DataParallel
 import Distributed
 import Foundation
+@testable import Observe
+@testable import Support
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -43,13 +47,13 @@ final class TimelineAndPlotTests: TemporaryDirectoryTestCase {
         ]
         let spans = TimelineTrace.events(ranks).filter { $0.ph == "X" }
         let rank0 = spans.filter { $0.pid == 0 }, rank1 = spans.filter { $0.pid == 1 }
-        XCTAssertEqual(rank0.map(\.name), ["backward", "wait", "allreduce"])
+        XCTAssertEqual(rank0.map(\.name), ["backward", "wait", "reduce"])
         XCTAssertEqual(rank0[1].ts, 100)
         XCTAssertEqual(rank0[1].dur, 80, "rank 0 waits from its arrival (100 µs) until rank 1's (180 µs)")
         XCTAssertEqual(rank0[1].args["waiting_for_rank"], .integer(1))
         XCTAssertEqual(rank0[2].ts, 180)
         XCTAssertEqual(rank0[2].dur, 120)
-        XCTAssertEqual(rank1.map(\.name), ["backward", "allreduce"], "the last rank to arrive does not wait")
+        XCTAssertEqual(rank1.map(\.name), ["backward", "reduce"], "the last rank to arrive does not wait")
         XCTAssertTrue(spans.allSatisfy { $0.args["step"] == .integer(7) })
         // One rank alone never waits.
         XCTAssertFalse(TimelineTrace.events([ranks[0]]).contains { $0.name == "wait" })
@@ -113,10 +117,10 @@ final class TimelineAndPlotTests: TemporaryDirectoryTestCase {
             #"{"epoch":2,"step":20,"lr":0.1,"train_loss":0.9,"test_loss":0.8,"test_accuracy":0.7,"samples_per_second":100,"elapsed_seconds":2}"#,
         ])
         let b = try writeRun("b", [#"{"epoch":1,"step":5,"train_loss":2.0,"test_loss":"NaN","val_r2":0.5,"stopped":true}"#])
-        let curves = try RunCurves.read(runDirectory: a)
+        let curves = try RunCurves.read(RunDirectory(a))
         XCTAssertEqual(curves.defaultMetrics, ["train_loss", "test_loss", "test_accuracy"])
-        XCTAssertEqual(try RunCurves.read(runDirectory: b).keys, ["epoch", "step", "train_loss", "val_r2"], "no NaN, no flags")
-        let svg = CurvePlot.svg(runs: [curves, try RunCurves.read(runDirectory: b)],
+        XCTAssertEqual(try RunCurves.read(RunDirectory(b)).keys, ["epoch", "step", "train_loss", "val_r2"], "no NaN, no flags")
+        let svg = CurvePlot.svg(runs: [curves, try RunCurves.read(RunDirectory(b))],
                                 metrics: ["train_loss", "test_loss", "test_accuracy", "val_r2"])
         XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         XCTAssertTrue(svg.contains(">a&lt;&amp;&gt;</text>"), "run names are escaped")

@@ -1,6 +1,9 @@
+@testable import Config
+@testable import Datasets
 import Distributed
 import Foundation
 import NeuralNet
+@testable import Observe
 @testable import Training
 import XCTest
 
@@ -49,9 +52,9 @@ final class ValidationTests: XCTestCase {
             model: {layers: [{units: 2}]}
             training: {batch_size: 10}
             """, source: "c.yaml")
-        let whole = try Dataset(features: features, labels: labels, featureCount: width)
-        let data = try SplitData(train: whole, validation: nil, test: try Dataset(features: features, labels: labels, featureCount: width),
-                                 config: config)
+        let whole = try Dataset(features: features, targets: labels, featureCount: width)
+        let data = try SplitData(train: whole, validation: nil, test: try Dataset(features: features, targets: labels, featureCount: width),
+                                 options: config.dataOptions)
         let split = try XCTUnwrap(data.split)
         XCTAssertEqual(data.train.count, 140)
         XCTAssertEqual(data.validation?.count, 60)
@@ -66,7 +69,7 @@ final class ValidationTests: XCTestCase {
         let validation = try XCTUnwrap(data.validation)
         try validation.applyNormalization(Normalization.none)
         let fifth = split.validationRows[5]
-        [Int32(5)].withUnsafeBufferPointer { validation.gather(rows: $0, features: &row, labels: &label) }
+        [Int32(5)].withUnsafeBufferPointer { validation.gather(rows: $0, features: &row, targets: &label) }
         XCTAssertEqual(row, Array(features[(fifth * width)..<((fifth + 1) * width)]))
         XCTAssertEqual(label, labels[fifth])
         XCTAssertEqual(validation.location(ofRow: 5), "<memory> (item \(fifth))")

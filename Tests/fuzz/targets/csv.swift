@@ -9,7 +9,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         expectUserErrorOnly("CSVTable.parse(targets: \(targets), requireTargets: \(requireTargets))") {
             let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
             precondition(table.features.count == table.lines.count * table.featureNames.count
-                         && table.labels.count == table.lines.count * targets.count && !table.lines.isEmpty,
+                         && table.targets.count == table.lines.count * targets.count && !table.lines.isEmpty,
                          "CSVTable.parse: inconsistent table")
             precondition(table.features.allSatisfy(\.isFinite), "CSVTable.parse: non-finite feature")
             let dataset = Dataset.fromCSV(table, path: "fuzz.csv")

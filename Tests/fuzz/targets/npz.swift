@@ -11,14 +11,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             let dataset = try Dataset.fromNPZ(FileBytes(copying: bytes), path: "fuzz.npz", targetNames: names,
                                               requireTargets: requireTargets)
             precondition(dataset.count > 0 && dataset.featureCount > 0 && dataset.targetCount > 0, "empty dataset accepted")
-            precondition(dataset.labels.count == dataset.count * dataset.targetCount, "targets do not fit the rows")
+            precondition(dataset.targets.count == dataset.count * dataset.targetCount, "targets do not fit the rows")
             switch dataset.features {
             case let .bytes(values): precondition(values.count == dataset.count * dataset.featureCount, "feature bytes")
             case let .floats(values):
                 precondition(values.count == dataset.count * dataset.featureCount, "feature floats")
                 precondition(values.allSatisfy(\.isFinite), "non-finite feature accepted")
             }
-            precondition(dataset.labels.allSatisfy(\.isFinite), "non-finite target accepted")
+            precondition(dataset.targets.allSatisfy(\.isFinite), "non-finite target accepted")
             try dataset.applyNormalization(.standardize)
             try dataset.applyTargetNormalization(.standardize)
             try? dataset.validateBinaryTargets()

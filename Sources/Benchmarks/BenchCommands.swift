@@ -1,0 +1,41 @@
+import Distributed
+import Foundation
+import Kernels
+import Support
+import Training
+
+/// The `plexus bench` subcommands as library calls; the executable only parses arguments.
+public enum BenchCommands {
+    /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per rank.
+    public static func gemm(json: Bool, threads: String?, batch: Int = 128) throws -> String {
+        guard batch >= 1 else { throw UserError("--batch must be at least 1, got \(batch)") }
+        _ = try agreeOnKernel(LocalCommunicator())
+        let available = availableCPUCount()
+        let counts = try threads.map { text in
+            try text.split(separator: ",").map { item -> Int in
+                guard let count = Int(item.trimmingCharacters(in: .whitespaces)), count >= 1 else {
+                    throw UserError("--threads: expected positive integers separated by commas, got '\(text)'")
+                }
+                return count
+            }
+        } ?? (available > 1 ? [1, available] : [1])
+        let results = GemmBenchmark.measure(shapes: GemmShape.benchmarkShapes(batch: batch), threads: counts)
+        return json ? GemmBenchmark.json(results) : GemmBenchmark.table(results)
+    }
+
+    /// `plexus bench step` on every rank of `communicator`: the step split on rank 0 (its output), nil elsewhere.
+    public static func step(configPath: String, overrides: [String], steps: Int, warmupSteps: Int, json: Bool,
+                            communicator: Communicator) throws -> String? {
+        guard steps >= 1, warmupSteps >= 0 else { throw AgreedUserError("--steps must be at least 1 and --warmup at least 0") }
+        let result = try StepBenchmark.run(configPath: configPath, overrides: overrides, steps: steps,
+                                           warmupSteps: warmupSteps, communicator: communicator)
+        return result.map { json ? JSON.text($0) : $0.text }
+    }
+
+    /// `plexus bench allreduce` on every rank of `communicator`: the sizes' times on rank 0, nil elsewhere.
+    public static func allreduce(json: Bool, communicator: Communicator) throws -> String? {
+        let results = try AllreduceBenchmark.measure(communicator: communicator)
+        guard communicator.rank == 0 else { return nil }
+        return json ? JSON.text(results) : AllreduceBenchmark.table(results, worldSize: communicator.size, kind: communicator.kind)
+    }
+}

@@ -1,0 +1,159 @@
+import Config
+import DataParallel
+import Distributed
+import Foundation
+import Kernels
+import Observe
+import Support
+import Training
+
+/// What `plexus bench step` measured (the step split is the mean over ranks; memory is the largest rank's).
+public struct StepBenchmarkResult: Encodable {
+    public let worldSize: Int
+    public let threadsPerRank: Int
+    /// The SIMD kernel variant all ranks ran.
+    public let kernel: KernelVariant
+    public let deterministic: Bool
+    public let globalBatch: Int
+    public let timings: StepTimings
+    /// Seconds from process start (the kernel's start time) until the trainer was ready: library loading, MPI, data, network.
+    public let setupSeconds: Double
+    /// Seconds from process start until the first training step had finished.
+    public let firstStepSeconds: Double
+    /// Peak resident memory (VmHWM) of the largest rank, in bytes.
+    public let peakResidentBytes: Int64
+
+    /// Training samples (global) per second over the timed steps.
+    public var samplesPerSecond: Double { Double(timings.samples) / max(timings.total, 1e-12) }
+
+    /// The parts of the step with their seconds, summed over the timed steps.
+    var parts: [(name: String, seconds: Double)] {
+        [("data", timings.data), ("forward", timings.forward), ("backward", timings.backward), ("wait", timings.wait),
+         ("reduce", timings.reduce), ("optimizer", timings.optimizer)]
+    }
+
+    /// As JSON: times per step in milliseconds (`step_ms`, `data_ms`, ...), memory in MiB.
+    public func encode(to encoder: Encoder) throws {
+        let steps = Double(max(1, timings.steps))
+        let perStep = ([("step", timings.total)] + parts).map { (name: "\($0.name)_ms", value: $0.seconds / steps * 1000) }
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel.rawValue, "deterministic": deterministic,
+                                  "global_batch": globalBatch, "steps": timings.steps, "samples_per_second": samplesPerSecond,
+                                  "setup_seconds": setupSeconds, "first_step_seconds": firstStepSeconds,
+                                  "peak_rss_mib": Double(peakResidentBytes) / 1_048_576],
+                                 flattened: MetricValues(perStep))
+    }
+
+    /// The result as readable lines.
+    public var text: String {
+        let steps = Double(max(1, timings.steps))
+        var lines = [
+            "world size \(worldSize) × \(threadsPerRank) threads, \(kernel.rawValue) kernel, global batch \(globalBatch), deterministic \(deterministic), "
+                + "\(timings.steps) timed steps",
+            String(format: "%.0f samples/s, %.3f ms per step", samplesPerSecond, timings.total / steps * 1000),
+        ]
+        for (name, seconds) in parts {
+            lines.append("  " + pad(name, 10) + String(format: "%8.3f ms  %5.1f %%", seconds / steps * 1000,
+                                                       100 * seconds / max(timings.total, 1e-12)))
+        }
+        lines.append(String(format: "setup %.3f s after launch, first step done %.3f s after launch, peak RSS %.1f MiB per rank (max)",
+                            setupSeconds, firstStepSeconds, Double(peakResidentBytes) / 1_048_576))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `plexus bench step`: times the full training step of a config on every rank of the world.
+public enum StepBenchmark {
+    /// Loads `configPath` with `overrides`, runs one step, then `warmupSteps` + `steps` steps, and returns the split.
+    ///
+    /// Returns nil on ranks other than 0. Nothing is written to disk.
+    public static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int,
+                           communicator: Communicator) throws -> StepBenchmarkResult? {
+        let config = try collectively(communicator) { try TrainingConfig.load(path: configPath, overrides: overrides) }
+        let setup = try TrainingSetup(config: config, communicator: communicator)
+        if communicator.rank == 0, let warning = setup.oversubscriptionWarning { Diagnostics.warning(warning) }
+        // A barrier before each reduction splits the wait for the slowest rank from the transfer.
+        let observer = WaitSplittingTimer(communicator: communicator)
+        // With logging.timeline the step also reports to a timeline recorder (its cost is what this then measures).
+        let timeline = config.logging.timeline
+            ? TimelineRecorder(window: config.logging.timelineSteps, firstStep: 1, next: observer) : nil
+        let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: communicator,
+                                                  threads: setup.threads)
+        let step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
+                                rows: setup.train, reduction: reduction, communicator: communicator,
+                                options: config.stepOptions(threads: setup.threads), observer: timeline ?? observer)
+        let setupSeconds = processAgeSeconds()
+        try run(step, of: setup, steps: 1, warmupSteps: 0, observer: observer)
+        let firstStep = processAgeSeconds()
+        try run(step, of: setup, steps: steps, warmupSteps: warmupSteps, observer: observer)
+        var timings = observer.timer.timings
+        // The split is the mean over ranks: which rank waits for which changes from step to step.
+        let sums = try communicator.allreduceSum([timings.data, timings.forward, timings.backward, timings.wait,
+                                                  timings.reduce, timings.optimizer])
+        let ranks = Double(communicator.size)
+        (timings.data, timings.forward, timings.backward) = (sums[0] / ranks, sums[1] / ranks, sums[2] / ranks)
+        (timings.wait, timings.reduce, timings.optimizer) = (sums[3] / ranks, sums[4] / ranks, sums[5] / ranks)
+        let peak = try communicator.allreduceMax(peakResidentBytes())
+        guard communicator.rank == 0 else { return nil }
+        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel,
+                                   deterministic: config.training.deterministic, globalBatch: config.training.batchSize,
+                                   timings: timings, setupSeconds: setupSeconds, firstStepSeconds: firstStep,
+                                   peakResidentBytes: peak)
+    }
+
+    /// Runs `warmupSteps` + `steps` steps from the first batch (epochs wrap around), timing only the last `steps`.
+    static func run(_ step: TrainingStep, of setup: TrainingSetup, steps: Int, warmupSteps: Int,
+                    observer: WaitSplittingTimer) throws {
+        let stepsPerEpoch = setup.stepsPerEpoch
+        var order = setup.epochOrder(0)
+        for index in 0..<(warmupSteps + steps) {
+            if index == warmupSteps { observer.timer.reset() }
+            if index > 0 && index % stepsPerEpoch == 0 { order = setup.epochOrder(index / stepsPerEpoch) }
+            if let divergence = try step.run(batchIndex: index % stepsPerEpoch, of: order, step: index).divergence {
+                throw TrainingDiverged(step: index + 1, epoch: index / stepsPerEpoch + 1, loss: divergence.loss,
+                                       fixedPointOverflow: divergence.fixedPointOverflow, lastCheckpoint: nil)
+            }
+        }
+    }
+}
+
+/// `plexus bench step`'s observer: a timer that, at several ranks, waits at a barrier before the reduction so the
+/// wait for the slowest rank is timed apart from the transfer.
+final class WaitSplittingTimer: StepObserver {
+    let timer = StepTimer()
+    let communicator: Communicator
+
+    init(communicator: Communicator) { self.communicator = communicator }
+
+    func begin(_ phase: StepPhase) throws {
+        if phase == .reduce && communicator.size > 1 {
+            timer.begin(.wait)
+            try communicator.barrier()
+        }
+        timer.begin(phase)
+    }
+
+    func endStep(samples: Int) { timer.endStep(samples: samples) }
+}
+
+/// Peak resident set size of this process (VmHWM in /proc/self/status), in bytes; 0 where unavailable.
+public func peakResidentBytes() -> Int64 {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kilobytes = line.split(separator: " ").compactMap { Int64($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+    return 0
+}
+
+/// Seconds since this process was started (Linux: /proc/self/stat start time against /proc/uptime; 10 ms resolution).
+public func processAgeSeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+          let uptimeText = try? String(contentsOfFile: "/proc/uptime", encoding: .utf8),
+          let uptime = Double(uptimeText.split(separator: " ").first ?? ""),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    // Fields after the command name start at field 3 (state); the start time is field 22.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 19, let ticks = Double(fields[19]) else { return 0 }
+    let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return uptime - ticks / ticksPerSecond
+}

@@ -1,0 +1,69 @@
+import NeuralNet
+import Support
+
+// The keys that say what is learned: `loss` (a name, or a mapping with options), `data.targets`,
+// `data.normalize_targets`, and the data format a file name implies.
+
+extension LossSettings: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("name", \.kind, default: .crossEntropy),
+        .custom("delta", read: { loss, section in
+            loss.delta = 1
+            guard let delta = try section.number("delta", exclusiveMinimum: 0) else { return }
+            guard loss.kind == .huber else {
+                throw UserError("\(section.location(section.tree, "delta")): only huber takes a delta (the loss is \(loss.kind.rawValue))")
+            }
+            loss.delta = Float(delta)
+        }, write: { $0.kind == .huber ? .scalar($0.delta.yamlText) : nil }),
+    ]
+    static let unread = LossSettings(kind: .crossEntropy)
+}
+
+extension ConfigKey {
+    /// A nested section that may also be written as just its name: `loss: mse` reads as `loss: {name: mse}`, and is
+    /// written back that way when no other key of it is written.
+    static func sectionOrName<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested>,
+                                                     nameKey: String = "name") -> ConfigKey {
+        ConfigKey(name: name, read: { value, section in
+            if let tree = section.value(name), case .scalar = tree {
+                let mapping = ConfigTree.mapping([(nameKey, tree)], line: tree.line)
+                value[keyPath: path] = try Nested.read(try ConfigReader.Section(reader: section.reader, path: section.childPath(name),
+                                                                                tree: mapping))
+            } else {
+                value[keyPath: path] = try Nested.read(try section.section(name))
+            }
+        }, write: { value in
+            let nested = value[keyPath: path]
+            let resolved = nested.resolved
+            if resolved.count == 1, resolved[0].0 == nameKey { return resolved[0].1 }
+            return .scalar(nested.inlineYAML)
+        })
+    }
+}
+
+extension TrainingConfig.DataSection {
+    /// `data.targets`: a list of distinct names; CSV defaults to `[label]`, IDX takes none.
+    static func readTargets(_ data: inout Self, _ section: ConfigReader.Section) throws {
+        data.targets = data.format == .csv ? ["label"] : nil
+        guard let items = try section.sequence("targets") else { return }
+        let location = section.location(section.value("targets"), "targets")
+        guard data.format != .idx else {
+            throw UserError("\(location): IDX data has one label per image; data.targets is for CSV columns and npz y columns")
+        }
+        guard !items.isEmpty else { throw UserError("\(location): name at least one target") }
+        var names: [String] = []
+        for item in items {
+            guard case let .scalar(name, _, _) = item, !name.isEmpty else {
+                throw UserError("\(section.location(item, "targets")): expected a list of column names")
+            }
+            guard !names.contains(name) else { throw UserError("\(location): \(quotedForMessage(name)) is listed twice") }
+            names.append(name)
+        }
+        data.targets = names
+    }
+
+    /// The resolved `data.targets` line (left out when there are no names).
+    static func writeTargets(_ data: Self) -> ResolvedValue? {
+        data.targets.map { .scalar("[" + $0.map(quotedString).joined(separator: ", ") + "]") }
+    }
+}

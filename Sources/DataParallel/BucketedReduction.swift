@@ -1,0 +1,122 @@
+import Distributed
+import Formats
+import Kernels
+import NeuralNet
+import Support
+
+/// One rank per node: the gradient goes out between nodes in buckets as back-propagation completes them (last layer
+/// first), each a non-blocking ring allreduce that the main thread progresses (MPI_Test) between layers, so only the last
+/// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors).
+final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
+    let network: Network
+    let group: RankGroup
+    /// How rows are cut: evenly, as the plain allreduce does.
+    private let rows: FloatAllreduce
+    /// Parameter ranges sent together, in the order back-propagation completes them.
+    private let buckets: [Range<Int>]
+    /// For each layer, the bucket its gradient completes (nil if the bucket goes on below it).
+    private let completesBucket: [Int?]
+    private let pending: [RingSum]
+    /// The whole gradient in bfloat16 (bf16 compression).
+    private let bfloat16Gradients: UnsafeMutableBufferPointer<UInt16>?
+    private let powerSGD: PowerSGD?
+    /// The first MPI error met inside a backward callback (which cannot throw), thrown by `finish`.
+    private var failure: Error?
+
+    /// `state` is rank 0's saved compression state from a checkpoint (empty otherwise); every rank calls it.
+    init(network: Network, communicator: Communicator, group: RankGroup, options: ReductionOptions,
+         state: [TensorRecord] = []) throws {
+        self.network = network
+        self.group = group
+        rows = FloatAllreduce(network: network, communicator: communicator)
+        let compression = options.compression
+        if compression == .powersgd {
+            powerSGD = try PowerSGD(network: network, approximationRank: options.approximationRank, group: group, seed: options.seed,
+                                    state: state)
+            // PowerSGD's two allreduces need every layer's gradient: no buckets during back-propagation.
+            buckets = []
+            completesBucket = Array(repeating: nil, count: network.layers.count)
+        } else {
+            powerSGD = nil
+            (buckets, completesBucket) = BucketedReduction.buckets(of: network, bytes: options.bucketBytes)
+        }
+        pending = buckets.enumerated().map { RingSum(capacity: $1.count, tag: $0) }
+        bfloat16Gradients = compression == .bf16 ? .allocate(capacity: network.parameterCount) : nil
+    }
+
+    deinit { bfloat16Gradients?.deallocate() }
+
+    /// Layers grouped from the last one down until a group holds at least `bytes` (each layer alone at 0).
+    static func buckets(of network: Network, bytes: Int) -> (buckets: [Range<Int>], completing: [Int?]) {
+        var buckets: [Range<Int>] = [], completing = [Int?](repeating: nil, count: network.layers.count)
+        var end = network.parameterCount
+        for index in network.layers.indices.reversed() {
+            let start = network.layers[index].weightOffset
+            if (end - start) * 4 >= bytes || index == 0 {
+                completing[index] = buckets.count
+                buckets.append(start..<end)
+                end = start
+            }
+        }
+        return (buckets, completing)
+    }
+
+    var description: String {
+        if let powerSGD {
+            return "one rank per node, \(group.size) nodes, PowerSGD rank \(powerSGD.approximationRank) "
+                + "(\(powerSGD.matrices.count) matrices compressed), after backward"
+        }
+        return "one rank per node, \(group.size) nodes, \(bfloat16Gradients == nil ? "float" : "bfloat16"), "
+            + "\(buckets.count) bucket(s) overlapped with backward"
+    }
+
+    func localRows(ofBatch count: Int) -> Range<Int> { rows.localRows(ofBatch: count) }
+
+    func rowCapacity(batchSize: Int) -> Int { rows.rowCapacity(batchSize: batchSize) }
+
+    func backward(_ pass: BackwardPass) -> Bool {
+        pass.run(0..<pass.rows, listener: self)
+        return true
+    }
+
+    func parameterGradientsReady(of network: Network, layer index: Int) {
+        guard failure == nil else { return }
+        do {
+            if let bucket = completesBucket[index] { try start(bucket) }
+            for sum in pending where sum.inFlight { try sum.test() }
+        } catch {
+            failure = error
+        }
+    }
+
+    /// Starts bucket `index`'s allreduce (after rounding it to bfloat16 when compressing).
+    private func start(_ index: Int) throws {
+        let range = buckets[index], gradients = network.gradients.baseAddress! + range.lowerBound
+        if let bfloat16Gradients {
+            let target = bfloat16Gradients.baseAddress! + range.lowerBound
+            convertToBFloat16(gradients, target, count: range.count)
+            try pending[index].start(target, count: range.count, of: .bfloat16, over: group)
+        } else {
+            try pending[index].start(gradients, count: range.count, of: .float, over: group)
+        }
+    }
+
+    func finish() throws {
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+        for (index, range) in buckets.enumerated() {
+            try pending[index].wait()
+            if let bfloat16Gradients {
+                convertFromBFloat16(bfloat16Gradients.baseAddress! + range.lowerBound, network.gradients.baseAddress! + range.lowerBound,
+                                    count: range.count)
+            }
+        }
+        try powerSGD?.reduce(network.gradients.baseAddress!)
+    }
+
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {
+        try powerSGD?.checkpointState() ?? []
+    }
+}

@@ -1,0 +1,173 @@
+import Distributed
+import Kernels
+import NeuralNet
+import Support
+
+/// The rows a step trains on: `count` rows of `featureCount` features and `targetCount` targets, gathered by index.
+public protocol TrainingRows: AnyObject {
+    var count: Int { get }
+    var featureCount: Int { get }
+    var targetCount: Int { get }
+    /// Writes the normalized features [rows.count×featureCount] and targets [rows.count×targetCount] of `rows`.
+    func gather(rows: UnsafeBufferPointer<Int32>, features: UnsafeMutablePointer<Float>, targets: UnsafeMutablePointer<Float>,
+                threads: Int)
+}
+
+/// What a step needs from the config: the global batch, the seed (dropout masks), clipping and this rank's threads.
+public struct StepOptions: Sendable {
+    public var batchSize: Int
+    public var seed: UInt64
+    public var clipGradientNorm: Double?
+    public var threads: Int
+
+    /// Options as a config resolves them.
+    public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int) {
+        (self.batchSize, self.seed, self.clipGradientNorm, self.threads) = (batchSize, seed, clipGradientNorm, threads)
+    }
+}
+
+/// One optimizer step of data-parallel training; every rank makes the same calls in the same order:
+/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step → publish.
+///
+/// What varies (how gradients are reduced, who watches the time) is a value the step calls, not a branch in it.
+/// The step allocates nothing: its buffers are sized once for this rank's largest share of a batch.
+public final class TrainingStep {
+    /// What one step reports back to the loop (identical on every rank).
+    public struct Outcome {
+        /// Sum of the per-sample losses of the global batch.
+        public var lossSum: Double
+        public var samples: Int
+        public var stopRequested: Bool
+        /// Rank 0 asked for a checkpoint after this step (`checkpoint.every_seconds` by its clock).
+        public var checkpointRequested: Bool
+        /// Set when a loss or gradient was non-finite on some rank; the optimizer step was then not taken.
+        public var divergence: Divergence?
+    }
+
+    /// Why a step did not update the parameters: the batch's mean loss, and whether every value was finite but some
+    /// group's gradient left the fixed-point range.
+    public typealias Divergence = (loss: Double, fixedPointOverflow: Bool)
+
+    public let network: Network
+    public let optimizer: Optimizer
+    public let schedule: LearningRateSchedule
+    public let loss: LossSettings
+    public let rows: TrainingRows
+    public let reduction: GradientReduction
+    public let communicator: Communicator
+    public let options: StepOptions
+    /// Whether a stop was asked for on this rank (a signal): the ranks agree on it after each step.
+    private let stopRequested: () -> Bool
+    /// Hears the phase boundaries (bench timing, the timeline); nil in plain training.
+    public var observer: StepObserver?
+    private let features: UnsafeMutablePointer<Float>
+    private let targets: UnsafeMutablePointer<Float>
+    private let outputGradient: UnsafeMutablePointer<Float>
+    private let agreement: StepAgreement.Buffer
+
+    /// A step over `rows` whose gradients `reduction` combines across `communicator`'s ranks.
+    public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossSettings, rows: TrainingRows,
+                reduction: GradientReduction, communicator: Communicator, options: StepOptions,
+                stopRequested: @escaping () -> Bool = { false }, observer: StepObserver? = nil) {
+        (self.network, self.optimizer, self.schedule, self.loss, self.rows) = (network, optimizer, schedule, loss, rows)
+        (self.reduction, self.communicator, self.options) = (reduction, communicator, options)
+        self.stopRequested = stopRequested
+        self.observer = observer
+        let capacity = max(1, reduction.rowCapacity(batchSize: options.batchSize))
+        network.reserve(batchCapacity: capacity)
+        features = .allocate(capacity: capacity * rows.featureCount)
+        targets = .allocate(capacity: capacity * rows.targetCount)
+        outputGradient = .allocate(capacity: capacity * network.outputWidth)
+        agreement = StepAgreement.Buffer()
+    }
+
+    deinit {
+        features.deallocate(); targets.deallocate(); outputGradient.deallocate()
+    }
+
+    /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
+    /// `checkpointDue` on any rank makes every rank's outcome ask for a checkpoint.
+    public func run(batchIndex: Int, of order: [Int32], step: Int, checkpointDue: Bool = false) throws -> Outcome {
+        let batchSize = options.batchSize, threads = options.threads
+        communicator.activity = .step(step + 1)
+        let batchStart = batchIndex * batchSize
+        let globalCount = min(batchSize, rows.count - batchStart)
+        let local = reduction.localRows(ofBatch: globalCount)
+
+        // 1. This rank's rows of the global batch, normalized.
+        try observer?.begin(.data)
+        order.withUnsafeBufferPointer {
+            rows.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]),
+                        features: features, targets: targets, threads: threads)
+        }
+        // 2. Forward; dropout masks come from the step and each row's place in the global batch, not from the rank.
+        try observer?.begin(.forward)
+        let prediction = network.forward(input: features, batch: local.count,
+                                         pass: TrainingPass(seed: options.seed, step: step, firstSample: local.lowerBound))
+        // 3. Loss; its gradient is scaled by 1/global batch, so the ranks' sum is the gradient of the batch's mean loss.
+        let totals = loss.evaluate(outputs: prediction, targets: targets, batch: local.count, width: network.outputWidth,
+                                   gradient: outputGradient, gradientScale: 1 / Float(globalCount))
+        // 4. Backward, the reduction hearing each layer's gradient as it is ready.
+        try observer?.begin(.backward)
+        let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
+                                                       rows: local.count))
+        // 5. Reduce: every rank now holds the global batch's gradient.
+        try observer?.begin(.reduce)
+        try reduction.finish()
+        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum.
+        let agreed = try agreement.agree(
+            StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
+                          unsummable: !summable || !totals.lossSum.isFinite), communicator: communicator)
+        try observer?.begin(.optimizer)
+        let norm = try reduction.gradientNorm(threads: threads)
+        var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,
+                              checkpointRequested: agreed.checkpointRequested)
+        if agreed.unsummable || !agreed.lossSum.isFinite || !norm.isFinite {
+            outcome.divergence = (loss: agreed.lossSum / Double(globalCount),
+                                  fixedPointOverflow: agreed.lossSum.isFinite && norm.isFinite)
+            try observer?.endStep(samples: globalCount)
+            return outcome
+        }
+        // 7. Clip by the global norm (this rank's slice of the gradient: the node's ranks share it).
+        let gradients = reduction.reducedGradients, slice = reduction.updateRange
+        if let maximum = options.clipGradientNorm, norm > maximum {
+            scale(gradients + slice.lowerBound, count: slice.count, by: Float(maximum / (norm + 1e-6)), threads: threads)
+        }
+        // 8. Optimizer step over this rank's slice, then the node's parameters are made whole for the next forward.
+        optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
+                       learningRate: schedule.rate(atStep: step), threads: threads, range: slice)
+        try reduction.publish()
+        try observer?.endStep(samples: globalCount)
+        return outcome
+    }
+}
+
+/// What the ranks agree on after each step's reduction, with one small allreduce.
+struct StepAgreement {
+    /// Sum of the per-sample losses (over the global batch once agreed).
+    var lossSum: Double
+    /// A stop signal arrived (on some rank, once agreed).
+    var stopRequested: Bool
+    /// A checkpoint is due (rank 0's clock; once agreed, every rank saves after this step).
+    var checkpointRequested: Bool
+    /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range (on some rank).
+    var unsummable: Bool
+
+    /// The allreduce's buffer, allocated once so agreeing allocates nothing.
+    final class Buffer {
+        private let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
+
+        deinit { values.deallocate() }
+
+        /// Sums every rank's `local` agreement: the global loss, and whether any rank asked to stop or met a problem.
+        func agree(_ local: StepAgreement, communicator: Communicator) throws -> StepAgreement {
+            values[0] = local.lossSum
+            values[1] = local.stopRequested ? 1 : 0
+            values[2] = local.unsummable ? 1 : 0
+            values[3] = local.checkpointRequested ? 1 : 0
+            try communicator.allreduceSum(values)
+            return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, checkpointRequested: values[3] > 0,
+                                 unsummable: values[2] > 0)
+        }
+    }
+}

@@ -1,0 +1,473 @@
+import Formats
+import Kernels
+import Support
+
+/// How raw feature values are mapped to network inputs.
+public enum Normalization: String, CaseIterable {
+    /// Raw values as they are.
+    case none
+    /// Divide by 255 (for byte-valued pixels).
+    case scale
+    /// Subtract the training mean and divide by the training standard deviation, per feature.
+    case standardize
+}
+
+/// How targets are mapped to what the network learns (`data.normalize_targets`).
+public enum TargetNormalization: String, CaseIterable {
+    /// Targets as they are.
+    case none
+    /// Subtract the training mean and divide by the training standard deviation, per target (undone by `predict`).
+    case standardize
+}
+
+/// An in-memory labelled dataset: `count` rows of `featureCount` raw features plus `targetCount` targets per row.
+///
+/// Raw features and targets are kept as loaded; normalization is applied on the fly by `gather`.
+public final class Dataset {
+    /// Raw feature storage, row-major, `count × featureCount` values.
+    public enum Features {
+        /// Unsigned bytes, as read from IDX image files (or mapped from an npz's uncompressed uint8 array).
+        case bytes(ByteStorage)
+        /// Floats, as read from CSV files and numeric npz arrays.
+        case floats([Float])
+    }
+
+    /// Number of rows (examples).
+    public private(set) var count: Int
+    /// Number of input features per row.
+    public let featureCount: Int
+    /// Raw features, row-major.
+    public private(set) var features: Features
+    /// The targets, row-major `count × targetCount`: a class index (classification), 0 or 1 per label (multi-label)
+    /// or values (regression).
+    public private(set) var targets: [Float]
+    /// Targets per row.
+    public let targetCount: Int
+    /// Names of the targets: the CSV target columns, `label` for IDX, `y` or `y_0`, `y_1`, ... for npz unless named.
+    public let targetNames: [String]
+    /// The file the features came from (CSV path, IDX images path or npz path).
+    public let source: String
+    /// Names of the feature columns (CSV header order); empty for IDX and npz data.
+    public let featureNames: [String]
+
+    /// The normalization currently applied by `gather`.
+    public private(set) var normalization: Normalization = .none
+    /// Per-feature value subtracted first: normalized = (raw − offset) × scale.
+    public private(set) var offset: [Float]
+    /// Per-feature factor applied after the offset: normalized = (raw − offset) × scale (1/255, or 1/std).
+    public private(set) var scale: [Float]
+
+    /// The target normalization currently applied by `gather`: target' = (target − targetMean) / targetStandardDeviation.
+    public private(set) var targetNormalization: TargetNormalization = .none
+    /// Per-target mean subtracted by `standardize` (0 otherwise).
+    public private(set) var targetMean: [Float]
+    /// Per-target standard deviation divided by `standardize` (1 otherwise).
+    public private(set) var targetStandardDeviation: [Float]
+    /// 1 / targetStandardDeviation, what `gather` multiplies by.
+    private var targetScale: [Float]
+
+    enum Origin {
+        case csv(path: String, lines: [Int])
+        case idx(labelsPath: String)
+        case npz(path: String)
+    }
+    private var origin: Origin
+    /// The loaded file's row of each row when this dataset is a subset of it (nil: row i is the file's row i).
+    private var fileRows: [Int]?
+
+    init(count: Int, featureCount: Int, features: Features, targets: [Float], targetNames: [String], source: String,
+         featureNames: [String], origin: Origin) {
+        precondition(!targetNames.isEmpty && targets.count == count * targetNames.count, "Dataset: targets do not fit the rows")
+        self.count = count
+        self.featureCount = featureCount
+        self.features = features
+        self.targets = targets
+        targetCount = targetNames.count
+        self.targetNames = targetNames
+        self.source = source
+        self.featureNames = featureNames
+        self.origin = origin
+        offset = [Float](repeating: 0, count: featureCount)
+        scale = [Float](repeating: 1, count: featureCount)
+        targetMean = [Float](repeating: 0, count: targetNames.count)
+        targetStandardDeviation = [Float](repeating: 1, count: targetNames.count)
+        targetScale = targetStandardDeviation
+    }
+
+    /// Makes a dataset from float features and `targetCount` targets per row held in memory (tests, generated data).
+    public convenience init(features: [Float], targets: [Float], featureCount: Int, targetCount: Int = 1,
+                            source: String = "<memory>") throws {
+        let rows = targets.count / max(targetCount, 1)
+        guard featureCount > 0, targetCount > 0, targets.count == rows * targetCount, features.count == rows * featureCount else {
+            throw UserError("\(source): \(features.count) feature values and \(targets.count) targets do not form rows of "
+                + "\(featureCount) features and \(targetCount) targets")
+        }
+        self.init(count: rows, featureCount: featureCount, features: .floats(features), targets: targets,
+                  targetNames: defaultTargetNames(count: targetCount, base: "label"), source: source, featureNames: [],
+                  origin: .idx(labelsPath: source))
+    }
+
+    // MARK: - Loading
+
+    /// Loads IDX images and labels for a prefix such as `data/train` (see `IDX.resolvePrefix`).
+    public static func loadIDX(prefix: String) throws -> Dataset {
+        let paths = try IDX.resolvePrefix(prefix)
+        return try fromIDX(images: IDX.read(path: paths.images), labels: IDX.read(path: paths.labels),
+                           imagesPath: paths.images, labelsPath: paths.labels)
+    }
+
+    /// Makes a dataset from parsed IDX images and labels; a shape mismatch is a `UserError` naming the files.
+    static func fromIDX(images: IDXArray, labels: IDXArray, imagesPath: String, labelsPath: String) throws -> Dataset {
+        guard labels.dimensions.count == 1 else {
+            throw UserError("\(labelsPath): labels file should have 1 dimension, has \(labels.dimensions.count)")
+        }
+        let itemCount = images.dimensions[0]
+        guard itemCount == labels.dimensions[0] else {
+            throw UserError("\(imagesPath) has \(itemCount) images but \(labelsPath) has \(labels.dimensions[0]) labels")
+        }
+        guard itemCount > 0 else { throw UserError("\(imagesPath): contains no images") }
+        // bytes.count is the product of all dimensions (IDX.parse checked it fits), so with itemCount > 0 the
+        // row width is bytes.count / itemCount, computed without re-multiplying the dimensions.
+        let width = images.bytes.count / itemCount
+        guard width > 0 else { throw UserError("\(imagesPath): images have zero size (dimensions \(images.dimensions))") }
+        return Dataset(count: itemCount, featureCount: width, features: .bytes(ByteStorage(images.bytes)),
+                       targets: labels.bytes.map { Float($0) }, targetNames: ["label"], source: imagesPath, featureNames: [],
+                       origin: .idx(labelsPath: labelsPath))
+    }
+
+    /// Loads a CSV file with a header row; the `targets` columns are the targets, every other column a numeric feature.
+    /// With `requireTargets: false` (prediction inputs) target columns may be absent (their values are then 0)
+    /// and, when present, a non-numeric target becomes NaN instead of an error.
+    public static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
+        try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, targets: targets, requireTargets: requireTargets),
+                    path: path)
+    }
+
+    /// Makes a dataset from a parsed CSV table (rows keep their file line numbers for error messages).
+    static func fromCSV(_ table: CSVTable, path: String) -> Dataset {
+        Dataset(count: table.lines.count, featureCount: table.featureNames.count, features: .floats(table.features),
+                targets: table.targets, targetNames: table.targetNames, source: path, featureNames: table.featureNames,
+                origin: .csv(path: path, lines: table.lines))
+    }
+
+    /// Keeps only the first `maximumCount` rows (e.g. a `train_limit` for quick runs); larger limits change nothing.
+    public func limit(to maximumCount: Int) {
+        let kept = max(0, maximumCount)
+        guard kept < count else { return }
+        // Swap each array out before trimming so it is uniquely referenced and shrinks in place.
+        switch features {
+        case let .bytes(values):
+            features = .bytes(values.truncated(to: kept * featureCount))
+        case var .floats(values):
+            features = .floats([])
+            values.removeSubrange((kept * featureCount)...)
+            features = .floats(values)
+        }
+        targets.removeSubrange((kept * targetCount)...)
+        if fileRows != nil {
+            fileRows?.removeSubrange(kept...)
+        } else if case .csv(let path, var lines) = origin {
+            origin = .idx(labelsPath: path)
+            lines.removeSubrange(kept...)
+            origin = .csv(path: path, lines: lines)
+        }
+        count = kept
+    }
+
+    /// A new dataset of the given rows, in that order (raw features and targets copied; errors still name file rows).
+    public func subset(rows: [Int]) -> Dataset {
+        precondition(rows.allSatisfy { $0 >= 0 && $0 < count }, "Dataset.subset: row outside 0..<\(count)")
+        func pick<Value>(_ values: UnsafeBufferPointer<Value>, width: Int) -> [Value] {
+            var picked: [Value] = []
+            picked.reserveCapacity(rows.count * width)
+            for row in rows { picked.append(contentsOf: values[(row * width)..<((row + 1) * width)]) }
+            return picked
+        }
+        let picked: Features
+        switch features {
+        case let .bytes(values): picked = .bytes(ByteStorage(values.withUnsafeBufferPointer { pick($0, width: featureCount) }))
+        case let .floats(values): picked = .floats(values.withUnsafeBufferPointer { pick($0, width: featureCount) })
+        }
+        let subset = Dataset(count: rows.count, featureCount: featureCount, features: picked,
+                             targets: targets.withUnsafeBufferPointer { pick($0, width: targetCount) }, targetNames: targetNames,
+                             source: source, featureNames: featureNames, origin: origin)
+        subset.fileRows = rows.map { fileRows?[$0] ?? $0 }
+        return subset
+    }
+
+    // MARK: - Locations and validation
+
+    /// Where a row came from, for error messages: "path:LINE" for CSV, "labels-file (item N)" (0-based) for IDX.
+    public func location(ofRow subsetRow: Int) -> String {
+        let row = fileRows.map { subsetRow >= 0 && subsetRow < $0.count ? $0[subsetRow] : subsetRow } ?? subsetRow
+        switch origin {
+        case let .csv(path, lines):
+            guard row >= 0, row < lines.count else { return "\(path) (row \(row))" }
+            return "\(path):\(lines[row])"
+        case let .idx(labelsPath):
+            return "\(labelsPath) (item \(row))"
+        case let .npz(path):
+            return "\(path) (row \(row))"
+        }
+    }
+
+    /// Checks every label is an integer class index in 0..<classCount (one target per row).
+    public func validateClassLabels(classCount: Int) throws {
+        precondition(targetCount == 1, "class labels are one target per row")
+        for (row, label) in targets.enumerated() {
+            if !(label >= 0 && label < Float(classCount) && label == label.rounded(.towardZero)) {
+                let shown = label.isFinite && label == label.rounded() && abs(label) < 1e15 ? String(Int64(label)) : "\(label)"
+                throw UserError("\(location(ofRow: row)): label \(shown) outside 0..<\(classCount) (the output layer has \(classCount) units)")
+            }
+        }
+    }
+
+    // MARK: - Normalization
+
+    /// Sets the normalization used by `gather`; `standardize` uses statistics of `training` (or of this dataset when nil),
+    /// computed in Double: offset = mean, scale = 1/std (a constant feature gets scale 1).
+    /// A dataset whose feature width differs from the training set's is a `UserError` naming this dataset's file.
+    public func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil) throws {
+        if let training, training.featureCount != featureCount {
+            throw UserError("\(source): rows have \(featureCount) features but the training data \(training.source) has \(training.featureCount)")
+        }
+        switch mode {
+        case .none:
+            offset = [Float](repeating: 0, count: featureCount)
+            scale = [Float](repeating: 1, count: featureCount)
+        case .scale:
+            offset = [Float](repeating: 0, count: featureCount)
+            scale = [Float](repeating: 1 / 255, count: featureCount)
+        case .standardize:
+            let reference = training ?? self
+            if reference !== self, reference.normalization == .standardize {
+                offset = reference.offset
+                scale = reference.scale
+            } else {
+                let statistics = reference.meanAndStandardDeviation()
+                offset = statistics.mean
+                scale = statistics.standardDeviation.map { 1 / $0 }
+            }
+        }
+        normalization = mode
+    }
+
+    /// Uses saved normalization parameters (e.g. from a model file) instead of computing them;
+    /// `offset` and `scale` are only used for `standardize` and must have one value per feature.
+    public func applyNormalization(_ mode: Normalization, offset savedOffset: [Float], scale savedScale: [Float]) throws {
+        guard mode == .standardize else { return try applyNormalization(mode, statisticsFrom: nil) }
+        guard savedOffset.count == featureCount, savedScale.count == featureCount else {
+            throw UserError("\(source): rows have \(featureCount) features but the saved normalization covers \(savedOffset.count)")
+        }
+        guard savedOffset.allSatisfy(\.isFinite), savedScale.allSatisfy(\.isFinite) else {
+            throw UserError("\(source): the saved normalization parameters are not finite")
+        }
+        offset = savedOffset
+        scale = savedScale
+        normalization = mode
+    }
+
+    /// Sets the target normalization used by `gather`; `standardize` uses the mean and standard deviation of the
+    /// targets of `training` (or of this dataset when nil), computed in Double; a constant target gets deviation 1.
+    /// A dataset whose target count differs from the training set's is a `UserError` naming this dataset's file.
+    public func applyTargetNormalization(_ mode: TargetNormalization, statisticsFrom training: Dataset? = nil) throws {
+        if let training, training.targetCount != targetCount {
+            throw UserError("\(source): rows have \(targetCount) targets but the training data \(training.source) has \(training.targetCount)")
+        }
+        switch mode {
+        case .none:
+            setTargetNormalization(.none, mean: [Float](repeating: 0, count: targetCount),
+                                   standardDeviation: [Float](repeating: 1, count: targetCount))
+        case .standardize:
+            let reference = training ?? self
+            if reference !== self, reference.targetNormalization == .standardize {
+                setTargetNormalization(.standardize, mean: reference.targetMean,
+                                       standardDeviation: reference.targetStandardDeviation)
+            } else {
+                let statistics = reference.targets.withUnsafeBufferPointer { targets in
+                    Dataset.columnStatistics(rows: reference.count, width: targetCount) { row, scratch in
+                        for j in 0..<scratch.count { scratch[j] = Double(targets[row * scratch.count + j]) }
+                    }
+                }
+                setTargetNormalization(.standardize, mean: statistics.mean, standardDeviation: statistics.standardDeviation)
+            }
+        }
+    }
+
+    /// Uses saved target normalization parameters (e.g. from a model file), one mean and deviation per target.
+    public func applyTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) throws {
+        guard mode == .standardize else { return try applyTargetNormalization(mode) }
+        guard mean.count == targetCount, standardDeviation.count == targetCount else {
+            throw UserError("\(source): rows have \(targetCount) targets but the saved target normalization covers \(mean.count)")
+        }
+        guard mean.allSatisfy(\.isFinite), standardDeviation.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw UserError("\(source): the saved target normalization parameters are not finite and positive")
+        }
+        setTargetNormalization(mode, mean: mean, standardDeviation: standardDeviation)
+    }
+
+    private func setTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) {
+        targetMean = mean
+        targetStandardDeviation = standardDeviation
+        targetScale = standardDeviation.map { 1 / $0 }
+        targetNormalization = mode
+    }
+
+    /// Per-feature mean and population standard deviation of the raw features, computed in Double;
+    /// a constant feature gets standard deviation 1 so it maps to 0 rather than NaN.
+    public func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
+        Dataset.columnStatistics(rows: count, width: featureCount, loadRow: loadRow)
+    }
+
+    /// Per-column mean and population standard deviation of `rows` rows of `width` values that `loadRow` writes as
+    /// Doubles; a constant column gets standard deviation 1 so it maps to 0 rather than NaN.
+    static func columnStatistics(rows: Int, width: Int, loadRow: (Int, UnsafeMutableBufferPointer<Double>) -> Void)
+        -> (mean: [Float], standardDeviation: [Float]) {
+        var mean = [Double](repeating: 0, count: width)
+        var squares = [Double](repeating: 0, count: width)
+        var scratch = [Double](repeating: 0, count: width)
+        // Two passes (mean, then squared deviations) stay accurate for features with a large common offset.
+        mean.withUnsafeMutableBufferPointer { mean in
+            squares.withUnsafeMutableBufferPointer { squares in
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    for pass in 0..<2 {
+                        for row in 0..<rows {
+                            loadRow(row, scratch)
+                            if pass == 0 {
+                                for feature in 0..<width { mean[feature] += scratch[feature] }
+                            } else {
+                                for feature in 0..<width {
+                                    let deviation = scratch[feature] - mean[feature]
+                                    squares[feature] += deviation * deviation
+                                }
+                            }
+                        }
+                        if pass == 0 {
+                            for feature in 0..<width { mean[feature] /= Double(max(rows, 1)) }
+                        }
+                    }
+                }
+            }
+        }
+        let deviation = squares.map { sum -> Float in
+            let value = Float((sum / Double(max(rows, 1))).squareRoot())
+            return value > 0 && value.isFinite ? value : 1
+        }
+        return (mean.map { Float($0) }, deviation)
+    }
+
+    /// Copies one row's raw features into `scratch` as Doubles.
+    private func loadRow(_ row: Int, _ scratch: UnsafeMutableBufferPointer<Double>) {
+        let width = featureCount, start = row * featureCount
+        switch features {
+        case let .bytes(values):
+            values.withUnsafeBufferPointer { raw in
+                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
+            }
+        case let .floats(values):
+            values.withUnsafeBufferPointer { raw in
+                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
+            }
+        }
+    }
+
+    // MARK: - Batches
+
+    /// Writes one row's `targetCount` targets as `gather` delivers them: (target − mean) × 1/deviation.
+    @inline(__always)
+    private func copyTargets(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>) {
+        for target in 0..<targetCount {
+            destination[target] = (source[target] - targetMean[target]) * targetScale[target]
+        }
+    }
+
+    /// Writes the normalized features (`rows.count × featureCount`, row-major) and targets (`rows.count × targetCount`)
+    /// of the given rows.
+    /// Allocation-free; with `threads > 1` large batches are split across threads. Row indices must be in 0..<count.
+    public func gather(rows: UnsafeBufferPointer<Int32>, features output: UnsafeMutablePointer<Float>,
+                       targets targetOutput: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        let parts = max(1, min(threads, rows.count, rows.count * featureCount / minimumElementsPerThread))
+        parallelFor(count: parts, threads: parts,
+                    GatherPart(dataset: self, rows: rows, parts: parts, output: output, targetOutput: targetOutput))
+    }
+
+    fileprivate func gatherRange<V: FloatVector>(_ rows: UnsafeBufferPointer<Int32>, _ range: Range<Int>,
+                                                 _ output: UnsafeMutablePointer<Float>,
+                                                 _ targetOutput: UnsafeMutablePointer<Float>, as _: V.Type) {
+        let width = featureCount
+        offset.withUnsafeBufferPointer { offsets in
+            scale.withUnsafeBufferPointer { multipliers in
+                targets.withUnsafeBufferPointer { targetValues in
+                    guard let offsetBase = offsets.baseAddress, let multiplierBase = multipliers.baseAddress else { return }
+                    // One loop for both storage types; `convert` writes row `row` of the features to `destination`.
+                    func gatherRows(_ convert: (_ row: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+                        for index in range {
+                            let row = Int(rows[index])
+                            precondition(row >= 0 && row < count, "Dataset.gather: row \(row) outside 0..<\(count)")
+                            convert(row, output + index * width)
+                            copyTargets(targetValues.baseAddress! + row * targetCount, to: targetOutput + index * targetCount)
+                        }
+                    }
+                    switch features {
+                    case let .bytes(values):
+                        values.withUnsafeBufferPointer { raw in
+                            guard let rawBase = raw.baseAddress else { return }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1, as: V.self) }
+                        }
+                    case let .floats(values):
+                        values.withUnsafeBufferPointer { raw in
+                            guard let rawBase = raw.baseAddress else { return }
+                            gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1, as: V.self) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Shape: output[j] = (input[j] − offset[j]) × multiplier[j] for j in 0..<width, a vector of the kernel variant's
+// width at a time (lane-wise, so the bits do not depend on the width).
+@inline(__always)
+private func convertRow<V: FloatVector>(_ input: UnsafePointer<UInt8>, _ width: Int, _ offset: UnsafePointer<Float>,
+                                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                                        as _: V.Type) {
+    forEachVector(in: 0..<width, as: V.self) { j, lanes in
+        let values = V(converting: lanes.load(input + j) as V.Bytes)
+        let shift: V = lanes.load(offset + j), factor: V = lanes.load(multiplier + j)
+        lanes.store((values - shift) * factor, output + j)
+    }
+}
+
+@inline(__always)
+private func convertRow<V: FloatVector>(_ input: UnsafePointer<Float>, _ width: Int, _ offset: UnsafePointer<Float>,
+                                        _ multiplier: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                                        as _: V.Type) {
+    forEachVector(in: 0..<width, as: V.self) { j, lanes in
+        let values: V = lanes.load(input + j), shift: V = lanes.load(offset + j), factor: V = lanes.load(multiplier + j)
+        lanes.store((values - shift) * factor, output + j)
+    }
+}
+
+/// One thread's share of `Dataset.gather`: a contiguous run of the batch's rows.
+private struct GatherPart: ParallelJob {
+    let dataset: Dataset
+    let rows: UnsafeBufferPointer<Int32>
+    let parts: Int
+    let output: UnsafeMutablePointer<Float>
+    let targetOutput: UnsafeMutablePointer<Float>
+
+    func perform(_ part: Int) {
+        KernelVariant.active.run(GatherRows(part: self, range: (rows.count * part / parts)..<(rows.count * (part + 1) / parts)))
+    }
+}
+
+/// Rows `range` of a gather, with the kernel variant's vectors.
+private struct GatherRows: VectorJob {
+    let part: GatherPart
+    let range: Range<Int>
+
+    func perform<V: FloatVector>(as _: V.Type) {
+        part.dataset.gatherRange(part.rows, range, part.output, part.targetOutput, as: V.self)
+    }
+}

@@ -1,0 +1,48 @@
+import Support
+
+/// How a model's data was laid out and normalized: the feature mode and, for standardize, per-feature offset and
+/// scale; the targets' names and their normalization (mean and deviation for standardize).
+public struct NormalizationRecord: Equatable {
+    public var mode: Normalization
+    /// x' = (x − offset) · scale, per feature (empty unless standardize).
+    public var offset: [Float]
+    public var scale: [Float]
+    /// The targets in output order (`predict` names its columns after them).
+    public var targetNames: [String]
+    public var targetMode: TargetNormalization
+    /// t' = (t − targetMean) / targetStandardDeviation, per target (empty unless standardize); `predict` undoes it.
+    public var targetMean: [Float]
+    public var targetStandardDeviation: [Float]
+
+    public init(mode: Normalization, offset: [Float], scale: [Float], targetNames: [String] = ["label"],
+                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = []) {
+        self.mode = mode
+        self.offset = offset
+        self.scale = scale
+        self.targetNames = targetNames
+        self.targetMode = targetMode
+        self.targetMean = targetMean
+        self.targetStandardDeviation = targetStandardDeviation
+    }
+}
+
+extension Dataset {
+    /// The normalization of features and targets in effect, and the targets' names, as stored in model files.
+    public var normalizationRecord: NormalizationRecord {
+        let standardized = normalization == .standardize, targetsStandardized = targetNormalization == .standardize
+        return NormalizationRecord(mode: normalization, offset: standardized ? offset : [], scale: standardized ? scale : [],
+                                   targetNames: targetNames, targetMode: targetNormalization,
+                                   targetMean: targetsStandardized ? targetMean : [],
+                                   targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [])
+    }
+
+    /// Applies the feature normalization saved in a model file (a width mismatch is a `UserError` naming this dataset).
+    public func applyNormalization(_ record: NormalizationRecord) throws {
+        try applyNormalization(record.mode, offset: record.offset, scale: record.scale)
+    }
+
+    /// Applies the target normalization saved in a model file (a count mismatch is a `UserError` naming this dataset).
+    public func applyTargetNormalization(_ record: NormalizationRecord) throws {
+        try applyTargetNormalization(record.targetMode, mean: record.targetMean, standardDeviation: record.targetStandardDeviation)
+    }
+}

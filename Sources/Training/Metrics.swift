@@ -1,0 +1,88 @@
+import Foundation
+import Observe
+import Support
+
+/// One line of metrics.jsonl: the state after an epoch.
+public struct EpochRecord: Encodable, Equatable {
+    public var epoch: Int
+    public var step: Int
+    public var learningRate: Double
+    public var trainLoss: Double
+    /// The task's metrics on the validation and test data, named as in metrics.jsonl (`val_loss`, `test_accuracy`, ...).
+    public var evaluation: MetricValues
+    public var samplesPerSecond: Double
+    public var elapsedSeconds: Double
+
+    public func encode(to encoder: Encoder) throws {
+        try encoder.encodeObject(["epoch": epoch, "step": step, "lr": learningRate, "train_loss": trainLoss,
+                                  "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds],
+                                 flattened: evaluation)
+    }
+}
+
+/// What a finished run reports (also written as summary.json).
+public struct RunSummary: Encodable, Equatable {
+    public var worldSize: Int
+    public var threadsPerRank: Int
+    /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
+    public var kernel: String
+    /// Epochs trained (fewer than `epochsAllowed` when early stopping ended the run).
+    public var epochs: Int
+    /// `training.epochs`.
+    public var epochsAllowed: Int
+    public var steps: Int
+    public var trainLoss: Double
+    /// The task's metrics on the validation and test data after the last epoch (`val_loss`, `test_accuracy`, ...).
+    public var evaluation: MetricValues
+    /// The best validation epoch and whether early stopping ended the run (nil without validation data).
+    public var bestEpoch: EarlyStoppingState?
+    public var samplesPerSecond: Double
+    public var wallSeconds: Double
+    public var paramSHA256: String
+    /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
+    public var restarts: Int
+
+    /// The final test accuracy, for classification runs with test data.
+    public var testAccuracy: Double? { evaluation["test_accuracy"] }
+
+    public func encode(to encoder: Encoder) throws {
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs,
+                                  "epochs_allowed": epochsAllowed, "steps": steps,
+                                  "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
+                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],
+                                 flattened: evaluation)
+        if let best = bestEpoch, let epoch = best.bestEpoch {
+            try encoder.encodeObject(["best_epoch": epoch, "best_metric": best.metric, "best_value": best.bestValue ?? .nan,
+                                      "stopped_early": best.stopped])
+        }
+    }
+}
+
+/// metrics.jsonl (rank 0 only): one JSON object per epoch, the whole file replaced durably after each epoch.
+final class MetricsLog {
+    let path: String
+    private var lines: [String] = []
+
+    /// Starts metrics.jsonl empty for a new run or, when resuming, keeps the lines of epochs up to `keepingEpochs`
+    /// (later epochs will be written again by the resumed run).
+    init(path: String, resuming: Bool = false, keepingEpochs: Int = 0) throws {
+        self.path = path
+        if resuming, let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            lines = text.split(separator: "\n").map(String.init).filter { line in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let epoch = object["epoch"] as? Int else { return false }
+                return epoch <= keepingEpochs
+            }
+        }
+        try save()
+    }
+
+    func append(_ record: EpochRecord) throws {
+        lines.append(JSON.text(record))
+        try save()
+    }
+
+    private func save() throws {
+        try FileIO.writeAtomically(lines.map { $0 + "\n" }.joined(), to: path)
+    }
+}

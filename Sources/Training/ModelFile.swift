@@ -1,0 +1,133 @@
+import Config
+import Datasets
+import Formats
+import Foundation
+import NeuralNet
+import Support
+
+/// Weights and biases on disk: safetensors in PyTorch's nn.Linear layout (`layers.{i}.weight` [out, in],
+/// `layers.{i}.bias` [out], F32), with the architecture and resolved config in `__metadata__`.
+public enum ModelFile {
+    /// The tensors of a network in safetensors order: every layer's weight, then its bias.
+    public static func tensors(of network: Network) -> [TensorRecord] {
+        var records: [TensorRecord] = []
+        let base = network.parameters.baseAddress!
+        for (index, layer) in network.layers.enumerated() {
+            records.append(TensorRecord(
+                name: "layers.\(index).weight", shape: [layer.outputWidth, layer.inputWidth],
+                values: Array(UnsafeBufferPointer(start: base + layer.weightOffset, count: layer.outputWidth * layer.inputWidth))))
+            records.append(TensorRecord(
+                name: "layers.\(index).bias", shape: [layer.outputWidth],
+                values: Array(UnsafeBufferPointer(start: base + layer.biasOffset, count: layer.outputWidth))))
+        }
+        return records
+    }
+
+    /// SHA-256 of every layer's weight then bias as float32 little-endian: the flat parameter buffer's bytes.
+    public static func parameterHash(of network: Network) -> String {
+        var hasher = SHA256()
+        hasher.update(UnsafeRawBufferPointer(network.parameters))
+        return SHA256.hex(hasher.finalize())
+    }
+
+    /// Metadata describing the network so `evaluate` and `predict` need nothing else.
+    public static func metadata(network: Network, config: TrainingConfig, normalization: NormalizationRecord) -> [String: String] {
+        let layers = network.layers.map { "{\"units\":\($0.outputWidth),\"activation\":\"\($0.activation.rawValue)\"}" }
+        var metadata = [
+            "format": "pt",
+            "plexus.input_width": String(network.inputWidth),
+            "plexus.layers": "[" + layers.joined(separator: ",") + "]",
+            "plexus.loss": config.loss.kind.rawValue,
+            "plexus.config": config.yaml,
+            "plexus.normalization": normalization.mode.rawValue,
+        ]
+        if normalization.mode == .standardize {
+            metadata["plexus.feature_offset"] = jsonArray(normalization.offset)
+            metadata["plexus.feature_scale"] = jsonArray(normalization.scale)
+        }
+        addTargetMetadata(to: &metadata, loss: config.loss, normalization: normalization)
+        return metadata
+    }
+
+    static func jsonArray(_ values: [Float]) -> String {
+        "[" + values.map { "\($0)" }.joined(separator: ",") + "]"
+    }
+
+    /// Writes `network` atomically to `path`, with `extra` metadata beside the model's own.
+    public static func write(_ network: Network, config: TrainingConfig, normalization: NormalizationRecord,
+                             metadata extra: [String: String] = [:], to path: String) throws {
+        try SafeTensors.write(tensors(of: network), metadata: metadata(network: network, config: config, normalization: normalization)
+            .merging(extra) { _, added in added }, to: path)
+    }
+
+    /// Copies tensors named as `tensors(of:)` produces into `network`; a missing or wrongly shaped tensor is a user error.
+    public static func load(_ tensors: [TensorRecord], into network: Network, source: String) throws {
+        var byName: [String: TensorRecord] = [:]
+        for tensor in tensors { byName[tensor.name] = tensor }
+        let base = network.parameters.baseAddress!
+        for (index, layer) in network.layers.enumerated() {
+            for (name, shape, offset) in [("layers.\(index).weight", [layer.outputWidth, layer.inputWidth], layer.weightOffset),
+                                          ("layers.\(index).bias", [layer.outputWidth], layer.biasOffset)] {
+                guard let tensor = byName[name] else {
+                    throw UserError("\(source): tensor \(name) is missing (the model needs shape \(shape))")
+                }
+                guard tensor.shape == shape else {
+                    throw UserError("\(source): tensor \(name) has shape \(tensor.shape), the model needs \(shape)")
+                }
+                tensor.values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+    }
+
+    /// A saved model: the network with its weights, how inputs and targets were normalized, the loss, and the
+    /// resolved config.
+    public struct Saved {
+        public let network: Network
+        public let loss: LossSettings
+        public let normalization: NormalizationRecord
+        public let config: TrainingConfig?
+    }
+
+    /// Reads a model written by `write` (or a checkpoint), rebuilding the network from its metadata.
+    public static func read(path: String, threads: Int) throws -> Saved {
+        let (tensors, metadata) = try SafeTensors.read(path: path)
+        func field(_ key: String) throws -> String {
+            guard let value = metadata[key] else {
+                throw UserError("\(path): not a plexus model (no \(key) in __metadata__)")
+            }
+            return value
+        }
+        guard let inputWidth = Int(try field("plexus.input_width")), inputWidth > 0 else {
+            throw UserError("\(path): corrupt plexus metadata: plexus.input_width")
+        }
+        guard let layerData = try field("plexus.layers").data(using: .utf8),
+              let layerList = try? JSONSerialization.jsonObject(with: layerData) as? [[String: Any]], !layerList.isEmpty else {
+            throw UserError("\(path): corrupt plexus metadata: plexus.layers")
+        }
+        var specs: [(units: Int, activation: Activation)] = []
+        for entry in layerList {
+            guard let units = entry["units"] as? Int, units > 0, let name = entry["activation"] as? String,
+                  let activation = Activation(rawValue: name) else {
+                throw UserError("\(path): corrupt plexus metadata: plexus.layers")
+            }
+            specs.append((units, activation))
+        }
+        guard let lossKind = Loss(rawValue: try field("plexus.loss")) else {
+            throw UserError("\(path): corrupt plexus metadata: plexus.loss")
+        }
+        guard let mode = Normalization(rawValue: try field("plexus.normalization")) else {
+            throw UserError("\(path): corrupt plexus metadata: plexus.normalization")
+        }
+        var normalization = NormalizationRecord(mode: mode, offset: [], scale: [])
+        if mode == .standardize {
+            normalization.offset = try floatArray(metadata, "plexus.feature_offset", count: inputWidth, path: path)
+            normalization.scale = try floatArray(metadata, "plexus.feature_scale", count: inputWidth, path: path)
+        }
+        let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
+                                          into: &normalization, path: path)
+        let network = Network(inputWidth: inputWidth, layers: specs, threads: threads)
+        try load(tensors, into: network, source: path)
+        let config = metadata["plexus.config"].flatMap { try? TrainingConfig.parse($0, source: path) }
+        return Saved(network: network, loss: loss, normalization: normalization, config: config)
+    }
+}
