@@ -20,6 +20,7 @@ extension TrainingConfig {
 
     /// What the training step needs, for a rank running `threads` threads.
     public func stepOptions(threads: Int) -> StepOptions {
-        StepOptions(batchSize: training.batchSize, seed: seed, clipGradientNorm: training.clipGradientNorm, threads: threads)
+        StepOptions(batchSize: training.batchSize, seed: seed, clipGradientNorm: training.clipGradientNorm, threads: threads,
+                    timeoutSeconds: distributed.timeoutSeconds)
     }
 }

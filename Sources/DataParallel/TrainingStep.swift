@@ -13,16 +13,19 @@ public protocol TrainingRows: AnyObject {
                 threads: Int)
 }
 
-/// What a step needs from the config: the global batch, the seed (dropout masks), clipping and this rank's threads.
+/// What a step needs from the config: the global batch, the seed (dropout masks), clipping, this rank's threads and
+/// how long a collective of training may wait for every rank.
 public struct StepOptions: Sendable {
     public var batchSize: Int
     public var seed: UInt64
     public var clipGradientNorm: Double?
     public var threads: Int
+    public var timeoutSeconds: Double
 
     /// Options as a config resolves them.
-    public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int) {
+    public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int, timeoutSeconds: Double) {
         (self.batchSize, self.seed, self.clipGradientNorm, self.threads) = (batchSize, seed, clipGradientNorm, threads)
+        self.timeoutSeconds = timeoutSeconds
     }
 }
 
@@ -79,6 +82,8 @@ public final class TrainingStep {
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
         agreement = StepAgreement.Buffer()
+        // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
+        communicator.timeoutSeconds = options.timeoutSeconds
     }
 
     deinit {

@@ -46,7 +46,7 @@ public struct RunCurves {
             throw UserError("\(runDirectory): no such run directory")
         }
         guard isDirectory.boolValue else { throw UserError("\(runDirectory): not a run directory (expected a directory with metrics.jsonl)") }
-        let path = files.metrics
+        let path = files[.metrics]
         guard FileIO.fileExists(path) else { throw UserError("\(path): no such file (no metrics in this run directory)") }
         let bytes = try FileIO.readBytes(path: path)
         guard let text = String(bytes: bytes, encoding: .utf8) else {

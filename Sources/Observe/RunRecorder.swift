@@ -117,13 +117,13 @@ public final class RunRecorder {
     public func finish() throws {
         if let timeline, let alignment,
            let ranks = try TimelineTrace.gather(timeline.recorded, alignment: alignment, communicator: communicator) {
-            try FileIO.writeAtomically(TimelineTrace.json(ranks, dropped: timeline.dropped), to: files.timeline)
+            try FileIO.writeAtomically(TimelineTrace.json(ranks, dropped: timeline.dropped), to: files[.timeline])
         }
         guard isRoot else { return }
         events = nil
         let curves = try RunCurves.read(files, allowingNoEpochs: true)
         if !curves.epochs.isEmpty {
-            try FileIO.writeAtomically(CurvePlot.svg(runs: [curves], metrics: curves.defaultMetrics), to: files.curves)
+            try FileIO.writeAtomically(CurvePlot.svg(runs: [curves], metrics: curves.defaultMetrics), to: files[.curves])
         }
     }
 }

@@ -1,6 +1,34 @@
 import Foundation
 
-/// The files of one run directory: every name it holds is declared here, and only `create` makes the directory.
+/// A file or folder of a run directory; its raw value is its name, declared nowhere else.
+public enum RunFile: String, CaseIterable, Sendable {
+    /// The resolved config.
+    case config = "config.yaml"
+    /// One JSON line per epoch.
+    case metrics = "metrics.jsonl"
+    /// What the finished run reports.
+    case summary = "summary.json"
+    /// How the job ended: status, cause, rank, step, message.
+    case exitRecord = "exit.json"
+    /// The weights after the last epoch.
+    case finalWeights = "final.safetensors"
+    /// The best validation epoch's weights.
+    case bestWeights = "best.safetensors"
+    /// The folder of resumable checkpoints.
+    case checkpoints
+    /// The one writer's lock.
+    case lock = "train.lock"
+    /// One JSON line per automatic restart, appended by `launch/supervise`.
+    case restarts = "restarts.jsonl"
+    /// The per-rank trace of the steps.
+    case timeline = "timeline.json"
+    /// The training curves.
+    case curves = "curves.svg"
+    /// The rows held out for validation.
+    case validationRows = "validation_rows.txt"
+}
+
+/// The files of one run directory (named by `RunFile`); only `create` makes the directory.
 ///
 /// `plexus train` writes it (rank 0 alone); `evaluate`, `predict`, `plot` and `launch/supervise` read it.
 public struct RunDirectory: Equatable, Sendable {
@@ -22,50 +50,12 @@ public struct RunDirectory: Equatable, Sendable {
         return "\(defaultParent)/\(name)-\(formatter.string(from: date))"
     }
 
-    /// Every file and folder of a run directory by its role, as `plexus files` lists them for scripts.
-    public static let names: KeyValuePairs<String, String> = [
-        "config": "config.yaml", "metrics": "metrics.jsonl", "summary": "summary.json", "exit": "exit.json",
-        "final": "final.safetensors", "best": "best.safetensors", "checkpoints": "checkpoints", "lock": "train.lock",
-        "restarts": "restarts.jsonl", "timeline": "timeline.json", "curves": "curves.svg",
-        "validation_rows": "validation_rows.txt",
-    ]
-
-    private static func name(_ role: String) -> String {
-        guard let name = names.first(where: { $0.key == role })?.value else { preconditionFailure("no run file \(role)") }
-        return name
-    }
-
-    /// `name` inside the directory.
-    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-
-    /// The resolved config (`config.yaml`).
-    public var config: String { file(Self.name("config")) }
-    /// One JSON line per epoch (`metrics.jsonl`).
-    public var metrics: String { file(Self.name("metrics")) }
-    /// What the finished run reports (`summary.json`).
-    public var summary: String { file(Self.name("summary")) }
-    /// How the job ended: status, cause, rank, step, message (`exit.json`).
-    public var exitRecord: String { file(Self.name("exit")) }
-    /// The weights after the last epoch (`final.safetensors`).
-    public var finalWeights: String { file(Self.name("final")) }
-    /// The best validation epoch's weights (`best.safetensors`).
-    public var bestWeights: String { file(Self.name("best")) }
-    /// The folder of resumable checkpoints.
-    public var checkpoints: String { file(Self.name("checkpoints")) }
-    /// The one writer's lock (`train.lock`).
-    public var lock: String { file(Self.name("lock")) }
-    /// One JSON line per automatic restart, appended by `launch/supervise` (`restarts.jsonl`).
-    public var restarts: String { file(Self.name("restarts")) }
-    /// The per-rank trace of the steps (`timeline.json`).
-    public var timeline: String { file(Self.name("timeline")) }
-    /// The training curves (`curves.svg`).
-    public var curves: String { file(Self.name("curves")) }
-    /// The rows held out for validation (`validation_rows.txt`).
-    public var validationRows: String { file(Self.name("validation_rows")) }
+    /// The path of `file` inside the directory.
+    public subscript(_ file: RunFile) -> String { (path as NSString).appendingPathComponent(file.rawValue) }
 
     /// The checkpoint written after optimizer step `step`: `checkpoints/step-000000123.safetensors`.
     public func checkpoint(step: Int) -> String {
-        (checkpoints as NSString).appendingPathComponent(String(format: "step-%09d.safetensors", step))
+        (self[.checkpoints] as NSString).appendingPathComponent(String(format: "step-%09d.safetensors", step))
     }
 
     /// Whether `name` (a file in `checkpoints`) is a checkpoint's name.
@@ -78,7 +68,7 @@ public struct RunDirectory: Equatable, Sendable {
 
     /// Creates the checkpoint folder if needed.
     public func createCheckpointFolder() throws {
-        try Self.createFolder(checkpoints, what: "the checkpoint directory")
+        try Self.createFolder(self[.checkpoints], what: "the checkpoint directory")
     }
 
     private static func createFolder(_ path: String, what: String) throws {

@@ -94,8 +94,8 @@ public enum Checkpoint {
 
     /// Checkpoint files of a run directory, oldest first (by step, from the name).
     public static func checkpointFiles(in files: RunDirectory) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: files.checkpoints)) ?? []
-        return names.filter(RunDirectory.isCheckpointName).sorted().map { (files.checkpoints as NSString).appendingPathComponent($0) }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: files[.checkpoints])) ?? []
+        return names.filter(RunDirectory.isCheckpointName).sorted().map { (files[.checkpoints] as NSString).appendingPathComponent($0) }
     }
 
     /// Reads and verifies one checkpoint (structure, checksum, position); throws UserError if it is not valid.

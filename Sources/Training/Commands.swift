@@ -29,7 +29,7 @@ public enum Commands {
             throw error
         }
         try collectively(communicator) {
-            if communicator.rank == 0 { try FileIO.writeAtomically(config.yaml, to: files.config) }
+            if communicator.rank == 0 { try FileIO.writeAtomically(config.yaml, to: files[.config]) }
         }
         try withExtendedLifetime(lock) {
             _ = try Trainer(setup: setup, files: files, progressMode: progressMode, startTime: startTime).run()
@@ -45,15 +45,15 @@ public enum Commands {
         }
         guard isDirectory.boolValue else { return (location, nil) }
         let files = RunDirectory(location)
-        if FileManager.default.fileExists(atPath: files.bestWeights) { return (files.bestWeights, "the best validation epoch's weights") }
+        if FileManager.default.fileExists(atPath: files[.bestWeights]) { return (files[.bestWeights], "the best validation epoch's weights") }
         // The newest checkpoint that verifies (so a crash mid-write never serves a torn file), else the final weights.
         let (newest, skipped) = Checkpoint.newestValid(in: files)
         for reason in skipped { Diagnostics.warning("skipping \(reason)") }
         if let newest { return (newest.path, "the newest checkpoint") }
-        guard FileManager.default.fileExists(atPath: files.finalWeights) else {
+        guard FileManager.default.fileExists(atPath: files[.finalWeights]) else {
             throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
         }
-        return (files.finalWeights, "the final weights")
+        return (files[.finalWeights], "the final weights")
     }
 
     /// Says which file of a run directory a command used (a note: `evaluate` and `predict` show notes on stderr, so

@@ -26,8 +26,8 @@ final class EpochEnd {
     /// Rank 0, before the first epoch: a fresh run drops a previous run's best weights; a held-out split is recorded.
     func prepareValidationFiles() throws {
         guard setup.communicator.rank == 0 else { return }
-        if setup.resumedFrom == nil { try? FileManager.default.removeItem(atPath: files.bestWeights) }
-        if let split = setup.data.split { try FileIO.writeAtomically(split.text, to: files.validationRows) }
+        if setup.resumedFrom == nil { try? FileManager.default.removeItem(atPath: files[.bestWeights]) }
+        if let split = setup.data.split { try FileIO.writeAtomically(split.text, to: files[.validationRows]) }
     }
 
     /// Ends the epoch `position` is in (its steps all taken) and moves `position` to the next epoch's start.
@@ -78,7 +78,7 @@ final class EpochEnd {
             try ModelFile.write(setup.network, config: setup.config, normalization: setup.train.normalizationRecord,
                                 metadata: ["plexus.best_epoch": String(epoch), "plexus.best_metric": state.metric,
                                            "plexus.best_value": "\(state.bestValue ?? .nan)"],
-                                to: files.bestWeights)
+                                to: files[.bestWeights])
         }
         if state.stopped, let settings {
             progress.note("early stopping after epoch \(epoch) of \(setup.config.training.epochs): \(state.metric) has not improved "
@@ -109,8 +109,8 @@ struct RunFinish {
             restarts: isRoot ? RestartLog.count(in: files) : 0)
         if isRoot {
             try ModelFile.write(setup.network, config: setup.config, normalization: setup.train.normalizationRecord,
-                                to: files.finalWeights)
-            try FileIO.writeAtomically(JSON.text(summary, pretty: true) + "\n", to: files.summary)
+                                to: files[.finalWeights])
+            try FileIO.writeAtomically(JSON.text(summary, pretty: true) + "\n", to: files[.summary])
         }
         try recorder.finish()
         if isRoot { progress.finish(summary, files: files) }

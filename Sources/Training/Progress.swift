@@ -90,7 +90,7 @@ final class ProgressReporter {
         if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
         if let r2 = summary.evaluation["test_r2"] { line += String(format: ", test_r2 %.4f", r2) }
         line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
-            + " wall; wrote " + files.finalWeights
+            + " wall; wrote " + files[.finalWeights]
             + (summary.bestEpoch?.bestEpoch.map { " and best.safetensors (epoch \($0))" } ?? "")
         emit(line + "\n")
     }

@@ -21,7 +21,7 @@ public final class RunDirectoryLock {
         if existed && !isDirectory.boolValue { throw UserError("\(runDirectory): exists and is not a directory (--run-dir)") }
         if !existed { try files.create() }
         createdDirectory = !existed
-        let path = files.lock
+        let path = files[.lock]
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw UserError("\(path): cannot open the run directory's lock: \(FileIO.errorText(errno))") }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
@@ -42,7 +42,7 @@ public final class RunDirectoryLock {
         _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         // No other writer can run now: temporary files in the directory are leftovers of a killed one.
         FileIO.removeLeftoverTemporaries(in: runDirectory)
-        FileIO.removeLeftoverTemporaries(in: files.checkpoints)
+        FileIO.removeLeftoverTemporaries(in: files[.checkpoints])
     }
 
     deinit { close(descriptor) }
@@ -60,7 +60,7 @@ public final class RunDirectoryLock {
     /// Removes the lock file and the run directory if this lock created it and the run never started (it is empty).
     public func discardIfUnused() {
         guard createdDirectory else { return }
-        unlink(files.lock)
+        unlink(files[.lock])
         rmdir(files.path)
     }
 }
@@ -70,7 +70,7 @@ public final class RunDirectoryLock {
 enum RestartLog {
     /// The restarts recorded for a run directory.
     static func count(in files: RunDirectory) -> Int {
-        guard let text = try? String(contentsOfFile: files.restarts, encoding: .utf8) else { return 0 }
+        guard let text = try? String(contentsOfFile: files[.restarts], encoding: .utf8) else { return 0 }
         return text.split(separator: "\n").filter { !$0.allSatisfy(\.isWhitespace) }.count
     }
 }

@@ -13,13 +13,14 @@ import Support
 public final class Trainer {
     public let setup: TrainingSetup
     public let files: RunDirectory
+    /// Rank 0's first line, live line and epoch lines.
     let progress: ProgressReporter
+    /// One optimizer step over every rank.
     let step: TrainingStep
     /// TensorBoard events, the timeline and curves.svg.
     let recorder: RunRecorder
-    let checkpoints: CheckpointPolicy
-    let epochEnd: EpochEnd
-    let runFinish: RunFinish
+    /// What runs around the steps: checkpoints, the end of each epoch, the end of the run.
+    let checkpoints: CheckpointPolicy, epochEnd: EpochEnd, runFinish: RunFinish
     /// Where training stands (advanced after every step).
     public internal(set) var position: TrainingPosition
 
@@ -43,7 +44,7 @@ public final class Trainer {
                                learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) })
         let writer = CheckpointWriter(setup: setup, reduction: reduction, recorder: recorder, files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
-        let metrics = isRoot ? try MetricsLog(path: files.metrics, resuming: setup.resumedFrom != nil,
+        let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,
                                               keepingEpochs: position.epoch) : nil
         epochEnd = EpochEnd(setup: setup, files: files, recorder: recorder, progress: progress, metrics: metrics,
                             startTime: startTime)

@@ -126,7 +126,7 @@ public final class TrainingSetup {
     static func newestCheckpoint(in runDirectory: RunDirectory) throws -> Checkpoint.Loaded {
         let (newest, skipped) = Checkpoint.newestValid(in: runDirectory)
         guard let newest else {
-            throw UserError("\(runDirectory.path): nothing to resume (no valid checkpoint in \(runDirectory.checkpoints))"
+            throw UserError("\(runDirectory.path): nothing to resume (no valid checkpoint in \(runDirectory[.checkpoints]))"
                 + (skipped.isEmpty ? "" : "; skipped: " + skipped.joined(separator: "; ")))
         }
         for reason in skipped { Diagnostics.warning("skipping \(reason)") }

@@ -129,7 +129,7 @@ final class CheckpointTests: FashionMNISTTestCase {
                       result.standardError)
         let newest = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(mountPoint + "/run")).loaded, "the previous checkpoint survives")
         XCTAssertGreaterThan(newest.position.step, 0)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: RunDirectory(mountPoint + "/run").checkpoints)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: RunDirectory(mountPoint + "/run")[.checkpoints])
         XCTAssertTrue(leftovers.allSatisfy { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }, "no temporary files: \(leftovers)")
     }
 
