@@ -51,7 +51,7 @@ let package = Package(
                                "Support"],
                 swiftSettings: fastMath),
         .target(name: "Benchmarks",
-                dependencies: ["Training", "Config", "DataParallel", "Distributed", "Kernels", "Observe", "Support"],
+                dependencies: ["Training", "Config", "DataParallel", "Distributed", "Kernels", "NeuralNet", "Observe", "Support"],
                 swiftSettings: fastMath),
         .executableTarget(name: "plexus",
                           dependencies: ["Training", "Benchmarks", "Distributed", "Support",

@@ -3,18 +3,18 @@ import Foundation
 import Support
 
 /// One timed allreduce size.
-public struct AllreduceMeasurement: Sendable, Encodable {
-    public let bytes: Int
-    public let worldSize: Int
-    public let calls: Int
+struct AllreduceMeasurement: Sendable, Encodable {
+    let bytes: Int
+    let worldSize: Int
+    let calls: Int
     /// Mean seconds per call, the slowest rank's.
-    public let seconds: Double
+    let seconds: Double
     /// Algorithm bandwidth: message bytes per second of one allreduce.
-    public var algorithmBandwidth: Double { Double(bytes) / seconds }
+    var algorithmBandwidth: Double { Double(bytes) / seconds }
 
     enum CodingKeys: String, CodingKey { case bytes, worldSize = "world_size", calls, microseconds, algorithmGBps = "algorithm_gbps" }
 
-    public func encode(to encoder: Encoder) throws {
+    func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(bytes, forKey: .bytes)
         try container.encode(worldSize, forKey: .worldSize)
@@ -25,12 +25,12 @@ public struct AllreduceMeasurement: Sendable, Encodable {
 }
 
 /// `plexus bench allreduce`: times the Communicator's Float sum allreduce over message sizes.
-public enum AllreduceBenchmark {
+enum AllreduceBenchmark {
     /// Message sizes in bytes: powers of 2 from 4 KiB to 64 MiB.
-    public static let sizes = (12...26).map { 1 << $0 }
+    static let sizes = (12...26).map { 1 << $0 }
 
     /// Times every size on every rank (all ranks must call it); calls per size shrink with the size (at least 5).
-    public static func measure(communicator: Communicator, sizes: [Int] = sizes) throws -> [AllreduceMeasurement] {
+    static func measure(communicator: Communicator, sizes: [Int] = sizes) throws -> [AllreduceMeasurement] {
         var results: [AllreduceMeasurement] = []
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: (sizes.max() ?? 4) / 4)
         defer { buffer.deallocate() }
@@ -50,7 +50,7 @@ public enum AllreduceBenchmark {
     }
 
     /// The measurements as an aligned text table.
-    public static func table(_ results: [AllreduceMeasurement], worldSize: Int, kind: String) -> String {
+    static func table(_ results: [AllreduceMeasurement], worldSize: Int, kind: String) -> String {
         var lines = ["allreduce (sum, Float) over \(worldSize) ranks (\(kind)); mean of the calls, slowest rank",
                      "       bytes   calls    time µs   algbw GB/s"]
         for result in results {

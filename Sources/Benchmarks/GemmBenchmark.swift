@@ -4,29 +4,29 @@ import NeuralNet
 import Support
 
 /// One matrix product of a dense layer's training step, as `plexus bench gemm` times it.
-public struct GemmShape: Equatable, Sendable {
+struct GemmShape: Equatable, Sendable {
     /// Which product of the layer: forward (x·Wᵀ), input gradient (dY·W) or weight gradient (dYᵀ·x).
-    public enum Product: String, Sendable {
+    enum Product: String, Sendable {
         case forward, inputGradient = "input_gradient", weightGradient = "weight_gradient"
     }
 
-    public let product: Product
+    let product: Product
     /// Rows of the output C.
-    public let m: Int
+    let m: Int
     /// Columns of the output C.
-    public let n: Int
+    let n: Int
     /// Depth of the sum.
-    public let k: Int
+    let k: Int
 
     /// Whether op(A) is read transposed (weight gradient: dYᵀ).
-    public var transposeA: Bool { product == .weightGradient }
+    var transposeA: Bool { product == .weightGradient }
     /// Whether op(B) is read transposed (forward: Wᵀ).
-    public var transposeB: Bool { product == .forward }
+    var transposeB: Bool { product == .forward }
     /// The layout as BLAS spells it: N or T for A, then for B.
-    public var layout: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
+    var layout: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
 
     /// The products one training step of an MLP with these widths computes at `batch` rows (first layer's input gradient excluded, as in training).
-    public static func trainingShapes(widths: [Int], batch: Int) -> [GemmShape] {
+    static func trainingShapes(widths: [Int], batch: Int) -> [GemmShape] {
         var shapes: [GemmShape] = []
         for (index, (input, output)) in zip(widths, widths.dropFirst()).enumerated() {
             shapes.append(GemmShape(product: .forward, m: batch, n: output, k: input))
@@ -37,7 +37,7 @@ public struct GemmShape: Equatable, Sendable {
     }
 
     /// The shapes of the default config (784-256-128-10) and the benchmark net (784-512-256-10) at `batch` rows, without repeats.
-    public static func benchmarkShapes(batch: Int = 128) -> [GemmShape] {
+    static func benchmarkShapes(batch: Int = 128) -> [GemmShape] {
         var unique: [GemmShape] = []
         for widths in [[784, 256, 128, 10], [784, 512, 256, 10]] {
             for shape in trainingShapes(widths: widths, batch: batch) where !unique.contains(shape) { unique.append(shape) }
@@ -47,21 +47,21 @@ public struct GemmShape: Equatable, Sendable {
 }
 
 /// One timed GEMM shape.
-public struct GemmMeasurement: Sendable {
-    public let shape: GemmShape
-    public let threads: Int
+struct GemmMeasurement: Sendable {
+    let shape: GemmShape
+    let threads: Int
     /// Best of the timed runs, in 10⁹ floating-point operations (2·m·n·k) per second.
-    public let gigaflops: Double
+    let gigaflops: Double
     /// Calls per timed run.
-    public let calls: Int
+    let calls: Int
     /// The SIMD kernel variant that ran.
-    public let kernel: KernelVariant
+    let kernel: KernelVariant
 }
 
 /// Times `plexus.gemm` on training shapes.
-public enum GemmBenchmark {
+enum GemmBenchmark {
     /// Runs every shape at every thread count: best of `runs` timed runs, each repeating the call for at least `minimumSeconds`.
-    public static func measure(shapes: [GemmShape] = GemmShape.benchmarkShapes(), threads: [Int], runs: Int = 3,
+    static func measure(shapes: [GemmShape] = GemmShape.benchmarkShapes(), threads: [Int], runs: Int = 3,
                                minimumSeconds: Double = 0.2) -> [GemmMeasurement] {
         var results: [GemmMeasurement] = []
         for threadCount in threads {
@@ -115,7 +115,7 @@ public enum GemmBenchmark {
     }
 
     /// The measurements as a JSON array of {"m", "n", "k", "layout", "product", "threads", "kernel", "gflops"}.
-    public static func json(_ results: [GemmMeasurement]) -> String {
+    static func json(_ results: [GemmMeasurement]) -> String {
         let rows = results.map { result in
             "{\"m\": \(result.shape.m), \"n\": \(result.shape.n), \"k\": \(result.shape.k), "
                 + "\"layout\": \"\(result.shape.layout)\", \"product\": \"\(result.shape.product.rawValue)\", "
@@ -126,7 +126,7 @@ public enum GemmBenchmark {
     }
 
     /// The measurements as an aligned text table.
-    public static func table(_ results: [GemmMeasurement]) -> String {
+    static func table(_ results: [GemmMeasurement]) -> String {
         let kernels = Set(results.map(\.kernel.rawValue)).sorted().joined(separator: ", ")
         var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k; kernel \(kernels))",
                      "product           layout      m      n      k  threads   GFLOP/s"]

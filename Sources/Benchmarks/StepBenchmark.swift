@@ -8,23 +8,23 @@ import Support
 import Training
 
 /// What `plexus bench step` measured (the step split is the mean over ranks; memory is the largest rank's).
-public struct StepBenchmarkResult: Encodable {
-    public let worldSize: Int
-    public let threadsPerRank: Int
+struct StepBenchmarkResult: Encodable {
+    let worldSize: Int
+    let threadsPerRank: Int
     /// The SIMD kernel variant all ranks ran.
-    public let kernel: KernelVariant
-    public let deterministic: Bool
-    public let globalBatch: Int
-    public let timings: StepTimings
+    let kernel: KernelVariant
+    let deterministic: Bool
+    let globalBatch: Int
+    let timings: StepTimings
     /// Seconds from process start (the kernel's start time) until the trainer was ready: library loading, MPI, data, network.
-    public let setupSeconds: Double
+    let setupSeconds: Double
     /// Seconds from process start until the first training step had finished.
-    public let firstStepSeconds: Double
+    let firstStepSeconds: Double
     /// Peak resident memory (VmHWM) of the largest rank, in bytes.
-    public let peakResidentBytes: Int64
+    let peakResidentBytes: Int64
 
     /// Training samples (global) per second over the timed steps.
-    public var samplesPerSecond: Double { Double(timings.samples) / max(timings.total, 1e-12) }
+    var samplesPerSecond: Double { Double(timings.samples) / max(timings.total, 1e-12) }
 
     /// The parts of the step with their seconds, summed over the timed steps.
     var parts: [(name: String, seconds: Double)] {
@@ -33,7 +33,7 @@ public struct StepBenchmarkResult: Encodable {
     }
 
     /// As JSON: times per step in milliseconds (`step_ms`, `data_ms`, ...), memory in MiB.
-    public func encode(to encoder: Encoder) throws {
+    func encode(to encoder: Encoder) throws {
         let steps = Double(max(1, timings.steps))
         let perStep = ([("step", timings.total)] + parts).map { (name: "\($0.name)_ms", value: $0.seconds / steps * 1000) }
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel.rawValue, "deterministic": deterministic,
@@ -44,7 +44,7 @@ public struct StepBenchmarkResult: Encodable {
     }
 
     /// The result as readable lines.
-    public var text: String {
+    var text: String {
         let steps = Double(max(1, timings.steps))
         var lines = [
             "world size \(worldSize) × \(threadsPerRank) threads, \(kernel.rawValue) kernel, global batch \(globalBatch), deterministic \(deterministic), "
@@ -62,11 +62,11 @@ public struct StepBenchmarkResult: Encodable {
 }
 
 /// `plexus bench step`: times the full training step of a config on every rank of the world.
-public enum StepBenchmark {
+enum StepBenchmark {
     /// Loads `configPath` with `overrides`, runs one step, then `warmupSteps` + `steps` steps, and returns the split.
     ///
     /// Returns nil on ranks other than 0. Nothing is written to disk.
-    public static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int,
+    static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int,
                            communicator: Communicator) throws -> StepBenchmarkResult? {
         let config = try collectively(communicator) { try TrainingConfig.load(path: configPath, overrides: overrides) }
         let setup = try TrainingSetup(config: config, communicator: communicator)
@@ -136,7 +136,7 @@ final class WaitSplittingTimer: StepObserver {
 }
 
 /// Peak resident set size of this process (VmHWM in /proc/self/status), in bytes; 0 where unavailable.
-public func peakResidentBytes() -> Int64 {
+func peakResidentBytes() -> Int64 {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
         let kilobytes = line.split(separator: " ").compactMap { Int64($0) }.first ?? 0
@@ -146,7 +146,7 @@ public func peakResidentBytes() -> Int64 {
 }
 
 /// Seconds since this process was started (Linux: /proc/self/stat start time against /proc/uptime; 10 ms resolution).
-public func processAgeSeconds() -> Double {
+func processAgeSeconds() -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
           let uptimeText = try? String(contentsOfFile: "/proc/uptime", encoding: .utf8),
           let uptime = Double(uptimeText.split(separator: " ").first ?? ""),

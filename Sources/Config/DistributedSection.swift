@@ -6,20 +6,20 @@ extension TrainingConfig {
     /// How ranks work together: `distributed:`.
     public struct DistributedSection: Equatable {
         /// Ranks on one node reduce through shared memory and each steps its slice of the parameters.
-        public var sharedMemory: Bool
+        var sharedMemory: Bool
         /// Between nodes, gradients go out in buckets of about this many MiB as back-propagation finishes them.
-        public var bucketMegabytes: Double
-        public var gradientCompression: GradientCompression
+        var bucketMegabytes: Double
+        var gradientCompression: GradientCompression
         /// Rank r of PowerSGD's factors (not a process rank).
-        public var powerSGDApproximationRank: Int
+        var powerSGDApproximationRank: Int
         /// Seconds any collective of training may wait for every rank before the job stops as stalled (a warning
         /// naming the ranks not yet arrived comes at half of it).
-        public var timeoutSeconds: Double
+        var timeoutSeconds: Double
         /// The same during start-up (config, data, checkpoint), where ranks may start far apart.
         public var startUpTimeoutSeconds: Double
 
         /// The bucket size in bytes.
-        public var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
+        var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
     }
 }
 

@@ -28,13 +28,13 @@ public struct TrainingConfig: Equatable {
         public var format: DataFormat
         /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
         public var targets: [String]?
-        public var normalize: Normalization
-        public var normalizeTargets: TargetNormalization
+        var normalize: Normalization
+        var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
         /// Held-out rows for validation: a separate file (same format as `train`) ...
         public var validation: String?
         /// ... or this fraction of the training rows, chosen from the seed alone.
-        public var validationFraction: Double?
+        var validationFraction: Double?
     }
 
     /// One dense layer: its width and activation.
@@ -92,13 +92,13 @@ public struct TrainingConfig: Equatable {
         public var batchSize: Int
         public var shuffle: Bool
         public var threads: ThreadCount
-        public var clipGradientNorm: Double?
+        var clipGradientNorm: Double?
         /// Batch size for evaluating the test set (per rank).
         public var evaluationBatchSize: Int
         /// Bit-identical results on any ranks × threads layout (fixed sample groups, fixed-point gradient sums).
         public var deterministic: Bool
         /// Samples per fixed group in deterministic mode (the unit of work a rank is given).
-        public var deterministicGroup: Int
+        var deterministicGroup: Int
         /// Stop when a validation metric stops improving; nil: train every epoch.
         public var earlyStopping: EarlyStoppingSection?
     }

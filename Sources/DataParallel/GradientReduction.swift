@@ -53,15 +53,15 @@ extension WholeBufferReduction {
 
 /// This rank's share of one back-propagation: its rows' inputs and loss gradients after the forward pass.
 public struct BackwardPass {
-    public let network: Network
+    let network: Network
     /// Inputs [rows×inputWidth].
-    public let input: UnsafePointer<Float>
+    let input: UnsafePointer<Float>
     /// ∂loss/∂outputs [rows×outputWidth], already scaled for the global batch.
-    public let outputGradient: UnsafePointer<Float>
-    public let rows: Int
+    let outputGradient: UnsafePointer<Float>
+    let rows: Int
 
     /// Back-propagates rows `range` of the pass; their gradients overwrite `network.gradients` or go to `listener`.
-    public func run(_ range: Range<Int>, listener: BackwardListener? = nil) {
+    func run(_ range: Range<Int>, listener: BackwardListener? = nil) {
         network.backward(input: input + range.lowerBound * network.inputWidth,
                          outputGradient: outputGradient + range.lowerBound * network.outputWidth,
                          batch: range.count, rowOffset: range.lowerBound, listener: listener)
@@ -81,16 +81,16 @@ public enum GradientCompression: String, CaseIterable, Sendable {
 /// How the ranks' gradients are combined: what `makeGradientReduction` chooses from.
 public struct ReductionOptions: Equatable, Sendable {
     /// Ranks on one node reduce through shared memory and each steps its slice of the parameters.
-    public var sharedMemory: Bool
+    var sharedMemory: Bool
     /// Between nodes, gradients go out in buckets of about this many bytes as back-propagation finishes them.
-    public var bucketBytes: Int
-    public var compression: GradientCompression
+    var bucketBytes: Int
+    var compression: GradientCompression
     /// The rank r of PowerSGD's factors (not a process rank).
-    public var approximationRank: Int
+    var approximationRank: Int
     /// Deterministic mode's samples per fixed group; nil for float sums.
-    public var deterministicGroup: Int?
+    var deterministicGroup: Int?
     /// Seeds PowerSGD's first factors.
-    public var seed: UInt64
+    var seed: UInt64
 
     /// Options as a config resolves them.
     public init(sharedMemory: Bool, bucketBytes: Int, compression: GradientCompression, approximationRank: Int,

@@ -41,13 +41,13 @@ public struct StepTimings: Codable, Equatable {
     public var reduce = 0.0
     public var optimizer = 0.0
 
-    public init() {}
+    init() {}
 
     /// Seconds of all parts together.
     public var total: Double { data + forward + backward + wait + reduce + optimizer }
 
     /// Adds `seconds` to the part that times `phase`.
-    public mutating func add(_ seconds: Double, to phase: StepPhase) {
+    mutating func add(_ seconds: Double, to phase: StepPhase) {
         switch phase {
         case .data: data += seconds
         case .forward: forward += seconds

@@ -16,11 +16,11 @@ public protocol TrainingRows: AnyObject {
 /// What a step needs from the config: the global batch, the seed (dropout masks), clipping, this rank's threads and
 /// how long a collective of training may wait for every rank.
 public struct StepOptions: Sendable {
-    public var batchSize: Int
-    public var seed: UInt64
-    public var clipGradientNorm: Double?
-    public var threads: Int
-    public var timeoutSeconds: Double
+    var batchSize: Int
+    var seed: UInt64
+    var clipGradientNorm: Double?
+    var threads: Int
+    var timeoutSeconds: Double
 
     /// Options as a config resolves them.
     public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int, timeoutSeconds: Double) {
@@ -51,14 +51,14 @@ public final class TrainingStep {
     /// group's gradient left the fixed-point range.
     public typealias Divergence = (loss: Double, fixedPointOverflow: Bool)
 
-    public let network: Network
-    public let optimizer: Optimizer
-    public let schedule: LearningRateSchedule
-    public let loss: LossSettings
-    public let rows: TrainingRows
+    let network: Network
+    let optimizer: Optimizer
+    let schedule: LearningRateSchedule
+    let loss: LossSettings
+    let rows: TrainingRows
     public let reduction: GradientReduction
-    public let communicator: Communicator
-    public let options: StepOptions
+    let communicator: Communicator
+    let options: StepOptions
     /// Whether a stop was asked for on this rank (a signal): the ranks agree on it after each step.
     private let stopRequested: () -> Bool
     /// Hears the phase boundaries (bench timing, the timeline); nil in plain training.

@@ -25,7 +25,7 @@ public enum TargetNormalization: String, CaseIterable {
 /// Raw features and targets are kept as loaded; normalization is applied on the fly by `gather`.
 public final class Dataset {
     /// Raw feature storage, row-major, `count × featureCount` values.
-    public enum Features {
+    enum Features {
         /// Unsigned bytes, as read from IDX image files (or mapped from an npz's uncompressed uint8 array).
         case bytes(ByteStorage)
         /// Floats, as read from CSV files and numeric npz arrays.
@@ -37,28 +37,28 @@ public final class Dataset {
     /// Number of input features per row.
     public let featureCount: Int
     /// Raw features, row-major.
-    public private(set) var features: Features
+    private(set) var features: Features
     /// The targets, row-major `count × targetCount`: a class index (classification), 0 or 1 per label (multi-label)
     /// or values (regression).
-    public private(set) var targets: [Float]
+    private(set) var targets: [Float]
     /// Targets per row.
     public let targetCount: Int
     /// Names of the targets: the CSV target columns, `label` for IDX, `y` or `y_0`, `y_1`, ... for npz unless named.
-    public let targetNames: [String]
+    let targetNames: [String]
     /// The file the features came from (CSV path, IDX images path or npz path).
     public let source: String
     /// Names of the feature columns (CSV header order); empty for IDX and npz data.
-    public let featureNames: [String]
+    let featureNames: [String]
 
     /// The normalization currently applied by `gather`.
-    public private(set) var normalization: Normalization = .none
+    private(set) var normalization: Normalization = .none
     /// Per-feature value subtracted first: normalized = (raw − offset) × scale.
-    public private(set) var offset: [Float]
+    private(set) var offset: [Float]
     /// Per-feature factor applied after the offset: normalized = (raw − offset) × scale (1/255, or 1/std).
-    public private(set) var scale: [Float]
+    private(set) var scale: [Float]
 
     /// The target normalization currently applied by `gather`: target' = (target − targetMean) / targetStandardDeviation.
-    public private(set) var targetNormalization: TargetNormalization = .none
+    private(set) var targetNormalization: TargetNormalization = .none
     /// Per-target mean subtracted by `standardize` (0 otherwise).
     public private(set) var targetMean: [Float]
     /// Per-target standard deviation divided by `standardize` (1 otherwise).
@@ -95,7 +95,7 @@ public final class Dataset {
     }
 
     /// Makes a dataset from float features and `targetCount` targets per row held in memory (tests, generated data).
-    public convenience init(features: [Float], targets: [Float], featureCount: Int, targetCount: Int = 1,
+    convenience init(features: [Float], targets: [Float], featureCount: Int, targetCount: Int = 1,
                             source: String = "<memory>") throws {
         let rows = targets.count / max(targetCount, 1)
         guard featureCount > 0, targetCount > 0, targets.count == rows * targetCount, features.count == rows * featureCount else {
@@ -110,7 +110,7 @@ public final class Dataset {
     // MARK: - Loading
 
     /// Loads IDX images and labels for a prefix such as `data/train` (see `IDX.resolvePrefix`).
-    public static func loadIDX(prefix: String) throws -> Dataset {
+    static func loadIDX(prefix: String) throws -> Dataset {
         let paths = try IDX.resolvePrefix(prefix)
         return try fromIDX(images: IDX.read(path: paths.images), labels: IDX.read(path: paths.labels),
                            imagesPath: paths.images, labelsPath: paths.labels)
@@ -138,7 +138,7 @@ public final class Dataset {
     /// Loads a CSV file with a header row; the `targets` columns are the targets, every other column a numeric feature.
     /// With `requireTargets: false` (prediction inputs) target columns may be absent (their values are then 0)
     /// and, when present, a non-numeric target becomes NaN instead of an error.
-    public static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
+    static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
         try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, targets: targets, requireTargets: requireTargets),
                     path: path)
     }
@@ -175,7 +175,7 @@ public final class Dataset {
     }
 
     /// A new dataset of the given rows, in that order (raw features and targets copied; errors still name file rows).
-    public func subset(rows: [Int]) -> Dataset {
+    func subset(rows: [Int]) -> Dataset {
         precondition(rows.allSatisfy { $0 >= 0 && $0 < count }, "Dataset.subset: row outside 0..<\(count)")
         func pick<Value>(_ values: UnsafeBufferPointer<Value>, width: Int) -> [Value] {
             var picked: [Value] = []
@@ -198,7 +198,7 @@ public final class Dataset {
     // MARK: - Locations and validation
 
     /// Where a row came from, for error messages: "path:LINE" for CSV, "labels-file (item N)" (0-based) for IDX.
-    public func location(ofRow subsetRow: Int) -> String {
+    func location(ofRow subsetRow: Int) -> String {
         let row = fileRows.map { subsetRow >= 0 && subsetRow < $0.count ? $0[subsetRow] : subsetRow } ?? subsetRow
         switch origin {
         case let .csv(path, lines):
@@ -227,7 +227,7 @@ public final class Dataset {
     /// Sets the normalization used by `gather`; `standardize` uses statistics of `training` (or of this dataset when nil),
     /// computed in Double: offset = mean, scale = 1/std (a constant feature gets scale 1).
     /// A dataset whose feature width differs from the training set's is a `UserError` naming this dataset's file.
-    public func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil) throws {
+    func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil) throws {
         if let training, training.featureCount != featureCount {
             throw UserError("\(source): rows have \(featureCount) features but the training data \(training.source) has \(training.featureCount)")
         }
@@ -254,7 +254,7 @@ public final class Dataset {
 
     /// Uses saved normalization parameters (e.g. from a model file) instead of computing them;
     /// `offset` and `scale` are only used for `standardize` and must have one value per feature.
-    public func applyNormalization(_ mode: Normalization, offset savedOffset: [Float], scale savedScale: [Float]) throws {
+    func applyNormalization(_ mode: Normalization, offset savedOffset: [Float], scale savedScale: [Float]) throws {
         guard mode == .standardize else { return try applyNormalization(mode, statisticsFrom: nil) }
         guard savedOffset.count == featureCount, savedScale.count == featureCount else {
             throw UserError("\(source): rows have \(featureCount) features but the saved normalization covers \(savedOffset.count)")
@@ -270,7 +270,7 @@ public final class Dataset {
     /// Sets the target normalization used by `gather`; `standardize` uses the mean and standard deviation of the
     /// targets of `training` (or of this dataset when nil), computed in Double; a constant target gets deviation 1.
     /// A dataset whose target count differs from the training set's is a `UserError` naming this dataset's file.
-    public func applyTargetNormalization(_ mode: TargetNormalization, statisticsFrom training: Dataset? = nil) throws {
+    func applyTargetNormalization(_ mode: TargetNormalization, statisticsFrom training: Dataset? = nil) throws {
         if let training, training.targetCount != targetCount {
             throw UserError("\(source): rows have \(targetCount) targets but the training data \(training.source) has \(training.targetCount)")
         }
@@ -295,7 +295,7 @@ public final class Dataset {
     }
 
     /// Uses saved target normalization parameters (e.g. from a model file), one mean and deviation per target.
-    public func applyTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) throws {
+    func applyTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) throws {
         guard mode == .standardize else { return try applyTargetNormalization(mode) }
         guard mean.count == targetCount, standardDeviation.count == targetCount else {
             throw UserError("\(source): rows have \(targetCount) targets but the saved target normalization covers \(mean.count)")
@@ -315,7 +315,7 @@ public final class Dataset {
 
     /// Per-feature mean and population standard deviation of the raw features, computed in Double;
     /// a constant feature gets standard deviation 1 so it maps to 0 rather than NaN.
-    public func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
+    func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
         Dataset.columnStatistics(rows: count, width: featureCount, loadRow: loadRow)
     }
 

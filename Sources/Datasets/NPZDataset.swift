@@ -7,7 +7,7 @@ extension Dataset {
     /// Loads an .npz file; `targetNames` names y's columns (their count must match), else `y` or `y_0`, `y_1`, ....
     /// An uncompressed uint8 `x` stays in the file's mapped bytes; other dtypes become Floats. With
     /// `requireTargets: false` (prediction inputs) `y` may be absent.
-    public static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true) throws -> Dataset {
+    static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true) throws -> Dataset {
         try fromNPZ(FileBytes(mapping: path), path: path, targetNames: targetNames, requireTargets: requireTargets)
     }
 

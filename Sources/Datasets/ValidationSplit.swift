@@ -36,12 +36,12 @@ public struct ValidationSplit: Equatable {
 
 /// How a run's data is split and normalized: the `data:` keys that decide it, the seed and the global batch.
 public struct DataOptions: Equatable, Sendable {
-    public var normalize: Normalization
-    public var normalizeTargets: TargetNormalization
+    var normalize: Normalization
+    var normalizeTargets: TargetNormalization
     /// Hold out this fraction of the training rows for validation (nil: none, or a validation file).
-    public var validationFraction: Double?
-    public var seed: UInt64
-    public var batchSize: Int
+    var validationFraction: Double?
+    var seed: UInt64
+    var batchSize: Int
 
     /// Options as a config resolves them.
     public init(normalize: Normalization, normalizeTargets: TargetNormalization, validationFraction: Double?, seed: UInt64,

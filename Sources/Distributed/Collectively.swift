@@ -17,7 +17,7 @@ public struct CollectiveFailure: AgreedStop {
     public let exitStatus: Int32
     public let cause: ExitCause
     /// The reporting rank's message, known on every rank.
-    public let message: String
+    let message: String
     public var description: String { message }
 }
 

@@ -1,10 +1,10 @@
 import Foundation
 
 /// A failure inside the communication library (not the user's input).
-public struct CommunicationError: Error, CustomStringConvertible {
-    public let description: String
+struct CommunicationError: Error, CustomStringConvertible {
+    let description: String
     /// An error whose text is shown as is.
-    public init(_ description: String) { self.description = description }
+    init(_ description: String) { self.description = description }
 }
 
 /// The collectives training needs. Every rank must call every collective, in the same order.

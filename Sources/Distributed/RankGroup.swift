@@ -24,7 +24,7 @@ public final class RankGroup {
     }
 
     /// Waits until every rank of the group arrives.
-    public func barrier() throws {
+    func barrier() throws {
         try world.collective("MPI_Ibarrier") { MPI_Ibarrier(communicator, &$0) }
     }
 
@@ -51,7 +51,7 @@ public enum ReducedElement {
     case float, int64, bfloat16
 
     /// Bytes per element.
-    public var size: Int {
+    var size: Int {
         switch self {
         case .float: return 4
         case .int64: return 8
@@ -99,7 +99,7 @@ enum BFloat16Sum {
 public final class SharedMemory {
     /// This rank's address of the shared bytes (64-byte aligned).
     public let base: UnsafeMutableRawPointer
-    public let bytes: Int
+    let bytes: Int
     private var window: MPI_Win?
     private let group: RankGroup
 

@@ -40,9 +40,9 @@ public enum CollectiveTimeout {
 /// rank that reports it (the lowest that arrived); the others wait for that rank's abort to end them.
 public struct CollectiveStalled: ClassifiedError, CustomStringConvertible {
     /// The ranks no arrival notice came from.
-    public let ranks: [Int]
-    public let activity: Activity
-    public let timeoutSeconds: Double
+    let ranks: [Int]
+    let activity: Activity
+    let timeoutSeconds: Double
 
     public var exitStatus: Int32 { 1 }
     public var cause: ExitCause { .stalled }

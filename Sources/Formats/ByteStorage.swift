@@ -11,7 +11,7 @@ import Support
 /// alive as long as any `ByteStorage` or reader uses them.
 public final class FileBytes {
     /// The file's bytes.
-    public let buffer: UnsafeRawBufferPointer
+    let buffer: UnsafeRawBufferPointer
     private let mapped: Bool
 
     /// Maps `path` read-only; a missing, unreadable or empty file is a `UserError` naming the path.
@@ -33,7 +33,7 @@ public final class FileBytes {
     }
 
     /// A private copy of `bytes` (what a file would hold).
-    public init(copying bytes: [UInt8]) {
+    init(copying bytes: [UInt8]) {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
         buffer = UnsafeRawBufferPointer(start: storage.baseAddress, count: bytes.count)
@@ -103,7 +103,7 @@ public struct ByteStorage: RandomAccessCollection {
     }
 
     /// Whether the bytes are a range of a file rather than an array of their own.
-    public var isFileBacked: Bool {
+    var isFileBacked: Bool {
         if case .file = backing { return true }
         return false
     }

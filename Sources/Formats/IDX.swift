@@ -8,7 +8,7 @@ public struct IDXArray: Equatable {
     public let bytes: [UInt8]
 
     /// Makes an array; `bytes.count` should equal the product of `dimensions`.
-    public init(dimensions: [Int], bytes: [UInt8]) {
+    init(dimensions: [Int], bytes: [UInt8]) {
         self.dimensions = dimensions
         self.bytes = bytes
     }
@@ -25,7 +25,7 @@ public enum IDX {
 
     /// Parses the bytes of an IDX file as stored (gunzipped first when they start with the gzip magic bytes);
     /// `path` is only used in error messages.
-    public static func decode(_ fileBytes: [UInt8], path: String) throws -> IDXArray {
+    static func decode(_ fileBytes: [UInt8], path: String) throws -> IDXArray {
         if fileBytes.count >= 2, fileBytes[0] == 0x1f, fileBytes[1] == 0x8b {
             return try parse(Inflater.gunzip(fileBytes, path: path), path: path)
         }
@@ -33,7 +33,7 @@ public enum IDX {
     }
 
     /// Parses uncompressed IDX bytes; `path` is only used in error messages.
-    public static func parse(_ bytes: [UInt8], path: String) throws -> IDXArray {
+    static func parse(_ bytes: [UInt8], path: String) throws -> IDXArray {
         guard bytes.count >= 4 else {
             throw UserError("\(path): not an IDX file (only \(bytes.count) bytes)")
         }

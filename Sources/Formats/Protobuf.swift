@@ -1,10 +1,10 @@
 /// The little-endian bytes of an integer.
-public func littleEndianBytes<Value: FixedWidthInteger>(_ value: Value) -> [UInt8] {
+func littleEndianBytes<Value: FixedWidthInteger>(_ value: Value) -> [UInt8] {
     (0..<(Value.bitWidth / 8)).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
 }
 
 /// The integer stored little-endian at `offset` of `bytes` (which must hold it).
-public func readLittleEndian<Value: FixedWidthInteger, Bytes: RandomAccessCollection>(_ bytes: Bytes, at offset: Int,
+func readLittleEndian<Value: FixedWidthInteger, Bytes: RandomAccessCollection>(_ bytes: Bytes, at offset: Int,
                                                                              as type: Value.Type) -> Value
     where Bytes.Element == UInt8, Bytes.Index == Int {
     var value: Value = 0
@@ -49,7 +49,7 @@ public struct ProtobufWriter {
     }
 
     /// A bytes, string or embedded-message field.
-    public mutating func lengthDelimited(_ field: Int, _ value: [UInt8]) {
+    mutating func lengthDelimited(_ field: Int, _ value: [UInt8]) {
         key(field, .lengthDelimited)
         appendVarint(UInt64(value.count))
         bytes += value

@@ -28,7 +28,7 @@ public enum SafeTensors {
 
     /// Serializes tensors (in the given order, contiguous) and string metadata into safetensors bytes.
     /// Names must be unique and `values.count` must match `shape`; `write` checks this, `encode` does not.
-    public static func encode(_ tensors: [TensorRecord], metadata: [String: String]) -> [UInt8] {
+    static func encode(_ tensors: [TensorRecord], metadata: [String: String]) -> [UInt8] {
         var header = "{"
         var fields: [String] = []
         if !metadata.isEmpty {
@@ -62,7 +62,7 @@ public enum SafeTensors {
 
     /// Parses and fully validates safetensors bytes; tensors come back in data-offset order.
     /// Any defect is a `UserError` "PATH: corrupt safetensors: <reason>".
-    public static func decode(_ bytes: [UInt8], path: String) throws -> (tensors: [TensorRecord], metadata: [String: String]) {
+    static func decode(_ bytes: [UInt8], path: String) throws -> (tensors: [TensorRecord], metadata: [String: String]) {
         func corrupt(_ reason: String) -> UserError { UserError("\(path): corrupt safetensors: \(reason)") }
 
         guard bytes.count >= 8 else {

@@ -3,7 +3,7 @@
 // HistogramProto, the text plugin's tensor), so the project needs no protobuf runtime or generated code.
 
 /// CRC-32C (Castagnoli), the checksum of TFRecord framing, with TensorFlow's masking.
-public enum CRC32C {
+enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { index in
         var crc = UInt32(index)
         for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
@@ -11,14 +11,14 @@ public enum CRC32C {
     }
 
     /// The CRC-32C of `bytes` (of "123456789": 0xE3069283).
-    public static func checksum<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    static func checksum<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return ~crc
     }
 
     /// TensorFlow's masked form (rotated and offset, so a CRC of data that holds CRCs stays well distributed).
-    public static func masked<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+    static func masked<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         let crc = checksum(bytes)
         return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
     }

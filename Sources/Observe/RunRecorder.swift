@@ -130,9 +130,9 @@ public final class RunRecorder {
 
 /// How far a run has trained: the step and the samples and seconds of training so far (rates are taken between two).
 public struct TrainingProgress: Equatable, Sendable {
-    public var step = 0
-    public var trainedSamples = 0
-    public var trainingSeconds = 0.0
+    var step = 0
+    var trainedSamples = 0
+    var trainingSeconds = 0.0
 
     /// Progress at `step` after `trainedSamples` samples in `trainingSeconds` of training.
     public init(step: Int = 0, trainedSamples: Int = 0, trainingSeconds: Double = 0) {

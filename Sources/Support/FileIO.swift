@@ -116,7 +116,7 @@ public enum FileIO {
         return stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR
     }
 
-    public static func directoryName(of path: String) -> String {
+    static func directoryName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let head = path[..<slash]
         return head.isEmpty ? "/" : String(head)
@@ -191,7 +191,7 @@ public func quotedString(_ text: String) -> String {
 }
 
 /// The operating system's reason for a failed Foundation file operation, as short text.
-public func describeFileError(_ error: Error) -> String {
+func describeFileError(_ error: Error) -> String {
     let nsError = error as NSError
     if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
         return String(cString: strerror(Int32(underlying.code)))

@@ -39,7 +39,7 @@ public struct RunDirectory: Equatable, Sendable {
     public init(_ path: String) { self.path = path }
 
     /// Where runs go when `--run-dir` is not given.
-    public static let defaultParent = "runs"
+    static let defaultParent = "runs"
 
     /// `runs/NAME-YYYYMMDD-HHMMSS`: the default for a config file named NAME.yaml started at `date`.
     public static func defaultPath(configPath: String, date: Date = Date()) -> String {

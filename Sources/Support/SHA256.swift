@@ -102,7 +102,7 @@ public struct SHA256 {
     }
 
     /// Hex SHA-256 of a whole byte collection in one call.
-    public static func hexDigest<C: Collection>(of bytes: C) -> String where C.Element == UInt8 {
+    static func hexDigest<C: Collection>(of bytes: C) -> String where C.Element == UInt8 {
         var hasher = SHA256()
         hasher.update(bytes: bytes)
         return hex(hasher.finalize())

@@ -9,26 +9,26 @@ import Observe
 import Support
 
 /// Where training stands between two steps: enough to continue exactly.
-public struct TrainingPosition: Codable, Equatable {
+struct TrainingPosition: Codable, Equatable {
     /// The epoch in progress (0-based) and the next batch of it to run.
-    public var epoch = 0
-    public var batchIndex = 0
+    var epoch = 0
+    var batchIndex = 0
     /// Optimizer steps taken (the schedule's position).
-    public var step = 0
+    var step = 0
     /// Sum of per-sample training losses so far in this epoch (all ranks).
-    public var epochLossSum = 0.0
+    var epochLossSum = 0.0
     /// Training samples processed and seconds spent training, over the whole run.
-    public var trainedSamples = 0
-    public var trainingSeconds = 0.0
+    var trainedSamples = 0
+    var trainingSeconds = 0.0
     /// The best validation epoch so far and early stopping's count (nil without validation data).
-    public var earlyStopping: EarlyStoppingState?
+    var earlyStopping: EarlyStoppingState?
 
     enum CodingKeys: String, CodingKey {
         case epoch, batchIndex = "batch_index", step, epochLossSum = "epoch_loss_sum", trainedSamples = "trained_samples"
         case trainingSeconds = "training_seconds", earlyStopping = "early_stopping"
     }
 
-    public init() {}
+    init() {}
 
     /// The step, samples and seconds trained so far, as the run recorder reads them.
     var progress: TrainingProgress {
@@ -53,21 +53,21 @@ public struct TrainingPosition: Codable, Equatable {
 
 /// Resumable checkpoints under RUN_DIR/checkpoints/: weights and biases (PyTorch layout), optimizer state,
 /// position and resolved config in one safetensors file, with a SHA-256 of all tensor data verified on load.
-public enum Checkpoint {
+enum Checkpoint {
     /// A checkpoint read back and verified.
-    public struct Loaded {
-        public var path: String
-        public var tensors: [TensorRecord]
-        public var position: TrainingPosition
-        public var optimizerSteps: Int
-        public var firstMoment: [Float]
-        public var secondMoment: [Float]
+    struct Loaded {
+        var path: String
+        var tensors: [TensorRecord]
+        var position: TrainingPosition
+        var optimizerSteps: Int
+        var firstMoment: [Float]
+        var secondMoment: [Float]
     }
 
     /// Writes a checkpoint atomically (temporary file, fsync, rename), then deletes all but the newest `keep`.
     /// On failure the previous checkpoints are untouched and a UserError names the path.
     @discardableResult
-    public static func write(network: Network, optimizer: Optimizer, reductionState: [TensorRecord] = [],
+    static func write(network: Network, optimizer: Optimizer, reductionState: [TensorRecord] = [],
                              position: TrainingPosition, config: TrainingConfig,
                              normalization: NormalizationRecord, files: RunDirectory, keep: Int) throws -> String {
         try files.createCheckpointFolder()
@@ -93,13 +93,13 @@ public enum Checkpoint {
     }
 
     /// Checkpoint files of a run directory, oldest first (by step, from the name).
-    public static func checkpointFiles(in files: RunDirectory) -> [String] {
+    static func checkpointFiles(in files: RunDirectory) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: files[.checkpoints])) ?? []
         return names.filter(RunDirectory.isCheckpointName).sorted().map { (files[.checkpoints] as NSString).appendingPathComponent($0) }
     }
 
     /// Reads and verifies one checkpoint (structure, checksum, position); throws UserError if it is not valid.
-    public static func read(path: String) throws -> Loaded {
+    static func read(path: String) throws -> Loaded {
         let (tensors, metadata) = try SafeTensors.read(path: path)
         guard let checksum = metadata["plexus.checksum"] else {
             throw UserError("\(path): not a plexus checkpoint (no plexus.checksum)")
@@ -117,7 +117,7 @@ public enum Checkpoint {
     }
 
     /// The newest checkpoint of a run directory that reads back and verifies; `skipped` lists the ones that did not.
-    public static func newestValid(in files: RunDirectory) -> (loaded: Loaded?, skipped: [String]) {
+    static func newestValid(in files: RunDirectory) -> (loaded: Loaded?, skipped: [String]) {
         var skipped: [String] = []
         for path in checkpointFiles(in: files).reversed() {
             do {

@@ -38,7 +38,7 @@ public enum Commands {
 
     /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
     /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory.
-    public static func modelPath(for location: String) throws -> (path: String, choice: String?) {
+    static func modelPath(for location: String) throws -> (path: String, choice: String?) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) else {
             throw UserError("\(location): no such file or directory")

@@ -7,16 +7,16 @@ import Support
 /// `training.early_stopping`, the epochs since it last improved and whether training stopped.
 ///
 /// Part of the training position, so checkpoints carry it and a resumed run stops at the same epoch.
-public struct EarlyStoppingState: Codable, Equatable {
+struct EarlyStoppingState: Codable, Equatable {
     /// The metric watched: `training.early_stopping.metric`, else `val_loss`.
-    public var metric: String
+    var metric: String
     /// Its best value so far and the epoch (1-based) that reached it; nil before the first validation.
-    public var bestValue: Double?
-    public var bestEpoch: Int?
+    var bestValue: Double?
+    var bestEpoch: Int?
     /// Epochs in a row, up to the last one, without an improvement of more than `min_delta`.
-    public var epochsWithoutImprovement = 0
+    var epochsWithoutImprovement = 0
     /// Early stopping ended training after the last epoch.
-    public var stopped = false
+    var stopped = false
 
     enum CodingKeys: String, CodingKey {
         case metric, bestValue = "best_value", bestEpoch = "best_epoch"
@@ -24,7 +24,7 @@ public struct EarlyStoppingState: Codable, Equatable {
     }
 
     /// A fresh state watching `metric`.
-    public init(metric: String) { self.metric = metric }
+    init(metric: String) { self.metric = metric }
 
     /// The state a run with `config` starts from: `saved` (from a checkpoint) if it watches the same metric, else a
     /// fresh one; nil without validation data.
@@ -36,7 +36,7 @@ public struct EarlyStoppingState: Codable, Equatable {
 
     /// Whether larger values of `metric` are better: scores (accuracy, R², F1, AUC, precision, recall) are; losses
     /// and errors (loss, rmse, mae, ...) are not.
-    public static func higherIsBetter(_ metric: String) -> Bool {
+    static func higherIsBetter(_ metric: String) -> Bool {
         let name = metric.hasPrefix("val_") ? String(metric.dropFirst(4)) : metric
         return ["accuracy", "r2", "f1", "auc", "precision", "recall"].contains { name == $0 || name.hasSuffix("_" + $0) }
     }

@@ -3,12 +3,12 @@ import Foundation
 import Support
 
 /// Training stopped on a signal after saving a checkpoint (exit status 75, EX_TEMPFAIL: resume later).
-public struct TrainingStopped: AgreedStop {
+struct TrainingStopped: AgreedStop {
     public var exitStatus: Int32 { 75 }
-    public var cause: ExitCause { .signal }
-    public let step: Int
-    public let checkpoint: String?
-    public var description: String {
+    var cause: ExitCause { .signal }
+    let step: Int
+    let checkpoint: String?
+    var description: String {
         "stopped by signal after step \(step)" + (checkpoint.map { "; checkpoint \($0); continue with --resume" } ?? "")
     }
 }
@@ -17,11 +17,11 @@ public struct TrainingStopped: AgreedStop {
 public struct TrainingDiverged: AgreedStop {
     public var exitStatus: Int32 { 3 }
     public var cause: ExitCause { .diverged }
-    public let step: Int
-    public let epoch: Int
-    public let loss: Double
-    public let fixedPointOverflow: Bool
-    public let lastCheckpoint: String?
+    let step: Int
+    let epoch: Int
+    let loss: Double
+    let fixedPointOverflow: Bool
+    let lastCheckpoint: String?
 
     /// Divergence at optimizer step `step` (1-based) of epoch `epoch`; `lastCheckpoint` is the one to go back to.
     public init(step: Int, epoch: Int, loss: Double, fixedPointOverflow: Bool, lastCheckpoint: String?) {

@@ -6,7 +6,7 @@ import Support
 
 /// What the network's outputs mean, decided once from the loss, the output width and the number of targets: which
 /// targets are valid, which metrics a run reports (the one place that names them) and how `predict` writes outputs.
-public enum LearningTask: Equatable {
+enum LearningTask: Equatable {
     /// One of `classes` classes per sample, from softmax over as many logits (cross-entropy).
     case classification(classes: Int)
     /// A 0/1 label per sample, from one logit (binary cross-entropy).
@@ -18,7 +18,7 @@ public enum LearningTask: Equatable {
 
     /// The task of `loss` on a network with `outputWidth` outputs and data with `targetCount` targets per row;
     /// a combination the loss cannot use is a UserError naming the config key.
-    public init(loss: Loss, outputWidth: Int, targetCount: Int = 1) throws {
+    init(loss: Loss, outputWidth: Int, targetCount: Int = 1) throws {
         switch loss {
         case .crossEntropy:
             if outputWidth < 2 {
@@ -44,13 +44,13 @@ public enum LearningTask: Equatable {
     }
 
     /// Whether labels are classes, so accuracy is defined.
-    public var isClassification: Bool {
+    var isClassification: Bool {
         if case .regression = self { return false }
         return true
     }
 
     /// Targets per row in the data.
-    public var targetCount: Int {
+    var targetCount: Int {
         switch self {
         case .classification, .binaryClassification: return 1
         case let .multiLabel(labels): return labels
@@ -59,7 +59,7 @@ public enum LearningTask: Equatable {
     }
 
     /// Checks `dataset` has the task's number of targets and every target is one the task can learn.
-    public func validateTargets(of dataset: Dataset) throws {
+    func validateTargets(of dataset: Dataset) throws {
         guard dataset.targetCount == targetCount else {
             throw UserError("\(dataset.source): the data has \(dataset.targetCount) target\(dataset.targetCount == 1 ? "" : "s") "
                 + "per row, the model predicts \(targetCount)")
@@ -116,7 +116,7 @@ public enum LearningTask: Equatable {
     /// The metrics of evaluation sums over `count` samples, named without prefix: `loss`, then `accuracy` (subset
     /// accuracy for multi-label) and `label_accuracy` for classification, `rmse`, `mae` and `r2` (each the mean over
     /// targets, in the targets' original units) for regression.
-    public func metrics(of sums: [Double], count: Int) -> MetricValues {
+    func metrics(of sums: [Double], count: Int) -> MetricValues {
         let samples = Double(max(1, count))
         var values = MetricValues([("loss", sums[0] / samples)])
         switch self {
@@ -136,7 +136,7 @@ public enum LearningTask: Equatable {
 
     /// Per-target metrics for `evaluate`: `rmse`, `mae`, `r2` per regression target, `accuracy` per multi-label
     /// label; empty for single-target classification.
-    public func perTargetMetrics(of sums: [Double], count: Int, names: [String]) -> [(name: String, metrics: MetricValues)] {
+    func perTargetMetrics(of sums: [Double], count: Int, names: [String]) -> [(name: String, metrics: MetricValues)] {
         switch self {
         case .classification, .binaryClassification:
             return []

@@ -3,17 +3,17 @@ import Observe
 import Support
 
 /// One line of metrics.jsonl: the state after an epoch.
-public struct EpochRecord: Encodable, Equatable {
-    public var epoch: Int
-    public var step: Int
-    public var learningRate: Double
-    public var trainLoss: Double
+struct EpochRecord: Encodable, Equatable {
+    var epoch: Int
+    var step: Int
+    var learningRate: Double
+    var trainLoss: Double
     /// The task's metrics on the validation and test data, named as in metrics.jsonl (`val_loss`, `test_accuracy`, ...).
-    public var evaluation: MetricValues
-    public var samplesPerSecond: Double
-    public var elapsedSeconds: Double
+    var evaluation: MetricValues
+    var samplesPerSecond: Double
+    var elapsedSeconds: Double
 
-    public func encode(to encoder: Encoder) throws {
+    func encode(to encoder: Encoder) throws {
         try encoder.encodeObject(["epoch": epoch, "step": step, "lr": learningRate, "train_loss": trainLoss,
                                   "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds],
                                  flattened: evaluation)
@@ -21,31 +21,31 @@ public struct EpochRecord: Encodable, Equatable {
 }
 
 /// What a finished run reports (also written as summary.json).
-public struct RunSummary: Encodable, Equatable {
-    public var worldSize: Int
-    public var threadsPerRank: Int
+struct RunSummary: Encodable, Equatable {
+    var worldSize: Int
+    var threadsPerRank: Int
     /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
-    public var kernel: String
+    var kernel: String
     /// Epochs trained (fewer than `epochsAllowed` when early stopping ended the run).
-    public var epochs: Int
+    var epochs: Int
     /// `training.epochs`.
-    public var epochsAllowed: Int
-    public var steps: Int
-    public var trainLoss: Double
+    var epochsAllowed: Int
+    var steps: Int
+    var trainLoss: Double
     /// The task's metrics on the validation and test data after the last epoch (`val_loss`, `test_accuracy`, ...).
-    public var evaluation: MetricValues
+    var evaluation: MetricValues
     /// The best validation epoch and whether early stopping ended the run (nil without validation data).
-    public var bestEpoch: EarlyStoppingState?
-    public var samplesPerSecond: Double
-    public var wallSeconds: Double
-    public var paramSHA256: String
+    var bestEpoch: EarlyStoppingState?
+    var samplesPerSecond: Double
+    var wallSeconds: Double
+    var paramSHA256: String
     /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
-    public var restarts: Int
+    var restarts: Int
 
     /// The final test accuracy, for classification runs with test data.
-    public var testAccuracy: Double? { evaluation["test_accuracy"] }
+    var testAccuracy: Double? { evaluation["test_accuracy"] }
 
-    public func encode(to encoder: Encoder) throws {
+    func encode(to encoder: Encoder) throws {
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs,
                                   "epochs_allowed": epochsAllowed, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,

@@ -7,9 +7,9 @@ import Support
 
 /// Weights and biases on disk: safetensors in PyTorch's nn.Linear layout (`layers.{i}.weight` [out, in],
 /// `layers.{i}.bias` [out], F32), with the architecture and resolved config in `__metadata__`.
-public enum ModelFile {
+enum ModelFile {
     /// The tensors of a network in safetensors order: every layer's weight, then its bias.
-    public static func tensors(of network: Network) -> [TensorRecord] {
+    static func tensors(of network: Network) -> [TensorRecord] {
         var records: [TensorRecord] = []
         let base = network.parameters.baseAddress!
         for (index, layer) in network.layers.enumerated() {
@@ -24,14 +24,14 @@ public enum ModelFile {
     }
 
     /// SHA-256 of every layer's weight then bias as float32 little-endian: the flat parameter buffer's bytes.
-    public static func parameterHash(of network: Network) -> String {
+    static func parameterHash(of network: Network) -> String {
         var hasher = SHA256()
         hasher.update(UnsafeRawBufferPointer(network.parameters))
         return SHA256.hex(hasher.finalize())
     }
 
     /// Metadata describing the network so `evaluate` and `predict` need nothing else.
-    public static func metadata(network: Network, config: TrainingConfig, normalization: NormalizationRecord) -> [String: String] {
+    static func metadata(network: Network, config: TrainingConfig, normalization: NormalizationRecord) -> [String: String] {
         let layers = network.layers.map { "{\"units\":\($0.outputWidth),\"activation\":\"\($0.activation.rawValue)\"}" }
         var metadata = [
             "format": "pt",
@@ -54,14 +54,14 @@ public enum ModelFile {
     }
 
     /// Writes `network` atomically to `path`, with `extra` metadata beside the model's own.
-    public static func write(_ network: Network, config: TrainingConfig, normalization: NormalizationRecord,
+    static func write(_ network: Network, config: TrainingConfig, normalization: NormalizationRecord,
                              metadata extra: [String: String] = [:], to path: String) throws {
         try SafeTensors.write(tensors(of: network), metadata: metadata(network: network, config: config, normalization: normalization)
             .merging(extra) { _, added in added }, to: path)
     }
 
     /// Copies tensors named as `tensors(of:)` produces into `network`; a missing or wrongly shaped tensor is a user error.
-    public static func load(_ tensors: [TensorRecord], into network: Network, source: String) throws {
+    static func load(_ tensors: [TensorRecord], into network: Network, source: String) throws {
         var byName: [String: TensorRecord] = [:]
         for tensor in tensors { byName[tensor.name] = tensor }
         let base = network.parameters.baseAddress!
@@ -81,15 +81,15 @@ public enum ModelFile {
 
     /// A saved model: the network with its weights, how inputs and targets were normalized, the loss, and the
     /// resolved config.
-    public struct Saved {
-        public let network: Network
-        public let loss: LossSettings
-        public let normalization: NormalizationRecord
-        public let config: TrainingConfig?
+    struct Saved {
+        let network: Network
+        let loss: LossSettings
+        let normalization: NormalizationRecord
+        let config: TrainingConfig?
     }
 
     /// Reads a model written by `write` (or a checkpoint), rebuilding the network from its metadata.
-    public static func read(path: String, threads: Int) throws -> Saved {
+    static func read(path: String, threads: Int) throws -> Saved {
         let (tensors, metadata) = try SafeTensors.read(path: path)
         func field(_ key: String) throws -> String {
             guard let value = metadata[key] else {

@@ -10,7 +10,7 @@ public enum ProgressMode: String, CaseIterable {
 
     /// Whether to draw the live line. Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's is a
     /// file, so launch/train decides from its own stdout and passes `live` or `plain`.
-    public var isLive: Bool {
+    var isLive: Bool {
         switch self {
         case .live: return true
         case .plain: return false

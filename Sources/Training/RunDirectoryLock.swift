@@ -6,14 +6,14 @@ import Support
 /// stale lock; a second `train` into the directory stops at once naming the holder. Readers (`evaluate`) take none.
 ///
 /// On NFS, Linux emulates `flock` with byte-range locks the server arbitrates, so two hosts exclude each other too.
-public final class RunDirectoryLock {
-    public let files: RunDirectory
+final class RunDirectoryLock {
+    let files: RunDirectory
     private let descriptor: Int32
     /// Whether this lock created the run directory (so a run that fails to start can leave no trace).
     private let createdDirectory: Bool
 
     /// Takes the lock, creating the run directory if needed; a UserError (status 2) names the holder if it is taken.
-    public init(_ files: RunDirectory) throws {
+    init(_ files: RunDirectory) throws {
         self.files = files
         let runDirectory = files.path
         var isDirectory: ObjCBool = false
@@ -58,7 +58,7 @@ public final class RunDirectoryLock {
     }
 
     /// Removes the lock file and the run directory if this lock created it and the run never started (it is empty).
-    public func discardIfUnused() {
+    func discardIfUnused() {
         guard createdDirectory else { return }
         unlink(files[.lock])
         rmdir(files.path)

@@ -10,9 +10,9 @@ import Support
 /// The loop reads like llm.c's: step → advance → stop? → checkpoint, then the epoch's end; what happens around the
 /// steps is values it calls — the checkpoint policy (steps, seconds, epochs), the epoch end (evaluation, metrics,
 /// best weights, early stopping) and the run's finish (summary and final weights).
-public final class Trainer {
-    public let setup: TrainingSetup
-    public let files: RunDirectory
+final class Trainer {
+    let setup: TrainingSetup
+    let files: RunDirectory
     /// Rank 0's first line, live line and epoch lines.
     let progress: ProgressReporter
     /// One optimizer step over every rank.
@@ -22,10 +22,10 @@ public final class Trainer {
     /// What runs around the steps: checkpoints, the end of each epoch, the end of the run.
     let checkpoints: CheckpointPolicy, epochEnd: EpochEnd, runFinish: RunFinish
     /// Where training stands (advanced after every step).
-    public internal(set) var position: TrainingPosition
+    internal(set) var position: TrainingPosition
 
     /// A trainer for `setup` writing to `files` (whose directory rank 0 has created).
-    public init(setup: TrainingSetup, files: RunDirectory, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
+    init(setup: TrainingSetup, files: RunDirectory, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
         let config = setup.config, communicator = setup.communicator, isRoot = communicator.rank == 0
         self.setup = setup
         self.files = files
@@ -55,7 +55,7 @@ public final class Trainer {
     ///
     /// A stop signal (SIGUSR1, SIGTERM, SIGINT) on any rank makes all ranks finish the step, save a checkpoint and
     /// throw `TrainingStopped`; a non-finite loss or gradient throws `TrainingDiverged` without saving.
-    public func run() throws -> RunSummary {
+    func run() throws -> RunSummary {
         StopSignal.install()
         try begin()
         let stepsPerEpoch = setup.stepsPerEpoch

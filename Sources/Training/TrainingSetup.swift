@@ -14,21 +14,21 @@ import Support
 /// the user's mistakes). On resume only rank 0 reads the checkpoint; the others receive it by broadcast, so no
 /// shared disk is needed.
 public final class TrainingSetup {
-    public let config: TrainingConfig
-    public let communicator: Communicator
+    let config: TrainingConfig
+    let communicator: Communicator
     /// Compute threads of this rank.
     public let threads: Int
     /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
     public let kernel: KernelVariant
-    public let data: SplitData
+    let data: SplitData
     let task: LearningTask
     public let network: Network
     public let optimizer: Optimizer
     public let schedule: LearningRateSchedule
     /// Where training continues from (zero for a fresh run, a checkpoint's position on resume).
-    public let position: TrainingPosition
+    let position: TrainingPosition
     /// The checkpoint this run resumed from, if any.
-    public let resumedFrom: String?
+    let resumedFrom: String?
     /// The gradient reduction's saved state (`compression.*` tensors) on rank 0 when resuming; empty otherwise.
     let reductionState: [TensorRecord]
 
