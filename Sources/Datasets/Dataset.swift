@@ -3,7 +3,7 @@ import Kernels
 import Support
 
 /// How raw feature values are mapped to network inputs.
-public enum Normalization: String, CaseIterable {
+public enum Normalization: String, CaseIterable, Sendable {
     /// Raw values as they are.
     case none
     /// Divide by 255 (for byte-valued pixels).
@@ -13,7 +13,7 @@ public enum Normalization: String, CaseIterable {
 }
 
 /// How targets are mapped to what the network learns (`data.normalize_targets`).
-public enum TargetNormalization: String, CaseIterable {
+public enum TargetNormalization: String, CaseIterable, Sendable {
     /// Targets as they are.
     case none
     /// Subtract the training mean and divide by the training standard deviation, per target (undone by `predict`).

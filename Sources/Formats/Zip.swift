@@ -233,7 +233,7 @@ public struct ZipArchive {
         /// Checks every byte was read, the deflate stream ended there with all its input, and the CRC-32 matches.
         public func finish() throws {
             guard remaining == 0 else { throw corrupt("\(remaining) bytes after the data") }
-            if let inflater, !ended {
+            if inflater != nil, !ended {
                 // The stream must end without producing more: inflate into a one-byte probe.
                 var probe: UInt8 = 0
                 try withUnsafeMutablePointer(to: &probe) { try inflate(into: $0, count: 1, probing: true) }

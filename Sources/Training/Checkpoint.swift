@@ -58,6 +58,7 @@ enum Checkpoint {
     struct Loaded {
         var path: String
         var tensors: [TensorRecord]
+        var metadata: [String: String]
         var position: TrainingPosition
         var optimizerSteps: Int
         var firstMoment: [Float]
@@ -111,7 +112,7 @@ enum Checkpoint {
               let steps = metadata["plexus.optimizer_steps"].flatMap({ Int($0) }) else {
             throw UserError("\(path): corrupt checkpoint metadata (plexus.position)")
         }
-        return Loaded(path: path, tensors: tensors, position: position, optimizerSteps: steps,
+        return Loaded(path: path, tensors: tensors, metadata: metadata, position: position, optimizerSteps: steps,
                       firstMoment: tensors.first { $0.name == "optimizer.first_moment" }?.values ?? [],
                       secondMoment: tensors.first { $0.name == "optimizer.second_moment" }?.values ?? [])
     }

@@ -37,23 +37,26 @@ public enum Commands {
     }
 
     /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
-    /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory.
-    static func modelPath(for location: String) throws -> (path: String, choice: String?) {
+    /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory; a
+    /// checkpoint comes with the contents it was verified from (a running job may delete the file right after).
+    static func modelFile(for location: String) throws -> (path: String, choice: String?, contents: Checkpoint.Loaded?) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) else {
             throw UserError("\(location): no such file or directory")
         }
-        guard isDirectory.boolValue else { return (location, nil) }
+        guard isDirectory.boolValue else { return (location, nil, nil) }
         let files = RunDirectory(location)
-        if FileManager.default.fileExists(atPath: files[.bestWeights]) { return (files[.bestWeights], "the best validation epoch's weights") }
+        if FileManager.default.fileExists(atPath: files[.bestWeights]) {
+            return (files[.bestWeights], "the best validation epoch's weights", nil)
+        }
         // The newest checkpoint that verifies (so a crash mid-write never serves a torn file), else the final weights.
         let (newest, skipped) = Checkpoint.newestValid(in: files)
         for reason in skipped { Diagnostics.warning("skipping \(reason)") }
-        if let newest { return (newest.path, "the newest checkpoint") }
+        if let newest { return (newest.path, "the newest checkpoint", newest) }
         guard FileManager.default.fileExists(atPath: files[.finalWeights]) else {
             throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
         }
-        return (files[.finalWeights], "the final weights")
+        return (files[.finalWeights], "the final weights", nil)
     }
 
     /// Says which file of a run directory a command used (a note: `evaluate` and `predict` show notes on stderr, so
@@ -65,8 +68,10 @@ public enum Commands {
 
     /// A saved model with the task its loss and outputs define.
     static func loadModel(_ location: String) throws -> (path: String, choice: String?, saved: ModelFile.Saved, task: LearningTask) {
-        let (path, choice) = try modelPath(for: location)
-        let saved = try ModelFile.read(path: path, threads: availableCPUCount())
+        let (path, choice, contents) = try modelFile(for: location)
+        let saved = try contents.map {
+            try ModelFile.decode(tensors: $0.tensors, metadata: $0.metadata, path: path, threads: availableCPUCount())
+        } ?? ModelFile.read(path: path, threads: availableCPUCount())
         return (path, choice, saved, try LearningTask(loss: saved.loss.kind, outputWidth: saved.network.outputWidth,
                                                       targetCount: saved.normalization.targetNames.count))
     }

@@ -91,6 +91,11 @@ enum ModelFile {
     /// Reads a model written by `write` (or a checkpoint), rebuilding the network from its metadata.
     static func read(path: String, threads: Int) throws -> Saved {
         let (tensors, metadata) = try SafeTensors.read(path: path)
+        return try decode(tensors: tensors, metadata: metadata, path: path, threads: threads)
+    }
+
+    /// The model in a file's tensors and metadata, already read from `path`.
+    static func decode(tensors: [TensorRecord], metadata: [String: String], path: String, threads: Int) throws -> Saved {
         func field(_ key: String) throws -> String {
             guard let value = metadata[key] else {
                 throw UserError("\(path): not a plexus model (no \(key) in __metadata__)")

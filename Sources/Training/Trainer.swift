@@ -22,7 +22,7 @@ final class Trainer {
     /// What runs around the steps: checkpoints, the end of each epoch, the end of the run.
     let checkpoints: CheckpointPolicy, epochEnd: EpochEnd, runFinish: RunFinish
     /// Where training stands (advanced after every step).
-    internal(set) var position: TrainingPosition
+    private(set) var position: TrainingPosition
 
     /// A trainer for `setup` writing to `files` (whose directory rank 0 has created).
     init(setup: TrainingSetup, files: RunDirectory, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
