@@ -7,6 +7,7 @@ plexus=${1:-.build/release/plexus}
 config=Configs/fashion-mnist.yaml
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+bench/machine
 
 # The process's own view: VmHWM at the end, seconds from process start to trainer ready and to the first step done.
 echo "# plexus bench step --steps 50 (1 process; VmHWM, setup_seconds, first_step_seconds)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fashion-MNIST from NumPy files against the IDX files: peak resident memory, start-up, and the same weights.
-# Usage: bench/npz_memory.sh [PLEXUS_BINARY] [ROUNDS]   (needs runs/examples/fashion-mnist-*.npz: python3 bench/make_examples.py)
+# Usage: bench/npz_memory.sh [PLEXUS_BINARY] [ROUNDS]
+# (writes runs/examples/fashion-mnist-*.npz first with bench/make_examples.py when they are missing)
 #
 # Both configs train the same network on the same bytes (Configs/fashion-mnist.yaml reads the gzipped IDX files,
 # Configs/fashion-mnist-npz.yaml an uncompressed numpy.savez of them), alternating, ROUNDS times (default 2):
@@ -10,10 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 plexus=${1:-.build/release/plexus}
 rounds=${2:-2}
-for file in runs/examples/fashion-mnist-train.npz runs/examples/fashion-mnist-test.npz; do
-    [ -f "$file" ] || { echo "$file: missing; run python3 bench/make_examples.py" >&2; exit 2; }
-done
+if [ ! -f runs/examples/fashion-mnist-train.npz ] || [ ! -f runs/examples/fashion-mnist-test.npz ]; then
+    bench/python bench/make_examples.py >&2
+fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+bench/machine
 for round in $(seq 1 "$rounds"); do
     for config in Configs/fashion-mnist.yaml Configs/fashion-mnist-npz.yaml; do
         name=$(basename "$config" .yaml)
