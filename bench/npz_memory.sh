@@ -14,6 +14,8 @@ rounds=${2:-2}
 if [ ! -f runs/examples/fashion-mnist-train.npz ] || [ ! -f runs/examples/fashion-mnist-test.npz ]; then
     bench/python bench/make_examples.py >&2
 fi
+source launch/common.sh
+[ -x /usr/bin/time ] || ensure_packages time || { echo "bench/npz_memory.sh: needs /usr/bin/time (Debian: time)" >&2; exit 2; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 bench/machine
 for round in $(seq 1 "$rounds"); do
@@ -27,7 +29,7 @@ for round in $(seq 1 "$rounds"); do
         peak=$(sed -n 's/.*"peak_rss_mib":\([0-9.]*\).*/\1/p' <<<"$step")
         first=$(sed -n 's/.*"first_step_seconds":\([0-9.]*\).*/\1/p' <<<"$step")
         printf 'round %d %-18s train 1 epoch: max RSS %6.1f MiB, %5.2f s wall; bench step: VmHWM %6.1f MiB, first step %.3f s; param_sha256 %s\n' \
-            "$round" "$name" "$(echo "$rss / 1024" | bc -l)" "$wall" "$peak" "$first" "${sha:0:16}"
+            "$round" "$name" "$(awk -v kib="$rss" 'BEGIN { print kib / 1024 }')" "$wall" "$peak" "$first" "${sha:0:16}"
     done
 done
 echo "# the training images are 60000×784 = 47.0 MB of bytes (test 7.8 MB): IDX reads them into the process,"
