@@ -10,7 +10,8 @@
 #
 # Prints a table (samples/s, efficiency = two hosts / one host, ratio to DDP's best hook), the links' measured
 # latency α and time per byte β (a line fitted to `plexus bench allreduce` between the hosts), and a model of
-# 4-64 nodes at 1/10/100 Gbit/s built from them (README, "Scaling out"); writes bench/results/cluster.json. Needs PyTorch in $BENCH_VENV (default /tmp/benchvenv) unless --plexus-only.
+# 4-64 nodes at 1/10/100 Gbit/s built from them (docs/benchmarks.md); writes bench/results/cluster.json. PyTorch comes
+# from bench/python's environment (made on first use), not needed with --plexus-only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,14 +31,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#variants[@]} -gt 0 ] || { variant_names=(default); variants=(""); }
-venv=${BENCH_VENV:-/tmp/benchvenv}
-python=$venv/bin/python
+python=python3
+[ "$plexus_only" = 1 ] || python=$("$root/bench/python" --path)
 binary=${PLEXUS_BINARY:-$root/.build/release/plexus}
 config=$root/bench/mlp-784-512-256-10.yaml
 out=$root/bench/results
 mkdir -p "$out"
 mpirun_root_flags
-tmp=$(mktemp -d /tmp/plexus-cluster.XXXXXX)
+tmp=$(mktemp -d)
 chmod 755 "$tmp"
 trap 'netns_hosts_down; rm -rf "$tmp"' EXIT
 netns_hosts_up 2 "$tmp"
@@ -57,14 +58,15 @@ ddp_step() {  # ddp_step GLOBAL HOOK: two hosts, one process each
     local i
     for i in 2 1; do
         netns_run "$i" "RANK=$((i - 1)) WORLD_SIZE=2 MASTER_ADDR=$netns_net.1 MASTER_PORT=29533 GLOO_SOCKET_IFNAME=eth0 \
-OMP_NUM_THREADS=1 $python $root/bench/torch_mlp.py --threads 1 --steps $steps --batch $1 --hook $2" \
+OMP_NUM_THREADS=1 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $python $root/bench/torch_mlp.py --threads 1 --steps $steps --batch $1 --hook $2" \
             > "$tmp/ddp$i.out" 2> "$tmp/ddp$i.err" &
     done
     wait
     grep '^{' "$tmp/ddp1.out" || { echo "DDP failed: $(tail -3 "$tmp/ddp1.err")" >&2; return 1; }
 }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; $rounds round(s), $steps steps"
+bench/machine
+echo "$rounds round(s), $steps steps"
 # Each host reports itself alone on its node (no shared memory between the simulated hosts).
 alone=$(netns_mpirun "sh -c 'echo \$OMPI_COMM_WORLD_LOCAL_SIZE'" | sort -u)
 [ "$alone" = 1 ] || { echo "bench/cluster.sh: ranks share a node (OMPI_COMM_WORLD_LOCAL_SIZE=$alone)" >&2; exit 1; }
@@ -72,7 +74,7 @@ for round in $(seq 1 "$rounds"); do
     # One host, one core: the reference for efficiency.
     record one-host plexus default 128 "$(taskset -c 0 "$binary" bench step "$config" --steps "$steps" --warmup 20 --json \
         --set training.threads=1 --set training.batch_size=128)"
-    [ "$plexus_only" = 1 ] || record one-host pytorch none 128 "$(OMP_NUM_THREADS=1 taskset -c 0 "$python" bench/torch_mlp.py \
+    [ "$plexus_only" = 1 ] || record one-host pytorch none 128 "$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 taskset -c 0 "$python" bench/torch_mlp.py \
         --threads 1 --steps "$steps" --batch 128)"
     for link in $links; do
         netns_link "$link"

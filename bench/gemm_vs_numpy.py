@@ -73,7 +73,7 @@ def main():
                         help="leave OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as set (e.g. OpenBLAS's Haswell kernel against "
                              "PLEXUS_KERNEL=avx2)")
     args = parser.parse_args()
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs")
+    print(f"machine: {cpu_model()}; {os.cpu_count()} CPUs")
     best = lambda old, new: [a if a["gflops"] >= b["gflops"] else b for a, b in zip(old, new)] if old else new
     plexus, numpy_rows = None, {}
     for round in range(args.rounds):
@@ -104,13 +104,17 @@ def main():
         json.dump(rows, open(args.json_out, "w"), indent=1)
 
 def cpu_model():
+    """The CPU as lscpu names it: model name, family, model, and whether it has AVX-512 (avx512f)."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return "unknown"
+        return "unknown"
+    avx512 = "yes" if "avx512f" in fields.get("flags", "").split() else "no"
+    return (f"{fields.get('model name', 'unknown')}, family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}, "
+            f"avx512f {avx512}")
 
 def prod(values):
     result = 1.0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The step targets of the SIMD kernels in one alternating run (wrap it in the CPU lock where one exists):
-#   bench/kernel_targets.sh [ROUNDS]     (PyTorch, numpy, threadpoolctl in $BENCH_VENV, default /tmp/benchvenv)
+# The training step of the benchmark net against PyTorch, and deterministic mode's cost, in one alternating run
+# (on an otherwise idle machine):
+#   bench/kernel_targets.sh [ROUNDS] [STEPS]    (default 3 rounds of 400 steps; the peers run from bench/python)
 # Per round, at 1 then 2 threads: plexus (its widest kernel), plexus with PLEXUS_KERNEL=avx2, $BASELINE (an older
 # plexus binary, if set), bench/torch_mlp.py, bench/torch_epoch.py and a 2048³ numpy sgemm with OpenBLAS's best
 # kernel (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peers only); then default against deterministic mode
@@ -8,20 +9,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-py=${BENCH_VENV:-/tmp/benchvenv}/bin/python
+steps=${2:-400}
+py=bench/python
 cfg=bench/mlp-784-512-256-10.yaml
 plexus=.build/release/plexus
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
 rate() { python3 -c "import json,sys; print(round(json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second']))"; }
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-     "$(grep -m1 -ow avx512f /proc/cpuinfo || echo 'no avx512f')"
+bench/machine
 for round in $(seq 1 "$rounds"); do
     for threads in 1 2; do
-        mine=$($plexus bench step $cfg --steps 400 --set training.threads=$threads --json | rate)
-        avx2=$(PLEXUS_KERNEL=avx2 $plexus bench step $cfg --steps 400 --set training.threads=$threads --json | rate)
-        base=${BASELINE:+$($BASELINE bench step $cfg --steps 400 --set training.threads=$threads --json | rate)}
-        torch=$(peer "$py" bench/torch_mlp.py --threads $threads --steps 400 | rate)
+        mine=$($plexus bench step $cfg --steps "$steps" --set training.threads=$threads --json | rate)
+        avx2=$(PLEXUS_KERNEL=avx2 $plexus bench step $cfg --steps "$steps" --set training.threads=$threads --json | rate)
+        base=${BASELINE:+$($BASELINE bench step $cfg --steps "$steps" --set training.threads=$threads --json | rate)}
+        torch_json=$(peer "$py" bench/torch_mlp.py --threads $threads --steps "$steps")
+        torch=$(rate <<<"$torch_json")
+        [ "$round" != 1 ] || echo "PyTorch at $threads thread(s): $(python3 -c "import json,sys; d=json.loads(sys.argv[1].splitlines()[-1]); print(d['framework'], 'CPU capability', d['cpu_capability'] + ';', d['kernels'])" "$torch_json")"
         epoch=$(peer "$py" bench/torch_epoch.py --threads $threads --epochs 2 | rate)
         blas=$(peer OPENBLAS_NUM_THREADS=$threads "$py" -c "
 import time, numpy as np
@@ -35,7 +38,7 @@ print(round(2 * 2048**3 / best / 1e9, 1), 'GFLOP/s', [i['architecture'] for i in
              "torch_epoch $epoch; plexus $(python3 -c "print(round($mine * 2.41e-3, 1))") GFLOP/s, openblas 2048³ $blas"
     done
     line="round $round, deterministic:"
-    for det in false true; do line="$line 1x1 $det $($plexus bench step $cfg --steps 500 --set training.threads=1 --set training.deterministic=$det --json | rate)"; done
-    for det in false true; do line="$line 2x1 $det $(mpirun -np 2 $plexus bench step $cfg --steps 500 --set training.deterministic=$det --json | rate)"; done
+    for det in false true; do line="$line 1x1 $det $($plexus bench step $cfg --steps "$steps" --set training.threads=1 --set training.deterministic=$det --json | rate)"; done
+    for det in false true; do line="$line 2x1 $det $(mpirun -np 2 $plexus bench step $cfg --steps "$steps" --set training.deterministic=$det --json | rate)"; done
     echo "$line"
 done

@@ -8,7 +8,7 @@
 Each CSV pair is one train_test_split(test_size=0.2, random_state=0) of 10,000 rows; bench/sklearn_compare.py trains
 scikit-learn on exactly these files.
 
-  python3 bench/make_examples.py [--out runs/examples] [--idx /usr/share/datasets/fashion-mnist]
+  bench/python bench/make_examples.py [--out runs/examples] [--idx /usr/share/datasets/fashion-mnist] [--no-fashion-mnist]
 """
 import argparse
 import gzip

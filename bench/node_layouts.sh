@@ -2,12 +2,12 @@
 # One node, which layout is fastest: 1 rank × 2 threads against 2 ranks × 1 thread with the node-shared
 # reduction (default), with the plain allreduce (distributed.shared_memory false), and with a base binary
 # ($PLEXUS_BASE, e.g. the build before the node-shared reduction), plus PyTorch DDP (gloo, 2 processes) as the
-# peer; the benchmark net and the default config; alternating over rounds. Run it under /work/tools/cpu-exclusive
-# (or on an idle machine).
+# peer (from bench/python's environment); the benchmark net and the default config; alternating over rounds. Run
+# it on an otherwise idle machine.
 #
 #   bench/node_layouts.sh [--rounds N] [--steps N] [--no-torch]
 #
-# Prints each layout's best round and every round's samples/s, and the ratios the README quotes.
+# Prints each layout's best round and every round's samples/s, and the ratios docs/benchmarks.md quotes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/common.sh
@@ -23,8 +23,7 @@ while [ $# -gt 0 ]; do
 done
 binary=${PLEXUS_BINARY:-$PWD/.build/release/plexus}
 base=${PLEXUS_BASE:-}
-venv=${BENCH_VENV:-/tmp/benchvenv}
-results=$(mktemp /tmp/plexus-layouts.XXXXXX)
+results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
 step() {  # step NAME CONFIG MPIRUN-OPTIONS BINARY SETTINGS...
@@ -33,7 +32,8 @@ step() {  # step NAME CONFIG MPIRUN-OPTIONS BINARY SETTINGS...
     echo "$name $(mpirun $options "$program" bench step "$config" --steps "$steps" --warmup 20 --json "$@" | grep '^{')" >> "$results"
 }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; $rounds round(s), $steps steps"
+bench/machine
+echo "$rounds round(s), $steps steps"
 for round in $(seq 1 "$rounds"); do
     for net in bench/mlp-784-512-256-10.yaml Configs/fashion-mnist.yaml; do
         tag=$(basename "$net" .yaml)
@@ -44,7 +44,8 @@ for round in $(seq 1 "$rounds"); do
         [ -z "$base" ] || step "$tag:2x1-base" "$net" "-np 2" "$base" --set training.threads=1
     done
     if [ "$torch" = 1 ]; then
-        echo "torch:ddp2 $(OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc_per_node=2 bench/torch_mlp.py --threads 1 \
+        echo "torch:ddp2 $(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 bench/python -m torch.distributed.run \
+            --nproc_per_node=2 bench/torch_mlp.py --threads 1 \
             --steps "$steps" 2>/dev/null | grep '^{')" >> "$results"
     fi
 done

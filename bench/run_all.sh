@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds plexus and runs every peer comparison on the same machine in one go, then prints the ratio table.
-#   bench/run_all.sh            (PyTorch, numpy and threadpoolctl in $BENCH_VENV, default /tmp/benchvenv, created with
-#                                `python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install torch numpy threadpoolctl`)
-# The peers run with their best kernels: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for numpy (the scripts print
-# the kernel OpenBLAS picked), PyTorch reports its CPU capability; plexus reports its kernel variant.
-# Results go to bench/results/*.json.
+#   bench/run_all.sh            (BENCH_ROUNDS=3 rounds, BENCH_STEPS=300 timed steps)
+# The Python peers run from bench/python's environment (made on first use with bench/requirements.txt's pinned
+# packages) with their best kernels: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the peer commands only (the
+# scripts print the kernel threadpoolctl reports), PyTorch reports its CPU capability; plexus reports its kernel
+# variant. Results go to bench/results/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${BENCH_VENV:-/tmp/benchvenv}
-python=$venv/bin/python
+python=bench/python
+# The peers' commands run with OpenBLAS free to pick its best kernel for this CPU.
+peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
 steps=${BENCH_STEPS:-300}
 rounds=${BENCH_ROUNDS:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -18,9 +19,8 @@ mkdir -p "$out"
 swift build -c release 2>&1 | tail -1
 plexus=.build/release/plexus
 config=bench/mlp-784-512-256-10.yaml
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs" \
-     "($(grep -m1 -ow avx512f /proc/cpuinfo || echo 'no avx512f')); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "PyTorch: $("$python" -c 'import torch; print(torch.__version__, "CPU capability", torch.backends.cpu.get_cpu_capability())')"
+bench/machine
+echo "PyTorch: $(peer "$python" -c 'import torch; print(torch.__version__, "CPU capability", torch.backends.cpu.get_cpu_capability())')"
 
 echo; echo "== GEMM: plexus vs numpy/OpenBLAS (best of 3 runs of >= 0.2 s) =="
 "$plexus" bench gemm --json --threads 1,2 > "$out/gemm_plexus.json"
@@ -40,11 +40,11 @@ echo; echo "== training step, $config (global batch 128), $rounds rounds alterna
 for round in $(seq 1 "$rounds"); do
     for threads in 1 2; do
         "$plexus" bench step "$config" --steps "$steps" --set training.threads=$threads --json > "$out/step_plexus_1x$threads.$round.json"
-        "$python" bench/torch_mlp.py --threads $threads --steps "$steps" > "$out/step_torch_1x$threads.$round.json"
-        "$python" bench/torch_epoch.py --threads $threads --epochs 2 > "$out/step_torch_epoch_1x$threads.$round.json"
+        peer "$python" bench/torch_mlp.py --threads $threads --steps "$steps" > "$out/step_torch_1x$threads.$round.json"
+        peer "$python" bench/torch_epoch.py --threads $threads --epochs 2 > "$out/step_torch_epoch_1x$threads.$round.json"
     done
     mpirun -np 2 "$plexus" bench step "$config" --steps "$steps" --json > "$out/step_plexus_2x1.$round.json"
-    OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc_per_node=2 bench/torch_mlp.py --threads 1 --steps "$steps" 2>/dev/null \
+    peer OMP_NUM_THREADS=1 "$python" -m torch.distributed.run --nproc_per_node=2 bench/torch_mlp.py --threads 1 --steps "$steps" 2>/dev/null \
         | grep '^{' > "$out/step_torch_ddp_2x1.$round.json"
     "$plexus" bench step "$config" --steps "$steps" --set training.deterministic=true --set training.threads=1 --json \
         > "$out/step_plexus_1x1_deterministic.$round.json"

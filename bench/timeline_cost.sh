@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What logging.timeline costs the training step: `plexus bench step` alternately without and with the
 # timeline recording every timed step, ROUNDS times in one run, at 1 process x 1 thread and at 2 ranks;
-# prints each pair's samples/s, their ratio and the median ratio per layout. Run it on an idle machine
-# (here: under /work/tools/cpu-exclusive). Build first: swift build -c release --product plexus.
+# prints each pair's samples/s, their ratio and the median ratio per layout. Run it on an otherwise idle machine.
+# Build first: swift build -c release --product plexus.
 #   bench/timeline_cost.sh [ROUNDS (default 7)] [STEPS (default 300)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ steps=${2:-300}
 plexus=.build/release/plexus
 config=bench/mlp-784-512-256-10.yaml
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench/machine
 samples() { sed -nE 's/.*"samples_per_second":([0-9.e+]+).*/\1/p'; }
 # Every timed step is recorded (the window covers them all), so the ratio is the full per-step cost.
 timeline=(--set logging.timeline=true --set logging.timeline_steps=1-100000)

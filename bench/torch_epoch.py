@@ -4,7 +4,8 @@
 Same model and data as bench/torch_mlp.py (MLP 784-512-256-10, ReLU, Adam lr 1e-3, cross-entropy, batch 128,
 Fashion-MNIST preloaded as float32 in [0, 1]), but through a DataLoader over a TensorDataset with shuffle=True,
 one full epoch after another. Prints one JSON line with the best epoch's samples/s:
-{"framework", "threads", "epochs", "samples_per_second", "epoch_samples_per_second"}.
+{"framework", "cpu_capability", "kernels", "threads", "epochs", "samples_per_second", "epoch_samples_per_second"}
+("kernels": what threadpoolctl reports, see torch_mlp.py).
 
 Usage: torch_epoch.py --threads 1 [--epochs 3]
 """
@@ -12,7 +13,7 @@ import argparse, json, time
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
-from torch_mlp import benchmark_net, fashion_mnist
+from torch_mlp import benchmark_net, fashion_mnist, kernels
 
 def main():
     parser = argparse.ArgumentParser()
@@ -37,7 +38,8 @@ def main():
             optimizer.step()
             samples += len(y)
         rates.append(samples / (time.perf_counter() - start))
-    print(json.dumps({"framework": f"pytorch {torch.__version__} (DataLoader loop)", "threads": args.threads,
+    print(json.dumps({"framework": f"pytorch {torch.__version__} (DataLoader loop)",
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(), "kernels": kernels(), "threads": args.threads,
                       "epochs": args.epochs, "samples_per_second": round(max(rates), 1),
                       "epoch_samples_per_second": [round(r, 1) for r in rates]}), flush=True)
 

@@ -3,7 +3,9 @@
 
 MLP 784-512-256-10 (ReLU), Adam lr 1e-3, cross-entropy, global batch 128, Fashion-MNIST preloaded as a
 float32 tensor scaled to [0, 1], a fresh permutation every epoch. Prints one JSON line:
-{"framework", "world_size", "threads", "samples_per_second", "steps"}.
+{"framework", "cpu_capability", "kernels", "world_size", "threads", "samples_per_second", "steps"}; "kernels" is what
+threadpoolctl reports for the process's BLAS and OpenMP libraries (run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+unset, so that OpenBLAS picks its best kernel: bench/run_all.sh and bench/kernel_targets.sh do).
 
 One process:  torch_mlp.py --threads 1     (torch.set_num_threads)
 DDP (gloo):   torchrun --nproc_per_node=2 torch_mlp.py --threads 1   (each rank batch 128/world)
@@ -28,6 +30,16 @@ def fashion_mnist(directory):
     images = torch.from_numpy(read_idx(os.path.join(directory, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255)
     labels = torch.from_numpy(read_idx(os.path.join(directory, "train-labels-idx1-ubyte.gz")).astype(np.int64))
     return images, labels
+
+def kernels():
+    """What threadpoolctl reports for the BLAS and OpenMP libraries loaded in this process, e.g.
+    'openblas 0.3.31 Haswell x1; mkl 2025.2 x1' (empty without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ""
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')}" + (f" {i['architecture']}" if i.get("architecture") else "")
+                     + f" x{i.get('num_threads')}" for i in threadpool_info())
 
 def benchmark_net():
     """The benchmark net 784-512-256-10 with seed 1's initial weights."""
@@ -95,7 +107,9 @@ def main():
         dist.barrier()
     seconds = time.perf_counter() - start
     if rank == 0:
-        print(json.dumps({"framework": f"pytorch {torch.__version__}", "world_size": world, "threads": args.threads,
+        print(json.dumps({"framework": f"pytorch {torch.__version__}",
+                          "cpu_capability": torch.backends.cpu.get_cpu_capability(), "kernels": kernels(),
+                          "world_size": world, "threads": args.threads,
                           "hook": args.hook if distributed else "none", "global_batch": args.batch,
                           "steps": args.steps, "samples_per_second": round(args.steps * args.batch / seconds, 1)}), flush=True)
     if distributed:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The stall watchdog's cost on the training step: `mpirun -np 2 plexus bench step` alternating a binary without it
-# (BASE, blocking MPI collectives) and one with it (NEW, non-blocking collectives polled against the deadline),
-# ROUNDS times each in one run, then the median samples/s of each and their ratio.
+# Two builds' training step against each other: `mpirun -np 2 plexus bench step` alternating BASE (e.g. a build
+# whose MPI collectives block, without the stall watchdog) and NEW (non-blocking collectives polled against their
+# deadline), ROUNDS times each in one run, then the median samples/s of each and their ratio. Run it on an
+# otherwise idle machine:
 #
-#   /work/tools/cpu-exclusive bench/watchdog_cost.sh BASE_BINARY [NEW_BINARY] [ROUNDS] [CONFIG] [--set k=v ...]
+#   bench/watchdog_cost.sh BASE_BINARY [NEW_BINARY] [ROUNDS] [CONFIG] [--set k=v ...]
 #
 # NEW defaults to .build/release/plexus, ROUNDS to 7, CONFIG to the benchmark net (bench/mlp-784-512-256-10.yaml).
 set -euo pipefail
@@ -15,6 +16,7 @@ config=${4:-bench/mlp-784-512-256-10.yaml}
 shift $(($# < 4 ? $# : 4))
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+bench/machine
 
 for round in $(seq "$rounds"); do
     for side in base new; do

@@ -203,7 +203,7 @@ _check() {
         case "$what" in
         build)
             command -v swift >/dev/null 2>&1 ||
-                _need - "swift (not on PATH): install a Swift 6 toolchain (swift.org/install), or use a prebuilt package (launch/package; README: Running on a cluster)"
+                _need - "swift (not on PATH): install a Swift 6 toolchain (swift.org/install), or use a prebuilt package (launch/package; docs/clusters.md)"
             # (pkg-config with it: on Debian SwiftPM reads ompi-c.pc only through the pkg-config program)
             mpi_build_flags >/dev/null ||
                 _need "libopenmpi-dev pkg-config" "MPI headers (no pkg-config ompi-c or mpich, no mpicc): load your MPI (e.g. module load openmpi) or install OpenMPI's development files (libopenmpi-dev, openmpi-devel)"
@@ -217,7 +217,7 @@ _check() {
             if plexus_installed && command -v ldd >/dev/null 2>&1; then
                 for lib in $(ldd "$root/bin/plexus" 2>/dev/null | awk '/=> not found/ {print $1}'); do
                     case "$lib" in
-                    libmpi.so.40) _need openmpi-bin "libmpi.so.40 (OpenMPI 3.0 to 5.x) for bin/plexus: load OpenMPI (e.g. module load openmpi) or add its lib directory to LD_LIBRARY_PATH; for MPICH, Intel MPI or Cray build from source (README)" ;;
+                    libmpi.so.40) _need openmpi-bin "libmpi.so.40 (OpenMPI 3.0 to 5.x) for bin/plexus: load OpenMPI (e.g. module load openmpi) or add its lib directory to LD_LIBRARY_PATH; for MPICH, Intel MPI or Cray build from source (docs/clusters.md)" ;;
                     *) _need - "$lib for bin/plexus: install it or add its directory to LD_LIBRARY_PATH" ;;
                     esac
                 done
@@ -386,7 +386,7 @@ run_mpirun() {
 # default_layout: the mpirun flags, one per line, for launch/train's layout when PLEXUS_RANKS is not set:
 # one rank per NUMA domain of every node (on most machines one rank per node), bound to that domain's cores,
 # whose compute threads (training.threads auto = the affinity mask) use all of them. Measured faster than a
-# rank per core on one node (README, "Ranks × threads"). Hosts come from a --hostfile/--machinefile in
+# rank per core on one node (docs/clusters.md, "Ranks × threads"). Hosts come from a --hostfile/--machinefile in
 # PLEXUS_MPIRUN_ARGS (each assumed to have this machine's NUMA domains); mapping flags there win.
 default_layout() {
     local domains hosts=1 previous="" word file=""
