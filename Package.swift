@@ -59,7 +59,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastMath),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "NeuralNet", "Support"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests",
                     dependencies: ["Training", "Benchmarks", "Config", "Datasets", "DataParallel", "Distributed", "Formats",
                                    "Kernels", "NeuralNet", "Observe", "Support"],
