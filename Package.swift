@@ -65,7 +65,8 @@ let package = Package(
                                    "Kernels", "NeuralNet", "Observe", "Support"],
                     swiftSettings: fastMath),
         .testTarget(name: "IntegrationTests",
-                    dependencies: ["Training", "Config", "Datasets", "DataParallel", "Formats", "Observe", "Support"],
+                    dependencies: ["Training", "Config", "Datasets", "DataParallel", "Distributed", "Formats", "NeuralNet", "Observe",
+                                   "Support"],
                     swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]
