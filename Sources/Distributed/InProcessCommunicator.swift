@@ -139,7 +139,10 @@ public final class InProcessCommunicator: Communicator {
             fflush(stderr)
             exit(status)
         }
+        // Ranks that are threads: this one ends, the others' waits throw, the process goes on.
         world.abort(members[rank], status: status)
+        Thread.exit()
+        fatalError("Thread.exit returned")
     }
 
     public func finalize() {}

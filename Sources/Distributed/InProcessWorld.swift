@@ -85,13 +85,11 @@ final class InProcessWorld {
         }
     }
 
-    /// Rank `rank` aborted the world with `status`: every wait of the other ranks fails; its thread ends here.
-    func abort(_ rank: Int, status: Int32) -> Never {
+    /// Rank `rank` aborts the world with `status`: every wait of the other ranks fails (its thread ends next).
+    func abort(_ rank: Int, status: Int32) {
         let abort = InProcessAbort(rank: rank, status: status)
         lock.withLock { abortion = abortion ?? abort }
         end(rank, .aborted(abort))
-        Thread.exit()
-        fatalError("Thread.exit returned")
     }
 
     /// Records how `rank` ended and wakes every wait, so ranks waiting for it learn it left.

@@ -6,15 +6,15 @@ import Support
 ///
 /// Every collective is started non-blocking and completed by polling (`MPIDeadline.complete`), so none waits past
 /// its deadline (see Stall.swift): only the main thread calls MPI (MPI_THREAD_FUNNELED), so no watchdog thread could.
-public final class MPICommunicator: Communicator {
-    public let rank: Int
-    public let size: Int
-    public var kind: String { "mpi" }
-    public var timeoutSeconds: Double {
+final class MPICommunicator: Communicator {
+    let rank: Int
+    let size: Int
+    var kind: String { "mpi" }
+    var timeoutSeconds: Double {
         get { deadline.timeoutSeconds }
         set { deadline.timeoutSeconds = newValue }
     }
-    public var activity: Activity {
+    var activity: Activity {
         get { deadline.activity }
         set { deadline.activity = newValue }
     }
@@ -65,11 +65,11 @@ public final class MPICommunicator: Communicator {
         return (Int(rank), Int(size))
     }
 
-    public func allreduceSum(_ values: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws {
+    func allreduceSum(_ values: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws {
         try allreduce(values, count: count, elementSize: element.size, element.type, try element.operation())
     }
-    public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_max()) }
-    public func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_min()) }
+    func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_max()) }
+    func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(values, plexus_mpi_min()) }
 
     private func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, _ operation: MPI_Op) throws {
         guard let base = values.baseAddress else { return }
@@ -87,14 +87,14 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         try forEachSlice(count: bytes.count, elementSize: 1) { offset, count in
             try collective("MPI_Ibcast") { MPI_Ibcast(base + offset, count, plexus_mpi_byte(), Int32(root), communicator, &$0) }
         }
     }
 
-    public func barrier() throws {
+    func barrier() throws {
         try collective("MPI_Ibarrier") { MPI_Ibarrier(communicator, &$0) }
     }
 
@@ -121,7 +121,7 @@ public final class MPICommunicator: Communicator {
     }
 
     /// Splits by `MPI_COMM_TYPE_SHARED` (the ranks of one node), then by the index within the node.
-    public func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator) {
+    func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator) {
         var node: MPI_Comm? = plexus_mpi_comm_null()
         if sharedMemory {
             try MPICommunicator.check(MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank),
@@ -135,20 +135,20 @@ public final class MPICommunicator: Communicator {
         return (nodeGroup, try MPICommunicator(group: cross!, deadline: deadline))
     }
 
-    public func sharedMemory(bytes: Int) throws -> SharedMemory { try MPISharedWindow(bytes: bytes, group: self) }
+    func sharedMemory(bytes: Int) throws -> SharedMemory { try MPISharedWindow(bytes: bytes, group: self) }
 
-    public func ringSum(capacity: Int, tag: Int) -> RingSum {
+    func ringSum(capacity: Int, tag: Int) -> RingSum {
         RingSum(capacity: capacity, transport: MPIRingTransport(group: self, tag: tag))
     }
 
-    public func abort(status: Int32) -> Never {
+    func abort(status: Int32) -> Never {
         fflush(stdout)
         fflush(stderr)
         _ = MPI_Abort(plexus_mpi_comm_world(), status)
         exit(status) // MPI_Abort does not return; this satisfies the type checker if it ever does.
     }
 
-    public func finalize() {
+    func finalize() {
         guard isWorld && !finalized else { return }
         finalized = true
         _ = MPI_Finalize()
