@@ -17,7 +17,7 @@ static inline int plexus_mpi_success(void) { return MPI_SUCCESS; }
 static inline int plexus_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int plexus_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 
-// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/RankGroup.swift, RingSum.swift,
+// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/MPIGroupParts.swift,
 // MPICommunicator.swift).
 static inline MPI_Comm plexus_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline int plexus_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
