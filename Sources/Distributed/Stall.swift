@@ -46,6 +46,8 @@ public struct CollectiveStalled: ClassifiedError, CustomStringConvertible {
 
     public var exitStatus: Int32 { 1 }
     public var cause: ExitCause { .stalled }
+    /// The lowest stalled rank.
+    public var rankInvolved: Int? { ranks.first }
 
     public var description: String {
         "\(rankList(ranks)) stalled \(activity): no progress for \(secondsText(timeoutSeconds)); stopping the job"
