@@ -49,7 +49,8 @@ public func errorLine(for error: Error, rank: Int, worldSize: Int) -> String {
         // One rank's failure: name the rank, as for an error only that rank met.
         error = own
         if worldSize > 1 { prefix += "rank \(rank): " }
-    } else if !(error is AgreedStop || error is CollectiveStalled), worldSize > 1 {
+    } else if worldSize > 1, (error as? CollectiveStalled).map({ $0.rankInvolved == nil }) ?? !(error is AgreedStop) {
+        // This rank's own error, or its own stall (it was stopped while the others waited): name the rank.
         prefix += "rank \(rank): "
     }
     // One line whatever the error carries (a path from YAML may hold a line break).

@@ -1,4 +1,4 @@
-import Distributed
+@testable import Distributed
 import Foundation
 @testable import Support
 @testable import Training
@@ -44,6 +44,25 @@ final class ExitRecordTests: TemporaryDirectoryTestCase {
         // Written once: a later call (another exit path) leaves the record as it is.
         recorder.write(status: 0, error: nil, communicator: communicator)
         XCTAssertEqual(try ExitRecord.read(files).cause, .internal)
+    }
+
+    /// A stall names the stalled rank; a rank that finds every other one arrived was the stopped one itself (resumed
+    /// once the others gave up) and names itself.
+    func testStallRecords() throws {
+        let communicator = LocalCommunicator()
+        communicator.activity = .step(45)
+        let recorder = ExitRecorder()
+        let other = CollectiveStalled(ranks: [2], activity: .step(45), timeoutSeconds: 3)
+        XCTAssertEqual(recorder.record(status: 1, error: other, communicator: communicator),
+                       ExitRecord(status: 1, cause: .stalled, rank: 2, step: 45,
+                                  message: "plexus: rank 2 stalled at step 45: no progress for 3 s; stopping the job"))
+        let itself = CollectiveStalled(ranks: [], activity: .step(45), timeoutSeconds: 3)
+        XCTAssertEqual(errorLine(for: itself, rank: 0, worldSize: 3),
+                       "plexus: rank 0: stalled at step 45 itself: no progress for 3 s; stopping the job")
+        XCTAssertEqual(errorLine(for: other, rank: 0, worldSize: 3),
+                       "plexus: rank 2 stalled at step 45: no progress for 3 s; stopping the job")
+        XCTAssertEqual(recorder.record(status: 1, error: itself, communicator: communicator).rank, 0)
+        XCTAssertEqual(errorLine(for: AgreedUserError("ranks disagree"), rank: 1, worldSize: 3), "plexus: ranks disagree")
     }
 
     /// A completed job records its last line and step count; unknown rank and step are null, not missing.
