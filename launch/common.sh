@@ -374,6 +374,7 @@ run_dir_argument() {
 # run_files BINARY ARGS...: `BINARY files ARGS` (a run directory, or --default-run-dir CONFIG / --run-name NAME for
 # the default one) read into the associative array run_file: run_file[run_dir], run_file[lock],
 # run_file[checkpoint_pattern], ... (`plexus files RUN_DIR` lists them). Returns the binary's status on failure.
+# shellcheck disable=SC2034  # read by the scripts that source this file
 declare -gA run_file=()
 run_files() {
     local binary=$1 output line st=0
@@ -382,6 +383,7 @@ run_files() {
     [ "$st" = 0 ] || return "$st"
     run_file=()
     while IFS= read -r line; do
+        # shellcheck disable=SC2034
         [ -n "$line" ] && run_file[${line%%=*}]=${line#*=}
     done <<<"$output"
 }

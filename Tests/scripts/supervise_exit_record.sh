@@ -96,7 +96,7 @@ supervised final-user 0 "$tmp/nothing 1"
 [ "$status/$attempts" = 1/1 ] || fail "a user_error record with status 1: supervise exited $status after $attempts attempts (final expected)"
 supervised final-diverged 0 "$tmp/diverged 1"
 [ "$status/$attempts" = 1/1 ] || fail "a diverged record with status 1: exited $status after $attempts attempts (final expected)"
-supervised done 0 "$tmp/completed 1"
+supervised finished 0 "$tmp/completed 1"
 [ "$status/$attempts" = 0/1 ] || fail "a completed record with status 1: exited $status after $attempts attempts (done expected)"
 
 supervised signal 0 "$tmp/signal 75" "$tmp/completed 0"
