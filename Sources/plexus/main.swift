@@ -160,7 +160,7 @@ struct Files: ParsableCommand {
     @Option(name: .customLong("default-run-dir"), help: ArgumentHelp("Use the run directory `train` would make for this config now.",
                                                                      valueName: "CONFIG"))
     var defaultFor: String?
-    @Option(name: .customLong("run-name"), help: "Use the default place of a run named so (runs/NAME).") var runName: String?
+    @Option(name: .customLong("run-name"), help: "Use the default place of a run named so (\(RunDirectory.namedPath("NAME"))).") var runName: String?
     @Flag(help: "Create the run directory if it does not exist.") var create = false
     @Flag(name: .customLong("exit-record"), help: "Print the fields of its exit record (status, cause, rank, step, message) instead.")
     var exitRecord = false
