@@ -19,6 +19,8 @@
 #   mpirun_defaults NP [T] print, one per line, the mpirun flags launch/train uses for NP local ranks
 #   mpirun_stderr_filter   drop OpenMPI's redundant "a rank exited non-zero" banners from a stream
 #   run_dir_argument ARGS  the --run-dir value among plexus train's arguments
+#   run_files BINARY ARGS  fill the array run_file (NAME -> path) from `plexus files ARGS`: the run directory's
+#                          file names come from the binary, never from these scripts
 #   run_mpirun ARGS...     mpirun ARGS with the root permission and the stderr filter; returns status
 #   explain_mpirun_status  one-line stderr note for an mpirun exit status like 124 or 128+signal
 
@@ -367,6 +369,23 @@ run_dir_argument() {
         esac
         shift
     done
+}
+
+# run_files BINARY ARGS...: `BINARY files ARGS` (a run directory, or --default-run-dir CONFIG / --run-name NAME for
+# the default one) read into the associative array run_file: run_file[run_dir], run_file[lock],
+# run_file[checkpoint_pattern], ... (`plexus files RUN_DIR` lists them). Returns the binary's status on failure.
+# shellcheck disable=SC2034  # read by the scripts that source this file
+declare -gA run_file=()
+run_files() {
+    local binary=$1 output line st=0
+    shift
+    output=$("$binary" files "$@") || st=$?
+    [ "$st" = 0 ] || return "$st"
+    run_file=()
+    while IFS= read -r line; do
+        # shellcheck disable=SC2034
+        [ -n "$line" ] && run_file[${line%%=*}]=${line#*=}
+    done <<<"$output"
 }
 
 # run_mpirun ARGS...: mpirun ARGS with its stderr passed through mpirun_stderr_filter (unless

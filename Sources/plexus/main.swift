@@ -34,11 +34,12 @@ func printOutput(_ text: String?) {
     print(text)
 }
 
-/// Runs `body` on every rank of this job's communicator and ends the process with its exit status.
+/// Runs `body` on every rank of this job's communicator and ends the process with its exit status, which
+/// `exitRecorder` (if any) writes to the run's exit.json last.
 ///
 /// Every rank that stops at the same point (an `AgreedStop`) leaves cleanly after one rank says why; an error only
 /// this rank met is reported by it and ends every rank at once, so no rank waits forever in a collective.
-func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
+func runOnEveryRank(recording exitRecorder: ExitRecorder? = nil, _ body: (Communicator) throws -> Void) -> Never {
     let communicator: Communicator
     do {
         communicator = try makeCommunicator()
@@ -48,26 +49,31 @@ func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
     }
     do {
         try body(communicator)
-        try finish(communicator, status: 0)
+        try finish(communicator, status: 0, recording: exitRecorder)
     } catch let stop as AgreedStop {
         if communicator.rank == stop.reportingRank { reportError(stop, rank: communicator.rank, worldSize: communicator.size) }
-        do { try finish(communicator, status: stop.exitStatus) } catch {
+        do { try finish(communicator, status: stop.exitStatus, after: stop, recording: exitRecorder) } catch {
             reportError(error, rank: communicator.rank, worldSize: communicator.size)
+            exitRecorder?.write(status: exitStatus(of: error), error: error, communicator: communicator)
             communicator.abort(status: exitStatus(of: error))
         }
     } catch {
         reportError(error, rank: communicator.rank, worldSize: communicator.size)
         let status = exitStatus(of: error)
+        exitRecorder?.write(status: status, error: error, communicator: communicator)
         if communicator.size > 1 { communicator.abort(status: status) }
         exit(status)
     }
 }
 
-/// Ends a rank that reached the end with the others: a barrier first, since MPI_Finalize's own wait for every rank
-/// has no deadline and the barrier's has (a rank stopped now is named like any stall).
-func finish(_ communicator: Communicator, status: Int32) throws -> Never {
+/// Ends a rank that reached the end with the others (after `error`, nil when the command completed): a barrier
+/// first, since MPI_Finalize's own wait for every rank has no deadline and the barrier's has (a rank stopped now is
+/// named like any stall).
+func finish(_ communicator: Communicator, status: Int32, after error: Error? = nil,
+            recording exitRecorder: ExitRecorder?) throws -> Never {
     fflush(stdout)
     try communicator.barrier()
+    exitRecorder?.write(status: status, error: error, communicator: communicator)
     communicator.finalize()
     exit(status)
 }
@@ -76,14 +82,17 @@ struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, Files.self])
 }
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a network from a YAML config (under mpirun: one rank per process).")
 
     @Argument(help: "The YAML config file.") var config: String
-    @Option(name: .customLong("run-dir"), help: "Where to write config.yaml, metrics.jsonl, summary.json and final.safetensors (default runs/NAME-TIME).")
+    @Option(name: .customLong("run-dir"), help: """
+        Where to write \(RunFile.config.rawValue), \(RunFile.metrics.rawValue), \(RunFile.summary.rawValue) and \
+        \(RunFile.finalWeights.rawValue) (default \(RunDirectory.namedPath("NAME-TIME"))).
+        """)
     var runDirectory: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
     var overrides: [String] = []
@@ -93,15 +102,16 @@ struct Train: ParsableCommand {
     var resume = false
 
     func run() throws {
-        runOnEveryRank { communicator in
+        let exitRecorder = ExitRecorder()
+        runOnEveryRank(recording: exitRecorder) { communicator in
             try Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides, progressMode: progress,
-                               resume: resume, communicator: communicator, startTime: launched)
+                               resume: resume, communicator: communicator, startTime: launched, exitRecorder: exitRecorder)
         }
     }
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's best.safetensors, else its newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's \(RunFile.bestWeights.rawValue), else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
     @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
@@ -129,16 +139,35 @@ struct Predict: ParsableCommand {
 
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plot", abstract: "Draw the training curves of one or more runs (their metrics.jsonl) as an SVG.")
+        commandName: "plot", abstract: "Draw the training curves of one or more runs (their \(RunFile.metrics.rawValue)) as an SVG.")
 
     @Argument(help: "Run directories.") var runs: [String]
     @Option(help: "The SVG file to write.") var output = "plot.svg"
-    @Option(name: .customLong("metric"), help: ArgumentHelp("A metrics.jsonl name to draw (default: the losses and the task's metrics).",
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A \(RunFile.metrics.rawValue) name to draw (default: the losses and the task's metrics).",
                                                             valueName: "NAME"))
     var metrics: [String] = []
 
     func run() throws {
         print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
+    }
+}
+
+struct Files: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print NAME=PATH lines for the files of a run directory, or the fields of its exit record (for scripts).")
+
+    @Argument(help: "A run directory.") var runDirectory: String?
+    @Option(name: .customLong("default-run-dir"), help: ArgumentHelp("Use the run directory `train` would make for this config now.",
+                                                                     valueName: "CONFIG"))
+    var defaultFor: String?
+    @Option(name: .customLong("run-name"), help: "Use the default place of a run named so (\(RunDirectory.namedPath("NAME"))).") var runName: String?
+    @Flag(help: "Create the run directory if it does not exist.") var create = false
+    @Flag(name: .customLong("exit-record"), help: "Print the fields of its exit record (status, cause, rank, step, message) instead.")
+    var exitRecord = false
+
+    func run() throws {
+        print(try Commands.files(runDirectory: runDirectory, defaultFor: defaultFor, named: runName, create: create,
+                                 exitRecord: exitRecord))
     }
 }
 
