@@ -28,7 +28,7 @@ final class ExitRecordTests: TemporaryDirectoryTestCase {
         let claimed = try FileManager.default.attributesOfItem(atPath: files.claimedExitRecord)[.size] as? Int
         XCTAssertEqual(claimed, ClaimedExitRecord.claimedBytes)
 
-        let communicator = LocalCommunicator()
+        let communicator = InProcessCommunicator()
         communicator.activity = .step(17)
         recorder.write(status: exitStatus(of: InternalFailure()), error: InternalFailure(), communicator: communicator)
         let record = try recordObject(files)
@@ -49,7 +49,7 @@ final class ExitRecordTests: TemporaryDirectoryTestCase {
     /// A stall names the stalled rank; a rank that finds every other one arrived was the stopped one itself (resumed
     /// once the others gave up) and names itself.
     func testStallRecords() throws {
-        let communicator = LocalCommunicator()
+        let communicator = InProcessCommunicator()
         communicator.activity = .step(45)
         let recorder = ExitRecorder()
         let other = CollectiveStalled(ranks: [2], activity: .step(45), timeoutSeconds: 3)
@@ -71,7 +71,7 @@ final class ExitRecordTests: TemporaryDirectoryTestCase {
         let recorder = ExitRecorder()
         try recorder.claim(files)
         recorder.finished(steps: 40, line: "plexus: done: 40 steps")
-        recorder.write(status: 0, error: nil, communicator: LocalCommunicator())
+        recorder.write(status: 0, error: nil, communicator: InProcessCommunicator())
         let record = try recordObject(files)
         XCTAssertEqual(Set(record.keys), ["status", "cause", "rank", "step", "message"])
         XCTAssertTrue(record["rank"] is NSNull)
@@ -153,7 +153,7 @@ final class ExitRecordTests: TemporaryDirectoryTestCase {
 
         let recorder = ExitRecorder()
         try recorder.claim(RunDirectory(directory))
-        let communicator = LocalCommunicator()
+        let communicator = InProcessCommunicator()
         communicator.activity = .step(3)
         let stop = AgreedUserError("line one\nline two")
         recorder.write(status: stop.exitStatus, error: stop, communicator: communicator)
