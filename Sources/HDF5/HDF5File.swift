@@ -211,8 +211,7 @@ public final class HDF5Dataset {
         guard memorySpace >= 0 else { throw UserError("\(what): cannot read (\(library.lastError(or: "no memory space")))") }
         defer { _ = library.closeSpace(memorySpace) }
         guard library.read(id, memoryType, memorySpace, fileSpace, 0, buffer) >= 0 else {
-            throw UserError("\(what): cannot read rows \(rows.lowerBound)..<\(rows.upperBound) "
-                + "(\(library.lastError(or: "libhdf5 failed"))); a compression filter this libhdf5 lacks?")
+            throw UserError("\(what): cannot read rows \(rows.lowerBound)..<\(rows.upperBound) (\(library.lastError(or: "libhdf5 failed")))")
         }
     }
 

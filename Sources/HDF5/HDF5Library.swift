@@ -90,23 +90,22 @@ final class HDF5Library: @unchecked Sendable {
         nativeDouble = try library.symbol("H5T_NATIVE_DOUBLE_g", as: UnsafePointer<HID>.self).pointee
     }
 
-    /// The most specific message on HDF5's error stack (what the last failed call left), or `fallback`.
+    /// The message on HDF5's error stack (what the last failed call left) that says most: one about a filter (a
+    /// compression libhdf5 lacks), else the most specific one; `fallback` when the stack is empty.
     func lastError(or fallback: String) -> String {
-        final class Messages { var first: String? }
+        final class Messages { var all: [String] = [] }
         let messages = Messages()
         // H5E_error2_t: three hid_t, an unsigned line (padded to 8), then func_name, file_name and desc pointers.
         let callback: WalkCallback = { _, error, context in
-            guard let error, let context else { return 0 }
-            let messages = Unmanaged<Messages>.fromOpaque(context).takeUnretainedValue()
-            if messages.first == nil, let description = error.load(fromByteOffset: 48, as: UnsafePointer<CChar>?.self) {
-                messages.first = String(cString: description)
-            }
+            guard let error, let context,
+                  let description = error.load(fromByteOffset: 48, as: UnsafePointer<CChar>?.self) else { return 0 }
+            Unmanaged<Messages>.fromOpaque(context).takeUnretainedValue().all.append(String(cString: description))
             return 0
         }
         // H5E_DEFAULT (0), walking upward: from the most specific error to the API call.
         _ = walkErrors(0, 0, callback, Unmanaged.passUnretained(messages).toOpaque())
-        let text = withExtendedLifetime(messages) { messages.first ?? "" }
-        return text.isEmpty ? fallback : escapedForMessage(text, limit: 160)
+        let text = withExtendedLifetime(messages) { messages.all.first { $0.contains("filter") } ?? messages.all.first ?? "" }
+        return text.isEmpty ? fallback : escapedForMessage(text, limit: 200)
     }
 
     /// H5T_class_t values this reader distinguishes.
