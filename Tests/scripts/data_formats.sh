@@ -9,12 +9,7 @@ name=data_formats
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
 source "$here/fixtures/python_venv.sh"
 [ -x "$binary" ] || fail "no plexus binary at $binary"
-if ! ldconfig -p 2>/dev/null | grep -qE 'libhdf5(_serial)?\.so\.(103|200|310|320)'; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        ensure_packages libhdf5-103-1 >&2 || ensure_packages libhdf5-103-1t64 >&2 || true
-    fi
-    ldconfig -p 2>/dev/null | grep -qE 'libhdf5(_serial)?\.so\.' || { echo "SKIP $name: libhdf5 is not installed (apt-get install libhdf5-103-1)"; exit 0; }
-fi
+ensure_hdf5_runtime || { echo "SKIP $name: libhdf5 is not installed and cannot be here (Debian: apt-get install libhdf5-103-1)"; exit 0; }
 python="$(test_venv numpy pyarrow h5py)" || fail "could not install numpy, pyarrow and h5py from PyPI into a venv"
 
 tmp="$(mktemp -d /tmp/plexus-formats.XXXXXX)"
