@@ -104,8 +104,13 @@ extension Dataset {
         case .idx: return try loadIDX(prefix: try single("IDX"))
         case .csv: return try loadCSV(path: try single("CSV"), targets: targets ?? ["label"], requireTargets: requireTargets)
         case .parquet:
-            if case .pair = location { throw UserError("\(location): an {x:, y:} pair is for .npy files; Parquet data is a file or shards") }
-            return try loadParquet(paths: files, targets: targets ?? ["label"], requireTargets: requireTargets)
+            switch location {
+            case .pair, .arrays:
+                throw UserError("\(location): Parquet data is a file, a pattern or a list of shards (name its target columns "
+                    + "with data.targets)")
+            case .path, .shards:
+                return try loadParquet(paths: files, targets: targets ?? ["label"], requireTargets: requireTargets)
+            }
         case .npy:
             switch location {
             case let .pair(features, targetsPath):

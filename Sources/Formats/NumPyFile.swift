@@ -4,7 +4,7 @@ import Support
 /// the rest of the file. Rows are the first dimension; the other dimensions are flattened into each row.
 public final class NumPyFile {
     /// The file's path, for messages.
-    public let path: String
+    let path: String
     /// Element type and shape.
     public let header: NumPyHeader
     /// Rows: the first dimension.
@@ -22,7 +22,7 @@ public final class NumPyFile {
     }
 
     /// Reads the header of a `.npy` file's bytes; `path` names it in errors.
-    public init(_ file: FileBytes, path: String) throws {
+    init(_ file: FileBytes, path: String) throws {
         self.path = path
         self.file = file
         var position = 0

@@ -1,4 +1,5 @@
 /// HDF5: numeric datasets of HDF5 files read by row range, through libhdf5 loaded at run time.
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,7 +13,7 @@ import Support
 /// line saying what to install). libhdf5 is not thread-safe: use a file from one thread at a time.
 public final class HDF5File {
     /// The file's path, for messages.
-    public let path: String
+    let path: String
     let library: HDF5Library
     let id: HID
 
@@ -33,7 +34,7 @@ public final class HDF5File {
     deinit { _ = library.closeFile(id) }
 
     /// The names of the root group's members, sorted (for messages naming what the file holds).
-    public var memberNames: [String] {
+    var memberNames: [String] {
         var info = [UInt64](repeating: 0, count: 4)  // H5G_info_t: storage type, nlinks, max_corder, mounted
         guard info.withUnsafeMutableBytes({ library.groupInfo(id, $0.baseAddress!) }) >= 0 else { return [] }
         let count = min(Int(info[1]), 1000)
@@ -79,7 +80,7 @@ public final class HDF5File {
 /// each row. Integers, floats (half, single, double) and enums of integers (h5py's bool) are read as Floats.
 public final class HDF5Dataset {
     /// The dataset's name in the file.
-    public let name: String
+    let name: String
     /// Its dimensions, outermost first.
     public let shape: [Int]
     /// Rows: the first dimension.

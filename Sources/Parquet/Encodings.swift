@@ -207,19 +207,18 @@ struct BooleanStorage: ValueStorage {
 }
 
 /// Variable-length byte strings (BYTE_ARRAY): all bytes in one buffer, value i at `offsets[i]..<offsets[i + 1]`.
-public struct ParquetByteArrays: ValueStorage {
+struct ParquetByteArrays: ValueStorage {
     /// Where each value starts in `bytes`, plus the end of the last one.
-    public private(set) var offsets: [Int] = [0]
+    private(set) var offsets: [Int] = [0]
     /// Every value's bytes, one after the other.
-    public private(set) var bytes: [UInt8] = []
+    private(set) var bytes: [UInt8] = []
 
-    init() {}
     /// The number of values.
-    public var count: Int { offsets.count - 1 }
+    var count: Int { offsets.count - 1 }
     mutating func reserveCapacity(_ count: Int) { offsets.reserveCapacity(count + 1) }
 
     /// Value `index` as text (UTF-8; invalid sequences replaced).
-    public func string(at index: Int) -> String {
+    func string(at index: Int) -> String {
         String(decoding: bytes[offsets[index]..<offsets[index + 1]], as: UTF8.self)
     }
 

@@ -1,4 +1,5 @@
 /// Parquet: a reader of Apache Parquet files (flat schemas), our own decoder of the footer, pages and encodings.
+
 import Formats
 import Support
 
@@ -18,7 +19,7 @@ public final class ParquetFile {
     /// The first row of each row group, then `rowCount`: row group g holds rows `rowGroupStarts[g]..<rowGroupStarts[g + 1]`.
     public let rowGroupStarts: [Int]
     /// What wrote the file (`created_by`), when it says.
-    public let createdBy: String?
+    let createdBy: String?
     let file: FileBytes
     let rowGroups: [RowGroupMetadata]
 
@@ -29,7 +30,7 @@ public final class ParquetFile {
     }
 
     /// Reads the footer of a Parquet file's bytes; `path` names it in errors.
-    public init(_ file: FileBytes, path: String) throws {
+    init(_ file: FileBytes, path: String) throws {
         self.path = path
         self.file = file
         let bytes = file.buffer
@@ -73,9 +74,6 @@ public final class ParquetFile {
         rowGroups = metadata.rowGroups
     }
 
-    /// The index of the column called `name`, if there is one.
-    public func columnIndex(named name: String) -> Int? { columns.firstIndex { $0.name == name } }
-
     /// The values of column `index` in `rows` (which must lie in 0..<rowCount); a page that is corrupt, truncated or
     /// in an encoding this reader lacks is a `UserError` naming the file, column and page.
     public func read(column index: Int, rows: Range<Int>) throws -> ParquetColumnData {
@@ -115,7 +113,7 @@ public final class ParquetFile {
 }
 
 /// The values of one column for a range of rows, one slot per row; a null's slot holds 0, false or an empty string.
-public enum ParquetValues {
+enum ParquetValues {
     case booleans([Bool])
     case int32s([Int32])
     case int64s([Int64])
@@ -129,12 +127,12 @@ public struct ParquetColumnData {
     /// The column they belong to.
     public let column: ParquetColumn
     /// One value per row.
-    public let values: ParquetValues
+    let values: ParquetValues
     /// Whether each row is null; nil when none of these rows is.
-    public let nulls: [Bool]?
+    let nulls: [Bool]?
 
     /// Whether row `index` (of these rows) is null.
-    public func isNull(_ index: Int) -> Bool { nulls?[index] ?? false }
+    func isNull(_ index: Int) -> Bool { nulls?[index] ?? false }
 
     /// Row `index` as a number in its column's meaning (booleans 0 or 1, unsigned and decimal integers as such,
     /// dates and times as the numbers stored); nil for a null or a byte array.

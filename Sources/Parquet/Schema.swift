@@ -3,7 +3,7 @@ import Support
 /// One column of a flat Parquet schema: its name, whether it may hold nulls, and what its values are.
 public struct ParquetColumn: Equatable {
     /// What a column's values are, from its physical type and annotations.
-    public enum Kind: Equatable {
+    enum Kind: Equatable {
         case boolean
         case integer
         case real
@@ -18,11 +18,11 @@ public struct ParquetColumn: Equatable {
     /// The column's name in the schema.
     public let name: String
     /// Whether the column may hold nulls (OPTIONAL rather than REQUIRED).
-    public let isOptional: Bool
+    let isOptional: Bool
     /// What its values are.
-    public let kind: Kind
+    let kind: Kind
     /// The type as Parquet names it, for messages: "INT64", "BYTE_ARRAY (string)", "DOUBLE".
-    public let typeName: String
+    let typeName: String
     let physical: PhysicalType
     let annotation: Annotation
     /// Why the column cannot be read, if it cannot.

@@ -1,9 +1,15 @@
 import Support
 
 /// The element types of Thrift's compact protocol (the low nibble of a field or list header).
-enum ThriftType: UInt8 {
+enum ThriftType: UInt8, CustomStringConvertible {
     case stop = 0, booleanTrue = 1, booleanFalse = 2, byte = 3, int16 = 4, int32 = 5, int64 = 6, double = 7, binary = 8,
          list = 9, set = 10, map = 11, structure = 12
+
+    /// The type with its article, for messages ("expected a string, found an i32").
+    var description: String {
+        ["a stop field", "a boolean", "a boolean", "a byte", "an i16", "an i32", "an i64", "a double", "a string", "a list",
+         "a set", "a map", "a struct"][Int(rawValue)]
+    }
 }
 
 /// A reader of Thrift compact-protocol structs (the encoding of Parquet's footer and page headers) over bytes in
@@ -55,7 +61,7 @@ struct ThriftReader {
         switch type {
         case .byte: return Int(Int8(bitPattern: try byte()))
         case .int16, .int32, .int64: return Int(try zigzag())
-        default: throw corrupt("expected an integer, found a \(type)")
+        default: throw corrupt("expected an integer, found \(type)")
         }
     }
 
@@ -65,13 +71,13 @@ struct ThriftReader {
         switch type {
         case .booleanTrue: return true
         case .booleanFalse: return false
-        default: throw corrupt("expected a boolean, found a \(type)")
+        default: throw corrupt("expected a boolean, found \(type)")
         }
     }
 
     /// A binary or string field: its bytes, which must lie inside the buffer.
     mutating func binary(_ type: ThriftType) throws -> UnsafeRawBufferPointer {
-        guard type == .binary else { throw corrupt("expected a string, found a \(type)") }
+        guard type == .binary else { throw corrupt("expected a string, found \(type)") }
         let length = try varint()
         guard length <= UInt64(bytes.count - position) else {
             throw corrupt("a string of \(length) bytes runs past the end (truncated?)")
@@ -92,7 +98,7 @@ struct ThriftReader {
 
     /// Reads a list field, calling `element` once per element (which must read it, e.g. with `integer`).
     mutating func list(_ type: ThriftType, _ element: (inout ThriftReader, ThriftType) throws -> Void) throws {
-        guard type == .list || type == .set else { throw corrupt("expected a list, found a \(type)") }
+        guard type == .list || type == .set else { throw corrupt("expected a list, found \(type)") }
         let header = try byte()
         var count = Int(header >> 4)
         if count == 15 {
@@ -125,7 +131,7 @@ struct ThriftReader {
 
     /// A struct given as a field of `type` (which must be a struct).
     mutating func structure(_ type: ThriftType, _ field: (inout ThriftReader, Int, ThriftType) throws -> Void) throws {
-        guard type == .structure else { throw corrupt("expected a struct, found a \(type)") }
+        guard type == .structure else { throw corrupt("expected a struct, found \(type)") }
         try structure(field)
     }
 
