@@ -52,7 +52,7 @@ extension Dataset {
     }
 
     /// A dataset of a features array and an optional targets array (zeros when absent, one per target name).
-    private static func fromArrays(features x: RowArray, featuresWhat: String, targets y: RowArray?, targetsWhat: String,
+    static func fromArrays(features x: RowArray, featuresWhat: String, targets y: RowArray?, targetsWhat: String,
                                    pair: String, base: String, targetNames: [String]?, paths: [String]) throws -> Dataset {
         let (rows, width) = try featureRows(shape: x.shape, what: featuresWhat)
         // Targets first (small), so a shape mismatch is reported before the features are read.

@@ -1,11 +1,10 @@
-// libFuzzer target: UTF-8 text → TrainingConfig.parse (Yams → ConfigTree → strict decoding).
-// A config that parses must also re-parse from its own `yaml` to the same config (config.yaml in a run
-// directory is read back on resume).
-// Built by Tests/fuzz/run.sh with Sources/Training/{UserError,Formats/FileIO,Config/*}.swift, Yams and NeuralNet.
+// Fuzz target: UTF-8 text → TrainingConfig.parse (Yams → ConfigTree → strict decoding). A config that parses must
+// also re-parse from its own `yaml` to the same config (config.yaml in a run directory is read back on resume).
+@testable import Config
+import FuzzSupport
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+runFuzzer { data, size in
+    let text = String(decoding: fuzzBytes(data, size), as: UTF8.self)
     expectUserErrorOnly("TrainingConfig.parse") {
         let config = try TrainingConfig.parse(text, source: "fuzz.yaml")
         let resolved = config.yaml
