@@ -145,6 +145,14 @@ final class ParquetTests: TemporaryDirectoryTestCase {
                        fixture("numeric.parquet") + ": no \"price\" column; columns are: \"a\", \"label\", \"b\", \"c\"")
     }
 
+    /// A C library that is not installed is one line naming what needs it and how to install it.
+    func testMissingLibraryIsOneLine() {
+        XCTAssertEqual(errorMessage {
+            try SharedLibrary(sonames: ["libplexus-absent.so.7", "libplexus-absent.so.8"], purpose: "reading ABC files",
+                              install: "apt-get install libabc")
+        }, "reading ABC files needs libplexus-absent.so.7 or libplexus-absent.so.8, which is not installed (apt-get install libabc)")
+    }
+
     /// Snappy against the format's own examples: literals, overlapping copies, and data that lies.
     func testSnappyDecompressesLiteralsAndCopies() throws {
         // "abcabcabcab": length 11, a 3-byte literal "abc", then a copy of 8 bytes from offset 3 (1-byte offset form).
