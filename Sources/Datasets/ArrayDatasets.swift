@@ -55,6 +55,7 @@ extension Dataset {
     static func fromArrays(features x: RowArray, featuresWhat: String, targets y: RowArray?, targetsWhat: String,
                                    pair: String, base: String, targetNames: [String]?, paths: [String]) throws -> Dataset {
         let (rows, width) = try featureRows(shape: x.shape, what: featuresWhat)
+        try checkFitsInMemory(rows: rows, width: width, what: featuresWhat)
         // Targets first (small), so a shape mismatch is reported before the features are read.
         var targets: [Float], names: [String]
         if let y {

@@ -1,5 +1,12 @@
 // The shape rules of data stored as two arrays, features x [rows, features, ...] and targets y [rows] or
 // [rows, targets] (npz members, .npy files, HDF5 datasets), checked the same way for each.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Formats
 import Support
 
@@ -33,5 +40,15 @@ extension Dataset {
                 + names.map { quotedForMessage($0) }.joined(separator: ", ") + ")")
         }
         return (columns, names ?? defaultTargetNames(count: columns, base: base))
+    }
+
+    /// Checks that `rows × width` float32 values fit this machine's memory before they are allocated (a file may
+    /// declare more rows than it holds: a sparse HDF5 dataset, a corrupt Parquet footer); `what` names the data.
+    static func checkFitsInMemory(rows: Int, width: Int, what: String) throws {
+        let (values, overflow) = rows.multipliedReportingOverflow(by: max(width, 1))
+        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard overflow || values > memory / MemoryLayout<Float>.size else { return }
+        throw UserError("\(what): \(rows) rows of \(width) values as float32 need more than this machine's "
+            + "\(memory >> 30) GiB of memory")
     }
 }

@@ -27,9 +27,15 @@ extension Dataset {
         guard !featureColumns.isEmpty else {
             throw UserError("\(first.path): no feature columns besides " + targetNames.map { quotedForMessage($0) }.joined(separator: ", "))
         }
-        let rows = files.reduce(0) { $0 + $1.rowCount }
+        var rows = 0
+        for file in files {
+            let (sum, overflow) = rows.addingReportingOverflow(file.rowCount)
+            guard !overflow else { throw UserError("\(file.path): the files declare more rows than fit in memory") }
+            rows = sum
+        }
         guard rows > 0 else { throw UserError("\(first.path): no rows") }
         let width = featureColumns.count, targetWidth = targetNames.count
+        try checkFitsInMemory(rows: rows, width: width + targetWidth, what: first.path)
         var features = [Float](repeating: 0, count: rows * width)
         var targets = [Float](repeating: 0, count: rows * targetWidth)
         var starts: [Int] = [], base = 0

@@ -82,6 +82,7 @@ final class HDF5Tests: TemporaryDirectoryTestCase {
             ("data.h5", "big", "y", "\(data): \"big\": value at row 1, column 0 is not finite as a float32"),
             ("data.h5", "x", "y4", "\(data): \"x\" has 5 rows but \"y4\" has 4 (shapes (5, 3) and (4,))"),
             ("data.h5", "y1", "y", "\(data): \"y1\": shape (5,), expected [rows, features]"),
+            ("data.h5", "sparse", "y", "\(data): \"sparse\": 1099511627776 rows of 4 values as float32 need more than this machine's"),
             ("lzf.h5", "x", "y", "\(fixture("lzf.h5")): \"x\": cannot read rows 0..<1000 (required filter 'lzf' is not registered)"),
             ("not-hdf5.h5", "x", "y", "\(fixture("not-hdf5.h5")): not an HDF5 file, or a damaged one (file signature not found)"),
             ("truncated.h5", "x", "y", "\(fixture("truncated.h5")): not an HDF5 file, or a damaged one (truncated file: eof = "),
