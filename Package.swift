@@ -10,9 +10,14 @@ import PackageDescription
 // avx2 kernels only) or skylake-avx512 (both),
 // in a scratch path of its own. launch/package builds the portable package that way.
 let targetCPU = ProcessInfo.processInfo.environment["PLEXUS_TARGET_CPU"] ?? "native"
+// Fuzzing (Tests/fuzz/run.sh, in a scratch path of its own): PLEXUS_FUZZ_RUNTIME names libFuzzer's archive without a
+// main; every target is then compiled optimized with coverage and AddressSanitizer, and each directory of
+// Tests/fuzz/targets becomes an executable fuzz-NAME linked with that archive.
+let fuzzRuntime = ProcessInfo.processInfo.environment["PLEXUS_FUZZ_RUNTIME"]
+let fuzzInstrumentation: [SwiftSetting] = fuzzRuntime == nil ? [] : [.unsafeFlags(["-sanitize=fuzzer,address", "-O"])]
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU]),
-]
+] + fuzzInstrumentation
 // Kernels and NeuralNet are optimized in debug builds as well: the tests then check the code releases run (register tiles,
 // specialized generics), and in seconds rather than minutes.
 let optimizedKernels: [SwiftSetting] = fastMath + [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -32,12 +37,15 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCPU"),
-        .target(name: "Support"),
+        .target(name: "Support", swiftSettings: fuzzInstrumentation),
         .target(name: "Kernels", dependencies: ["CCPU"], swiftSettings: optimizedKernels),
         .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: optimizedKernels),
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Support"], swiftSettings: fastMath),
         .target(name: "Formats", dependencies: ["Support", "CZlib"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Formats", "Kernels", "NeuralNet", "Support"], swiftSettings: fastMath),
+        .target(name: "Parquet", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
+        .target(name: "HDF5", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Formats", "HDF5", "Kernels", "NeuralNet", "Parquet", "Support"],
+                swiftSettings: fastMath),
         .target(name: "DataParallel", dependencies: ["Distributed", "Formats", "Kernels", "NeuralNet", "Support"],
                 swiftSettings: fastMath),
         .target(name: "Config",
@@ -62,7 +70,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "NeuralNet", "Support"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests",
                     dependencies: ["Training", "Benchmarks", "Config", "Datasets", "DataParallel", "Distributed", "Formats",
-                                   "Kernels", "NeuralNet", "Observe", "Support"],
+                                   "HDF5", "Kernels", "NeuralNet", "Observe", "Parquet", "Support"],
                     swiftSettings: fastMath),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Training", "Config", "Datasets", "DataParallel", "Distributed", "Formats", "NeuralNet", "Observe",
@@ -71,3 +79,20 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+if let fuzzRuntime {
+    let directory = Context.packageDirectory + "/Tests/fuzz/targets"
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { name in
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["Datasets", "Support"], path: "Tests/fuzz/support",
+                                   swiftSettings: fastMath))
+    for name in names.sorted() {
+        package.targets.append(.executableTarget(
+            name: "fuzz-\(name)",
+            dependencies: ["FuzzSupport", "Config", "Datasets", "Formats", "HDF5", "Parquet", "Support"],
+            path: "Tests/fuzz/targets/\(name)", swiftSettings: fastMath,
+            linkerSettings: [.unsafeFlags(["-sanitize=address", "-use-ld=lld", "-Xlinker", fuzzRuntime, "-lstdc++"])]))
+    }
+}

@@ -11,6 +11,7 @@
 #                          missing with apt where that is possible, else one stderr line per missing
 #                          thing and status 2
 #   ensure_packages PKG... apt-get install those of PKG that dpkg does not list (test tooling)
+#   ensure_hdf5_runtime    libhdf5 for the HDF5 tests: installed with apt where it is missing (test tooling)
 #   mpi_build_flags        swift build flags that find MPI's headers and library (empty with ompi-c)
 #   ensure_build           swift build -c release --product plexus (incremental)
 #   portable_target_cpu    the CPU level of portable packages (one place: launch/package, tests)
@@ -115,6 +116,20 @@ ensure_packages() {
         return 1
     fi
     _apt_install "${missing[@]}"
+}
+
+# ensure_hdf5_runtime: make libhdf5 (HDF5 1.10 or later, which plexus loads at run time to read HDF5 files)
+# loadable, installing Debian's or Ubuntu's package when it is missing, this is root and apt can. Status 1 when it is still
+# missing (the HDF5 tests then skip, saying so).
+ensure_hdf5_runtime() {
+    local found='libhdf5(_serial)?\.so\.(103|200|310|320)'
+    ldconfig -p 2>/dev/null | grep -qE "$found" && return 0
+    [ "$(id -u)" = 0 ] && _can_apt || return 1
+    local pkg
+    for pkg in libhdf5-103-1 libhdf5-103-1t64 libhdf5-310; do
+        if apt-cache show "$pkg" >/dev/null 2>&1; then ensure_packages "$pkg" >&2 || true; break; fi
+    done
+    ldconfig -p 2>/dev/null | grep -qE "$found"
 }
 
 # mpi_build_flags: print, one per line, the extra `swift build` flags that make MPI's headers and

@@ -42,13 +42,14 @@ extension ConfigKey {
 }
 
 extension TrainingConfig.DataSection {
-    /// `data.targets`: a list of distinct names; CSV defaults to `[label]`, IDX takes none.
+    /// `data.targets`: a list of distinct names; CSV and Parquet default to `[label]`, IDX takes none.
     static func readTargets(_ data: inout Self, _ section: ConfigReader.Section) throws {
-        data.targets = data.format == .csv ? ["label"] : nil
+        data.targets = data.format == .csv || data.format == .parquet ? ["label"] : nil
         guard let items = try section.sequence("targets") else { return }
         let location = section.location(section.value("targets"), "targets")
         guard data.format != .idx else {
-            throw UserError("\(location): IDX data has one label per image; data.targets is for CSV columns and npz y columns")
+            throw UserError("\(location): IDX data has one label per image; data.targets is for CSV and Parquet columns and "
+                + "the columns of y in npz, npy and HDF5 data")
         }
         guard !items.isEmpty else { throw UserError("\(location): name at least one target") }
         var names: [String] = []

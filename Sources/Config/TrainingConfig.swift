@@ -22,9 +22,9 @@ public struct TrainingConfig: Equatable {
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
-        /// IDX prefix (`.../train`), CSV path or .npz path.
-        public var train: String
-        public var test: String?
+        /// IDX prefix (`.../train`), a CSV, npz, HDF5 or Parquet file, shards, or an `.npy` pair.
+        public var train: DataLocation
+        public var test: DataLocation?
         public var format: DataFormat
         /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
         public var targets: [String]?
@@ -32,7 +32,7 @@ public struct TrainingConfig: Equatable {
         var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
         /// Held-out rows for validation: a separate file (same format as `train`) ...
-        public var validation: String?
+        public var validation: DataLocation?
         /// ... or this fraction of the training rows, chosen from the seed alone.
         var validationFraction: Double?
     }
@@ -172,9 +172,11 @@ extension TrainingConfig: ConfigSection {
 extension TrainingConfig.DataSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .custom("train", read: { data, section in
-            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix, CSV or .npz file)") }
+            guard let train = try DataLocation.read("train", from: section) else {
+                throw section.missing("train", " (IDX prefix, CSV, npz, HDF5 or Parquet file, or {x: X.npy, y: Y.npy})")
+            }
             data.train = train
-        }, write: { .scalar(quotedString($0.train)) }),
+        }, write: { .scalar($0.train.yamlText) }),
         .optional("test", \.test),
         .value("format", \.format, default: { DataFormat(impliedBy: $0.train) }),
         .custom("targets", read: readTargets, write: writeTargets),
@@ -184,7 +186,7 @@ extension TrainingConfig.DataSection: ConfigSection {
         .optional("validation", \.validation),
         .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1)),
     ]
-    static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
+    static let unread = Self(train: .path(""), test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
                              trainLimit: nil, validation: nil, validationFraction: nil)
 
     func validate(_ section: ConfigReader.Section) throws {

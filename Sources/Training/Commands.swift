@@ -116,8 +116,8 @@ public enum Commands {
         }
     }
 
-    /// The data at `location` in `format` (default: by its name, IDX prefix, CSV or .npz) with the model's targets.
-    static func loadData(_ location: String, format: DataFormat? = nil, for saved: ModelFile.Saved,
+    /// The data at `location` in `format` (default: the one its name implies) with the model's targets.
+    static func loadData(_ location: DataLocation, format: DataFormat? = nil, for saved: ModelFile.Saved,
                          requireTargets: Bool) throws -> Dataset {
         try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
                          requireTargets: requireTargets)
@@ -126,28 +126,30 @@ public enum Commands {
     /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
     public static func evaluate(location: String, data: String?) throws -> String {
         let (path, choice, saved, task) = try loadModel(location)
-        guard let dataLocation = data ?? saved.config?.data.test else {
-            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
+        guard let dataLocation = try data.map({ try DataLocation(commandLine: $0, option: "--data") }) ?? saved.config?.data.test else {
+            throw UserError("\(path): the model's config names no test data; pass --data FILE (an IDX prefix, CSV, npz, HDF5 "
+                + "or Parquet file, or '{x: X.npy, y: Y.npy}')")
         }
         // The config's own test data in the config's format; --data by its name.
         let format = data == nil ? saved.config?.data.format : nil
         let dataset = try prepare(try loadData(dataLocation, format: format, for: saved, requireTargets: true), for: saved,
-                                  source: dataLocation, what: "features per sample")
+                                  source: dataLocation.description, what: "features per sample")
         try task.validateTargets(of: dataset)
         try dataset.applyTargetNormalization(saved.normalization)
         let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
                                 batchSize: 1000)
         reportModelChoice(path: path, choice: choice)
         return JSON.text(EvaluationReport(
-            model: path, data: dataLocation, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
+            model: path, data: dataLocation.description, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
             perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
     }
 
-    /// `plexus predict`: the network's outputs for every row of a CSV or .npz (target columns, if any, are ignored),
-    /// written to `output`, or returned as CSV text when `output` is nil.
+    /// `plexus predict`: the network's outputs for every row of the input (CSV, npz, `.npy`, HDF5 or Parquet; target
+    /// columns, if any, are ignored), written to `output`, or returned as CSV text when `output` is nil.
     public static func predict(checkpoint: String, input: String, output: String?) throws -> String? {
         let (path, choice, saved, task) = try loadModel(checkpoint)
-        let dataset = try prepare(try loadData(input, for: saved, requireTargets: false), for: saved, source: input,
+        let location = try DataLocation(commandLine: input, option: "--input")
+        let dataset = try prepare(try loadData(location, for: saved, requireTargets: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
         var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames).joined(separator: ",") + "\n"

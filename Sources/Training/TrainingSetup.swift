@@ -98,7 +98,7 @@ public final class TrainingSetup {
 
     /// Reads data and builds the network; throws UserError for any bad input.
     static func load(_ config: TrainingConfig, threads: Int) throws -> (data: SplitData, task: LearningTask, network: Network) {
-        func read(_ location: String) throws -> Dataset {
+        func read(_ location: DataLocation) throws -> Dataset {
             try Dataset.load(location, format: config.data.format, targets: config.data.targets)
         }
         let whole = try read(config.data.train)

@@ -114,7 +114,7 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's \(RunFile.bestWeights.rawValue), else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
-    @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
+    @Option(help: "IDX prefix, CSV, npz, HDF5 or Parquet file (or '{x: X.npy, y: Y.npy}') to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
         streams.notesOnStandardError = true
@@ -126,7 +126,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV or .npz.")
 
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
-    @Option(help: "CSV with the model's feature columns, or .npz with x (target columns and y are ignored).") var input: String
+    @Option(help: "CSV or Parquet with the model's feature columns, or .npz, .npy or HDF5 with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {

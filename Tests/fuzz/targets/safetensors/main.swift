@@ -1,8 +1,8 @@
-// libFuzzer target: safetensors bytes → SafeTensors.decode; whatever decodes must survive encode → decode unchanged.
-// Built by Tests/fuzz/run.sh together with Sources/Training/{UserError,Formats/FileIO,Formats/SHA256,Formats/SafeTensors}.swift.
+// Fuzz target: safetensors bytes → SafeTensors.decode; whatever decodes must survive encode → decode unchanged.
+@testable import Formats
+import FuzzSupport
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+runFuzzer { data, size in
     let bytes = fuzzBytes(data, size)
     // The same file must always give the same message (no dependence on dictionary order).
     func outcome() -> String {

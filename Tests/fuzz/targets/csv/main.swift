@@ -1,9 +1,10 @@
-// libFuzzer target: CSV bytes → CSVTable.parse (one `label` target or two target columns, required or not) →
+// Fuzz target: CSV bytes → CSVTable.parse (one `label` target or two target columns, required or not) →
 // Dataset.fromCSV, standardization of features and targets, label validation, limit and gather.
-// Built by Tests/fuzz/run.sh together with the reader sources it lists for `csv`.
+@testable import Datasets
+@testable import Formats
+import FuzzSupport
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+runFuzzer { data, size in
     let bytes = fuzzBytes(data, size)
     for (targets, requireTargets) in [(["label"], true), (["label"], false), (["label", "b"], true), (["a", "label"], false)] {
         expectUserErrorOnly("CSVTable.parse(targets: \(targets), requireTargets: \(requireTargets))") {
@@ -18,14 +19,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             try dataset.applyTargetNormalization(.standardize)
             if targets.count == 1 { try? dataset.validateClassLabels(classCount: 3) } else { try? dataset.validateBinaryTargets() }
             dataset.limit(to: 3)
-            var rows = (0..<dataset.count).map { Int32($0) }
-            var features = [Float](repeating: 0, count: rows.count * dataset.featureCount)
-            var labels = [Float](repeating: 0, count: rows.count * dataset.targetCount)
-            rows.withUnsafeMutableBufferPointer { rows in
-                features.withUnsafeMutableBufferPointer { out in
-                    labels.withUnsafeMutableBufferPointer { dataset.gather(rows: UnsafeBufferPointer(rows), features: out.baseAddress!, labels: $0.baseAddress!) }
-                }
-            }
+            gatherFirstAndLast(dataset)
         }
     }
     return 0

@@ -1,8 +1,9 @@
-// libFuzzer target: IDX files as stored (plain or gzipped) → IDX.decode → Dataset.fromIDX.
-// Built by Tests/fuzz/run.sh together with the reader sources it lists for `idx`.
+// Fuzz target: IDX files as stored (plain or gzipped) → IDX.decode → Dataset.fromIDX.
+@testable import Datasets
+@testable import Formats
+import FuzzSupport
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+runFuzzer { data, size in
     let bytes = fuzzBytes(data, size)
     expectUserErrorOnly("IDX.decode") {
         let array = try IDX.decode(bytes, path: "fuzz-images-idx3-ubyte")
@@ -16,14 +17,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         try dataset.validateClassLabels(classCount: 10)
         try dataset.applyNormalization(.standardize)
         dataset.limit(to: 2)
-        var rows: [Int32] = [0, Int32(dataset.count - 1)]
-        var features = [Float](repeating: 0, count: rows.count * dataset.featureCount)
-        var labelOut = [Float](repeating: 0, count: rows.count)
-        rows.withUnsafeMutableBufferPointer { rows in
-            features.withUnsafeMutableBufferPointer { out in
-                labelOut.withUnsafeMutableBufferPointer { dataset.gather(rows: UnsafeBufferPointer(rows), features: out.baseAddress!, labels: $0.baseAddress!) }
-            }
-        }
+        gatherFirstAndLast(dataset)
         _ = try? Dataset.fromIDX(images: labels, labels: array, imagesPath: "images", labelsPath: "labels")
     }
     return 0
