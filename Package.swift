@@ -50,11 +50,16 @@ let package = Package(
                 dependencies: ["Config", "Datasets", "DataParallel", "Distributed", "Formats", "Kernels", "NeuralNet", "Observe",
                                "Support"],
                 swiftSettings: fastMath),
+        // `plexus --version` names the commit: the plugin writes VERSION and `git describe` into CommandLineText at
+        // build time (Plugins/BuildIdentity/plugin.swift says why not here).
+        .plugin(name: "BuildIdentity", capability: .buildTool()),
+        .target(name: "CommandLineText", dependencies: ["Distributed", "Kernels", "Support"], swiftSettings: fastMath,
+                plugins: ["BuildIdentity"]),
         .target(name: "Benchmarks",
                 dependencies: ["Training", "Config", "DataParallel", "Distributed", "Kernels", "NeuralNet", "Observe", "Support"],
                 swiftSettings: fastMath),
         .executableTarget(name: "plexus",
-                          dependencies: ["Training", "Benchmarks", "Distributed", "Support",
+                          dependencies: ["Training", "Benchmarks", "CommandLineText", "Distributed", "Support",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
