@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastMath),
+        .testTarget(name: "CommandLineTextTests", dependencies: ["CommandLineText"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests",
                     dependencies: ["Training", "Benchmarks", "Config", "Datasets", "DataParallel", "Distributed", "Formats",
                                    "Kernels", "NeuralNet", "Observe", "Support"],

@@ -135,8 +135,8 @@ public struct TrainingConfig: Equatable {
 extension TrainingConfig: ConfigSection {
     static let keys: [ConfigKey<TrainingConfig>] = [
         .value("seed", \.seed, default: 0,
-               description: "Seeds the initial weights, the shuffle, the validation split and dropout: the same run on any "
-                   + "rank count and platform."),
+               description: "Seeds the initial weights, the shuffle, the validation split and the dropout masks (the same "
+                   + "on every rank and platform)."),
         .section("data", \.data, description: "Where the samples come from and how they are scaled."),
         .section("model", \.model, description: "The network: its dense layers and how their parameters start."),
         .sectionOrName("loss", \.loss,
