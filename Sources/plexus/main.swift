@@ -105,8 +105,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a network from a YAML config (under mpirun: one rank per process).",
         discussion: "Writes the run directory: config.yaml (the resolved config), metrics.jsonl, checkpoints/, "
-            + "summary.json and final.safetensors. Stopped by SIGUSR1, SIGTERM or SIGINT it saves a checkpoint and exits 75; "
-            + "--resume continues it.")
+            + "summary.json and final.safetensors. Stopped by SIGUSR1, SIGTERM or SIGINT, it saves a checkpoint and "
+            + "exits 75; --resume continues it.")
 
     @Argument(help: "The YAML config file.") var config: String
     @Option(name: .customLong("run-dir"), help: "Where to write config.yaml, metrics.jsonl, summary.json and final.safetensors (default runs/NAME-TIME).")
