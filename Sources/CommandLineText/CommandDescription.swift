@@ -18,6 +18,7 @@ public struct CommandDescription: Decodable {
 
     enum CodingKeys: String, CodingKey { case commandName, abstract, discussion, shouldDisplay, arguments, subcommands }
 
+    /// Decodes one command of the dump; absent texts and lists are empty.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         commandName = try container.decode(String.self, forKey: .commandName)
