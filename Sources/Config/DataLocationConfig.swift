@@ -6,6 +6,8 @@ import Support
 // `predict --input` take the same text.
 
 extension DataLocation: ConfigScalar {
+    static var referenceType: String { "string, list or map" }
+
     static func read(_ key: String, from section: ConfigReader.Section) throws -> DataLocation? {
         guard let tree = section.value(key) else { return nil }
         return try DataLocation(tree, location: section.location(tree, key))

@@ -163,3 +163,24 @@ final class MPICommunicator: Communicator {
         throw CommunicationError("\(call) failed: \(String(cString: text))")
     }
 }
+
+/// The rank an MPI launcher gave this process, from its environment (before MPI starts); nil when not launched by one.
+public func launcherRank() -> Int? {
+    let environment = ProcessInfo.processInfo.environment
+    return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
+}
+
+/// The MPI library: the one whose headers the build used, and the one loaded at run time (they may differ).
+public enum MPILibrary {
+    /// The library and version of the headers this build was compiled against, e.g. `Open MPI 4.1.4 (MPI 3.1)`.
+    public static var builtAgainst: String { String(cString: plexus_mpi_header_version()) }
+
+    /// The first line of what the loaded library says it is (MPI_Get_library_version, callable before MPI starts).
+    public static var loaded: String {
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&buffer, &length) == plexus_mpi_success() else { return "unknown" }
+        let text = String(decoding: buffer.prefix(Int(length)).prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    }
+}

@@ -49,6 +49,18 @@ public enum Commands {
         }
     }
 
+    /// `plexus config CONFIG`: the resolved config (every default spelled out) exactly as `train` writes it to
+    /// `RUN_DIR/config.yaml`, or the config's first mistake; nothing is read but the config.
+    public static func resolvedConfig(path: String, overrides: [String]) throws -> String {
+        try TrainingConfig.load(path: path, overrides: overrides).yaml
+    }
+
+    /// `plexus config --reference`: the Markdown reference of every config key.
+    public static var configReference: String { TrainingConfig.reference }
+
+    /// The dotted name of every config key (`training.epochs`), for suggesting `--set` in place of a mistyped option.
+    public static var configKeyNames: [String] { TrainingConfig.keyNames }
+
     /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
     /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory; a
     /// checkpoint comes with the contents it was verified from (a running job may delete the file right after).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import CommandLineText
 import Distributed
 import Foundation
 import Support
@@ -78,15 +79,40 @@ func finish(_ communicator: Communicator, status: Int32, after error: Error? = n
     exit(status)
 }
 
+/// Runs a command of this process alone (evaluate, predict, plot, bench gemm, config) and ends the process: an error
+/// becomes its one line on stderr and its exit status.
+func runInThisProcess(_ body: () throws -> Void) -> Never {
+    do {
+        try body()
+    } catch {
+        reportError(error, rank: 0, worldSize: 1)
+        exit(exitStatus(of: error))
+    }
+    exit(0)
+}
+
 struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, Files.self])
+        version: versionText(),
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self])
+
+    @Flag(name: .customLong("generate-manual"), help: ArgumentHelp("Print the man page (roff).", visibility: .hidden))
+    var generateManual = false
+
+    func run() throws {
+        guard generateManual else { throw CleanExit.helpRequest(self) }
+        FileHandle.standardOutput.write(Data(manualPage(for: try commandTree()).utf8))
+    }
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a network from a YAML config (under mpirun: one rank per process).")
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network from a YAML config (under mpirun: one rank per process).",
+        discussion: "Writes the run directory: config.yaml (the resolved config), metrics.jsonl, checkpoints/, "
+            + "summary.json and final.safetensors. Stopped by SIGUSR1, SIGTERM or SIGINT, it saves a checkpoint and "
+            + "exits 75; --resume continues it.")
 
     @Argument(help: "The YAML config file.") var config: String
     @Option(name: .customLong("run-dir"), help: """
@@ -118,7 +144,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         streams.notesOnStandardError = true
-        print(try Commands.evaluate(location: model, data: data))
+        runInThisProcess { print(try Commands.evaluate(location: model, data: data)) }
     }
 }
 
@@ -131,8 +157,10 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         streams.notesOnStandardError = true
-        if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
-            FileHandle.standardOutput.write(Data(text.utf8))
+        runInThisProcess {
+            if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
         }
     }
 }
@@ -148,7 +176,7 @@ struct PlotCommand: ParsableCommand {
     var metrics: [String] = []
 
     func run() throws {
-        print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
+        runInThisProcess { print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics)) }
     }
 }
 
@@ -187,7 +215,7 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Rows per rank (the global batch divided by the ranks).") var batch = 128
 
     func run() throws {
-        print(try BenchCommands.gemm(json: json, threads: threads, batch: batch))
+        runInThisProcess { print(try BenchCommands.gemm(json: json, threads: threads, batch: batch)) }
     }
 }
 
@@ -221,35 +249,77 @@ struct BenchAllreduce: ParsableCommand {
     }
 }
 
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print a config resolved (every default spelled out), or the reference of every config key.",
+        discussion: "The resolved config is what train writes to RUN_DIR/config.yaml. The config is checked as train "
+            + "checks it before reading any data, and nothing is trained: a mistake is one line naming the file, line "
+            + "and key (exit status 2).")
+
+    @Argument(help: "The YAML config file.") var config: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
+    var overrides: [String] = []
+    @Flag(help: "Print the Markdown reference of every key (name, type, default, meaning) instead.")
+    var reference = false
+
+    func validate() throws {
+        if reference && (config != nil || !overrides.isEmpty) { throw ValidationError("--reference takes no config file and no --set") }
+        if !reference && config == nil { throw ValidationError("give a config file, or --reference") }
+    }
+
+    func run() throws {
+        runInThisProcess {
+            let text = try config.map { try Commands.resolvedConfig(path: $0, overrides: overrides) } ?? Commands.configReference
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+}
+
 extension ProgressMode: ExpressibleByArgument {}
 
-/// Ends the process for an ArgumentParser error: --help prints and exits 0, a usage mistake exits 2 with one line.
-func exitForArgumentError(_ error: Error) -> Never {
-    let code = Plexus.exitCode(for: error)
-    if code == .success {
-        print(Plexus.fullMessage(for: error))
-        exit(0)
-    }
-    let message = Plexus.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-    FileHandle.standardError.write(Data("plexus: \(message)\n".utf8))
-    exit(code == .failure ? 1 : 2)
+// MARK: - Arguments
+
+// Help, the version, completion scripts and the man page print and exit 0; a usage mistake exits 2 with one line.
+// Under a launcher only rank 0 prints them, and every rank exits alike without starting MPI.
+let printsCommandLineText = (launcherRank() ?? 0) == 0
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+/// The command tree as ArgumentParser describes it (its public, underscored JSON dump).
+func commandTree() throws -> CommandDescription { try CommandDescription(dumpedHelp: Plexus._dumpHelp()) }
+
+/// Ends the process with status 2 and `line` on stderr.
+func exitForUsageMistake(_ line: String) -> Never {
+    if printsCommandLineText { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    exit(2)
 }
 
-// Usage mistakes and bad input exit 2 with one line on stderr; --help exits 0.
+/// Ends the process for what ArgumentParser threw: help and the like print and exit 0, a mistake exits 2.
+func exitForArgumentError(_ error: Error) -> Never {
+    if Plexus.exitCode(for: error) == .success {
+        if printsCommandLineText { print(Plexus.fullMessage(for: error)) }
+        exit(0)
+    }
+    let message = Plexus.message(for: error)
+    guard let tree = try? commandTree() else { exitForUsageMistake("plexus: \(message)") }
+    exitForUsageMistake(usageMistakeLine(arguments, root: tree, message: message, configKeys: Commands.configKeyNames))
+}
+
+if arguments.contains("help"), let tree = try? commandTree() {
+    // `plexus bench help gemm` as `plexus help bench gemm`; and `plexus help trian` is a mistake, not the overview.
+    arguments = helpMovedToFront(arguments, root: tree)
+    if arguments.first == "help", let line = unknownHelpTopic(arguments, root: tree) { exitForUsageMistake(line) }
+}
 var command: ParsableCommand
 do {
-    command = try Plexus.parseAsRoot()
+    command = try Plexus.parseAsRoot(arguments)
 } catch {
     exitForArgumentError(error)
 }
 do {
+    // Every command ends the process itself (runOnEveryRank, runInThisProcess): what run() throws is ArgumentParser's
+    // (help of `plexus help`, a bare `plexus` or `plexus bench`).
     try command.run()
-} catch let exitCode as ExitCode {
-    exit(exitCode.rawValue)
-} catch let error where error is CleanExit || error is ValidationError {
-    exitForArgumentError(error)
 } catch {
-    // A local command's own error (evaluate, predict, bench gemm): one line, the status of its kind.
-    reportError(error, rank: 0, worldSize: 1)
-    exit(exitStatus(of: error))
+    exitForArgumentError(error)
 }
