@@ -243,9 +243,11 @@ struct BenchAllreduce: ParsableCommand {
         commandName: "allreduce", abstract: "Time and bandwidth of the Float allreduce from 4 KiB to 64 MiB (run under mpirun -np N).")
 
     @Flag(help: "Print a JSON array instead of a table.") var json = false
+    @Option(name: .customLong("max-bytes"), help: "The largest message, a power of 2 (default 64 MiB).") var maxBytes = 64 << 20
+    @Option(help: "Calls per size (default: as many as move about 1 GiB, 5 to 20,000).") var calls: Int?
 
     func run() throws {
-        runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, communicator: $0)) }
+        runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, maxBytes: maxBytes, calls: calls, communicator: $0)) }
     }
 }
 
