@@ -13,7 +13,7 @@ extension Commands {
     /// `predict` takes it) written to `output` in `format`; returns a line saying what it wrote.
     public static func export(model location: String, format: ExportFormat, output: String, producerVersion: String) throws -> String {
         let (path, choice, saved, task) = try loadModel(location)
-        let exported = ModelExport.onnxGraph(of: saved, task: task)
+        let exported = try ModelExport.onnxGraph(of: saved, task: task, source: path)
         try FileIO.writeAtomically(exported.graph.modelBytes(producer: "plexus", producerVersion: producerVersion), to: output)
         reportModelChoice(path: path, choice: choice)
         let inputs = exported.inputs.count == 1 ? "input \(exported.inputs[0])"
@@ -29,10 +29,15 @@ enum ModelExport {
 
     /// The model's inference path: its raw feature columns (one float32 [N, 1] input per named column, else one
     /// `x` [N, features]), the normalization, every layer, and the head; `predicted_class` (int64 [N]) follows the
-    /// probabilities of single-target classification.
-    static func onnxGraph(of saved: ModelFile.Saved, task: LearningTask) -> (graph: ONNXGraph, inputs: [String], outputs: [String]) {
+    /// probabilities of single-target classification. A feature column named like an output is a `UserError`
+    /// naming `source` (ONNX values have one name each).
+    static func onnxGraph(of saved: ModelFile.Saved, task: LearningTask,
+                          source: String) throws -> (graph: ONNXGraph, inputs: [String], outputs: [String]) {
         let network = saved.network, normalization = saved.normalization
         let probabilities = outputName(of: task), predictedClass = "predicted_class"
+        if let clash = normalization.featureNames.first(where: { $0 == probabilities || $0 == predictedClass }) {
+            throw UserError("\(source): the feature column \(clash) has the name of an ONNX output; rename the column and train again")
+        }
         var graph = ONNXGraph(name: "plexus", reserving: [probabilities, predictedClass])
         let batch = ONNXDimension.named("N")
         let names = normalization.featureNames.count == network.inputWidth ? normalization.featureNames : []
