@@ -4,7 +4,8 @@
 # with normalize_targets; byte features from an npz with scale) is trained for an epoch, exported, checked by
 # onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
 # 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv). Then the mistakes: a file
-# that is not a model, an unknown --format and an unwritable --output each exit 2 with one line.
+# that is not a model, an unknown --format, an unwritable --output and a feature column named like an output each exit
+# 2 with one line.
 set -euo pipefail
 name=onnx_export
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -58,6 +59,10 @@ mistake() {  # what, arguments...
 mistake "not a model" "$tmp/classification.csv" --output "$tmp/x.onnx"
 mistake "unknown format" "$tmp/run-binary" --format tflite --output "$tmp/x.onnx"
 mistake "unwritable output" "$tmp/run-binary" --output "$tmp/no/such/directory/model.onnx"
+sed '1s/,z,/,probabilities,/' "$tmp/classification.csv" >"$tmp/clash.csv"
+"$binary" train "$tmp/classification.yaml" --run-dir "$tmp/run-clash" --progress plain --set "data.train=$tmp/clash.csv" \
+    >"$tmp/log" 2>&1 || fail "training on clash.csv failed: $(tail -2 "$tmp/log")"
+mistake "a column named like an output" "$tmp/run-clash" --output "$tmp/x.onnx"
 "$binary" export --help >"$tmp/out" 2>&1 || fail "export --help failed"
 grep -q -- "--format" "$tmp/out" || fail "export --help does not mention --format"
 echo "PASS $name"
