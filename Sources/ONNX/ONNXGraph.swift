@@ -26,9 +26,9 @@ public enum ONNXAttribute: Sendable {
 
 /// A constant tensor: its dims, element type and values (only the array of its type is used).
 public struct ONNXTensor: Sendable {
-    public var name: String
-    public let type: ONNXElementType
-    public let dims: [Int]
+    var name: String
+    let type: ONNXElementType
+    let dims: [Int]
     let floats: [Float]
     let doubles: [Double]
     let int64s: [Int64]
@@ -56,10 +56,10 @@ public struct ONNXTensor: Sendable {
 }
 
 /// A graph input or output: its name, element type and shape.
-public struct ONNXValueInfo: Sendable {
-    public let name: String
-    public let type: ONNXElementType
-    public let shape: [ONNXDimension]
+struct ONNXValueInfo {
+    let name: String
+    let type: ONNXElementType
+    let shape: [ONNXDimension]
 }
 
 /// One operator application (NodeProto).
@@ -82,7 +82,7 @@ public struct ONNXGraph {
     /// The ML domain's opset that goes with opset 17.
     public static let machineLearningOpsetVersion = 3
 
-    public let name: String
+    let name: String
     private(set) var inputs: [ONNXValueInfo] = []
     private(set) var outputs: [ONNXValueInfo] = []
     private(set) var initializers: [ONNXTensor] = []
