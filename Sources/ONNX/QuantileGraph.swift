@@ -4,17 +4,33 @@
 // level 0 or 1; the level, clipped to [1e-7 − ε, 1 − (1e-7 − ε)], goes through the standard normal's quantile
 // function (Acklam's rational approximation, relative error below 1.2e-9). NaN stays NaN.
 extension ONNXGraph {
-    /// x [N, F] float32 through per-feature quantiles (`quantiles[f]`, non-decreasing, the same count Q for every
-    /// feature) at `levels` (Q values from 0 to 1: scikit-learn's references_), as float32 [N, F].
-    public mutating func addQuantileNormalization(_ x: String, quantiles: [[Double]], levels: [Double]) -> String {
+    /// x [N, F] float32 through per-feature quantiles (`quantiles[f]`, non-decreasing) at `levels[f]` (as many
+    /// values from 0 to 1: scikit-learn's references_), as float32 [N, F]. Features whose quantiles differ in number
+    /// are transformed a column at a time.
+    public mutating func addQuantileNormalization(_ x: String, quantiles: [[Double]], levels: [[Double]]) -> String {
+        precondition(quantiles.count == levels.count && zip(quantiles, levels).allSatisfy { $0.count == $1.count && $0.count >= 2 },
+                     "at least two quantiles, one per level, for every feature")
+        let value = addNode("Cast", x, attributes: [("to", .int(Int(ONNXElementType.double.rawValue)))])
+        let normal: String
+        if levels.allSatisfy({ $0 == levels[0] }) {
+            normal = addNormalQuantiles(value, quantiles: quantiles, levels: levels[0])
+        } else {
+            normal = addNode("Concat", quantiles.indices.map { feature in
+                let column = addNode("Gather", value, addConstant(int64s: [feature], dims: [1]), attributes: [("axis", .int(1))])
+                return addNormalQuantiles(column, quantiles: [quantiles[feature]], levels: levels[feature])
+            }, attributes: [("axis", .int(1))], outputCount: 1)[0]
+        }
+        return addNode("Cast", normal, attributes: [("to", .int(Int(ONNXElementType.float.rawValue)))])
+    }
+
+    /// float64 value [N, F] through quantiles with the same `levels` for every feature, as float64 [N, F].
+    private mutating func addNormalQuantiles(_ value: String, quantiles: [[Double]], levels: [Double]) -> String {
         let features = quantiles.count, count = levels.count
-        precondition(count >= 2 && quantiles.allSatisfy { $0.count == count }, "one quantile per level for every feature")
         // [Q, F]: quantile q of feature f at q·F + f.
         let table = (0..<count).flatMap { level in (0..<features).map { quantiles[$0][level] } }
         let quantileTable = addConstant(.doubles(table, dims: [count, features]), named: "quantiles")
         let levelTable = addConstant(.doubles((0..<count).flatMap { level in [Double](repeating: levels[level], count: features) },
                                               dims: [count, features]), named: "levels")
-        let value = addNode("Cast", x, attributes: [("to", .int(Int(ONNXElementType.double.rawValue)))])
         let column = addNode("Unsqueeze", value, addConstant(int64s: [1], dims: [1]))  // [N, 1, F]
         func interpolation(_ comparison: String) -> String {
             // The number of quantiles below (or at) each value picks the segment [index − 1, index].
@@ -39,8 +55,7 @@ extension ONNXGraph {
         level = addNode("Where", addNode("Less", addNode("Sub", value, double(threshold)), first), double(0), level)
         let edge = threshold - Double.ulpOfOne
         level = addNode("Min", addNode("Max", level, double(edge)), double(1 - edge))
-        let normal = addNode("Where", addNode("IsNaN", value), value, addInverseNormal(level))
-        return addNode("Cast", normal, attributes: [("to", .int(Int(ONNXElementType.float.rawValue)))])
+        return addNode("Where", addNode("IsNaN", value), value, addInverseNormal(level))
     }
 
     /// A float64 scalar constant.
