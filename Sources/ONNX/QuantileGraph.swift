@@ -5,18 +5,20 @@
 // function (Acklam's rational approximation, relative error below 1.2e-9). NaN stays NaN.
 extension ONNXGraph {
     /// x [N, F] float32 through per-feature quantiles (`quantiles[f]`, non-decreasing) at `levels[f]` (as many
-    /// values from 0 to 1: scikit-learn's references_), as float32 [N, F]. Features whose quantiles differ in number
-    /// are transformed a column at a time.
+    /// values from 0 to 1: scikit-learn's references_), as float32 [N, F]; a feature with no quantiles (and no
+    /// levels) passes unchanged. Unless every feature has the same levels, the features go a column at a time.
     public mutating func addQuantileNormalization(_ x: String, quantiles: [[Double]], levels: [[Double]]) -> String {
-        precondition(quantiles.count == levels.count && zip(quantiles, levels).allSatisfy { $0.count == $1.count && $0.count >= 2 },
-                     "at least two quantiles, one per level, for every feature")
+        precondition(quantiles.count == levels.count
+                     && zip(quantiles, levels).allSatisfy { $0.count == $1.count && ($0.isEmpty || $0.count >= 2) },
+                     "no quantiles, or at least two with one level each, for every feature")
         let value = addNode("Cast", x, attributes: [("to", .int(Int(ONNXElementType.double.rawValue)))])
         let normal: String
-        if levels.allSatisfy({ $0 == levels[0] }) {
+        if !levels[0].isEmpty && levels.allSatisfy({ $0 == levels[0] }) {
             normal = addNormalQuantiles(value, quantiles: quantiles, levels: levels[0])
         } else {
             normal = addNode("Concat", quantiles.indices.map { feature in
                 let column = addNode("Gather", value, addConstant(int64s: [feature], dims: [1]), attributes: [("axis", .int(1))])
+                guard !quantiles[feature].isEmpty else { return column }
                 return addNormalQuantiles(column, quantiles: [quantiles[feature]], levels: levels[feature])
             }, attributes: [("axis", .int(1))], outputCount: 1)[0]
         }

@@ -39,17 +39,17 @@ final class ONNXPieceTests: XCTestCase {
     }
 
     func quantiles(into directory: String) throws {
-        // Five levels for two features, the second with tied quantiles; then the same two and a third of three levels
-        // (transformed a column at a time).
+        // Five levels for two features, the second with tied quantiles; then the same two, a third of three levels
+        // and a fourth with none, which passes unchanged (a column at a time).
         let quantiles: [[Double]] = [[-2, -0.5, 0.25, 1, 3.5], [0, 1, 1, 1, 2]], third: [Double] = [-1, 0.5, 2]
         let five = (0..<5).map { Double($0) / 4 }, three = [0, 0.5, 1.0]
         var graph = ONNXGraph(name: "quantiles", reserving: ["normal", "mixed"])
         let x = graph.addInput("x", type: .float, shape: [batch, .size(2)])
         graph.addOutput(graph.addQuantileNormalization(x, quantiles: quantiles, levels: [five, five]), named: "normal",
                         type: .float, shape: [batch, .size(2)])
-        let wide = graph.addInput("x3", type: .float, shape: [batch, .size(3)])
-        graph.addOutput(graph.addQuantileNormalization(wide, quantiles: quantiles + [third], levels: [five, five, three]),
-                        named: "mixed", type: .float, shape: [batch, .size(3)])
+        let wide = graph.addInput("x4", type: .float, shape: [batch, .size(4)])
+        graph.addOutput(graph.addQuantileNormalization(wide, quantiles: quantiles + [third, []], levels: [five, five, three, []]),
+                        named: "mixed", type: .float, shape: [batch, .size(4)])
         try write(graph, parameters: ["quantiles": quantiles + [third], "levels": [five, five, three]], name: "quantiles",
                   to: directory)
     }
