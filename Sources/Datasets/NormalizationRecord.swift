@@ -13,9 +13,12 @@ public struct NormalizationRecord: Equatable {
     /// t' = (t − targetMean) / targetStandardDeviation, per target (empty unless standardize); `predict` undoes it.
     public var targetMean: [Float]
     public var targetStandardDeviation: [Float]
+    /// The feature columns' names in input order (CSV header, Parquet schema); empty for data without names.
+    public var featureNames: [String]
 
     public init(mode: Normalization, offset: [Float], scale: [Float], targetNames: [String] = ["label"],
-                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = []) {
+                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = [],
+                featureNames: [String] = []) {
         self.mode = mode
         self.offset = offset
         self.scale = scale
@@ -23,6 +26,7 @@ public struct NormalizationRecord: Equatable {
         self.targetMode = targetMode
         self.targetMean = targetMean
         self.targetStandardDeviation = targetStandardDeviation
+        self.featureNames = featureNames
     }
 }
 
@@ -33,7 +37,8 @@ extension Dataset {
         return NormalizationRecord(mode: normalization, offset: standardized ? offset : [], scale: standardized ? scale : [],
                                    targetNames: targetNames, targetMode: targetNormalization,
                                    targetMean: targetsStandardized ? targetMean : [],
-                                   targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [])
+                                   targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [],
+                                   featureNames: featureNames)
     }
 
     /// Applies the feature normalization saved in a model file (a width mismatch is a `UserError` naming this dataset).

@@ -96,7 +96,7 @@ struct Plexus: ParsableCommand {
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
         version: versionText(),
-        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self])
 
     @Flag(name: .customLong("generate-manual"), help: ArgumentHelp("Print the man page (roff).", visibility: .hidden))
     var generateManual = false
@@ -161,6 +161,25 @@ struct Predict: ParsableCommand {
             if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's whole inference path as one ONNX graph (normalization, layers, softmax, sigmoid or targets' units).",
+        discussion: "Inputs: one float32 [N, 1] per feature column named like its header (CSV, Parquet), else one x [N, F]. "
+            + "Outputs: probabilities [N, k] (softmax, or sigmoid for 0/1 labels) and predicted_class [N] for one class "
+            + "column; predictions [N, k] in the targets' units for regression. Opset 17.")
+
+    @Argument(help: "A run directory or a .safetensors model (as predict takes it).") var model: String
+    @Option(help: "The format to write.") var format: ExportFormat = .onnx
+    @Option(help: "The file to write.") var output: String
+
+    func run() throws {
+        streams.notesOnStandardError = true
+        runInThisProcess {
+            print(try Commands.export(model: model, format: format, output: output, producerVersion: plexusVersion))
         }
     }
 }
@@ -279,6 +298,7 @@ struct ConfigCommand: ParsableCommand {
 }
 
 extension ProgressMode: ExpressibleByArgument {}
+extension ExportFormat: ExpressibleByArgument {}
 
 // MARK: - Arguments
 
