@@ -9,6 +9,8 @@ final class MPIDeadline {
     /// The world's communicator, rank and size: arrival notices go between world ranks.
     private let world: MPI_Comm
     private let rank: Int
+    /// This process's rank in the world (the watchdog names it).
+    var worldRank: Int { rank }
     private let size: Int
     var timeoutSeconds = CollectiveTimeout.startUpDefault
     var activity = Activity.startUp
