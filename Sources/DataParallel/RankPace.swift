@@ -74,39 +74,45 @@ public final class RankPace {
     /// This rank has computed its gradients and arrives at the reduction.
     func computeEnded() { localComputeSeconds = Self.seconds(since: stepStart) }
 
-    /// After the agreement: every rank's compute time of this step (`times`, one per rank); rank 0 judges them.
+    /// After the agreement: every rank's compute time of this step (`times`, one per rank); rank 0 judges them every
+    /// tenth step once a window is full.
     func record(_ times: UnsafeBufferPointer<Double>) {
         let slot = recorded % Self.window
         for index in 0..<size { computeSeconds[slot * size + index] = times[index] }
         stepSeconds[slot] = Self.seconds(since: stepStart)
         recorded += 1
-        guard rank == 0, recorded >= Self.window, let figures, figures.ratio > Self.threshold else { return }
+        guard rank == 0, recorded >= Self.window, recorded % 10 == 0, let figures, figures.ratio > Self.threshold else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if let lastNotice, Double(now - lastNotice) * 1e-9 < Self.noticeSeconds { return }
         lastNotice = now
         Diagnostics.note(Self.line(figures, host: hosts[figures.slowestRank]))
     }
 
-    /// The figures of the steps recorded so far (at most the last `window`); nil before the first.
+    /// The figures of the steps recorded so far (at most the last `window`); nil before the first. Each rank's time
+    /// is its mean step: a rank held by a CPU quota loses whole quota periods in some steps only, which a median
+    /// would not see.
     public var figures: Figures? {
         let steps = min(recorded, Self.window)
         guard steps > 0 else { return nil }
-        let totals = (0..<size).map { index in (0..<steps).reduce(0.0) { $0 + computeSeconds[$1 * size + index] } }
-        return Self.judge(totals: totals, stepSeconds: stepSeconds.prefix(steps).reduce(0, +))
+        let typical = (0..<size).map { index in (0..<steps).reduce(0.0) { $0 + computeSeconds[$1 * size + index] } / Double(steps) }
+        return Self.judge(typical: typical, stepSeconds: stepSeconds.prefix(steps).reduce(0, +) / Double(steps))
     }
 
-    /// The slowest of `totals` (each rank's compute seconds over the same steps) against the median of the others,
-    /// and the share of `stepSeconds` (the same steps' wall time, start to agreement) the others' median did not compute.
-    static func judge(totals: [Double], stepSeconds: Double) -> Figures {
-        let slowest = totals.indices.max { totals[$0] < totals[$1] } ?? 0
-        let others = totals.enumerated().filter { $0.offset != slowest }.map(\.element).sorted()
-        let median = others.isEmpty ? totals[slowest]
-            : others.count % 2 == 1 ? others[others.count / 2] : (others[others.count / 2 - 1] + others[others.count / 2]) / 2
-        let ratio = median > 0 ? totals[slowest] / median : 1
-        // The steps take as long on every rank (the reduction joins them): what the others' median does not compute
-        // of them, it waits (for the slowest, mostly; the reduction's own transfer is small beside it).
+    /// The slowest of `typical` (each rank's mean compute seconds per step) against the median of the others,
+    /// and the share of `stepSeconds` (a typical step's wall time, start to agreement: the same on every rank, the
+    /// reduction joins them) the others' median does not compute, but waits.
+    static func judge(typical: [Double], stepSeconds: Double) -> Figures {
+        let slowest = typical.indices.max { typical[$0] < typical[$1] } ?? 0
+        let others = typical.enumerated().filter { $0.offset != slowest }.map(\.element)
+        let median = others.isEmpty ? typical[slowest] : Self.median(others)
+        let ratio = median > 0 ? typical[slowest] / median : 1
         let waiting = stepSeconds > 0 ? min(1, max(0, 1 - median / stepSeconds)) : 0
         return Figures(slowestRank: slowest, ratio: ratio, waitFraction: waiting)
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted(), middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// "rank 1 (host b) computes 2.9× slower than the others' median; the job runs at its pace, 58% of each step waiting"

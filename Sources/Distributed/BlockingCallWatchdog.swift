@@ -28,6 +28,8 @@ final class BlockingCallWatchdog: @unchecked Sendable {
     private var started = false
     /// Whether an abort took too long and this process is ending without MPI.
     private(set) var abortExpired = false
+    /// Set when a stall heard from no other rank: an abort then also ends this host's launcher daemon.
+    var peersSilent = false
 
     /// Runs `body`, a blocking MPI call named `call` on rank `rank` (nil before MPI knows it), under a deadline of
     /// `seconds`; past it the job ends with status 1 and a line naming the call.
@@ -99,7 +101,7 @@ final class BlockingCallWatchdog: @unchecked Sendable {
     }
 
     /// Ends this process's parent if it is OpenMPI's per-host daemon: cut off from mpirun, it would wait forever.
-    private static func endLauncherDaemon() {
+    static func endLauncherDaemon() {
         let parent = getppid()
         guard let name = try? String(contentsOfFile: "/proc/\(parent)/comm", encoding: .utf8),
               name.trimmingCharacters(in: .whitespacesAndNewlines) == "orted" else { return }

@@ -159,7 +159,8 @@ final class MPICommunicator: Communicator {
 
     /// Ends every rank of the job: MPI_Abort once MPI is up (from any thread: the watchdog's too), else this process,
     /// which makes the launcher end the others. A launcher that cannot be reached (this host's link cut) never ends
-    /// the process: after `abortSeconds` the watchdog ends it, and the launcher's daemon that lost its job with it.
+    /// the process: after `abortSeconds` the watchdog ends it, and the launcher's daemon that lost its job with it;
+    /// when no other rank answered in the stall, this host's daemon is ended at once (it cannot reach mpirun).
     static func abort(status: Int32) -> Never {
         fflush(stdout)
         fflush(stderr)
@@ -167,6 +168,7 @@ final class MPICommunicator: Communicator {
         _ = MPI_Initialized(&initialized)
         _ = MPI_Finalized(&finalized)
         if initialized != 0 && finalized == 0 && !BlockingCallWatchdog.shared.abortExpired {
+            if BlockingCallWatchdog.shared.peersSilent { BlockingCallWatchdog.endLauncherDaemon() }
             BlockingCallWatchdog.shared.watchAbort(status: status, seconds: abortSeconds)
             _ = MPI_Abort(plexus_mpi_comm_world(), status)
         }

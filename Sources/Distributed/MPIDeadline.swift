@@ -96,6 +96,8 @@ final class MPIDeadline {
                      : waited >= timeoutSeconds + 2 + 2 * grace {
             let stalled = CollectiveStalled(ranks: ledger.missing(at: sequence), activity: activity,
                                             timeoutSeconds: timeoutSeconds)
+            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it.
+            if stalled.ranks.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
             stall = stalled
             throw stalled
         }

@@ -43,7 +43,7 @@ final class Trainer {
                             options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested },
                             pace: pace)
         recorder = RunRecorder(options: config.logging, files: files, communicator: communicator, network: setup.network,
-                               learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) })
+                               learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) }, pace: pace)
         let writer = CheckpointWriter(setup: setup, reduction: reduction, recorder: recorder, files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
         let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,

@@ -19,8 +19,8 @@ final class RankPaceTests: XCTestCase {
     }
 
     func testMedianOfTheOthersNamesTheSlowestAndTheWait() {
-        // Rank 2 computes 3 s against the others' median 1 s; the steps took 4 s, of which the median rank waited 3.
-        let figures = RankPace.judge(totals: [1.1, 0.9, 3, 1], stepSeconds: 4)
+        // Rank 2 computes 3 s against the others' median 1 s; a step takes 4 s, of which the median rank waits 3.
+        let figures = RankPace.judge(typical: [1.1, 0.9, 3, 1], stepSeconds: 4)
         XCTAssertEqual(figures.slowestRank, 2)
         XCTAssertEqual(figures.ratio, 3 / 1.0, accuracy: 1e-12)
         XCTAssertEqual(figures.waitFraction, 0.75, accuracy: 1e-12)
@@ -28,7 +28,7 @@ final class RankPaceTests: XCTestCase {
                        "rank 1 (host b) computes 2.9× slower than the others' median; the job runs at its pace, "
                            + "58% of each step waiting")
         // Two ranks: the other rank is the median.
-        XCTAssertEqual(RankPace.judge(totals: [2, 5], stepSeconds: 6).ratio, 2.5, accuracy: 1e-12)
+        XCTAssertEqual(RankPace.judge(typical: [2, 5], stepSeconds: 6).ratio, 2.5, accuracy: 1e-12)
     }
 
     /// Three ranks as threads run the agreement for a window of steps; rank 1 works ten times longer before the
