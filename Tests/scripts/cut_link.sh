@@ -35,7 +35,7 @@ seed: 23
 data: {train: $PLEXUS_FASHION_MNIST/train, train_limit: 3000}
 model: {layers: [{units: 64, activation: relu}, {units: 10}]}
 optimizer: {name: adam, lr: 0.002}
-training: {epochs: 30, batch_size: 120, threads: 1, deterministic: true}
+training: {epochs: 10, batch_size: 120, threads: 1, deterministic: true}
 checkpoint: {every_steps: 25, keep: 2}
 distributed: {timeout_seconds: $timeout, startup_timeout_seconds: 30}
 YAML
