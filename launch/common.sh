@@ -403,6 +403,26 @@ run_files() {
     done <<<"$output"
 }
 
+# end_when_recorded RECORD MARK: run in the background beside run_mpirun. Once rank 0 has written the job's exit
+# record RECORD the job is over; an mpirun of this shell still running PLEXUS_END_GRACE seconds (10) later waits for
+# the daemon of a host it can no longer reach (a cut link) and is killed (its daemons on the other hosts follow it),
+# and MARK is created, for the caller to take the status from the record (the caller removes MARK and MARK.start).
+end_when_recorded() {
+    local record=$1 mark=$2 grace=${PLEXUS_END_GRACE:-10} seen="" shell=$$
+    # A record from an earlier run in the directory does not count: only one written after this start.
+    touch "$mark.start"
+    while kill -0 "$shell" 2>/dev/null; do
+        if [ -z "$seen" ] && [ "$record" -nt "$mark.start" ]; then seen=$SECONDS; fi
+        if [ -n "$seen" ] && [ $((SECONDS - seen)) -ge "$grace" ]; then
+            pgrep -P "$shell" -x mpirun >/dev/null || return 0
+            touch "$mark"
+            pkill -KILL -P "$shell" -x mpirun
+            return 0
+        fi
+        sleep 0.5
+    done
+}
+
 # run_mpirun ARGS...: mpirun ARGS with its stderr passed through mpirun_stderr_filter (unless
 # PLEXUS_MPIRUN_RAW=1); stdout untouched. Returns mpirun's exit status.
 run_mpirun() {

@@ -80,7 +80,8 @@ enum StepBenchmark {
                                                   threads: setup.threads)
         let step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                                 rows: setup.train, reduction: reduction, communicator: communicator,
-                                options: config.stepOptions(threads: setup.threads), observer: timeline ?? observer)
+                                options: config.stepOptions(threads: setup.threads), observer: timeline ?? observer,
+                                pace: try RankPace.gathering(communicator))
         let setupSeconds = processAgeSeconds()
         try run(step, of: setup, steps: 1, warmupSteps: 0, observer: observer)
         let firstStep = processAgeSeconds()

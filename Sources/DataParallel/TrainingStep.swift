@@ -63,6 +63,8 @@ public final class TrainingStep {
     private let stopRequested: () -> Bool
     /// Hears the phase boundaries (bench timing, the timeline); nil in plain training.
     public var observer: StepObserver?
+    /// Each rank's compute time, carried by the agreement, and the naming of a slow rank; nil for a world of one.
+    public let pace: RankPace?
     private let features: UnsafeMutablePointer<Float>
     private let targets: UnsafeMutablePointer<Float>
     private let outputGradient: UnsafeMutablePointer<Float>
@@ -71,17 +73,18 @@ public final class TrainingStep {
     /// A step over `rows` whose gradients `reduction` combines across `communicator`'s ranks.
     public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossSettings, rows: TrainingRows,
                 reduction: GradientReduction, communicator: Communicator, options: StepOptions,
-                stopRequested: @escaping () -> Bool = { false }, observer: StepObserver? = nil) {
+                stopRequested: @escaping () -> Bool = { false }, observer: StepObserver? = nil, pace: RankPace? = nil) {
         (self.network, self.optimizer, self.schedule, self.loss, self.rows) = (network, optimizer, schedule, loss, rows)
         (self.reduction, self.communicator, self.options) = (reduction, communicator, options)
         self.stopRequested = stopRequested
         self.observer = observer
+        self.pace = pace
         let capacity = max(1, reduction.rowCapacity(batchSize: options.batchSize))
         network.reserve(batchCapacity: capacity)
         features = .allocate(capacity: capacity * rows.featureCount)
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
-        agreement = StepAgreement.Buffer()
+        agreement = StepAgreement.Buffer(pace: pace)
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
         communicator.timeoutSeconds = options.timeoutSeconds
     }
@@ -95,6 +98,7 @@ public final class TrainingStep {
     public func run(batchIndex: Int, of order: [Int32], step: Int, checkpointDue: Bool = false) throws -> Outcome {
         let batchSize = options.batchSize, threads = options.threads
         communicator.activity = .step(step + 1)
+        pace?.stepBegan()
         let batchStart = batchIndex * batchSize
         let globalCount = min(batchSize, rows.count - batchStart)
         let local = reduction.localRows(ofBatch: globalCount)
@@ -117,9 +121,11 @@ public final class TrainingStep {
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
                                                        rows: local.count))
         // 5. Reduce: every rank now holds the global batch's gradient.
+        pace?.computeEnded()
         try observer?.begin(.reduce)
         try reduction.finish()
-        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum.
+        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum;
+        // each rank's compute time rides along to the pace.
         let agreed = try agreement.agree(
             StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
                           unsummable: !summable || !totals.lossSum.isFinite), communicator: communicator)
@@ -158,9 +164,16 @@ struct StepAgreement {
     /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range (on some rank).
     var unsummable: Bool
 
-    /// The allreduce's buffer, allocated once so agreeing allocates nothing.
+    /// The allreduce's buffer, allocated once so agreeing allocates nothing: four values, then with a pace one
+    /// compute time per rank (each rank fills its own slot, zeros elsewhere, so the sum is every rank's time exactly).
     final class Buffer {
-        private let values = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
+        private let pace: RankPace?
+        private let values: UnsafeMutableBufferPointer<Double>
+
+        init(pace: RankPace?) {
+            self.pace = pace
+            values = .allocate(capacity: 4 + (pace?.size ?? 0))
+        }
 
         deinit { values.deallocate() }
 
@@ -170,7 +183,13 @@ struct StepAgreement {
             values[1] = local.stopRequested ? 1 : 0
             values[2] = local.unsummable ? 1 : 0
             values[3] = local.checkpointRequested ? 1 : 0
+            if let pace {
+                let times = UnsafeMutableBufferPointer(rebasing: values[4...])
+                times.update(repeating: 0)
+                times[communicator.rank] = pace.localComputeSeconds
+            }
             try communicator.allreduceSum(values)
+            pace?.record(UnsafeBufferPointer(rebasing: values[4...]))
             return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, checkpointRequested: values[3] > 0,
                                  unsummable: values[2] > 0)
         }

@@ -124,6 +124,7 @@ extension Communicator {
 }
 
 /// The communicator for this process: MPI under a launcher, otherwise the world of one (`InProcessCommunicator()`).
-public func makeCommunicator() throws -> Communicator {
-    MPICommunicator.launchedByMPI ? try MPICommunicator() : InProcessCommunicator()
+/// MPI's start-up, and every collective until the first step, may take `startUpTimeoutSeconds`.
+public func makeCommunicator(startUpTimeoutSeconds: Double = CollectiveTimeout.startUpDefault) throws -> Communicator {
+    MPICommunicator.launchedByMPI ? try MPICommunicator(startUpTimeoutSeconds: startUpTimeoutSeconds) : InProcessCommunicator()
 }

@@ -30,14 +30,18 @@ final class MPICommunicator: Communicator {
         return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
     }
 
-    /// Initialises MPI with MPI_THREAD_FUNNELED (only the main thread calls MPI; Dispatch threads compute).
-    init() throws {
+    /// Initialises MPI with MPI_THREAD_FUNNELED (only the main thread calls MPI; Dispatch threads compute); the job
+    /// ends if MPI_Init has not returned within `startUpTimeoutSeconds` (a rank stopped before or inside it).
+    init(startUpTimeoutSeconds: Double = CollectiveTimeout.startUpDefault) throws {
         // OpenMPI's non-blocking allreduce defaults to a binomial tree for in-place buffers: measured 2x slower than
         // its blocking allreduce on 1-2 MB at 2 ranks; Rabenseifner's reduce-scatter + allgather (3) is as fast
         // (165 vs 167 us for 2.1 MB). A value the user set wins.
         setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", 0)
         var provided: Int32 = 0
-        try MPICommunicator.check(MPI_Init_thread(nil, nil, plexus_mpi_thread_funneled(), &provided), "MPI_Init_thread")
+        let code = BlockingCallWatchdog.shared.run("MPI_Init", rank: nil, seconds: startUpTimeoutSeconds) {
+            MPI_Init_thread(nil, nil, plexus_mpi_thread_funneled(), &provided)
+        }
+        try MPICommunicator.check(code, "MPI_Init_thread")
         communicator = plexus_mpi_comm_world()
         // Errors come back as return codes (checked below) instead of aborting inside the library.
         try MPICommunicator.check(MPI_Comm_set_errhandler(communicator, plexus_mpi_errors_return()), "MPI_Comm_set_errhandler")
@@ -46,6 +50,7 @@ final class MPICommunicator: Communicator {
         }
         (rank, size) = try MPICommunicator.rankAndSize(communicator)
         deadline = MPIDeadline(world: communicator, rank: rank, size: size)
+        deadline.timeoutSeconds = startUpTimeoutSeconds
         isWorld = true
     }
 
@@ -124,15 +129,24 @@ final class MPICommunicator: Communicator {
     func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator) {
         var node: MPI_Comm? = plexus_mpi_comm_null()
         if sharedMemory {
-            try MPICommunicator.check(MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank),
-                                                          plexus_mpi_info_null(), &node), "MPI_Comm_split_type")
+            try blocking("MPI_Comm_split_type") {
+                MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank), plexus_mpi_info_null(), &node)
+            }
         } else {
-            try MPICommunicator.check(MPI_Comm_split(communicator, Int32(rank), 0, &node), "MPI_Comm_split")
+            try blocking("MPI_Comm_split") { MPI_Comm_split(communicator, Int32(rank), 0, &node) }
         }
         let nodeGroup = try MPICommunicator(group: node!, deadline: deadline)
         var cross: MPI_Comm? = plexus_mpi_comm_null()
-        try MPICommunicator.check(MPI_Comm_split(communicator, Int32(nodeGroup.rank), Int32(rank), &cross), "MPI_Comm_split")
+        try blocking("MPI_Comm_split") { MPI_Comm_split(communicator, Int32(nodeGroup.rank), Int32(rank), &cross) }
         return (nodeGroup, try MPICommunicator(group: cross!, deadline: deadline))
+    }
+
+    /// Runs `call`, a blocking collective of this group (MPI has no non-blocking form of it), after a barrier that
+    /// names a rank that never comes (a stall like any other) and under the watchdog for one that stops inside it.
+    func blocking(_ name: String, _ call: () -> Int32) throws {
+        try barrier()
+        let code = BlockingCallWatchdog.shared.run(name, rank: deadline.worldRank, seconds: timeoutSeconds, call)
+        try MPICommunicator.check(code, name)
     }
 
     func sharedMemory(bytes: Int) throws -> SharedMemory { try MPISharedWindow(bytes: bytes, group: self) }
@@ -141,17 +155,35 @@ final class MPICommunicator: Communicator {
         RingSum(capacity: capacity, transport: MPIRingTransport(group: self, tag: tag))
     }
 
-    func abort(status: Int32) -> Never {
+    func abort(status: Int32) -> Never { MPICommunicator.abort(status: status) }
+
+    /// Ends every rank of the job: MPI_Abort once MPI is up (from any thread: the watchdog's too), else this process,
+    /// which makes the launcher end the others. A launcher that cannot be reached (this host's link cut) never ends
+    /// the process: after `abortSeconds` the watchdog ends it, and the launcher's daemon that lost its job with it;
+    /// when no other rank answered in the stall, this host's daemon is ended at once (it cannot reach mpirun).
+    static func abort(status: Int32) -> Never {
         fflush(stdout)
         fflush(stderr)
-        _ = MPI_Abort(plexus_mpi_comm_world(), status)
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        _ = MPI_Initialized(&initialized)
+        _ = MPI_Finalized(&finalized)
+        if initialized != 0 && finalized == 0 && !BlockingCallWatchdog.shared.abortExpired {
+            if BlockingCallWatchdog.shared.peersSilent { BlockingCallWatchdog.endLauncherDaemon() }
+            BlockingCallWatchdog.shared.watchAbort(status: status, seconds: abortSeconds)
+            _ = MPI_Abort(plexus_mpi_comm_world(), status)
+        }
         exit(status) // MPI_Abort does not return; this satisfies the type checker if it ever does.
     }
 
+    /// Seconds MPI_Abort may take before this rank ends itself.
+    static let abortSeconds = 5.0
+
+    /// Ends MPI at a normal exit (after the caller's barrier); a rank that stops inside MPI_Finalize ends the job
+    /// after the training timeout.
     func finalize() {
         guard isWorld && !finalized else { return }
         finalized = true
-        _ = MPI_Finalize()
+        _ = BlockingCallWatchdog.shared.run("MPI_Finalize", rank: rank, seconds: timeoutSeconds) { MPI_Finalize() }
     }
 
     /// Throws with MPI's own text for a failed call.

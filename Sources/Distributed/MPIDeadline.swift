@@ -9,6 +9,8 @@ final class MPIDeadline {
     /// The world's communicator, rank and size: arrival notices go between world ranks.
     private let world: MPI_Comm
     private let rank: Int
+    /// This process's rank in the world (the watchdog names it).
+    var worldRank: Int { rank }
     private let size: Int
     var timeoutSeconds = CollectiveTimeout.startUpDefault
     var activity = Activity.startUp
@@ -94,6 +96,8 @@ final class MPIDeadline {
                      : waited >= timeoutSeconds + 2 + 2 * grace {
             let stalled = CollectiveStalled(ranks: ledger.missing(at: sequence), activity: activity,
                                             timeoutSeconds: timeoutSeconds)
+            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it.
+            if stalled.ranks.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
             stall = stalled
             throw stalled
         }

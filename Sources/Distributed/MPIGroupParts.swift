@@ -53,8 +53,10 @@ final class MPISharedWindow: SharedMemory {
         var window: MPI_Win? = plexus_mpi_win_null()
         var local: UnsafeMutableRawPointer?
         // Rank 0 allocates the whole region (one contiguous block, page-aligned by MPI); the others map it.
-        try MPICommunicator.check(MPI_Win_allocate_shared(MPI_Aint(group.rank == 0 ? max(bytes, 64) : 0), 1, plexus_mpi_info_null(),
-                                                          group.communicator, &local, &window), "MPI_Win_allocate_shared")
+        try group.blocking("MPI_Win_allocate_shared") {
+            MPI_Win_allocate_shared(MPI_Aint(group.rank == 0 ? max(bytes, 64) : 0), 1, plexus_mpi_info_null(),
+                                    group.communicator, &local, &window)
+        }
         var size: MPI_Aint = 0, unit: Int32 = 0
         var shared: UnsafeMutableRawPointer?
         try MPICommunicator.check(MPI_Win_shared_query(window, 0, &size, &unit, &shared), "MPI_Win_shared_query")

@@ -8,7 +8,8 @@ enum MetricName {
 
     /// The keys of a `metrics.jsonl` line that say where and how fast the run was, not what it learned (EpochRecord's
     /// own fields besides `train_loss`): TensorBoard's per-epoch scalars and the default plot leave them out.
-    static let runKeys: Set<String> = ["epoch", "step", "lr", "samples_per_second", "elapsed_seconds"]
+    static let runKeys: Set<String> = ["epoch", "step", "lr", "samples_per_second", "elapsed_seconds", "slowest_rank",
+                                       "slowest_rank_ratio", "wait_fraction"]
 
     /// The split and measure a `metrics.jsonl` key names: `val_accuracy` → (`val`, `accuracy`); a key without a split
     /// prefix describes training (`lr` → (`train`, `lr`)).

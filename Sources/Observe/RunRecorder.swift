@@ -16,6 +16,8 @@ public final class RunRecorder {
     let network: Network
     /// The learning rate of a step (0-based), for `train/lr`.
     let learningRate: (Int) -> Float
+    /// The ranks' compute times, whose figures the timeline carries (nil for a world of one).
+    let pace: RankPace?
     private var events: EventFileWriter?
     private var timeline: TimelineRecorder?
     private var alignment: ClockAlignment?
@@ -29,9 +31,9 @@ public final class RunRecorder {
 
     /// A recorder of `network`'s run into `files` (which rank 0 has created).
     public init(options: LoggingOptions, files: RunDirectory, communicator: Communicator, network: Network,
-                learningRate: @escaping (Int) -> Float) {
+                learningRate: @escaping (Int) -> Float, pace: RankPace? = nil) {
         (self.options, self.files, self.communicator, self.network) = (options, files, communicator, network)
-        self.learningRate = learningRate
+        (self.learningRate, self.pace) = (learningRate, pace)
     }
 
     private var isRoot: Bool { communicator.rank == 0 }
@@ -117,7 +119,7 @@ public final class RunRecorder {
     public func finish() throws {
         if let timeline, let alignment,
            let ranks = try TimelineTrace.gather(timeline.recorded, alignment: alignment, communicator: communicator) {
-            try FileIO.writeAtomically(TimelineTrace.json(ranks, dropped: timeline.dropped), to: files[.timeline])
+            try FileIO.writeAtomically(TimelineTrace.json(ranks, dropped: timeline.dropped, pace: pace?.figures), to: files[.timeline])
         }
         guard isRoot else { return }
         events = nil

@@ -183,12 +183,14 @@ enum TimelineTrace {
     /// An argument value of a trace event.
     enum Argument: Encodable, Equatable {
         case integer(Int)
+        case number(Double)
         case text(String)
 
         func encode(to encoder: Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case let .integer(value): try container.encode(value)
+            case let .number(value): try container.encode(value)
             case let .text(value): try container.encode(value)
             }
         }
@@ -231,15 +233,21 @@ enum TimelineTrace {
               args: extra.merging(["step": .integer(step)]) { first, _ in first })
     }
 
-    /// The trace file's JSON text.
-    static func json(_ ranks: [[TimelineSpan]], dropped: Int) -> String {
+    /// The trace file's JSON text; `pace`, the slowest rank over the last steps, goes to its `otherData`.
+    static func json(_ ranks: [[TimelineSpan]], dropped: Int, pace: RankPace.Figures? = nil) -> String {
         struct File: Encodable {
             let traceEvents: [Event]
             let displayTimeUnit = "ms"
             let otherData: [String: Argument]
         }
-        return JSON.text(File(traceEvents: events(ranks), otherData: [
+        var other: [String: Argument] = [
             "producer": .text("plexus"), "ranks": .integer(ranks.count), "dropped_spans": .integer(dropped),
-        ]))
+        ]
+        if let pace {
+            other["slowest_rank"] = .integer(pace.slowestRank)
+            other["slowest_rank_ratio"] = .number(pace.ratio)
+            other["wait_fraction"] = .number(pace.waitFraction)
+        }
+        return JSON.text(File(traceEvents: events(ranks), otherData: other))
     }
 }

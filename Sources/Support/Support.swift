@@ -65,6 +65,8 @@ public enum DiagnosticKind: Sendable {
     case note
     /// Something that may be wrong: standard error, prefixed `plexus: warning: `.
     case warning
+    /// Why the job ends, said by a thread other than the one that would throw: standard error, prefixed `plexus: `.
+    case error
 }
 
 /// Where library code sends what it has to tell the user; the executable installs the one that writes its streams.
@@ -83,6 +85,9 @@ public enum Diagnostics {
 
     /// A warning: `plexus: warning: MESSAGE`.
     public static func warning(_ message: String) { sink?.emit(.warning, "plexus: warning: \(message)\n") }
+
+    /// The line of a failure that ends the job from outside the main thread's flow: `plexus: MESSAGE`.
+    public static func error(_ message: String) { sink?.emit(.error, "plexus: \(message)\n") }
 
     /// Progress text exactly as given (the caller adds the newline, or a carriage return for a live line).
     public static func progress(_ text: String) { sink?.emit(.progress, text) }

@@ -9,6 +9,13 @@ import Support
 
 /// The `plexus` subcommands as library calls; the executable parses arguments and turns errors into exit statuses.
 public enum Commands {
+    /// `distributed.startup_timeout_seconds` of the config, read by this process alone before MPI starts (MPI_Init
+    /// waits for every rank, so its deadline cannot wait for the collective read); the default where it cannot be read.
+    public static func startUpTimeout(configPath: String, overrides: [String]) -> Double {
+        (try? TrainingConfig.load(path: configPath, overrides: overrides))?.distributed.startUpTimeoutSeconds
+            ?? CollectiveTimeout.startUpDefault
+    }
+
     /// `plexus train` on every rank of `communicator`: loads the config, trains, writes the run directory; rank 0
     /// claims its exit.json in `exitRecorder` once it holds the directory's lock.
     public static func train(configPath: String, runDirectory: String?, overrides: [String], progressMode: ProgressMode = .auto,

@@ -1,4 +1,5 @@
 import Config
+import DataParallel
 import Foundation
 import Observe
 import Support
@@ -12,15 +13,17 @@ final class EpochEnd {
     let progress: ProgressReporter
     /// metrics.jsonl (rank 0 only).
     let metrics: MetricsLog?
+    /// The ranks' compute times, whose figures each line carries (nil for a world of one).
+    let pace: RankPace?
     let startTime: Date
     /// The last epoch's evaluation and mean training loss, for the summary.
     private(set) var lastEvaluation = MetricValues()
     private(set) var lastTrainLoss = 0.0
 
     init(setup: TrainingSetup, files: RunDirectory, recorder: RunRecorder, progress: ProgressReporter, metrics: MetricsLog?,
-         startTime: Date) {
+         pace: RankPace?, startTime: Date) {
         (self.setup, self.files, self.recorder, self.progress, self.metrics) = (setup, files, recorder, progress, metrics)
-        self.startTime = startTime
+        (self.pace, self.startTime) = (pace, startTime)
     }
 
     /// Rank 0, before the first epoch: a fresh run drops a previous run's best weights; a held-out split is recorded.
@@ -41,7 +44,7 @@ final class EpochEnd {
                                  trainLoss: lastTrainLoss, evaluation: lastEvaluation,
                                  samplesPerSecond: Double((setup.stepsPerEpoch - started.batchIndex) * batchSize)
                                      / max(epochSeconds, 1e-9),
-                                 elapsedSeconds: Date().timeIntervalSince(startTime))
+                                 elapsedSeconds: Date().timeIntervalSince(startTime), pace: pace?.figures)
         try metrics?.append(record)
         try recorder.epochFinished(step: record.step, evaluation: record.evaluation)
         progress.epoch(record, epochs: config.training.epochs)

@@ -1,4 +1,5 @@
 import Foundation
+import DataParallel
 import Observe
 import Support
 
@@ -12,11 +13,15 @@ struct EpochRecord: Encodable, Equatable {
     var evaluation: MetricValues
     var samplesPerSecond: Double
     var elapsedSeconds: Double
+    /// The slowest rank over the epoch's last steps (several ranks only).
+    var pace: RankPace.Figures?
 
     func encode(to encoder: Encoder) throws {
+        let paceValues = pace.map { [("slowest_rank", Double($0.slowestRank)), ("slowest_rank_ratio", $0.ratio),
+                                     ("wait_fraction", $0.waitFraction)] } ?? []
         try encoder.encodeObject(["epoch": epoch, "step": step, "lr": learningRate, "train_loss": trainLoss,
                                   "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds],
-                                 flattened: evaluation)
+                                 flattened: MetricValues(evaluation.entries + paceValues))
     }
 }
 

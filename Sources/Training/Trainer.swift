@@ -37,17 +37,19 @@ final class Trainer {
         setup.network.reserve(batchCapacity: config.training.evaluationBatchSize)
         let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: communicator,
                                                   threads: setup.threads, state: setup.reductionState)
+        let pace = try RankPace.gathering(communicator)
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
-                            options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested })
+                            options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested },
+                            pace: pace)
         recorder = RunRecorder(options: config.logging, files: files, communicator: communicator, network: setup.network,
-                               learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) })
+                               learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) }, pace: pace)
         let writer = CheckpointWriter(setup: setup, reduction: reduction, recorder: recorder, files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
         let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,
                                               keepingEpochs: position.epoch) : nil
         epochEnd = EpochEnd(setup: setup, files: files, recorder: recorder, progress: progress, metrics: metrics,
-                            startTime: startTime)
+                            pace: pace, startTime: startTime)
         runFinish = RunFinish(setup: setup, files: files, recorder: recorder, progress: progress, startTime: startTime)
     }
 

@@ -15,7 +15,7 @@ final class StandardStreams: DiagnosticSink {
     var notesOnStandardError = false
 
     func emit(_ kind: DiagnosticKind, _ text: String) {
-        let stream = kind == .warning || (kind == .note && notesOnStandardError) ? stderr : stdout
+        let stream = kind == .warning || kind == .error || (kind == .note && notesOnStandardError) ? stderr : stdout
         fputs(text, stream)
         fflush(stream)
     }
@@ -40,10 +40,11 @@ func printOutput(_ text: String?) {
 ///
 /// Every rank that stops at the same point (an `AgreedStop`) leaves cleanly after one rank says why; an error only
 /// this rank met is reported by it and ends every rank at once, so no rank waits forever in a collective.
-func runOnEveryRank(recording exitRecorder: ExitRecorder? = nil, _ body: (Communicator) throws -> Void) -> Never {
+func runOnEveryRank(recording exitRecorder: ExitRecorder? = nil, startUpTimeoutSeconds: Double = CollectiveTimeout.startUpDefault,
+                    _ body: (Communicator) throws -> Void) -> Never {
     let communicator: Communicator
     do {
-        communicator = try makeCommunicator()
+        communicator = try makeCommunicator(startUpTimeoutSeconds: startUpTimeoutSeconds)
     } catch {
         reportError(error, rank: 0, worldSize: 1)
         exit(1)
@@ -129,7 +130,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let exitRecorder = ExitRecorder()
-        runOnEveryRank(recording: exitRecorder) { communicator in
+        let startUp = Commands.startUpTimeout(configPath: config, overrides: overrides)
+        runOnEveryRank(recording: exitRecorder, startUpTimeoutSeconds: startUp) { communicator in
             try Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides, progressMode: progress,
                                resume: resume, communicator: communicator, startTime: launched, exitRecorder: exitRecorder)
         }
