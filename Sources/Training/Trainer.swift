@@ -1,5 +1,6 @@
 import Config
 import DataParallel
+import Distributed
 import Foundation
 import NeuralNet
 import Observe
@@ -37,6 +38,10 @@ final class Trainer {
         setup.network.reserve(batchCapacity: config.training.evaluationBatchSize)
         let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: communicator,
                                                   threads: setup.threads, state: setup.reductionState)
+        if config.optimizer.kind.isLayerwise && reduction.updateRange.count != setup.network.parameterCount {
+            throw AgreedUserError("optimizer.name \(config.optimizer.kind.rawValue) takes norms over whole layers, and the "
+                + "ranks of a node each step a slice of them here; set distributed.shared_memory false or run one rank per node")
+        }
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
                             options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested })

@@ -46,7 +46,8 @@ public final class TrainingSetup {
         let checkpoint: Checkpoint.Loaded?
         (data, task, network, optimizer, checkpoint) = try collectively(communicator) {
             let (data, task, network) = try TrainingSetup.load(config, threads: threadCount)
-            let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
+            let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount,
+                                      layers: network.parameterLayers)
             guard let runDirectory, communicator.rank == 0 else { return (data, task, network, optimizer, nil) }
             let newest = try TrainingSetup.newestCheckpoint(in: runDirectory)
             try ModelFile.load(newest.tensors, into: network, source: newest.path)
