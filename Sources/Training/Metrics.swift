@@ -12,10 +12,13 @@ struct EpochRecord: Encodable, Equatable {
     var evaluation: MetricValues
     var samplesPerSecond: Double
     var elapsedSeconds: Double
+    /// Seconds since the first training step (evaluations included, start-up not), continued across a resume.
+    var trainSeconds: Double
 
     func encode(to encoder: Encoder) throws {
         try encoder.encodeObject(["epoch": epoch, "step": step, "lr": learningRate, "train_loss": trainLoss,
-                                  "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds],
+                                  "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds,
+                                  "train_seconds": trainSeconds],
                                  flattened: evaluation)
     }
 }

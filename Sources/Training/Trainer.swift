@@ -24,6 +24,8 @@ final class Trainer {
     let checkpoints: CheckpointPolicy, epochEnd: EpochEnd, runFinish: RunFinish
     /// Where training stands (advanced after every step).
     private(set) var position: TrainingPosition
+    /// Counts `train_seconds` from the first step of this process on.
+    private var clock = TrainClock(before: 0)
 
     /// A trainer for `setup` writing to `files` (whose directory rank 0 has created).
     init(setup: TrainingSetup, files: RunDirectory, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
@@ -63,6 +65,7 @@ final class Trainer {
     func run() throws -> RunSummary {
         StopSignal.install()
         try begin()
+        clock = TrainClock(before: position.trainSeconds ?? 0)
         let stepsPerEpoch = setup.stepsPerEpoch
         while position.epoch < setup.config.training.epochs && position.earlyStopping?.stopped != true {
             let order = setup.epochOrder(position.epoch), epochStart = EpochStart(position)
@@ -74,7 +77,7 @@ final class Trainer {
                 if outcome.stopRequested { throw try stop() }
                 try checkpoints.afterStep(outcome, at: position, lastOfEpoch: position.batchIndex == stepsPerEpoch)
             }
-            try epochEnd.run(&position, started: epochStart)
+            try epochEnd.run(&position, started: epochStart, clock: clock)
             try checkpoints.afterEpoch(at: position)
         }
         return try runFinish.run(position, epochEnd: epochEnd)
@@ -106,6 +109,7 @@ final class Trainer {
         position.epochLossSum += outcome.lossSum
         position.trainedSamples += outcome.samples
         position.trainingSeconds += Date().timeIntervalSince(started)
+        position.trainSeconds = clock.seconds
         try recorder.stepFinished(position.progress, lossSum: outcome.lossSum, samples: outcome.samples,
                                   gradients: step.reduction.reducedGradients)
         progress.step(epoch: position.epoch, epochs: setup.config.training.epochs, stepInEpoch: position.batchIndex,
@@ -120,6 +124,14 @@ final class Trainer {
         try recorder.finish()
         return TrainingStopped(step: position.step, checkpoint: checkpoint)
     }
+}
+
+/// `train_seconds`: the seconds a resumed run had trained before, plus the time since this process's first step.
+struct TrainClock {
+    let start = Date()
+    let before: Double
+
+    var seconds: Double { before + Date().timeIntervalSince(start) }
 }
 
 /// Where and when an epoch (or its resumed part) began: its samples/s and progress line count from here.
