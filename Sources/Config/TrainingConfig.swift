@@ -172,6 +172,11 @@ extension TrainingConfig: ConfigSection {
                 + "\(distributed.gradientCompression.rawValue) is lossy and training.deterministic promises the same bits on "
                 + "every layout; use one or the other")
         }
+        if training.deterministic && distributed.syncEvery > 1 {
+            throw UserError("\(section.location(section.value("distributed"), "distributed.sync_every")): the nodes' local steps "
+                + "make the result depend on the number of nodes, and training.deterministic promises the same bits on every "
+                + "layout; use sync_every 1 or deterministic false")
+        }
     }
 }
 

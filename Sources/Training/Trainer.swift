@@ -44,12 +44,16 @@ final class Trainer {
             throw AgreedUserError("optimizer.name \(config.optimizer.kind.rawValue) takes norms over whole layers, and the "
                 + "ranks of a node each step a slice of them here; set distributed.shared_memory false or run one rank per node")
         }
+        let synchronization = try makeSynchronization(config.syncOptions, reduction: reduction, network: setup.network,
+                                                      optimizer: setup.optimizer, communicator: communicator,
+                                                      state: setup.syncState)
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
-                            options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested })
+                            options: config.stepOptions(threads: setup.threads), synchronization: synchronization,
+                            stopRequested: { StopSignal.requested })
         recorder = RunRecorder(options: config.logging, files: files, communicator: communicator, network: setup.network,
                                learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) })
-        let writer = CheckpointWriter(setup: setup, reduction: reduction, recorder: recorder, files: files)
+        let writer = CheckpointWriter(setup: setup, synchronization: synchronization, recorder: recorder, files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
         let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,
                                               keepingEpochs: position.epoch) : nil
@@ -71,8 +75,10 @@ final class Trainer {
             let order = setup.epochOrder(position.epoch), epochStart = EpochStart(position)
             while position.batchIndex < stepsPerEpoch {
                 let started = Date()
+                let lastOfEpoch = position.batchIndex + 1 == stepsPerEpoch
                 let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step,
-                                           checkpointDue: checkpoints.timeDue)
+                                           checkpointDue: checkpoints.timeDue,
+                                           synchronize: lastOfEpoch || checkpoints.dueByStep(after: position.step + 1))
                 try advance(past: outcome, started: started, epochStart: epochStart)
                 if outcome.stopRequested { throw try stop() }
                 try checkpoints.afterStep(outcome, at: position, lastOfEpoch: position.batchIndex == stepsPerEpoch)
@@ -91,6 +97,7 @@ final class Trainer {
                        kernel: setup.kernel, trainCount: data.train.count, validationCount: data.validation?.count,
                        testCount: data.test?.count, runDirectory: files.path)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
+        if !(step.synchronization is EveryStepSync) { progress.note("periodic synchronization: \(step.synchronization)") }
         try epochEnd.prepareValidationFiles()
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         step.observer = try recorder.start(at: position.progress, resuming: setup.resumedFrom != nil, configText: setup.config.yaml)
