@@ -42,8 +42,8 @@ extension InProcessTrainingTests {
                                    resume: true, communicator: world)
             }) { try result.get() }
             let resumed = try results(copy).weights
-            XCTAssertTrue(resumed == whole.weights, "\(name): the resumed run's weights differ first at "
-                + "\(zip(resumed, whole.weights).firstIndex { $0 != $1 }.map(String.init) ?? "their count")")
+            let firstDifference = resumed.indices.first { $0 >= whole.weights.count || resumed[$0] != whole.weights[$0] }
+            XCTAssertTrue(resumed == whole.weights, "\(name): the resumed weights differ at \(String(describing: firstDifference))")
         }
     }
 
