@@ -47,7 +47,9 @@ def main():
             state = powerSGD_hook.PowerSGDState(process_group=None, matrix_approximation_rank=4, start_powerSGD_iter=2)
             model.register_comm_hook(state, powerSGD_hook.powerSGD_hook)
         elif args.mode == "postlocal":
-            state = post_localSGD_hook.PostLocalSGDState(process_group=None, subgroup=None,
+            # One host per rank: each rank's own group is its node (the default subgroups need CUDA).
+            own = [dist.new_group([r]) for r in range(world)][rank]
+            state = post_localSGD_hook.PostLocalSGDState(process_group=None, subgroup=own,
                                                          start_localSGD_iter=max(1, args.warmup_steps))
             model.register_comm_hook(state, post_localSGD_hook.post_localSGD_hook)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
