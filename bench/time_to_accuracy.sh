@@ -72,6 +72,7 @@ PY
 plexus_run() {  # plexus_run LINK NAME SETTINGS: trains until the target, records the result
     local link=$1 name=$2 run="$tmp/run-$1-$2" pid line
     rm -rf "$run"
+    set -m  # the run in a process group of its own, so that stopping it stops mpirun and its ranks
     if [ "$link" = one-host ]; then
         taskset -c 0 "$binary" train "$config" --run-dir "$run" --progress plain --set training.threads=1 $3 \
             > "$tmp/log" 2>&1 & pid=$!
@@ -83,8 +84,9 @@ plexus_run() {  # plexus_run LINK NAME SETTINGS: trains until the target, record
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
-    kill "$pid" 2>/dev/null || true
+    kill -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    set +m
     [ -n "${line:-}" ] || line=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]; print(json.dumps({"train_seconds": r["train_seconds"], "epochs": r["epoch"], "test_accuracy": r["test_accuracy"], "samples_per_second": r["samples_per_second"], "reached": False}))' "$run/metrics.jsonl" 2>/dev/null) \
         || { echo "plexus $link $name failed: $(tail -3 "$tmp/log")" >&2; return 0; }
     echo "plexus  $link $name: $line"
