@@ -17,6 +17,12 @@ extension TrainingConfig {
         var timeoutSeconds: Double
         /// The same during start-up (config, data, checkpoint), where ranks may start far apart.
         public var startUpTimeoutSeconds: Double
+        /// Nodes synchronize every this many steps (1: every step's gradients).
+        public var syncEvery: Int
+        /// Synchronous steps before the periodic ones.
+        var syncWarmupSteps: Int
+        /// DiLoCo's outer optimizer over the nodes' mean change; nil: the nodes average their parameters.
+        var outerOptimizer: OuterOptimizerSettings?
 
         /// The bucket size in bytes.
         var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
@@ -41,9 +47,41 @@ extension TrainingConfig.DistributedSection: ConfigSection {
                     + "warning naming the missing ranks at half of it."),
         .number("startup_timeout_seconds", \.startUpTimeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.startUpDefault,
                 description: "The same until the first step (config, data, checkpoint), where ranks may start far apart."),
+        .integer("sync_every", \.syncEvery, default: 1, minimum: 1,
+                 description: "`1`: every step reduces the gradients over all ranks. `H` > 1: each node takes H optimizer "
+                     + "steps on its share of each global batch (its ranks still reduce every step through shared memory), "
+                     + "then the nodes average their parameters (post-local SGD), or their change through "
+                     + "`outer_optimizer`; every epoch end, checkpoint and stop synchronizes too. Ignored on one node; not "
+                     + "with `training.deterministic` or `gradient_compression`."),
+        .integer("sync_warmup_steps", \.syncWarmupSteps, default: 0, minimum: 0,
+                 description: "Steps that reduce every step before the periodic synchronization starts."),
+        .optionalSection("outer_optimizer", \.outerOptimizer,
+                         description: "With `sync_every` > 1, DiLoCo's outer optimizer: each round's mean parameter change "
+                             + "is a gradient for Nesterov momentum SGD, e.g. `{name: nesterov, lr: 0.7, momentum: 0.9}`; "
+                             + "none: the nodes average their parameters."),
     ]
     static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDApproximationRank: 1,
-                             timeoutSeconds: 1, startUpTimeoutSeconds: 1)
+                             timeoutSeconds: 1, startUpTimeoutSeconds: 1, syncEvery: 1, syncWarmupSteps: 0, outerOptimizer: nil)
+
+    func validate(_ section: ConfigReader.Section) throws {
+        if outerOptimizer != nil && syncEvery == 1 {
+            throw UserError("\(section.location(section.tree, "outer_optimizer")): needs distributed.sync_every > 1")
+        }
+        if syncEvery > 1 && gradientCompression != .none {
+            throw UserError("\(section.location(section.tree, "sync_every")): periodic synchronization sends parameters, "
+                + "not gradients; use gradient_compression none with sync_every \(syncEvery)")
+        }
+    }
+}
+
+extension OuterOptimizerSettings: ConfigSection {
+    static let keys: [ConfigKey<Self>] = [
+        .value("name", \.kind, default: .nesterov, description: "`nesterov`: SGD with Nesterov momentum (PyTorch's rule)."),
+        .number("lr", \.learningRate, range: .above(0), default: 0.7, description: "The outer learning rate."),
+        .number("momentum", \.momentum, range: .unitInterval, default: 0.9, description: "The outer momentum."),
+    ]
+    static let unread = OuterOptimizerSettings()
 }
 
 extension GradientCompression: ConfigChoice {}
+extension OuterOptimizerSettings.Kind: ConfigChoice {}

@@ -18,6 +18,12 @@ extension TrainingConfig {
                          deterministicGroup: training.deterministic ? training.deterministicGroup : nil, seed: seed)
     }
 
+    /// When the nodes synchronize.
+    public var syncOptions: SyncOptions {
+        SyncOptions(every: distributed.syncEvery, warmupSteps: distributed.syncWarmupSteps, outer: distributed.outerOptimizer,
+                    sharedMemory: distributed.sharedMemory)
+    }
+
     /// What the training step needs, for a rank running `threads` threads.
     public func stepOptions(threads: Int) -> StepOptions {
         StepOptions(batchSize: training.batchSize, seed: seed, clipGradientNorm: training.clipGradientNorm, threads: threads,

@@ -172,6 +172,11 @@ extension TrainingConfig: ConfigSection {
                 + "\(distributed.gradientCompression.rawValue) is lossy and training.deterministic promises the same bits on "
                 + "every layout; use one or the other")
         }
+        if training.deterministic && distributed.syncEvery > 1 {
+            throw UserError("\(section.location(section.value("distributed"), "distributed.sync_every")): the nodes' local steps "
+                + "make the result depend on the number of nodes, and training.deterministic promises the same bits on every "
+                + "layout; use sync_every 1 or deterministic false")
+        }
     }
 }
 
@@ -276,29 +281,37 @@ extension OptimizerSettings: ConfigSection {
     // Defaults come from OptimizerSettings(kind:), so PyTorch's values are written down once, in NeuralNet.
     static let keys: [ConfigKey<Self>] = [
         .value("name", \.kind, default: .adam,
-               description: "`sgd` (with optional momentum), `adam`, or `adamw` (Adam with decoupled weight decay)."),
+               description: "`sgd` (with optional momentum), `adam`, `adamw` (Adam with decoupled weight decay), `lars` "
+                   + "(momentum SGD with a trust ratio per layer) or `lamb` (Adam's direction with a trust ratio per layer); "
+                   + "lars and lamb exclude biases from weight decay and the ratio."),
         .number("lr", \.learningRate, range: .above(0), default: { OptimizerSettings(kind: $0.kind).learningRate },
                 defaultText: defaultText(\.learningRate), description: "The learning rate (the peak one under a schedule)."),
         .number("momentum", \.momentum, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).momentum },
-                defaultText: defaultText(\.momentum, kinds: [.sgd]), writtenWhen: { $0.kind == .sgd },
-                description: "SGD's momentum (PyTorch's, dampening 0); sgd only."),
+                defaultText: defaultText(\.momentum, kinds: [.sgd, .lars]), writtenWhen: { $0.kind == .sgd || $0.kind == .lars },
+                description: "SGD's momentum (PyTorch's, dampening 0); LARS's momentum of the scaled update; sgd and lars only."),
         .value("nesterov", \.nesterov, default: { OptimizerSettings(kind: $0.kind).nesterov },
                defaultText: defaultText(\.nesterov, kinds: [.sgd]), writtenWhen: { $0.kind == .sgd },
                description: "Nesterov momentum; sgd with momentum > 0 only."),
         .number("beta1", \.beta1, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta1 },
-                defaultText: defaultText(\.beta1, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
-                description: "Adam's decay rate of the first moment; adam and adamw only."),
+                defaultText: defaultText(\.beta1, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
+                description: "Adam's decay rate of the first moment; adam, adamw and lamb only."),
         .number("beta2", \.beta2, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta2 },
-                defaultText: defaultText(\.beta2, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
-                description: "Adam's decay rate of the second moment; adam and adamw only."),
+                defaultText: defaultText(\.beta2, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
+                description: "Adam's decay rate of the second moment; adam, adamw and lamb only."),
         .number("eps", \.epsilon, range: .above(0), default: { OptimizerSettings(kind: $0.kind).epsilon },
-                defaultText: defaultText(\.epsilon, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
-                description: "Added to Adam's denominator; adam and adamw only."),
+                defaultText: defaultText(\.epsilon, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
+                description: "Added to Adam's denominator; adam, adamw and lamb only."),
         .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerSettings(kind: $0.kind).weightDecay },
                 defaultText: defaultText(\.weightDecay),
                 description: "sgd and adam add `weight_decay × parameter` to the gradient; adamw decays the parameters "
-                    + "directly (decoupled)."),
+                    + "directly (decoupled); lars adds it to the gradient and lamb to the update, of weights only."),
+        .number("trust_coefficient", \.trustCoefficient, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1),
+                default: { OptimizerSettings(kind: $0.kind).trustCoefficient },
+                defaultText: defaultText(\.trustCoefficient, kinds: [.lars]), writtenWhen: { $0.kind == .lars },
+                description: "LARS's η: a layer's rate is `lr × η × ‖w‖ / (‖∇w‖ + weight_decay × ‖w‖)`; lars only."),
     ]
+    /// The rules with Adam's moments (beta1, beta2, eps).
+    static let momentKinds: [Kind] = [.adam, .adamw, .lamb]
     static var unread: Self { OptimizerSettings(kind: .adam) }
 
     /// A setting's default for each of `kinds` (`0.01` for sgd, `0.001` for adam and adamw; one value when they
@@ -322,8 +335,8 @@ extension OptimizerSettings: ConfigSection {
         if nesterov && (kind != .sgd || momentum == 0) {
             throw UserError("\(section.location(section.tree, "nesterov")): needs optimizer.name sgd with momentum > 0")
         }
-        if kind != .sgd && momentum != 0 {
-            throw UserError("\(section.location(section.tree, "momentum")): only for sgd (adam uses beta1)")
+        if kind != .sgd && kind != .lars && momentum != 0 {
+            throw UserError("\(section.location(section.tree, "momentum")): only for sgd and lars (\(kind.rawValue) uses beta1)")
         }
     }
 }
@@ -441,6 +454,9 @@ extension WeightInitialization: ConfigChoice {}
 extension Normalization: ConfigChoice {}
 extension TargetNormalization: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
-extension OptimizerSettings.Kind: ConfigChoice {}
+extension OptimizerSettings.Kind: ConfigChoice {
+    /// Whether the rule has Adam's moments and so reads beta1, beta2 and eps.
+    var usesAdamMoments: Bool { OptimizerSettings.momentKinds.contains(self) }
+}
 extension DataFormat: ConfigChoice {}
 

@@ -13,6 +13,9 @@ import Support
 public protocol GradientReduction: AnyObject {
     /// This rank's rows of a global batch of `count` samples: contiguous, and every rank's together cover it once.
     func localRows(ofBatch count: Int) -> Range<Int>
+    /// How many rows of a batch of `count` samples the reduced gradient is the mean of: all of them, or this node's
+    /// share in the local steps of periodic synchronization.
+    func meanRows(ofBatch count: Int) -> Int
     /// The most rows any rank gets from a batch of at most `batchSize` samples (for sizing buffers once).
     func rowCapacity(batchSize: Int) -> Int
     /// Back-propagates this rank's rows; false if a local value cannot be summed (non-finite or out of range).
@@ -34,6 +37,7 @@ public protocol GradientReduction: AnyObject {
 }
 
 extension GradientReduction {
+    func meanRows(ofBatch count: Int) -> Int { count }
     func publish() throws {}
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { [] }
 }

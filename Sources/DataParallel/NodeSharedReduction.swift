@@ -32,6 +32,8 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     private let bfloat16Slice: UnsafeMutableBufferPointer<UInt16>?
     /// The norm's partial sums, one per `sumOfSquares` chunk: each rank computes its share of the chunks.
     private let normPartials: UnsafeMutablePointer<Double>
+    /// Whether `finish` also sums between nodes (false for the local steps of periodic synchronization).
+    var acrossNodes = true
 
     /// Every rank of the node calls it (after rank 0's parameters were broadcast): maps the node's shared memory and
     /// moves the network's parameters into it.
@@ -108,7 +110,7 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
                 }
                 if crossNode.size == 1 { fixedPointToFloat(sum + offset, into: reducedGradients + start + offset, count: count) }
             }
-            if crossNode.size > 1 {
+            if crossNode.size > 1 && acrossNodes {
                 try crossNode.allreduceSum(sum, count: slice.count, of: .int64)
                 fixedPointToFloat(sum, into: reducedGradients + start, count: slice.count)
             }
@@ -117,7 +119,7 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
             for rank in 1..<max(1, node.size) {
                 addProduct(floatSegments + rank * stride + start, scaledBy: 1, to: sum, count: slice.count, threads: threads)
             }
-            if crossNode.size > 1 { try sendBetweenNodes(sum, count: slice.count) }
+            if crossNode.size > 1 && acrossNodes { try sendBetweenNodes(sum, count: slice.count) }
         }
         try memory.synchronize()
     }

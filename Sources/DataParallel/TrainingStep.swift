@@ -30,9 +30,10 @@ public struct StepOptions: Sendable {
 }
 
 /// One optimizer step of data-parallel training; every rank makes the same calls in the same order:
-/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step → publish.
+/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step → publish → synchronize.
 ///
-/// What varies (how gradients are reduced, who watches the time) is a value the step calls, not a branch in it.
+/// What varies (how gradients are reduced, when the nodes synchronize, who watches the time) is a value the step
+/// calls, not a branch in it.
 /// The step allocates nothing: its buffers are sized once for this rank's largest share of a batch.
 public final class TrainingStep {
     /// What one step reports back to the loop (identical on every rank).
@@ -56,7 +57,10 @@ public final class TrainingStep {
     let schedule: LearningRateSchedule
     let loss: LossSettings
     let rows: TrainingRows
+    /// The every-step reduction over all ranks (what the run's first lines name).
     public let reduction: GradientReduction
+    /// Which reduction each step uses and when the nodes' parameters are made one again.
+    public let synchronization: Synchronization
     let communicator: Communicator
     let options: StepOptions
     /// Whether a stop was asked for on this rank (a signal): the ranks agree on it after each step.
@@ -73,13 +77,16 @@ public final class TrainingStep {
     /// A step over `rows` whose gradients `reduction` combines across `communicator`'s ranks.
     public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossSettings, rows: TrainingRows,
                 reduction: GradientReduction, communicator: Communicator, options: StepOptions,
-                stopRequested: @escaping () -> Bool = { false }, observer: StepObserver? = nil, pace: RankPace? = nil) {
+                synchronization: Synchronization? = nil, stopRequested: @escaping () -> Bool = { false },
+                observer: StepObserver? = nil, pace: RankPace? = nil) {
         (self.network, self.optimizer, self.schedule, self.loss, self.rows) = (network, optimizer, schedule, loss, rows)
         (self.reduction, self.communicator, self.options) = (reduction, communicator, options)
+        self.synchronization = synchronization ?? EveryStepSync(reduction)
         self.stopRequested = stopRequested
         self.observer = observer
         self.pace = pace
-        let capacity = max(1, reduction.rowCapacity(batchSize: options.batchSize))
+        let capacity = max(1, reduction.rowCapacity(batchSize: options.batchSize),
+                           self.synchronization.reduction(forStep: Int.max).rowCapacity(batchSize: options.batchSize))
         network.reserve(batchCapacity: capacity)
         features = .allocate(capacity: capacity * rows.featureCount)
         targets = .allocate(capacity: capacity * rows.targetCount)
@@ -94,9 +101,12 @@ public final class TrainingStep {
     }
 
     /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
-    /// `checkpointDue` on any rank makes every rank's outcome ask for a checkpoint.
-    public func run(batchIndex: Int, of order: [Int32], step: Int, checkpointDue: Bool = false) throws -> Outcome {
+    /// `checkpointDue` on any rank makes every rank's outcome ask for a checkpoint; `synchronize` (an epoch's end, a
+    /// checkpoint by steps), an agreed stop or checkpoint make the nodes synchronize after it.
+    public func run(batchIndex: Int, of order: [Int32], step: Int, checkpointDue: Bool = false,
+                    synchronize: Bool = false) throws -> Outcome {
         let batchSize = options.batchSize, threads = options.threads
+        let reduction = synchronization.reduction(forStep: step)
         communicator.activity = .step(step + 1)
         pace?.stepBegan()
         let batchStart = batchIndex * batchSize
@@ -113,9 +123,11 @@ public final class TrainingStep {
         try observer?.begin(.forward)
         let prediction = network.forward(input: features, batch: local.count,
                                          pass: TrainingPass(seed: options.seed, step: step, firstSample: local.lowerBound))
-        // 3. Loss; its gradient is scaled by 1/global batch, so the ranks' sum is the gradient of the batch's mean loss.
+        // 3. Loss; its gradient is scaled by 1/global batch (1/this node's share in local steps), so the ranks' sum is the
+        //    gradient of the batch's mean loss.
         let totals = loss.evaluate(outputs: prediction, targets: targets, batch: local.count, width: network.outputWidth,
-                                   gradient: outputGradient, gradientScale: 1 / Float(globalCount))
+                                   gradient: outputGradient,
+                                   gradientScale: 1 / Float(max(1, reduction.meanRows(ofBatch: globalCount))))
         // 4. Backward, the reduction hearing each layer's gradient as it is ready.
         try observer?.begin(.backward)
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
@@ -148,6 +160,8 @@ public final class TrainingStep {
         optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
                        learningRate: schedule.rate(atStep: step), threads: threads, range: slice)
         try reduction.publish()
+        // 9. Synchronize the nodes when periodic synchronization is due (nothing when every step reduced).
+        try synchronization.afterStep(step, force: synchronize || agreed.stopRequested || agreed.checkpointRequested)
         try observer?.endStep(samples: globalCount)
         return outcome
     }

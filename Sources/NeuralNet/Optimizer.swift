@@ -3,9 +3,15 @@ import Kernels
 
 /// Optimizer settings with PyTorch's meanings and defaults.
 public struct OptimizerSettings: Equatable, Sendable {
-    /// The update rule; AdamW is Adam with decoupled weight decay.
+    /// The update rule; AdamW is Adam with decoupled weight decay; LARS and LAMB scale each layer's update by a
+    /// trust ratio (LayerwiseOptimizer.swift).
     public enum Kind: String, CaseIterable, Sendable {
-        case sgd, adam, adamw
+        case sgd, adam, adamw, lars, lamb
+
+        /// Whether the rule scales each layer's update by a ratio of norms over the whole layer.
+        public var isLayerwise: Bool { self == .lars || self == .lamb }
+        /// Whether the rule keeps Adam's two moments.
+        var usesMoments: Bool { self == .adam || self == .adamw || self == .lamb }
     }
 
     public var kind: Kind
@@ -16,19 +22,23 @@ public struct OptimizerSettings: Equatable, Sendable {
     public var beta2: Float
     public var epsilon: Float
     public var weightDecay: Float
+    /// LARS's trust coefficient η: a layer's rate is η·‖w‖ / (‖g‖ + weight_decay·‖w‖) times the learning rate.
+    public var trustCoefficient: Float
 
     /// Settings with PyTorch's defaults for `kind` (the config's defaults too): learning rate 0.01 for SGD and
-    /// 0.001 for Adam; AdamW's weight decay is 0.01, the others' 0.
+    /// 0.001 for Adam; AdamW's weight decay is 0.01, the others' 0. LARS and LAMB, which PyTorch lacks, take their
+    /// papers' values: LARS η 0.001 (so a learning rate of 1), LAMB ε 1e-6 and weight decay 0.01.
     public init(kind: Kind, learningRate: Float? = nil, momentum: Float = 0, nesterov: Bool = false, beta1: Float = 0.9,
-                beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float? = nil) {
+                beta2: Float = 0.999, epsilon: Float? = nil, weightDecay: Float? = nil, trustCoefficient: Float = 0.001) {
         self.kind = kind
-        self.learningRate = learningRate ?? (kind == .sgd ? 0.01 : 1e-3)
+        self.learningRate = learningRate ?? [.sgd: 0.01, .lars: 1][kind] ?? 1e-3
         self.momentum = momentum
         self.nesterov = nesterov
         self.beta1 = beta1
         self.beta2 = beta2
-        self.epsilon = epsilon
-        self.weightDecay = weightDecay ?? (kind == .adamw ? 0.01 : 0)
+        self.epsilon = epsilon ?? (kind == .lamb ? 1e-6 : 1e-8)
+        self.weightDecay = weightDecay ?? (kind == .adamw || kind == .lamb ? 0.01 : 0)
+        self.trustCoefficient = trustCoefficient
     }
 
     /// Whether weight decay is decoupled from the gradient (AdamW) rather than added to it.
@@ -45,14 +55,22 @@ public final class Optimizer {
     public internal(set) var firstMoment: [Float]
     /// Adam's second moment (empty for SGD).
     public internal(set) var secondMoment: [Float]
+    /// The layers LARS and LAMB take their trust ratios over; their biases get neither the ratio nor weight decay.
+    public let layers: [ParameterLayer]
+    /// LARS's and LAMB's update before the trust ratio (scratch, not state).
+    var update: [Float]
 
-    /// An optimizer with zeroed state for `parameterCount` parameters.
-    public init(settings: OptimizerSettings, parameterCount: Int) {
+    /// An optimizer with zeroed state for `parameterCount` parameters laid out as `layers` (needed by LARS and
+    /// LAMB; empty: one layer of weights).
+    public init(settings: OptimizerSettings, parameterCount: Int, layers: [ParameterLayer] = []) {
         self.settings = settings
         self.parameterCount = parameterCount
-        let usesFirst = settings.kind != .sgd || settings.momentum != 0
+        let kind = settings.kind
+        let usesFirst = kind.usesMoments || settings.momentum != 0
         firstMoment = [Float](repeating: 0, count: usesFirst ? parameterCount : 0)
-        secondMoment = [Float](repeating: 0, count: settings.kind == .sgd ? 0 : parameterCount)
+        secondMoment = [Float](repeating: 0, count: kind.usesMoments ? parameterCount : 0)
+        self.layers = layers.isEmpty ? [ParameterLayer(weights: 0..<parameterCount, biases: parameterCount..<parameterCount)] : layers
+        update = [Float](repeating: 0, count: kind.isLayerwise ? parameterCount : 0)
     }
 
     /// Restores saved state; false (and nothing changed) if the sizes do not fit this optimizer.
@@ -101,6 +119,9 @@ public final class Optimizer {
                              MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
                                            momentum: momentum, nesterov: nesterov, first: first))
             }
+        case .lars, .lamb:
+            precondition(range.count == parameterCount, "LARS and LAMB step whole layers")
+            layerwiseStep(parameters: allParameters, gradients: allGradients, learningRate: lr, threads: threads)
         case .adam, .adamw:
             let t = Double(stepCount)
             let constants = AdamConstants(
@@ -138,6 +159,8 @@ extension Optimizer {
                 firstMoment[i] = b
                 parameters[i] -= lr * (settings.nesterov ? g + momentum * b : b)
             }
+        case .lars, .lamb:
+            layerwiseReferenceStep(parameters: parameters, gradients: gradients, learningRate: lr)
         case .adam, .adamw:
             let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon
             let t = Double(stepCount)

@@ -20,12 +20,14 @@ struct TrainingPosition: Codable, Equatable {
     /// Training samples processed and seconds spent training, over the whole run.
     var trainedSamples = 0
     var trainingSeconds = 0.0
+    /// Seconds since the first training step, evaluations included (nil in checkpoints older than the field).
+    var trainSeconds: Double?
     /// The best validation epoch so far and early stopping's count (nil without validation data).
     var earlyStopping: EarlyStoppingState?
 
     enum CodingKeys: String, CodingKey {
         case epoch, batchIndex = "batch_index", step, epochLossSum = "epoch_loss_sum", trainedSamples = "trained_samples"
-        case trainingSeconds = "training_seconds", earlyStopping = "early_stopping"
+        case trainingSeconds = "training_seconds", trainSeconds = "train_seconds", earlyStopping = "early_stopping"
     }
 
     init() {}

@@ -30,9 +30,12 @@ final class CheckpointPolicy {
         return Double(DispatchTime.now().uptimeNanoseconds - lastWrite.uptimeNanoseconds) * 1e-9 >= seconds
     }
 
+    /// Whether `every_steps` saves a checkpoint once `steps` steps are done.
+    func dueByStep(after steps: Int) -> Bool { settings.everySteps.map { steps % $0 == 0 } ?? false }
+
     /// After a step that left the run at `position`.
     func afterStep(_ outcome: TrainingStep.Outcome, at position: TrainingPosition, lastOfEpoch: Bool) throws {
-        let byStep = settings.everySteps.map { position.step % $0 == 0 } ?? false
+        let byStep = dueByStep(after: position.step)
         guard byStep || outcome.checkpointRequested else { return }
         if lastOfEpoch {
             dueAtEpochEnd = dueAtEpochEnd || outcome.checkpointRequested
@@ -61,16 +64,17 @@ final class CheckpointPolicy {
     }
 }
 
-/// Writes one checkpoint: the reduction's state gathered on rank 0, which writes the file (a timeline span).
+/// Writes one checkpoint: the reduction's and synchronization's state gathered on rank 0, which writes the file (a
+/// timeline span).
 struct CheckpointWriter {
     let setup: TrainingSetup
-    let reduction: GradientReduction
+    let synchronization: Synchronization
     let recorder: RunRecorder
     let files: RunDirectory
 
     /// Every rank calls it; rank 0 writes and returns the checkpoint's path, keeping the newest `keep`.
     func write(_ position: TrainingPosition, keep: Int) throws -> String? {
-        let reductionState = try reduction.checkpointState(optimizer: setup.optimizer)
+        let reductionState = try synchronization.checkpointState(optimizer: setup.optimizer)
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }
             return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,

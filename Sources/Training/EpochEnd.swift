@@ -34,17 +34,19 @@ final class EpochEnd {
     }
 
     /// Ends the epoch `position` is in (its steps all taken) and moves `position` to the next epoch's start.
-    func run(_ position: inout TrainingPosition, started: EpochStart) throws {
+    func run(_ position: inout TrainingPosition, started: EpochStart, clock: TrainClock) throws {
         let config = setup.config, batchSize = config.training.batchSize
         lastTrainLoss = position.epochLossSum / Double(setup.train.count)
         lastEvaluation = try evaluate(after: position)
+        position.trainSeconds = clock.seconds
         let epochSeconds = position.trainingSeconds - started.trainingSeconds
         let record = EpochRecord(epoch: position.epoch + 1, step: position.step,
                                  learningRate: Double(setup.schedule.rate(atStep: max(0, position.step - 1))),
                                  trainLoss: lastTrainLoss, evaluation: lastEvaluation,
                                  samplesPerSecond: Double((setup.stepsPerEpoch - started.batchIndex) * batchSize)
                                      / max(epochSeconds, 1e-9),
-                                 elapsedSeconds: Date().timeIntervalSince(startTime), pace: pace?.figures)
+                                 elapsedSeconds: Date().timeIntervalSince(startTime), trainSeconds: clock.seconds,
+                                 pace: pace?.figures)
         try metrics?.append(record)
         try recorder.epochFinished(step: record.step, evaluation: record.evaluation)
         progress.epoch(record, epochs: config.training.epochs)

@@ -13,6 +13,8 @@ struct EpochRecord: Encodable, Equatable {
     var evaluation: MetricValues
     var samplesPerSecond: Double
     var elapsedSeconds: Double
+    /// Seconds since the first training step (evaluations included, start-up not), continued across a resume.
+    var trainSeconds: Double
     /// The slowest rank over the epoch's last steps (several ranks only).
     var pace: RankPace.Figures?
 
@@ -20,7 +22,8 @@ struct EpochRecord: Encodable, Equatable {
         let paceValues = pace.map { [("slowest_rank", Double($0.slowestRank)), ("slowest_rank_ratio", $0.ratio),
                                      ("wait_fraction", $0.waitFraction)] } ?? []
         try encoder.encodeObject(["epoch": epoch, "step": step, "lr": learningRate, "train_loss": trainLoss,
-                                  "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds],
+                                  "samples_per_second": samplesPerSecond, "elapsed_seconds": elapsedSeconds,
+                                  "train_seconds": trainSeconds],
                                  flattened: MetricValues(evaluation.entries + paceValues))
     }
 }

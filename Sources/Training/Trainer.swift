@@ -1,5 +1,6 @@
 import Config
 import DataParallel
+import Distributed
 import Foundation
 import NeuralNet
 import Observe
@@ -23,6 +24,8 @@ final class Trainer {
     let checkpoints: CheckpointPolicy, epochEnd: EpochEnd, runFinish: RunFinish
     /// Where training stands (advanced after every step).
     private(set) var position: TrainingPosition
+    /// Counts `train_seconds` from the first step of this process on.
+    private var clock = TrainClock(before: 0)
 
     /// A trainer for `setup` writing to `files` (whose directory rank 0 has created).
     init(setup: TrainingSetup, files: RunDirectory, progressMode: ProgressMode = .auto, startTime: Date = Date()) throws {
@@ -37,14 +40,21 @@ final class Trainer {
         setup.network.reserve(batchCapacity: config.training.evaluationBatchSize)
         let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: communicator,
                                                   threads: setup.threads, state: setup.reductionState)
+        if config.optimizer.kind.isLayerwise && reduction.updateRange.count != setup.network.parameterCount {
+            throw AgreedUserError("optimizer.name \(config.optimizer.kind.rawValue) takes norms over whole layers, and the "
+                + "ranks of a node each step a slice of them here; set distributed.shared_memory false or run one rank per node")
+        }
+        let synchronization = try makeSynchronization(config.syncOptions, reduction: reduction, network: setup.network,
+                                                      optimizer: setup.optimizer, communicator: communicator,
+                                                      state: setup.syncState)
         let pace = try RankPace.gathering(communicator)
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
-                            options: config.stepOptions(threads: setup.threads), stopRequested: { StopSignal.requested },
-                            pace: pace)
+                            options: config.stepOptions(threads: setup.threads), synchronization: synchronization,
+                            stopRequested: { StopSignal.requested }, pace: pace)
         recorder = RunRecorder(options: config.logging, files: files, communicator: communicator, network: setup.network,
                                learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) }, pace: pace)
-        let writer = CheckpointWriter(setup: setup, reduction: reduction, recorder: recorder, files: files)
+        let writer = CheckpointWriter(setup: setup, synchronization: synchronization, recorder: recorder, files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
         let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,
                                               keepingEpochs: position.epoch) : nil
@@ -60,18 +70,21 @@ final class Trainer {
     func run() throws -> RunSummary {
         StopSignal.install()
         try begin()
+        clock = TrainClock(before: position.trainSeconds ?? 0)
         let stepsPerEpoch = setup.stepsPerEpoch
         while position.epoch < setup.config.training.epochs && position.earlyStopping?.stopped != true {
             let order = setup.epochOrder(position.epoch), epochStart = EpochStart(position)
             while position.batchIndex < stepsPerEpoch {
                 let started = Date()
+                let lastOfEpoch = position.batchIndex + 1 == stepsPerEpoch
                 let outcome = try step.run(batchIndex: position.batchIndex, of: order, step: position.step,
-                                           checkpointDue: checkpoints.timeDue)
+                                           checkpointDue: checkpoints.timeDue,
+                                           synchronize: lastOfEpoch || checkpoints.dueByStep(after: position.step + 1))
                 try advance(past: outcome, started: started, epochStart: epochStart)
                 if outcome.stopRequested { throw try stop() }
                 try checkpoints.afterStep(outcome, at: position, lastOfEpoch: position.batchIndex == stepsPerEpoch)
             }
-            try epochEnd.run(&position, started: epochStart)
+            try epochEnd.run(&position, started: epochStart, clock: clock)
             try checkpoints.afterEpoch(at: position)
         }
         return try runFinish.run(position, epochEnd: epochEnd)
@@ -85,6 +98,7 @@ final class Trainer {
                        kernel: setup.kernel, trainCount: data.train.count, validationCount: data.validation?.count,
                        testCount: data.test?.count, runDirectory: files.path)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
+        if !(step.synchronization is EveryStepSync) { progress.note("periodic synchronization: \(step.synchronization)") }
         try epochEnd.prepareValidationFiles()
         if let resumedFrom = setup.resumedFrom { progress.note("resuming from \(resumedFrom) (step \(position.step))") }
         step.observer = try recorder.start(at: position.progress, resuming: setup.resumedFrom != nil, configText: setup.config.yaml)
@@ -103,6 +117,7 @@ final class Trainer {
         position.epochLossSum += outcome.lossSum
         position.trainedSamples += outcome.samples
         position.trainingSeconds += Date().timeIntervalSince(started)
+        position.trainSeconds = clock.seconds
         try recorder.stepFinished(position.progress, lossSum: outcome.lossSum, samples: outcome.samples,
                                   gradients: step.reduction.reducedGradients)
         progress.step(epoch: position.epoch, epochs: setup.config.training.epochs, stepInEpoch: position.batchIndex,
@@ -117,6 +132,14 @@ final class Trainer {
         try recorder.finish()
         return TrainingStopped(step: position.step, checkpoint: checkpoint)
     }
+}
+
+/// `train_seconds`: the seconds a resumed run had trained before, plus the time since this process's first step.
+struct TrainClock {
+    let start = Date()
+    let before: Double
+
+    var seconds: Double { before + Date().timeIntervalSince(start) }
 }
 
 /// Where and when an epoch (or its resumed part) began: its samples/s and progress line count from here.

@@ -31,6 +31,8 @@ public final class TrainingSetup {
     let resumedFrom: String?
     /// The gradient reduction's saved state (`compression.*` tensors) on rank 0 when resuming; empty otherwise.
     let reductionState: [TensorRecord]
+    /// Periodic synchronization's saved state (`sync.*` tensors) on rank 0 when resuming; empty otherwise.
+    let syncState: [TensorRecord]
 
     /// Loads data and network on every rank and, with `resumingFrom`, restores that run directory's newest checkpoint.
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: RunDirectory? = nil) throws {
@@ -46,7 +48,8 @@ public final class TrainingSetup {
         let checkpoint: Checkpoint.Loaded?
         (data, task, network, optimizer, checkpoint) = try collectively(communicator) {
             let (data, task, network) = try TrainingSetup.load(config, threads: threadCount)
-            let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount)
+            let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount,
+                                      layers: network.parameterLayers)
             guard let runDirectory, communicator.rank == 0 else { return (data, task, network, optimizer, nil) }
             let newest = try TrainingSetup.newestCheckpoint(in: runDirectory)
             try ModelFile.load(newest.tensors, into: network, source: newest.path)
@@ -80,6 +83,7 @@ public final class TrainingSetup {
             resumedFrom = nil
         }
         reductionState = checkpoint?.tensors.filter { $0.name.hasPrefix("compression.") } ?? []
+        syncState = checkpoint?.tensors.filter { $0.name.hasPrefix("sync.") } ?? []
     }
 
     /// Optimizer steps in one epoch (the last batch may be short).

@@ -46,9 +46,11 @@ final class EndToEndTests: TemporaryDirectoryTestCase {
         let metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(metrics.count, 5)
         let last = try JSONSerialization.jsonObject(with: Data(metrics.last!.utf8)) as! [String: Any]
-        for key in ["epoch", "step", "lr", "train_loss", "test_loss", "test_accuracy", "samples_per_second", "elapsed_seconds"] {
+        for key in ["epoch", "step", "lr", "train_loss", "test_loss", "test_accuracy", "samples_per_second", "elapsed_seconds", "train_seconds"] {
             XCTAssertNotNil(last[key], key)
         }
+        // train_seconds counts from the first step, so start-up makes elapsed_seconds the larger.
+        XCTAssertLessThanOrEqual(try XCTUnwrap(last["train_seconds"] as? Double), try XCTUnwrap(last["elapsed_seconds"] as? Double))
 
         // param_sha256 is the SHA-256 of the safetensors tensors in order.
         let saved = try SafeTensors.read(path: run + "/final.safetensors")

@@ -1,4 +1,5 @@
 @testable import Config
+import DataParallel
 @testable import NeuralNet
 @testable import Support
 @testable import Training
@@ -73,6 +74,32 @@ final class ConfigTests: XCTestCase {
         assertUserError(minimal, overrides: ["noequals"], contains: ["--set noequals"])
         assertUserError("model: {layers: [{units: 2}]}", contains: ["data.train", "required"])
         assertUserError(minimal + "\noptimizer: {name: adam, momentum: 0.9}\n", contains: ["optimizer.momentum"])
+    }
+
+    /// Periodic synchronization and the layer-wise optimizers: off by default, every mistake one line naming its key.
+    func testSyncAndLayerwiseOptimizerKeys() throws {
+        let defaults = try TrainingConfig.parse(minimal, source: "c.yaml")
+        XCTAssertEqual(defaults.distributed.syncEvery, 1)
+        XCTAssertNil(defaults.distributed.outerOptimizer)
+        let outer = try TrainingConfig.parse(minimal, source: "c.yaml", overrides: [
+            "distributed.sync_every=32", "distributed.outer_optimizer={name: nesterov, lr: 0.5}", "optimizer.name=lamb"])
+        XCTAssertEqual(outer.distributed.outerOptimizer, OuterOptimizerSettings(learningRate: 0.5, momentum: 0.9))
+        XCTAssertEqual(outer.optimizer.epsilon, 1e-6)
+        XCTAssertEqual(try TrainingConfig.parse(outer.yaml, source: "resolved.yaml"), outer)
+        assertUserError(minimal, overrides: ["distributed.sync_every=0"], contains: ["distributed.sync_every", "at least 1"])
+        assertUserError(minimal, overrides: ["distributed.outer_optimizer={name: nesterov}"],
+                        contains: ["distributed.outer_optimizer", "sync_every > 1"])
+        assertUserError(minimal, overrides: ["distributed.sync_every=8", "distributed.outer_optimizer={momentum: 1.5}"],
+                        contains: ["distributed.outer_optimizer.momentum"])
+        assertUserError(minimal, overrides: ["distributed.sync_every=8", "training.deterministic=true"],
+                        contains: ["distributed.sync_every", "training.deterministic"])
+        assertUserError(minimal, overrides: ["distributed.sync_every=8", "distributed.gradient_compression=powersgd"],
+                        contains: ["distributed.sync_every", "gradient_compression"])
+        assertUserError(minimal, overrides: ["optimizer.name=lars", "optimizer.trust_coefficient=0"],
+                        contains: ["optimizer.trust_coefficient"])
+        assertUserError(minimal, overrides: ["optimizer.name=lamb", "optimizer.momentum=0.9"], contains: ["optimizer.momentum"])
+        XCTAssertEqual(try TrainingConfig.parse(minimal, source: "c.yaml", overrides: ["optimizer.name=lars", "optimizer.momentum=0.9"])
+            .optimizer.momentum, 0.9)
     }
 
     func testMissingFile() {

@@ -1,0 +1,273 @@
+import Distributed
+import Formats
+import Kernels
+import NeuralNet
+import Support
+
+/// How the nodes' parameters stay one model: the reduction each step uses, and what happens after it.
+///
+/// Every step (`EveryStepSync`): the gradient of the global batch on every rank, so nothing after the step.
+/// Periodic (`PeriodicSync`): local steps on each node's rows, then the nodes average their parameters.
+public protocol Synchronization: AnyObject {
+    /// The reduction of step `step` (0-based).
+    func reduction(forStep step: Int) -> GradientReduction
+    /// After step `step`'s optimizer step: synchronizes the nodes when due, or now when `force` (every rank calls it
+    /// with the same values).
+    func afterStep(_ step: Int, force: Bool) throws
+    /// Before a checkpoint (every rank calls it): the reduction's state and what synchronizing keeps, on rank 0.
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord]
+}
+
+/// Today's data parallelism: every step reduces the gradients over all ranks.
+public final class EveryStepSync: Synchronization {
+    let reduction: GradientReduction
+
+    /// Every step through `reduction`.
+    public init(_ reduction: GradientReduction) { self.reduction = reduction }
+
+    public func reduction(forStep step: Int) -> GradientReduction { reduction }
+    public func afterStep(_ step: Int, force: Bool) throws {}
+    public func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { try reduction.checkpointState(optimizer: optimizer) }
+}
+
+/// DiLoCo's outer optimizer: SGD with Nesterov momentum over the nodes' mean parameter change (PyTorch's rule,
+/// dampening 0).
+public struct OuterOptimizerSettings: Equatable, Sendable {
+    /// The update rule (Nesterov momentum SGD is the one there is).
+    public enum Kind: String, CaseIterable, Sendable { case nesterov }
+
+    public var kind: Kind
+    public var learningRate: Float
+    public var momentum: Float
+
+    /// DiLoCo's values: learning rate 0.7, momentum 0.9.
+    public init(kind: Kind = .nesterov, learningRate: Float = 0.7, momentum: Float = 0.9) {
+        (self.kind, self.learningRate, self.momentum) = (kind, learningRate, momentum)
+    }
+}
+
+/// When and how nodes synchronize: every `every` steps after `warmupSteps` synchronous ones, by averaging the
+/// parameters or through `outer`.
+public struct SyncOptions: Equatable, Sendable {
+    var every: Int
+    var warmupSteps: Int
+    var outer: OuterOptimizerSettings?
+    /// Whether ranks sharing memory form one node (`distributed.shared_memory`).
+    var sharedMemory: Bool
+
+    /// Options as a config resolves them.
+    public init(every: Int, warmupSteps: Int, outer: OuterOptimizerSettings?, sharedMemory: Bool) {
+        (self.every, self.warmupSteps, self.outer, self.sharedMemory) = (every, warmupSteps, outer, sharedMemory)
+    }
+}
+
+/// The synchronization `options` ask for over the world `communicator`, whose every-step reduction is `reduction`:
+/// periodic when `every` > 1 and there is more than one node, else every step (and a warning on rank 0 when
+/// `every` > 1 found one node). Every rank calls it; `state` is a checkpoint's `sync.*` tensors on rank 0.
+public func makeSynchronization(_ options: SyncOptions, reduction: GradientReduction, network: Network, optimizer: Optimizer,
+                                communicator: Communicator, state: [TensorRecord] = []) throws
+    -> Synchronization {
+    guard options.every > 1 else { return EveryStepSync(reduction) }
+    let (node, crossNode) = communicator.size > 1 ? try communicator.nodeGroups(sharedMemory: options.sharedMemory) : (communicator, communicator)
+    guard crossNode.size > 1 else {
+        if communicator.rank == 0 {
+            Diagnostics.warning("distributed.sync_every \(options.every) ignored: all ranks are on one node, so every step "
+                + "synchronizes through its memory")
+        }
+        return EveryStepSync(reduction)
+    }
+    return try PeriodicSync(options, reduction: reduction, network: network, optimizer: optimizer, communicator: communicator,
+                            node: node, crossNode: crossNode, state: state)
+}
+
+/// Post-local SGD (Lin et al. 2020) and DiLoCo (Douillard et al. 2023): after `warmupSteps` synchronous steps each
+/// node takes `every` optimizer steps on its own share of each global batch (its ranks still reduce every step
+/// within the node), then the nodes average their parameters, or their changes since the last synchronization go
+/// through the outer Nesterov optimizer. Each node keeps its own optimizer state.
+///
+/// Each rank averages its `updateRange` with the same slice of every other node (the hierarchical layout of the
+/// node's shared memory), so the bytes between nodes are the parameters once per round.
+final class PeriodicSync: Synchronization, CustomStringConvertible {
+    let options: SyncOptions
+    let global: GradientReduction
+    let local: NodeLocalReduction
+    let network: Network
+    let crossNode: Communicator
+    /// The parameters after the last synchronization and the outer momentum (this rank's slice; outer only).
+    private(set) var anchor: [Float]
+    private(set) var outerMomentum: [Float]
+    /// The mean change of a round (outer only).
+    private var change: [Float]
+
+    init(_ options: SyncOptions, reduction: GradientReduction, network: Network, optimizer: Optimizer, communicator: Communicator,
+         node: Communicator, crossNode: Communicator, state: [TensorRecord]) throws {
+        (self.options, self.global, self.network, self.crossNode) = (options, reduction, network, crossNode)
+        let withinNode: GradientReduction = (reduction as? NodeSharedReduction)
+            ?? FloatAllreduce(network: network, communicator: node)
+        local = NodeLocalReduction(inner: withinNode, node: node, crossNode: crossNode)
+        let slice = reduction.updateRange, outerCount = options.outer == nil ? 0 : slice.count
+        anchor = Array(UnsafeBufferPointer(rebasing: network.parameters[slice]).prefix(outerCount))
+        outerMomentum = [Float](repeating: 0, count: outerCount)
+        change = outerMomentum
+        try restore(state, optimizer: optimizer, communicator: communicator)
+    }
+
+    var description: String {
+        "every \(options.every) steps between \(crossNode.size) nodes"
+            + (options.warmupSteps > 0 ? " after \(options.warmupSteps) synchronous steps" : "")
+            + (options.outer.map { ", outer Nesterov (lr \($0.learningRate), momentum \($0.momentum))" } ?? ", parameter average")
+    }
+
+    func reduction(forStep step: Int) -> GradientReduction {
+        let synchronous = step < options.warmupSteps
+        local.acrossNodes(synchronous)
+        return synchronous ? global : local
+    }
+
+    func afterStep(_ step: Int, force: Bool) throws {
+        let done = step + 1
+        if done <= options.warmupSteps {
+            // The nodes hold the same parameters already; the outer optimizer's rounds start from them.
+            if done == options.warmupSteps || force { copySliceToAnchor() }
+            return
+        }
+        guard force || (done - options.warmupSteps) % options.every == 0 else { return }
+        try synchronize()
+    }
+
+    /// The nodes' mean parameters, or the outer step from the mean change, on every node.
+    func synchronize() throws {
+        let slice = global.updateRange, nodes = Float(crossNode.size)
+        let parameters = network.parameters.baseAddress! + slice.lowerBound
+        guard let outer = options.outer else {
+            try crossNode.allreduceSum(parameters, count: slice.count, of: .float)
+            scale(parameters, count: slice.count, by: 1 / nodes)
+            try global.publish()
+            return
+        }
+        // Δ = mean(anchor − local); b = μ·b + Δ; anchor −= lr·(Δ + μ·b); every node continues from the anchor.
+        for i in 0..<slice.count { change[i] = anchor[i] - parameters[i] }
+        try change.withUnsafeMutableBufferPointer { try crossNode.allreduceSum($0) }
+        let momentum = outer.momentum, rate = outer.learningRate
+        for i in 0..<slice.count {
+            let delta = change[i] / nodes
+            outerMomentum[i] = momentum * outerMomentum[i] + delta
+            anchor[i] -= rate * (delta + momentum * outerMomentum[i])
+            parameters[i] = anchor[i]
+        }
+        try global.publish()
+    }
+
+    private func copySliceToAnchor() {
+        guard options.outer != nil else { return }
+        let slice = global.updateRange
+        for i in 0..<slice.count { anchor[i] = network.parameters[slice.lowerBound + i] }
+    }
+
+    // Checkpoints are synchronization points, so the parameters are the anchor then; what else is kept: every node's
+    // optimizer state (they differ), and the outer momentum.
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {
+        var records = try global.checkpointState(optimizer: optimizer)
+        let isRoot = crossNode.rank == 0 && local.node.rank == 0
+        try optimizer.withMutableState { first, second, _ in
+            for (name, state) in [("first_moment", first), ("second_moment", second)] where !state.isEmpty {
+                var received = [Float](repeating: 0, count: state.count)
+                for other in 1..<crossNode.size {
+                    try received.withUnsafeMutableBytes { bytes in
+                        if crossNode.rank == other { bytes.copyMemory(from: UnsafeRawBufferPointer(state)) }
+                        try crossNode.broadcast(bytes, root: other)
+                    }
+                    if isRoot { records.append(TensorRecord(name: "sync.node\(other).\(name)", shape: [state.count], values: received)) }
+                }
+            }
+        }
+        if options.outer != nil {
+            records += try gatherSlices([("sync.anchor", anchor), ("sync.outer_momentum", outerMomentum)], isRoot: isRoot)
+        }
+        return records
+    }
+
+    /// The node's ranks' slices of `arrays`, whole on rank 0 (each slice broadcast from its rank within the node).
+    private func gatherSlices(_ arrays: [(String, [Float])], isRoot: Bool) throws -> [TensorRecord] {
+        let node = local.node, count = network.parameterCount
+        return try arrays.map { name, values in
+            var whole = [Float](repeating: 0, count: count)
+            for rank in 0..<node.size {
+                let slice = node.size == 1 ? 0..<count : NodeSharedReduction.slice(rank, of: node.size, count: count)
+                if rank == node.rank { whole.replaceSubrange(slice, with: values) }
+                try whole.withUnsafeMutableBufferPointer {
+                    try node.broadcast(UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: $0[slice])), root: rank)
+                }
+            }
+            return TensorRecord(name: name, shape: [count], values: isRoot ? whole : [])
+        }
+    }
+
+    /// Resuming: rank 0's `state` (a checkpoint's `sync.*` tensors) sent to the nodes they belong to. A checkpoint of
+    /// every-step training has none: every node starts from rank 0's state then.
+    private func restore(_ state: [TensorRecord], optimizer: Optimizer, communicator: Communicator) throws {
+        var nodesSaved = Int64(state.contains { $0.name.hasPrefix("sync.node") } ? 1 + Set(state.compactMap {
+            $0.name.hasPrefix("sync.node") ? $0.name.split(separator: ".")[1] : nil }).count : 0)
+        try withUnsafeMutableBytes(of: &nodesSaved) { try communicator.broadcast($0, root: 0) }
+        if nodesSaved != 0 && nodesSaved != Int64(crossNode.size) {
+            throw AgreedUserError("--resume: the checkpoint holds the optimizer states of \(nodesSaved) nodes and this run has "
+                + "\(crossNode.size); distributed.sync_every \(options.every) resumes on the same number of nodes")
+        }
+        guard nodesSaved != 0 else { return }
+        try optimizer.withMutableState { first, second, _ in
+            for (name, own) in [("first_moment", first), ("second_moment", second)] where !own.isEmpty {
+                for other in 1..<crossNode.size {
+                    var values = state.first { $0.name == "sync.node\(other).\(name)" }?.values ?? []
+                    if values.count != own.count { values = [Float](repeating: 0, count: own.count) }
+                    try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+                    if crossNode.rank == other { _ = own.update(fromContentsOf: values) }
+                }
+            }
+        }
+        guard options.outer != nil else { return }
+        let slice = global.updateRange
+        for (name, keep) in [("sync.anchor", true), ("sync.outer_momentum", false)] {
+            var values = state.first { $0.name == name }?.values ?? []
+            if values.count != network.parameterCount { values = Array(network.parameters) }
+            try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+            let part = Array(values[slice])
+            if keep { anchor = part } else { outerMomentum = part }
+        }
+    }
+}
+
+/// A node's share of each global batch, reduced within the node only: the local steps of periodic synchronization.
+/// The gradient is the mean over the node's rows.
+final class NodeLocalReduction: GradientReduction {
+    let inner: GradientReduction
+    let node: Communicator
+    let crossNode: Communicator
+
+    init(inner: GradientReduction, node: Communicator, crossNode: Communicator) {
+        (self.inner, self.node, self.crossNode) = (inner, node, crossNode)
+    }
+
+    /// Whether the node's shared-memory reduction also sums between nodes (the synchronous steps).
+    func acrossNodes(_ value: Bool) { (inner as? NodeSharedReduction)?.acrossNodes = value }
+
+    func localRows(ofBatch count: Int) -> Range<Int> {
+        let share = meanRows(ofBatch: count)
+        let nodeStart = chunkRange(crossNode.rank, of: crossNode.size, total: count).lowerBound
+        let mine = chunkRange(node.rank, of: node.size, total: share)
+        return nodeStart + mine.lowerBound..<nodeStart + mine.upperBound
+    }
+
+    func meanRows(ofBatch count: Int) -> Int { chunkRange(crossNode.rank, of: crossNode.size, total: count).count }
+
+    func rowCapacity(batchSize: Int) -> Int {
+        chunkRange(0, of: node.size, total: chunkRange(0, of: crossNode.size, total: batchSize).count).count
+    }
+
+    func backward(_ pass: BackwardPass) -> Bool { inner.backward(pass) }
+    func finish() throws { try inner.finish() }
+    var reducedGradients: UnsafeMutablePointer<Float> { inner.reducedGradients }
+    func gradientNorm(threads: Int) throws -> Double { try inner.gradientNorm(threads: threads) }
+    var updateRange: Range<Int> { inner.updateRange }
+    func publish() throws { try inner.publish() }
+    func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { try inner.checkpointState(optimizer: optimizer) }
+}

@@ -1,0 +1,89 @@
+@testable import DataParallel
+@testable import Distributed
+import Config
+@testable import Formats
+import Foundation
+import NeuralNet
+import Support
+@testable import Training
+import XCTest
+
+/// Periodic synchronization on two simulated nodes (two ranks with `distributed.shared_memory: false`): under mpirun
+/// as on threads, its rounds average the nodes' local parameters (or step the outer optimizer), `sync_every: 1` is
+/// today's every-step training, and a resume from a checkpoint between rounds ends with the uninterrupted run's bits.
+extension InProcessTrainingTests {
+    private var twoNodes: [String] { ["distributed.shared_memory=false", "training.epochs=2"] }
+
+    func testPeriodicSyncUnderMPIAsOnThreadsAndEveryStepUnchanged() throws {
+        let periodic = try mpirun("sync4", ranks: 2, twoNodes + ["distributed.sync_every=4"])
+        XCTAssertTrue(periodic.output.contains("periodic synchronization: every 4 steps between 2 nodes"), periodic.output)
+        XCTAssertEqual(try threads("sync4", ranks: 2, twoNodes + ["distributed.sync_every=4"]).weights, periodic.weights)
+        let everyStep = try mpirun("sync1", ranks: 2, twoNodes + ["distributed.sync_every=1"])
+        XCTAssertEqual(everyStep.weights, try mpirun("default", ranks: 2, twoNodes).weights, "sync_every 1 is every-step training")
+        XCTAssertNotEqual(everyStep.weights, periodic.weights, "local steps change the result")
+    }
+
+    /// Checkpoints every 5 steps fall between rounds of 4 (each is a synchronization point); resuming from the one
+    /// after step 15 ends with the uninterrupted run's weights, for the average and for the outer optimizer.
+    func testResumeBetweenRoundsIsExact() throws {
+        for (name, extra) in [("average", [String]()), ("outer", ["distributed.outer_optimizer={name: nesterov, lr: 0.7, momentum: 0.9}"])] {
+            let overrides = twoNodes + ["distributed.sync_every=4", "checkpoint.every_steps=5", "checkpoint.keep=10"] + extra
+            let whole = try threads("resume-\(name)", ranks: 2, overrides)
+            let run = path("threads-resume-\(name)-2x1"), copy = path("resumed-\(name)")
+            try FileManager.default.copyItem(atPath: run, toPath: copy)
+            let checkpoints = Checkpoint.checkpointFiles(in: RunDirectory(copy))
+            XCTAssertGreaterThan(checkpoints.count, 3)
+            for later in checkpoints.dropFirst(3) { try FileManager.default.removeItem(atPath: later) }
+            XCTAssertTrue(try SafeTensors.read(path: checkpoints[2]).tensors.contains { $0.name == "sync.node1.first_moment" })
+            defer { for number in [SIGUSR1, SIGTERM, SIGINT] { signal(number, SIG_DFL) } }
+            let config = self.config
+            for result in InProcessWorld.run(ranks: 2, ranksPerNode: 1, timeoutSeconds: 120, { world in
+                try Commands.train(configPath: config, runDirectory: copy, overrides: overrides, progressMode: .plain,
+                                   resume: true, communicator: world)
+            }) { try result.get() }
+            let resumed = try results(copy).weights
+            let firstDifference = resumed.indices.first { $0 >= whole.weights.count || resumed[$0] != whole.weights[$0] }
+            XCTAssertTrue(resumed == whole.weights, "\(name): the resumed weights differ at \(String(describing: firstDifference))")
+        }
+    }
+
+    /// After two local steps on different rows the nodes differ; a round leaves each node with their mean, and the
+    /// outer optimizer with anchor − lr·(Δ + μ·Δ), Δ the mean change (its first step, momentum buffer = Δ).
+    func testRoundAveragesTheNodesLocalParameters() throws {
+        for outer in [nil, OuterOptimizerSettings(learningRate: 0.7, momentum: 0.9)] {
+            let config = try TrainingConfig.load(path: self.config, overrides: ["distributed.shared_memory=false"])
+            var local: [[Float]] = [[], []], after: [[Float]] = [[], []], start: [Float] = []
+            let lock = NSLock()
+            for result in InProcessWorld.run(ranks: 2, ranksPerNode: 1, timeoutSeconds: 60, { world in
+                let setup = try TrainingSetup(config: config, communicator: world)
+                let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: world,
+                                                          threads: 1)
+                let sync = try makeSynchronization(SyncOptions(every: 100, warmupSteps: 0, outer: outer, sharedMemory: false),
+                                                   reduction: reduction, network: setup.network, optimizer: setup.optimizer,
+                                                   communicator: world)
+                let step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule,
+                                        loss: config.loss, rows: setup.train, reduction: reduction, communicator: world,
+                                        options: config.stepOptions(threads: 1), synchronization: sync)
+                let initial = Array(setup.network.parameters)
+                for index in 0..<2 { _ = try step.run(batchIndex: index, of: setup.epochOrder(0), step: index) }
+                let mine = Array(setup.network.parameters)
+                try sync.afterStep(1, force: true)
+                lock.lock(); defer { lock.unlock() }
+                local[world.rank] = mine
+                after[world.rank] = Array(setup.network.parameters)
+                start = initial
+            }) { try result.get() }
+            XCTAssertNotEqual(local[0], local[1], "local steps on each node's own rows")
+            XCTAssertEqual(after[0], after[1], "every node holds the same parameters after a round")
+            for i in 0..<start.count {
+                guard let outer else {
+                    XCTAssertEqual(after[0][i], (local[0][i] + local[1][i]) / 2)
+                    continue
+                }
+                let delta = ((Double(start[i]) - Double(local[0][i])) + (Double(start[i]) - Double(local[1][i]))) / 2
+                let expected = Double(start[i]) - Double(outer.learningRate) * (delta + Double(outer.momentum) * delta)
+                XCTAssertEqual(Double(after[0][i]), expected, accuracy: 1e-5)
+            }
+        }
+    }
+}
