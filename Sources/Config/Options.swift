@@ -11,6 +11,14 @@ extension TrainingConfig {
                     validationFraction: data.validationFraction, seed: seed, batchSize: training.batchSize)
     }
 
+    /// The order of the training rows each epoch.
+    public var epochOrder: EpochOrder {
+        EpochOrder(shuffle: training.shuffle, blockRows: data.shuffleBlockRows, windowBlocks: data.shuffleWindowBlocks)
+    }
+
+    /// Batches read ahead of the step (for data read from files as training goes).
+    public var prefetchBatches: Int { data.prefetchBatches }
+
     /// How gradients are combined across ranks.
     public var reductionOptions: ReductionOptions {
         ReductionOptions(sharedMemory: distributed.sharedMemory, bucketBytes: distributed.bucketBytes,

@@ -92,8 +92,7 @@ public final class TrainingSetup {
 
     /// The order of the training rows in `epoch` (the same on every rank).
     public func epochOrder(_ epoch: Int) -> [Int32] {
-        config.training.shuffle ? epochPermutation(count: train.count, seed: config.seed, epoch: epoch)
-            : (0..<train.count).map { Int32($0) }
+        config.epochOrder.rows(count: train.count, seed: config.seed, epoch: epoch)
     }
 
     /// Reads data and builds the network; throws UserError for any bad input.
