@@ -16,9 +16,6 @@ extension TrainingConfig {
         EpochOrder(shuffle: training.shuffle, blockRows: data.shuffleBlockRows, windowBlocks: data.shuffleWindowBlocks)
     }
 
-    /// Batches read ahead of the step (for data read from files as training goes).
-    public var prefetchBatches: Int { data.prefetchBatches }
-
     /// How gradients are combined across ranks.
     public var reductionOptions: ReductionOptions {
         ReductionOptions(sharedMemory: distributed.sharedMemory, bucketBytes: distributed.bucketBytes,
@@ -29,6 +26,6 @@ extension TrainingConfig {
     /// What the training step needs, for a rank running `threads` threads.
     public func stepOptions(threads: Int) -> StepOptions {
         StepOptions(batchSize: training.batchSize, seed: seed, clipGradientNorm: training.clipGradientNorm, threads: threads,
-                    timeoutSeconds: distributed.timeoutSeconds)
+                    timeoutSeconds: distributed.timeoutSeconds, prefetchBatches: data.prefetchBatches)
     }
 }

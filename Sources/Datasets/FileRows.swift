@@ -14,8 +14,8 @@ final class FileRows {
     let count: Int
     /// Values per row.
     let width: Int
-    // libhdf5 is not thread-safe: the background reader and the main thread take turns.
-    private let lock = NSLock()
+    // libhdf5 is not thread-safe: the background reader and the main thread take turns, for every file.
+    private static let lock = NSLock()
 
     /// The rows of `arrays` in order; every array has rows of `width` values.
     init(_ arrays: [RowArray], width: Int) {
@@ -38,8 +38,8 @@ final class FileRows {
     /// read, is a `UserError` naming the file, row and column.
     func read(_ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= count, "FileRows.read: rows \(rows) outside 0..<\(count)")
-        lock.lock()
-        defer { lock.unlock() }
+        FileRows.lock.lock()
+        defer { FileRows.lock.unlock() }
         var row = rows.lowerBound
         while row < rows.upperBound {
             let shard = starts.lastIndex { $0 <= row }!
@@ -65,6 +65,12 @@ final class FileRows {
 }
 
 extension Dataset {
+    /// Whether the features are read from their files as rows are gathered (a background reader then helps).
+    public var readsFromFiles: Bool {
+        if case .file = features { return true }
+        return false
+    }
+
     /// Every row's raw features as Floats, in row order (for checks and tests; training reads only the rows it needs).
     func rawFeatureValues() throws -> [Float] {
         let pass = featurePass
