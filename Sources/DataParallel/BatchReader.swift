@@ -2,14 +2,13 @@ import Foundation
 
 /// How a step gets this rank's rows of a global batch: gathered when the step asks (`DirectBatches`), or read ahead
 /// by a background thread while earlier steps run (`PrefetchedBatches`). Either way the step's buffers end up with
-/// the same values; only the wait differs (the step's `.data` phase).
+/// the same values; only the wait differs (the step's `.data` phase). Neither allocates per step.
 protocol BatchReader: AnyObject {
-    /// Writes the normalized features and targets of `rows` to the step's buffers; `upcoming` are the row lists of
-    /// the batches that follow in this epoch, nearest first (a reader may start on them).
-    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: [ArraySlice<Int32>], features: UnsafeMutablePointer<Float>,
-              targets: UnsafeMutablePointer<Float>, threads: Int)
-    /// How many of the following batches it reads ahead (0: none).
-    var depth: Int { get }
+    /// Writes the normalized features and targets of `rows` to the step's buffers; `upcoming(k)` are this rank's rows
+    /// of the k-th batch after this one in the epoch (nil past its end; valid during the call), which a reader may
+    /// start on.
+    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: (Int) -> UnsafeBufferPointer<Int32>?,
+              features: UnsafeMutablePointer<Float>, targets: UnsafeMutablePointer<Float>, threads: Int)
     /// Ends any background work (after a read in progress); the step calls it when it is done with the reader.
     func stop()
 }
@@ -17,30 +16,35 @@ protocol BatchReader: AnyObject {
 /// Gathers each batch when the step asks for it.
 final class DirectBatches: BatchReader {
     let rows: TrainingRows
-    var depth: Int { 0 }
 
     init(_ rows: TrainingRows) { self.rows = rows }
 
-    func stop() {}
-
-    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: [ArraySlice<Int32>], features: UnsafeMutablePointer<Float>,
-              targets: UnsafeMutablePointer<Float>, threads: Int) {
+    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: (Int) -> UnsafeBufferPointer<Int32>?,
+              features: UnsafeMutablePointer<Float>, targets: UnsafeMutablePointer<Float>, threads: Int) {
         self.rows.gather(rows: rows, features: features, targets: targets, threads: threads)
     }
+
+    func stop() {}
 }
 
 /// Reads up to `depth` batches ahead on a background thread, into buffers of its own; a batch it has ready is
 /// copied into the step's buffers, one it has not is gathered then. A slot is used only for exactly the rows it
 /// read, so a new epoch, a resume or a change of shares can never hand the step other rows.
 final class PrefetchedBatches: BatchReader {
-    /// One read-ahead buffer: the rows it holds or is to hold (nil: free), in which order it was queued, and whether
-    /// its read has finished.
+    /// One read-ahead buffer: the rows it holds or is to hold (when `held`), in which order it was queued, and
+    /// whether its read has finished.
     private struct Slot {
-        var rows: [Int32]?
+        let rows: UnsafeMutablePointer<Int32>
+        var count = 0
+        var held = false
         var queued = 0
         var ready = false
         let features: UnsafeMutablePointer<Float>
         let targets: UnsafeMutablePointer<Float>
+
+        func holds(_ other: UnsafeBufferPointer<Int32>) -> Bool {
+            held && count == other.count && (count == 0 || memcmp(rows, other.baseAddress!, count * 4) == 0)
+        }
     }
 
     let rows: TrainingRows
@@ -58,7 +62,8 @@ final class PrefetchedBatches: BatchReader {
         precondition(depth >= 1, "PrefetchedBatches: reads at least one batch ahead")
         (self.rows, self.depth, self.capacity) = (rows, depth, capacity)
         slots = (0..<depth).map { _ in
-            Slot(features: .allocate(capacity: capacity * rows.featureCount), targets: .allocate(capacity: capacity * rows.targetCount))
+            Slot(rows: .allocate(capacity: capacity), features: .allocate(capacity: capacity * rows.featureCount),
+                 targets: .allocate(capacity: capacity * rows.targetCount))
         }
         // The thread holds the reader until `stop` ends it.
         let thread = Thread { self.work() }
@@ -67,7 +72,7 @@ final class PrefetchedBatches: BatchReader {
     }
 
     deinit {
-        for slot in slots { slot.features.deallocate(); slot.targets.deallocate() }
+        for slot in slots { slot.rows.deallocate(); slot.features.deallocate(); slot.targets.deallocate() }
     }
 
     func stop() {
@@ -78,29 +83,33 @@ final class PrefetchedBatches: BatchReader {
         condition.unlock()
     }
 
-    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: [ArraySlice<Int32>], features: UnsafeMutablePointer<Float>,
-              targets: UnsafeMutablePointer<Float>, threads: Int) {
-        let wanted = Array(rows), next = upcoming.prefix(depth).filter { $0.count <= capacity }.map { Array($0) }
+    private func slot(holding rows: UnsafeBufferPointer<Int32>) -> Int? { slots.indices.first { slots[$0].holds(rows) } }
+
+    func read(_ rows: UnsafeBufferPointer<Int32>, upcoming: (Int) -> UnsafeBufferPointer<Int32>?,
+              features: UnsafeMutablePointer<Float>, targets: UnsafeMutablePointer<Float>, threads: Int) {
         condition.lock()
-        while let index = slots.firstIndex(where: { $0.rows == wanted }), !slots[index].ready { condition.wait() }
-        let hit = slots.firstIndex { $0.rows == wanted }
+        while let index = slot(holding: rows), !slots[index].ready { condition.wait() }
+        let hit = slot(holding: rows)
         // Slots that hold neither this batch nor one of the next are free again (once their read is done).
-        for index in slots.indices where index != hit && index != reading {
-            if let held = slots[index].rows, !next.contains(held) { slots[index].rows = nil }
+        for index in slots.indices where index != hit && index != reading && slots[index].held {
+            let wanted = (1...depth).contains { upcoming($0).map(slots[index].holds) ?? false }
+            if !wanted { slots[index].held = false }
         }
         condition.unlock()
         if let hit {
-            features.update(from: slots[hit].features, count: wanted.count * self.rows.featureCount)
-            targets.update(from: slots[hit].targets, count: wanted.count * self.rows.targetCount)
+            features.update(from: slots[hit].features, count: rows.count * self.rows.featureCount)
+            targets.update(from: slots[hit].targets, count: rows.count * self.rows.targetCount)
         } else {
             self.rows.gather(rows: rows, features: features, targets: targets, threads: threads)
         }
         condition.lock()
-        if let hit { slots[hit].rows = nil }
-        for rows in next where !slots.contains(where: { $0.rows == rows }) {
-            guard let free = slots.indices.first(where: { slots[$0].rows == nil && $0 != reading }) else { break }
+        if let hit { slots[hit].held = false }
+        for ahead in 1...depth {
+            guard let next = upcoming(ahead), next.count <= capacity, slot(holding: next) == nil else { continue }
+            guard let free = slots.indices.first(where: { !slots[$0].held && $0 != reading }) else { break }
+            if let base = next.baseAddress { slots[free].rows.update(from: base, count: next.count) }
             queuedCount += 1
-            (slots[free].rows, slots[free].queued, slots[free].ready) = (rows, queuedCount, false)
+            (slots[free].count, slots[free].held, slots[free].queued, slots[free].ready) = (next.count, true, queuedCount, false)
         }
         condition.broadcast()
         condition.unlock()
@@ -111,15 +120,16 @@ final class PrefetchedBatches: BatchReader {
     private func work() {
         condition.lock()
         while !finished {
-            let pending = slots.indices.filter { slots[$0].rows != nil && !slots[$0].ready }
-            guard let index = pending.min(by: { slots[$0].queued < slots[$1].queued }) else {
+            let pending = slots.indices.lazy.filter { self.slots[$0].held && !self.slots[$0].ready }
+            guard let index = pending.min(by: { self.slots[$0].queued < self.slots[$1].queued }) else {
                 condition.wait()
                 continue
             }
             reading = index
-            let rows = slots[index].rows!, features = slots[index].features, targets = slots[index].targets
+            let slot = slots[index]
             condition.unlock()
-            rows.withUnsafeBufferPointer { self.rows.gather(rows: $0, features: features, targets: targets, threads: 1) }
+            rows.gather(rows: UnsafeBufferPointer(start: slot.rows, count: slot.count), features: slot.features,
+                        targets: slot.targets, threads: 1)
             condition.lock()
             slots[index].ready = true
             reading = nil

@@ -106,11 +106,11 @@ public final class TrainingStep {
 
     /// This rank's rows of batch `batchIndex` of an epoch in `order` (nil past the epoch's end): its share of the
     /// global batch, as the reduction assigns the shares.
-    private func localRows(ofBatch batchIndex: Int, of order: [Int32]) -> ArraySlice<Int32>? {
+    private func localRows(ofBatch batchIndex: Int, of order: UnsafeBufferPointer<Int32>) -> UnsafeBufferPointer<Int32>? {
         let batchStart = batchIndex * options.batchSize
         guard batchStart < rows.count else { return nil }
         let local = reduction.localRows(ofBatch: min(options.batchSize, rows.count - batchStart))
-        return order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]
+        return UnsafeBufferPointer(rebasing: order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)])
     }
 
     /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
@@ -124,10 +124,10 @@ public final class TrainingStep {
 
         // 1. This rank's rows of the global batch, normalized (read ahead, when the reader does, with the next ones).
         try observer?.begin(.data)
-        let upcoming = (0..<batches.depth).compactMap { localRows(ofBatch: batchIndex + 1 + $0, of: order) }
-        order.withUnsafeBufferPointer {
-            batches.read(UnsafeBufferPointer(rebasing: $0[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]),
-                         upcoming: upcoming, features: features, targets: targets, threads: threads)
+        order.withUnsafeBufferPointer { order in
+            batches.read(UnsafeBufferPointer(rebasing: order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]),
+                         upcoming: { localRows(ofBatch: batchIndex + $0, of: order) }, features: features, targets: targets,
+                         threads: threads)
         }
         // 2. Forward; dropout masks come from the step and each row's place in the global batch, not from the rank.
         try observer?.begin(.forward)
