@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Formats", dependencies: ["Support", "CZlib"], swiftSettings: fastMath),
         .target(name: "Parquet", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
         .target(name: "HDF5", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Formats", "HDF5", "Kernels", "NeuralNet", "Parquet", "Support"],
+        .target(name: "Datasets", dependencies: ["Distributed", "Formats", "HDF5", "Kernels", "NeuralNet", "Parquet", "Support"],
                 swiftSettings: fastMath),
         .target(name: "DataParallel", dependencies: ["Distributed", "Formats", "Kernels", "NeuralNet", "Support"],
                 swiftSettings: fastMath),

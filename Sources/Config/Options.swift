@@ -11,6 +11,11 @@ extension TrainingConfig {
                     validationFraction: data.validationFraction, seed: seed, batchSize: training.batchSize)
     }
 
+    /// The order of the training rows each epoch.
+    public var epochOrder: EpochOrder {
+        EpochOrder(shuffle: training.shuffle, blockRows: data.shuffleBlockRows, windowBlocks: data.shuffleWindowBlocks)
+    }
+
     /// How gradients are combined across ranks.
     public var reductionOptions: ReductionOptions {
         ReductionOptions(sharedMemory: distributed.sharedMemory, bucketBytes: distributed.bucketBytes,
@@ -27,6 +32,6 @@ extension TrainingConfig {
     /// What the training step needs, for a rank running `threads` threads.
     public func stepOptions(threads: Int) -> StepOptions {
         StepOptions(batchSize: training.batchSize, seed: seed, clipGradientNorm: training.clipGradientNorm, threads: threads,
-                    timeoutSeconds: distributed.timeoutSeconds)
+                    timeoutSeconds: distributed.timeoutSeconds, prefetchBatches: data.prefetchBatches)
     }
 }

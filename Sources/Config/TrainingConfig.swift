@@ -35,6 +35,12 @@ public struct TrainingConfig: Equatable {
         public var validation: DataLocation?
         /// ... or this fraction of the training rows, chosen from the seed alone.
         var validationFraction: Double?
+        /// Rows per block of `training.shuffle: blocks`.
+        var shuffleBlockRows: Int
+        /// Blocks per window whose rows `training.shuffle: blocks` permutes together.
+        var shuffleWindowBlocks: Int
+        /// Batches a background reader prepares ahead of the step, for data read from files as it trains.
+        var prefetchBatches: Int
     }
 
     /// One dense layer: its width and activation.
@@ -90,7 +96,7 @@ public struct TrainingConfig: Equatable {
         public var epochs: Int
         /// The GLOBAL batch, split across ranks.
         public var batchSize: Int
-        public var shuffle: Bool
+        public var shuffle: Shuffle
         public var threads: ThreadCount
         var clipGradientNorm: Double?
         /// Batch size for evaluating the test set (per rank).
@@ -215,9 +221,19 @@ extension TrainingConfig.DataSection: ConfigSection {
         .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1),
                 description: "Hold out this fraction of the training rows (after `train_limit`) for validation, chosen "
                     + "from `seed` alone; `standardize` statistics come from the remaining rows."),
+        .integer("shuffle_block_rows", \.shuffleBlockRows, default: 4096, minimum: 1,
+                 description: "Rows per block of contiguous rows that `training.shuffle: blocks` moves as one; part of the "
+                     + "order, so keep it fixed across a resume."),
+        .integer("shuffle_window_blocks", \.shuffleWindowBlocks, default: 8, minimum: 1,
+                 description: "Blocks per window whose rows `training.shuffle: blocks` permutes together; part of the "
+                     + "order, so keep it fixed across a resume."),
+        .integer("prefetch_batches", \.prefetchBatches, default: 2, minimum: 0,
+                 description: "Batches a background reader prepares while the step runs, for data read from its files "
+                     + "as training goes (`.npy`, uncompressed `.npz`, HDF5); 0 reads each batch in the step."),
     ]
     static let unread = Self(train: .path(""), test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
-                             trainLimit: nil, validation: nil, validationFraction: nil)
+                             trainLimit: nil, validation: nil, validationFraction: nil, shuffleBlockRows: 1,
+                             shuffleWindowBlocks: 1, prefetchBatches: 0)
 
     func validate(_ section: ConfigReader.Section) throws {
         if validation != nil && validationFraction != nil {
@@ -363,7 +379,18 @@ extension TrainingConfig.TrainingSection: ConfigSection {
         .integer("epochs", \.epochs, default: 10, minimum: 1, description: "Passes over the training data."),
         .integer("batch_size", \.batchSize, default: 128, minimum: 1,
                  description: "The global batch, split across the ranks, so the result does not depend on their number."),
-        .value("shuffle", \.shuffle, default: true, description: "A new order of the training rows every epoch, from the seed."),
+        .custom("shuffle", type: "one of `rows`, `blocks`, `none` (`true` is `rows`, `false` is `none`)", default: "`rows`",
+                read: { training, section in
+            training.shuffle = .rows
+            guard let (text, tree) = try section.scalar("shuffle", expected: "rows, blocks or none") else { return }
+            guard let shuffle = ["true": .rows, "false": .none][text] ?? Shuffle(rawValue: text) else {
+                throw UserError("\(section.location(tree, "shuffle")): expected rows, blocks or none, got \(quotedForMessage(text))")
+            }
+            training.shuffle = shuffle
+        }, write: { .scalar($0.shuffle.rawValue) },
+        description: "The order of the training rows every epoch, from the seed: `rows` permutes all rows; `blocks` "
+            + "permutes blocks of `data.shuffle_block_rows` contiguous rows, then the rows within each window of "
+            + "`data.shuffle_window_blocks` blocks (a batch reads from one part of the file); `none` keeps file order."),
         .custom("threads", type: "`auto` or an integer ≥ 1", default: "`auto`", read: { training, section in
             training.threads = .auto
             if let (text, tree) = try section.scalar("threads", expected: "auto or a positive integer"), text != "auto" {
@@ -391,7 +418,7 @@ extension TrainingConfig.TrainingSection: ConfigSection {
                          description: "Stop after `patience` epochs in a row without an improvement of `metric` by more "
                              + "than `min_delta`, e.g. `{metric: val_loss, patience: 3}`; needs validation data."),
     ]
-    static let unread = Self(epochs: 1, batchSize: 1, shuffle: true, threads: .auto, clipGradientNorm: nil,
+    static let unread = Self(epochs: 1, batchSize: 1, shuffle: .rows, threads: .auto, clipGradientNorm: nil,
                              evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1, earlyStopping: nil)
 
     func validate(_ section: ConfigReader.Section) throws {

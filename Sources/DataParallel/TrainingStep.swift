@@ -11,6 +11,12 @@ public protocol TrainingRows: AnyObject {
     /// Writes the normalized features [rows.count×featureCount] and targets [rows.count×targetCount] of `rows`.
     func gather(rows: UnsafeBufferPointer<Int32>, features: UnsafeMutablePointer<Float>, targets: UnsafeMutablePointer<Float>,
                 threads: Int)
+    /// Whether `gather` reads the rows from files (then a background reader prepares the next batches).
+    var readsFromFiles: Bool { get }
+}
+
+extension TrainingRows {
+    public var readsFromFiles: Bool { false }
 }
 
 /// What a step needs from the config: the global batch, the seed (dropout masks), clipping, this rank's threads and
@@ -21,11 +27,14 @@ public struct StepOptions: Sendable {
     var clipGradientNorm: Double?
     var threads: Int
     var timeoutSeconds: Double
+    /// Batches read ahead on a background thread when the rows come from files (0: none).
+    var prefetchBatches: Int
 
     /// Options as a config resolves them.
-    public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int, timeoutSeconds: Double) {
+    public init(batchSize: Int, seed: UInt64, clipGradientNorm: Double?, threads: Int, timeoutSeconds: Double,
+                prefetchBatches: Int = 0) {
         (self.batchSize, self.seed, self.clipGradientNorm, self.threads) = (batchSize, seed, clipGradientNorm, threads)
-        self.timeoutSeconds = timeoutSeconds
+        (self.timeoutSeconds, self.prefetchBatches) = (timeoutSeconds, prefetchBatches)
     }
 }
 
@@ -73,6 +82,8 @@ public final class TrainingStep {
     private let targets: UnsafeMutablePointer<Float>
     private let outputGradient: UnsafeMutablePointer<Float>
     private let agreement: StepAgreement.Buffer
+    /// Where this rank's rows of each batch come from: gathered in the step, or read ahead in the background.
+    private let batches: BatchReader
 
     /// A step over `rows` whose gradients `reduction` combines across `communicator`'s ranks.
     public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossSettings, rows: TrainingRows,
@@ -92,12 +103,25 @@ public final class TrainingStep {
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
         agreement = StepAgreement.Buffer(pace: pace)
+        batches = options.prefetchBatches > 0 && rows.readsFromFiles
+            ? PrefetchedBatches(rows, depth: options.prefetchBatches, capacity: capacity) : DirectBatches(rows)
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
         communicator.timeoutSeconds = options.timeoutSeconds
     }
 
     deinit {
+        batches.stop()
         features.deallocate(); targets.deallocate(); outputGradient.deallocate()
+    }
+
+    /// This rank's rows of batch `batchIndex` of an epoch in `order` (nil past the epoch's end): its share of the
+    /// global batch, as `reduction` assigns the shares.
+    private func localRows(ofBatch batchIndex: Int, of order: UnsafeBufferPointer<Int32>,
+                           reduction: GradientReduction) -> UnsafeBufferPointer<Int32>? {
+        let batchStart = batchIndex * options.batchSize
+        guard batchStart < rows.count else { return nil }
+        let local = reduction.localRows(ofBatch: min(options.batchSize, rows.count - batchStart))
+        return UnsafeBufferPointer(rebasing: order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)])
     }
 
     /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
@@ -113,11 +137,12 @@ public final class TrainingStep {
         let globalCount = min(batchSize, rows.count - batchStart)
         let local = reduction.localRows(ofBatch: globalCount)
 
-        // 1. This rank's rows of the global batch, normalized.
+        // 1. This rank's rows of the global batch, normalized (read ahead, when the reader does, with the next ones).
         try observer?.begin(.data)
-        order.withUnsafeBufferPointer {
-            rows.gather(rows: UnsafeBufferPointer(rebasing: $0[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]),
-                        features: features, targets: targets, threads: threads)
+        order.withUnsafeBufferPointer { order in
+            batches.read(UnsafeBufferPointer(rebasing: order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)]),
+                         upcoming: { localRows(ofBatch: batchIndex + $0, of: order, reduction: reduction) }, features: features, targets: targets,
+                         threads: threads)
         }
         // 2. Forward; dropout masks come from the step and each row's place in the global batch, not from the rank.
         try observer?.begin(.forward)

@@ -55,26 +55,21 @@ extension Dataset {
     static func fromArrays(features x: RowArray, featuresWhat: String, targets y: RowArray?, targetsWhat: String,
                                    pair: String, base: String, targetNames: [String]?, paths: [String]) throws -> Dataset {
         let (rows, width) = try featureRows(shape: x.shape, what: featuresWhat)
-        try checkFitsInMemory(rows: rows, width: width, what: featuresWhat)
         // Targets first (small), so a shape mismatch is reported before the features are read.
         var targets: [Float], names: [String]
         if let y {
             (_, names) = try targetColumns(shape: y.shape, rows: rows, featureShape: x.shape, what: targetsWhat, pair: pair,
                                            names: targetNames, base: base)
+            try checkFitsInMemory(rows: rows, width: names.count, what: targetsWhat)
             targets = [Float](repeating: 0, count: rows * names.count)
             try targets.withUnsafeMutableBufferPointer { try y.readRows(0..<rows, into: $0) }
         } else {
             names = targetNames ?? [base]
+            try checkFitsInMemory(rows: rows, width: names.count, what: featuresWhat)
             targets = [Float](repeating: 0, count: rows * names.count)
         }
-        let features: Features
-        if let bytes = x.byteRows(0..<rows) {
-            features = .bytes(bytes)
-        } else {
-            var values = [Float](repeating: 0, count: rows * width)
-            try values.withUnsafeMutableBufferPointer { try x.readRows(0..<rows, into: $0) }
-            features = .floats(values)
-        }
+        // Bytes stay in the mapped file; other types are read by rows as batches need them.
+        let features: Features = x.byteRows(0..<rows).map { .bytes($0) } ?? .file(FileRows([x], width: width))
         return Dataset(count: rows, featureCount: width, features: features, targets: targets, targetNames: names,
                        source: paths[0], featureNames: [], origin: .rows(paths: paths, starts: [0]))
     }
@@ -98,8 +93,11 @@ extension Dataset {
             starts += partStarts.map { $0 + rows }
             rows += part.count
         }
+        let files = parts.compactMap { if case let .file(rows) = $0.features { return rows } else { return nil } }
         let features: Features
-        if case .bytes = first.features, parts.allSatisfy({ if case .bytes = $0.features { return true } else { return false } }) {
+        if files.count == parts.count {
+            features = .file(FileRows(concatenating: files))
+        } else if case .bytes = first.features, parts.allSatisfy({ if case .bytes = $0.features { return true } else { return false } }) {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(rows * first.featureCount)
             for part in parts { if case let .bytes(values) = part.features { bytes += values } }
@@ -111,6 +109,11 @@ extension Dataset {
                 switch part.features {
                 case let .bytes(bytes): values += bytes.map { Float($0) }
                 case let .floats(floats): values += floats
+                case let .file(file):
+                    // Shards of which only some stay in their files (compressed and stored npz members): all in memory.
+                    var read = [Float](repeating: 0, count: file.count * file.width)
+                    try read.withUnsafeMutableBufferPointer { try file.read(0..<file.count, into: $0.baseAddress!) }
+                    values += read
                 }
             }
             features = .floats(values)

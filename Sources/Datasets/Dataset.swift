@@ -1,3 +1,4 @@
+import Distributed
 import Formats
 import Kernels
 import Support
@@ -30,6 +31,8 @@ public final class Dataset {
         case bytes(ByteStorage)
         /// Floats, as read from CSV files and numeric npz arrays.
         case floats([Float])
+        /// Rows left in their files (`.npy`, an uncompressed `.npz` member, HDF5), read as batches need them.
+        case file(FileRows)
     }
 
     /// Number of rows (examples).
@@ -164,6 +167,8 @@ public final class Dataset {
             features = .floats([])
             values.removeSubrange((kept * featureCount)...)
             features = .floats(values)
+        case .file:
+            break // the first `kept` rows of the file are read, the rest never
         }
         targets.removeSubrange((kept * targetCount)...)
         if fileRows != nil {
@@ -189,6 +194,7 @@ public final class Dataset {
         switch features {
         case let .bytes(values): picked = .bytes(ByteStorage(values.withUnsafeBufferPointer { pick($0, width: featureCount) }))
         case let .floats(values): picked = .floats(values.withUnsafeBufferPointer { pick($0, width: featureCount) })
+        case .file: picked = features // shared: `fileRows` says which file row each row is
         }
         let subset = Dataset(count: rows.count, featureCount: featureCount, features: picked,
                              targets: targets.withUnsafeBufferPointer { pick($0, width: targetCount) }, targetNames: targetNames,
@@ -230,7 +236,9 @@ public final class Dataset {
     /// Sets the normalization used by `gather`; `standardize` uses statistics of `training` (or of this dataset when nil),
     /// computed in Double: offset = mean, scale = 1/std (a constant feature gets scale 1).
     /// A dataset whose feature width differs from the training set's is a `UserError` naming this dataset's file.
-    func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil) throws {
+    /// With a communicator the statistics pass is split across the ranks (each reads its slice of the rows).
+    func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil,
+                            communicator: Communicator? = nil) throws {
         if let training, training.featureCount != featureCount {
             throw UserError("\(source): rows have \(featureCount) features but the training data \(training.source) has \(training.featureCount)")
         }
@@ -247,7 +255,7 @@ public final class Dataset {
                 offset = reference.offset
                 scale = reference.scale
             } else {
-                let statistics = reference.meanAndStandardDeviation()
+                let statistics = try reference.meanAndStandardDeviation(communicator: communicator)
                 offset = statistics.mean
                 scale = statistics.standardDeviation.map { 1 / $0 }
             }
@@ -287,11 +295,10 @@ public final class Dataset {
                 setTargetNormalization(.standardize, mean: reference.targetMean,
                                        standardDeviation: reference.targetStandardDeviation)
             } else {
-                let statistics = reference.targets.withUnsafeBufferPointer { targets in
-                    Dataset.columnStatistics(rows: reference.count, width: targetCount) { row, scratch in
-                        for j in 0..<scratch.count { scratch[j] = Double(targets[row * scratch.count + j]) }
-                    }
-                }
+                let targets = reference.targets, width = targetCount
+                let statistics = try RowPassSource(count: reference.count, width: width) { range, output in
+                    for index in 0..<(range.count * width) { output[index] = Double(targets[range.lowerBound * width + index]) }
+                }.meanAndStandardDeviation(communicator: nil)
                 setTargetNormalization(.standardize, mean: statistics.mean, standardDeviation: statistics.standardDeviation)
             }
         }
@@ -316,62 +323,50 @@ public final class Dataset {
         targetNormalization = mode
     }
 
-    /// Per-feature mean and population standard deviation of the raw features, computed in Double;
-    /// a constant feature gets standard deviation 1 so it maps to 0 rather than NaN.
-    func meanAndStandardDeviation() -> (mean: [Float], standardDeviation: [Float]) {
-        Dataset.columnStatistics(rows: count, width: featureCount, loadRow: loadRow)
+    /// Per-feature mean and population standard deviation of the raw features, computed in Double in row order;
+    /// with a communicator each rank reads only its slice of the rows (the result is the same on any number of ranks).
+    func meanAndStandardDeviation(communicator: Communicator? = nil) throws -> (mean: [Float], standardDeviation: [Float]) {
+        try featurePass.meanAndStandardDeviation(communicator: communicator)
     }
 
-    /// Per-column mean and population standard deviation of `rows` rows of `width` values that `loadRow` writes as
-    /// Doubles; a constant column gets standard deviation 1 so it maps to 0 rather than NaN.
-    static func columnStatistics(rows: Int, width: Int, loadRow: (Int, UnsafeMutableBufferPointer<Double>) -> Void)
-        -> (mean: [Float], standardDeviation: [Float]) {
-        var mean = [Double](repeating: 0, count: width)
-        var squares = [Double](repeating: 0, count: width)
-        var scratch = [Double](repeating: 0, count: width)
-        // Two passes (mean, then squared deviations) stay accurate for features with a large common offset.
-        mean.withUnsafeMutableBufferPointer { mean in
-            squares.withUnsafeMutableBufferPointer { squares in
-                scratch.withUnsafeMutableBufferPointer { scratch in
-                    for pass in 0..<2 {
-                        for row in 0..<rows {
-                            loadRow(row, scratch)
-                            if pass == 0 {
-                                for feature in 0..<width { mean[feature] += scratch[feature] }
-                            } else {
-                                for feature in 0..<width {
-                                    let deviation = scratch[feature] - mean[feature]
-                                    squares[feature] += deviation * deviation
-                                }
-                            }
-                        }
-                        if pass == 0 {
-                            for feature in 0..<width { mean[feature] /= Double(max(rows, 1)) }
-                        }
-                    }
+    /// The raw features as a pass reads them: any range of rows as Doubles.
+    var featurePass: RowPassSource {
+        RowPassSource(count: count, width: featureCount) { [self] range, output in
+            let width = featureCount
+            switch features {
+            case let .bytes(values):
+                values.withUnsafeBufferPointer { raw in
+                    for index in 0..<(range.count * width) { output[index] = Double(raw[range.lowerBound * width + index]) }
+                }
+            case let .floats(values):
+                values.withUnsafeBufferPointer { raw in
+                    for index in 0..<(range.count * width) { output[index] = Double(raw[range.lowerBound * width + index]) }
+                }
+            case let .file(file):
+                // The file rows of these rows ascend (a subset keeps file order): read their span once, keep the rows.
+                let first = storageRow(range.lowerBound), span = storageRow(range.upperBound - 1) + 1 - first
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: span * width)
+                defer { scratch.deallocate() }
+                try file.read(first..<(first + span), into: scratch)
+                for (index, row) in range.enumerated() {
+                    let source = scratch + (storageRow(row) - first) * width
+                    for column in 0..<width { output[index * width + column] = Double(source[column]) }
                 }
             }
         }
-        let deviation = squares.map { sum -> Float in
-            let value = Float((sum / Double(max(rows, 1))).squareRoot())
-            return value > 0 && value.isFinite ? value : 1
-        }
-        return (mean.map { Float($0) }, deviation)
     }
 
-    /// Copies one row's raw features into `scratch` as Doubles.
-    private func loadRow(_ row: Int, _ scratch: UnsafeMutableBufferPointer<Double>) {
-        let width = featureCount, start = row * featureCount
-        switch features {
-        case let .bytes(values):
-            values.withUnsafeBufferPointer { raw in
-                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
-            }
-        case let .floats(values):
-            values.withUnsafeBufferPointer { raw in
-                for feature in 0..<width { scratch[feature] = Double(raw[start + feature]) }
-            }
-        }
+    /// The row of the feature storage that holds row `row`: itself, or for rows left in files, its file row.
+    @inline(__always)
+    private func storageRow(_ row: Int) -> Int {
+        guard case .file = features, let fileRows else { return row }
+        return fileRows[row]
+    }
+
+    /// Reads every feature row of a file-backed dataset once, each of `parts` a slice (`part`), so a value that is
+    /// not finite as a Float is an error before training starts; in-memory features were checked when read.
+    func verifyFileRows(part: Int, of parts: Int) throws {
+        if case let .file(file) = features { try file.verify(part: part, of: parts) }
     }
 
     // MARK: - Batches
@@ -421,6 +416,17 @@ public final class Dataset {
                         values.withUnsafeBufferPointer { raw in
                             guard let rawBase = raw.baseAddress else { return }
                             gatherRows { convertRow(rawBase + $0 * width, width, offsetBase, multiplierBase, $1, as: V.self) }
+                        }
+                    case let .file(file):
+                        gatherRows { row, destination in
+                            let stored = storageRow(row)
+                            do { try file.read(stored..<(stored + 1), into: destination) } catch {
+                                // The rows were checked when the run began, so the file changed under it: NaN inputs
+                                // make the step's loss non-finite and the ranks stop together, as on divergence.
+                                Diagnostics.warning("\(error)")
+                                destination.update(repeating: .nan, count: width)
+                            }
+                            convertRow(UnsafePointer(destination), width, offsetBase, multiplierBase, destination, as: V.self)
                         }
                     }
                 }

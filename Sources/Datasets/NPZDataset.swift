@@ -66,6 +66,10 @@ extension Dataset {
                 try bytes.withUnsafeMutableBytes { try featureReader.read(into: $0) }
                 features = .bytes(ByteStorage(bytes))
             }
+        } else if let stored = try featureReader.storedBytes(count: featureHeader.elementCount * featureHeader.type.size) {
+            // Stored uncompressed: the rows stay in the mapped file and are read as batches need them.
+            let array = try NumPyFile(file, path: x, header: featureHeader, dataOffset: stored.offset)
+            features = .file(FileRows([array], width: width))
         } else {
             var values = [Float](repeating: 0, count: featureHeader.elementCount)
             try values.withUnsafeMutableBufferPointer {

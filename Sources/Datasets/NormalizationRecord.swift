@@ -42,7 +42,9 @@ extension Dataset {
     }
 
     /// Applies the feature normalization saved in a model file (a width mismatch is a `UserError` naming this dataset).
+    /// Rows left in their files are checked first (every value finite as a Float), as a training run checks them.
     public func applyNormalization(_ record: NormalizationRecord) throws {
+        try verifyFileRows(part: 0, of: 1)
         try applyNormalization(record.mode, offset: record.offset, scale: record.scale)
     }
 

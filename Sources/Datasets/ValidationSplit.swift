@@ -1,3 +1,4 @@
+import Distributed
 import NeuralNet
 import Support
 
@@ -60,8 +61,15 @@ public struct SplitData {
     /// Set when the validation rows were held out of the training file.
     public var split: ValidationSplit?
 
-    /// Holds out validation rows per `options`, then normalizes every set as the training rows say.
-    public init(train whole: Dataset, validation file: Dataset?, test: Dataset?, options: DataOptions) throws {
+    /// Holds out validation rows per `options`, then normalizes every set as the training rows say. With a
+    /// communicator the passes over rows left in their files are split across the ranks, each reading its slice.
+    public init(train whole: Dataset, validation file: Dataset?, test: Dataset?, options: DataOptions,
+                communicator: Communicator? = nil) throws {
+        for set in [whole, file, test] {
+            guard let set else { continue }
+            guard let communicator else { try set.verifyFileRows(part: 0, of: 1); continue }
+            try collectively(communicator) { try set.verifyFileRows(part: communicator.rank, of: communicator.size) }
+        }
         train = whole
         validation = file
         self.test = test
@@ -75,7 +83,7 @@ public struct SplitData {
         for set in [train, validation, test] {
             guard let set else { continue }
             let reference = set === train ? nil : train
-            try set.applyNormalization(options.normalize, statisticsFrom: reference)
+            try set.applyNormalization(options.normalize, statisticsFrom: reference, communicator: communicator)
             try set.applyTargetNormalization(options.normalizeTargets, statisticsFrom: reference)
         }
     }

@@ -32,11 +32,24 @@ public final class NumPyFile {
             return Array(file.buffer[position..<(position + count)])
         }
         dataOffset = position
+        (rowCount, rowWidth) = try NumPyFile.rows(of: header, path: path)
+    }
+
+    /// The array whose header `header` was read and whose data starts at `dataOffset` of `file` (an uncompressed
+    /// `.npz` member); `path` names it in errors.
+    public init(_ file: FileBytes, path: String, header: NumPyHeader, dataOffset: Int) throws {
+        precondition(dataOffset >= 0 && dataOffset <= file.buffer.count - header.elementCount * header.type.size,
+                     "NumPyFile: data outside the file")
+        (self.path, self.file, self.header, self.dataOffset) = (path, file, header, dataOffset)
+        (rowCount, rowWidth) = try NumPyFile.rows(of: header, path: path)
+    }
+
+    /// Rows and values per row of an array of `header`'s shape.
+    private static func rows(of header: NumPyHeader, path: String) throws -> (count: Int, width: Int) {
         guard let rows = header.shape.first else {
             throw UserError("\(path): a 0-d array (shape ()), expected rows: [rows] or [rows, features, ...]")
         }
-        rowCount = rows
-        rowWidth = rows == 0 ? header.shape.dropFirst().reduce(1, *) : header.elementCount / rows
+        return (rows, rows == 0 ? header.shape.dropFirst().reduce(1, *) : header.elementCount / rows)
     }
 
     /// Writes the elements of `rows` as Floats to `destination` (which holds `rows.count × rowWidth`); a value that

@@ -38,6 +38,8 @@ public enum Commands {
             }
             return lock
         }
+        // The memory sampler runs from before the data is read, so summary.json's peaks include loading.
+        MemoryPeaks.process.sample()
         let setup: TrainingSetup
         do {
             setup = try TrainingSetup(config: config, communicator: communicator, resumingFrom: resume ? files : nil)

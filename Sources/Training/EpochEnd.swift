@@ -1,5 +1,6 @@
 import Config
 import DataParallel
+import Distributed
 import Foundation
 import Observe
 import Support
@@ -111,7 +112,7 @@ struct RunFinish {
             bestEpoch: position.earlyStopping,
             samplesPerSecond: Double(position.trainedSamples) / max(position.trainingSeconds, 1e-9),
             wallSeconds: Date().timeIntervalSince(startTime), paramSHA256: ModelFile.parameterHash(of: setup.network),
-            restarts: isRoot ? RestartLog.count(in: files) : 0)
+            restarts: isRoot ? RestartLog.count(in: files) : 0, memory: try RankMemory.gather(setup.communicator))
         if isRoot {
             try ModelFile.write(setup.network, config: setup.config, normalization: setup.train.normalizationRecord,
                                 to: files[.finalWeights])
@@ -120,5 +121,21 @@ struct RunFinish {
         try recorder.finish()
         if isRoot { progress.finish(summary, files: files) }
         return summary
+    }
+}
+
+/// Every rank's memory peaks, in rank order (summary.json's `peak_rss_bytes` and `peak_private_bytes`).
+struct RankMemory: Equatable {
+    var peakResidentBytes: [Int64]
+    var peakPrivateBytes: [Int64]
+
+    /// Collects each rank's peaks on every rank (one allreduce: each rank fills its own slots).
+    static func gather(_ communicator: Communicator) throws -> RankMemory {
+        let size = communicator.size, rank = communicator.rank
+        var values = [Int64](repeating: 0, count: 2 * size)
+        values[rank] = MemoryPeaks.process.residentPeakBytes
+        values[size + rank] = MemoryPeaks.process.privatePeakBytes
+        try values.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
+        return RankMemory(peakResidentBytes: Array(values[..<size]), peakPrivateBytes: Array(values[size...]))
     }
 }

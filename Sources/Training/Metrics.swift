@@ -49,6 +49,8 @@ struct RunSummary: Encodable, Equatable {
     var paramSHA256: String
     /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
     var restarts: Int
+    /// Each rank's peak resident and private (anonymous) memory.
+    var memory: RankMemory
 
     /// The final test accuracy, for classification runs with test data.
     var testAccuracy: Double? { evaluation["test_accuracy"] }
@@ -57,7 +59,8 @@ struct RunSummary: Encodable, Equatable {
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "epochs": epochs,
                                   "epochs_allowed": epochsAllowed, "steps": steps,
                                   "train_loss": trainLoss, "samples_per_second": samplesPerSecond,
-                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts],
+                                  "wall_seconds": wallSeconds, "param_sha256": paramSHA256, "restarts": restarts,
+                                  "peak_rss_bytes": memory.peakResidentBytes, "peak_private_bytes": memory.peakPrivateBytes],
                                  flattened: evaluation)
         if let best = bestEpoch, let epoch = best.bestEpoch {
             try encoder.encodeObject(["best_epoch": epoch, "best_metric": best.metric, "best_value": best.bestValue ?? .nan,

@@ -46,18 +46,23 @@ public final class TrainingSetup {
         }
         let threadCount = threads
         let checkpoint: Checkpoint.Loaded?
-        (data, task, network, optimizer, checkpoint) = try collectively(communicator) {
-            let (data, task, network) = try TrainingSetup.load(config, threads: threadCount)
+        // Reading is local; the split's passes over the rows are collectives of their own (each rank reads a slice).
+        let read = try collectively(communicator) { try TrainingSetup.read(config) }
+        let data = try SplitData(train: read.whole, validation: read.validation, test: read.test, options: config.dataOptions,
+                                 communicator: communicator)
+        self.data = data
+        (task, network, optimizer, checkpoint) = try collectively(communicator) {
+            let (task, network) = try TrainingSetup.build(config, data: data, threads: threadCount)
             let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount,
                                       layers: network.parameterLayers)
-            guard let runDirectory, communicator.rank == 0 else { return (data, task, network, optimizer, nil) }
+            guard let runDirectory, communicator.rank == 0 else { return (task, network, optimizer, nil) }
             let newest = try TrainingSetup.newestCheckpoint(in: runDirectory)
             try ModelFile.load(newest.tensors, into: network, source: newest.path)
             guard optimizer.restore(stepCount: newest.optimizerSteps, firstMoment: newest.firstMoment,
                                     secondMoment: newest.secondMoment) else {
                 throw UserError("\(newest.path): its optimizer state does not fit optimizer.name \(config.optimizer.kind.rawValue)")
             }
-            return (data, task, network, optimizer, newest)
+            return (task, network, optimizer, newest)
         }
         schedule = LearningRateSchedule(
             kind: config.schedule.kind, baseRate: config.optimizer.learningRate, warmupSteps: config.schedule.warmupSteps,
@@ -96,24 +101,33 @@ public final class TrainingSetup {
 
     /// The order of the training rows in `epoch` (the same on every rank).
     public func epochOrder(_ epoch: Int) -> [Int32] {
-        config.training.shuffle ? epochPermutation(count: train.count, seed: config.seed, epoch: epoch)
-            : (0..<train.count).map { Int32($0) }
+        config.epochOrder.rows(count: train.count, seed: config.seed, epoch: epoch)
     }
 
-    /// Reads data and builds the network; throws UserError for any bad input.
-    static func load(_ config: TrainingConfig, threads: Int) throws -> (data: SplitData, task: LearningTask, network: Network) {
+    /// Reads the training, validation and test data and checks the targets fit the task; throws UserError for any
+    /// bad input.
+    static func read(_ config: TrainingConfig) throws -> (whole: Dataset, validation: Dataset?, test: Dataset?) {
         func read(_ location: DataLocation) throws -> Dataset {
             try Dataset.load(location, format: config.data.format, targets: config.data.targets)
         }
         let whole = try read(config.data.train)
         if let limit = config.data.trainLimit { whole.limit(to: limit) }
-        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
-                                    targetCount: whole.targetCount)
+        let task = try task(of: config, targetCount: whole.targetCount)
         try task.validateTargets(of: whole)
-        let data = try SplitData(train: whole, validation: config.data.validation.map(read), test: config.data.test.map(read),
-                                 options: config.dataOptions)
+        let validation = try config.data.validation.map(read), test = try config.data.test.map(read)
+        for other in [validation, test] { if let other { try task.validateTargets(of: other) } }
+        return (whole, validation, test)
+    }
+
+    /// The task `config` learns from data with `targetCount` targets per row.
+    static func task(of config: TrainingConfig, targetCount: Int) throws -> LearningTask {
+        try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units, targetCount: targetCount)
+    }
+
+    /// Builds the task and the network for the split data; throws UserError for any bad input.
+    static func build(_ config: TrainingConfig, data: SplitData, threads: Int) throws -> (task: LearningTask, network: Network) {
         let train = data.train
-        for other in [data.validation, data.test] { if let other { try task.validateTargets(of: other) } }
+        let task = try task(of: config, targetCount: train.targetCount)
         try EarlyStoppingState.checkMetric(of: config, task: task)
 
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },
@@ -123,7 +137,7 @@ public final class TrainingSetup {
         if let path = config.model.initFrom {
             try ModelFile.load(try SafeTensors.read(path: path).tensors, into: network, source: path)
         }
-        return (data, task, network)
+        return (task, network)
     }
 
     /// The newest checkpoint of `runDirectory` that verifies; warns about the ones skipped.

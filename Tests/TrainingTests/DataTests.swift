@@ -223,15 +223,12 @@ final class DataTests: TemporaryDirectoryTestCase {
     }
 
     /// The straightforward scalar definition gather must reproduce exactly.
-    private func naiveGather(_ data: Dataset, rows: [Int32]) -> (features: [Float], labels: [Float]) {
+    private func naiveGather(_ data: Dataset, rows: [Int32]) throws -> (features: [Float], labels: [Float]) {
         var features: [Float] = []
+        let values = try data.rawFeatureValues()
         for row in rows.map(Int.init) {
             for feature in 0..<data.featureCount {
-                let raw: Float
-                switch data.features {
-                case let .bytes(values): raw = Float(values[row * data.featureCount + feature])
-                case let .floats(values): raw = values[row * data.featureCount + feature]
-                }
+                let raw = values[row * data.featureCount + feature]
                 features.append((raw - data.offset[feature]) * data.scale[feature])
             }
         }
@@ -255,7 +252,7 @@ final class DataTests: TemporaryDirectoryTestCase {
             for data in [bytes, floats] {
                 for mode in Normalization.allCases {
                     try data.applyNormalization(mode, statisticsFrom: nil)
-                    let expected = naiveGather(data, rows: rows)
+                    let expected = try naiveGather(data, rows: rows)
                     let single = gathered(data, rows: rows)
                     XCTAssertEqual(single.features, expected.features, "width \(width) \(mode)")
                     XCTAssertEqual(single.labels, expected.labels)
@@ -268,7 +265,7 @@ final class DataTests: TemporaryDirectoryTestCase {
         let big = try Dataset(features: (0..<(4096 * 20)).map { Float($0 % 97) }, targets: (0..<4096).map { Float($0 % 3) }, featureCount: 20)
         try big.applyNormalization(.standardize, statisticsFrom: nil)
         let rows = (0..<4096).map { Int32((Int($0) * 7919) % 4096) }
-        XCTAssertEqual(gathered(big, rows: rows, threads: 4).features, naiveGather(big, rows: rows).features)
+        XCTAssertEqual(gathered(big, rows: rows, threads: 4).features, try naiveGather(big, rows: rows).features)
     }
 
     // MARK: - Labels

@@ -58,10 +58,10 @@ final class ValidationTests: XCTestCase {
         let split = try XCTUnwrap(data.split)
         XCTAssertEqual(data.train.count, 140)
         XCTAssertEqual(data.validation?.count, 60)
-        let expected = whole.subset(rows: split.trainingRows).meanAndStandardDeviation()
+        let expected = try whole.subset(rows: split.trainingRows).meanAndStandardDeviation()
         XCTAssertEqual(data.train.offset, expected.mean)
         XCTAssertEqual(data.train.scale, expected.standardDeviation.map { 1 / $0 })
-        XCTAssertNotEqual(data.train.offset, whole.meanAndStandardDeviation().mean)
+        XCTAssertNotEqual(data.train.offset, try whole.meanAndStandardDeviation().mean)
         XCTAssertEqual(data.validation?.offset, expected.mean)
         XCTAssertEqual(data.test?.scale, data.train.scale)
         // The subsets hold the chosen rows' values and labels, and name their rows in the file.

@@ -3,7 +3,9 @@
 # HDF5 and Parquet with their usual writers (numpy, h5py, pyarrow from PyPI, in a cached venv), plus Parquet, HDF5
 # and npz split into two shards; training in deterministic mode must end with the same param_sha256 from each (and
 # from the Parquet shards on 2 ranks), `evaluate` must report the same loss on the test copy of every format, and
-# `predict` the same lines for the CSV, .npy and Parquet inputs. HDF5 needs libhdf5, installed here when root.
+# `predict` the same lines for the CSV, .npy and Parquet inputs. With `training.shuffle: blocks` every format, on 1
+# and 2 ranks, ends with one param_sha256, and a run killed mid-epoch and resumed ends with it too. HDF5 needs
+# libhdf5, installed here when root.
 set -euo pipefail
 name=data_formats
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -13,7 +15,7 @@ ensure_hdf5_runtime || { echo "SKIP $name: libhdf5 is not installed and cannot b
 python="$(test_venv numpy pyarrow h5py)" || fail "could not install numpy, pyarrow and h5py from PyPI into a venv"
 
 tmp="$(mktemp -d /tmp/plexus-formats.XXXXXX)"
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${PLEXUS_KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 "$python" "$here/fixtures/make_formats.py" "$tmp" || fail "make_formats.py failed"
 cat >"$tmp/config.yaml" <<EOF
 seed: 5
@@ -26,8 +28,9 @@ EOF
 hash_of() {  # run directory
     sed -nE 's/.*"param_sha256" *: *"([0-9a-f]+)".*/\1/p' "$1/summary.json"
 }
+extra=()  # more --set arguments for train
 train() {  # name, data.train, data.test (YAML values)
-    "$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-$1" --progress plain --set "data.train=$2" --set "data.test=$3" \
+    "$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-$1" --progress plain --set "data.train=$2" --set "data.test=$3" "${extra[@]}" \
         >"$tmp/log-$1" 2>&1 || fail "training on $1 failed: $(tail -2 "$tmp/log-$1")"
     hash_of "$tmp/run-$1"
 }
@@ -57,6 +60,49 @@ if command -v mpirun >/dev/null; then
     [ "$(hash_of "$tmp/run-2ranks")" = "$reference" ] || fail "2 ranks on Parquet shards: param_sha256 differs from 1 rank's"
     echo "parquet shards on 2 ranks: param_sha256 $reference"
 fi
+
+# shuffle: blocks (of 16 rows, windows of 2 blocks): one hash from every format, on 1 rank and on 2.
+extra=(--set training.shuffle=blocks --set data.shuffle_block_rows=16 --set data.shuffle_window_blocks=2)
+blocks="$(train blocks-csv "$tmp/train.csv" "$tmp/test.csv")"
+[ "$blocks" != "$reference" ] || fail "shuffle: blocks trained the same model as shuffle: rows"
+for format in npz npy hdf5 parquet parquet-shards; do
+    IFS='|' read -r train_data test_data <<<"${sources[$format]}"
+    got="$(train "blocks-$format" "$train_data" "$test_data")"
+    [ "$got" = "$blocks" ] || fail "shuffle: blocks, $format: param_sha256 $got differs from the CSV copy's $blocks"
+done
+echo "shuffle: blocks: param_sha256 $blocks from CSV, npz, npy, HDF5, Parquet and Parquet shards"
+if command -v mpirun >/dev/null; then
+    for format in npy hdf5 parquet-shards; do
+        IFS='|' read -r train_data test_data <<<"${sources[$format]}"
+        run_mpirun -np 2 --oversubscribe "$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-blocks2-$format" --progress plain \
+            --set "data.train=$train_data" --set "data.test=$test_data" "${extra[@]}" >"$tmp/log-blocks2" 2>&1 \
+            || fail "2 ranks, shuffle: blocks, $format failed: $(tail -2 "$tmp/log-blocks2")"
+        [ "$(hash_of "$tmp/run-blocks2-$format")" = "$blocks" ] || fail "2 ranks, shuffle: blocks, $format: param_sha256 differs from 1 rank's"
+    done
+    echo "shuffle: blocks on 2 ranks (npy, HDF5, Parquet shards): param_sha256 $blocks"
+fi
+# Killed (SIGKILL) after its first mid-epoch checkpoint and resumed: the uninterrupted run's hash. Long enough (many
+# small steps) for the kill to land before the end; the .npy rows are read from the file by the background reader.
+extra+=(--set training.epochs=40 --set training.batch_size=8 --set checkpoint.every_steps=7)
+npy_data="{x: $tmp/train_x.npy, y: $tmp/train_y.npy}" npy_test="{x: $tmp/test_x.npy, y: $tmp/test_y.npy}"
+whole="$(train blocks-whole "$npy_data" "$npy_test")"
+"$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-killed" --progress plain --set "data.train=$npy_data" \
+    --set "data.test=$npy_test" "${extra[@]}" >"$tmp/log-killed" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+    ls "$tmp/run-killed/checkpoints/"*.safetensors >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+done
+kill -0 "$pid" 2>/dev/null || fail "the run to kill ended before its first checkpoint; make it longer"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+[ ! -e "$tmp/run-killed/summary.json" ] || fail "the killed run finished before the kill"
+"$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-killed" --resume --progress plain --set "data.train=$npy_data" \
+    --set "data.test=$npy_test" "${extra[@]}" >"$tmp/log-resumed" 2>&1 || fail "resume failed: $(tail -2 "$tmp/log-resumed")"
+grep -q "resuming from" "$tmp/log-resumed" || fail "the resumed run did not resume: $(tail -2 "$tmp/log-resumed")"
+[ "$(hash_of "$tmp/run-killed")" = "$whole" ] || fail "killed mid-epoch and resumed: param_sha256 differs from the uninterrupted run's"
+echo "shuffle: blocks, killed after $(grep -o 'step [0-9]*' "$tmp/log-resumed" | head -1) and resumed: param_sha256 $whole"
 
 # evaluate: the CSV model on the test copy of each format reports the same loss.
 loss_on() {  # --data value

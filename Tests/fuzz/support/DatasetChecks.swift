@@ -9,6 +9,12 @@ public func checkDataset(_ dataset: Dataset) {
     case let .floats(values):
         precondition(values.count == dataset.count * dataset.featureCount, "feature floats")
         precondition(values.allSatisfy(\.isFinite), "non-finite feature accepted")
+    case let .file(rows):
+        // Rows left in their files are checked by the pass a run makes over them before training.
+        precondition(rows.count >= dataset.count && rows.width == dataset.featureCount, "feature rows")
+        if (try? rows.verify(part: 0, of: 1)) != nil {
+            precondition((try? dataset.rawFeatureValues())?.allSatisfy(\.isFinite) == true, "non-finite feature passed the check")
+        }
     }
     _ = dataset.location(ofRow: dataset.count - 1)
 }

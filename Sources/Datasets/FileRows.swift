@@ -1,0 +1,81 @@
+// Features that stay in their files: a `.npy` file, an uncompressed `.npz` member or an HDF5 dataset (or shards of
+// them) is read by rows as batches need them — a mapping or positioned reads of just those rows — so a rank never
+// holds the file in private memory.
+import Foundation
+import Kernels
+import Support
+
+/// The feature rows of one or more row arrays (shards, in order), read by row ranges.
+final class FileRows {
+    private let arrays: [RowArray]
+    /// The first row of each array.
+    private let starts: [Int]
+    /// Rows in all arrays.
+    let count: Int
+    /// Values per row.
+    let width: Int
+    // libhdf5 is not thread-safe: the background reader and the main thread take turns, for every file.
+    private static let lock = NSLock()
+
+    /// The rows of `arrays` in order; every array has rows of `width` values.
+    init(_ arrays: [RowArray], width: Int) {
+        precondition(arrays.allSatisfy { $0.rowWidth == width }, "FileRows: shards of different widths")
+        self.arrays = arrays
+        var starts: [Int] = [], count = 0
+        for array in arrays {
+            starts.append(count)
+            count += array.shape.first ?? 0
+        }
+        (self.starts, self.count, self.width) = (starts, count, width)
+    }
+
+    /// The rows of several `FileRows` in order (shards of shards).
+    convenience init(concatenating parts: [FileRows]) {
+        self.init(parts.flatMap(\.arrays), width: parts[0].width)
+    }
+
+    /// Writes rows `rows` (`rows.count × width` Floats) to `destination`; a value not finite as a Float, or a failed
+    /// read, is a `UserError` naming the file, row and column.
+    func read(_ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= count, "FileRows.read: rows \(rows) outside 0..<\(count)")
+        FileRows.lock.lock()
+        defer { FileRows.lock.unlock() }
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let shard = starts.lastIndex { $0 <= row }!
+            let end = min(rows.upperBound, shard + 1 < starts.count ? starts[shard + 1] : count)
+            let local = (row - starts[shard])..<(end - starts[shard])
+            try arrays[shard].readRows(local, into: UnsafeMutableBufferPointer(
+                start: destination + (row - rows.lowerBound) * width, count: local.count * width))
+            row = end
+        }
+    }
+
+    /// Reads every row once, a slice of them on each of `parts` callers: part `part` reads its slice and throws at
+    /// the first value that is not finite as a Float.
+    func verify(part: Int, of parts: Int) throws {
+        let slice = chunkRange(part, of: parts, total: count)
+        let chunkRows = max(1, 4096 * 64 / max(width, 1))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * width)
+        defer { scratch.deallocate() }
+        for start in stride(from: slice.lowerBound, to: slice.upperBound, by: chunkRows) {
+            try read(start..<min(start + chunkRows, slice.upperBound), into: scratch)
+        }
+    }
+}
+
+extension Dataset {
+    /// Whether the features are read from their files as rows are gathered (a background reader then helps).
+    public var readsFromFiles: Bool {
+        if case .file = features { return true }
+        return false
+    }
+
+    /// Every row's raw features as Floats, in row order (for checks and tests; training reads only the rows it needs).
+    func rawFeatureValues() throws -> [Float] {
+        let pass = featurePass
+        var values = [Double](repeating: 0, count: pass.count * pass.width)
+        try values.withUnsafeMutableBufferPointer { try pass.load(0..<pass.count, $0) }
+        return values.map { Float($0) }
+    }
+}
