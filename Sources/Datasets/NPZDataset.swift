@@ -6,14 +6,17 @@ import Support
 extension Dataset {
     /// Loads an .npz file; `targetNames` names y's columns (their count must match), else `y` or `y_0`, `y_1`, ....
     /// An uncompressed uint8 `x` stays in the file's mapped bytes; other dtypes become Floats. With
-    /// `requireTargets: false` (prediction inputs) `y` may be absent.
-    static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true) throws -> Dataset {
-        try fromNPZ(FileBytes(mapping: path), path: path, targetNames: targetNames, requireTargets: requireTargets)
+    /// `requireTargets: false` (prediction inputs) `y` may be absent. With `gapsAllowed` a NaN in x is kept (a gap
+    /// the column rules fill), else it is an error.
+    static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true,
+                        gapsAllowed: Bool = false) throws -> Dataset {
+        try fromNPZ(FileBytes(mapping: path), path: path, targetNames: targetNames, requireTargets: requireTargets,
+                    gapsAllowed: gapsAllowed)
     }
 
     /// Makes a dataset from the bytes of an .npz file; `path` names it in errors.
     static func fromNPZ(_ file: FileBytes, path: String, targetNames: [String]? = nil,
-                        requireTargets: Bool = true) throws -> Dataset {
+                        requireTargets: Bool = true, gapsAllowed: Bool = false) throws -> Dataset {
         let archive = try ZipArchive(file, path: path)
         let arrays = archive.entries.map(\.name).filter { $0.hasSuffix(".npy") }.map { String($0.dropLast(4)) }
         let listed = arrays.isEmpty ? "none" : arrays.map { quotedForMessage($0) }.joined(separator: ", ")
@@ -79,7 +82,7 @@ extension Dataset {
         } else {
             var values = [Float](repeating: 0, count: featureHeader.elementCount)
             try values.withUnsafeMutableBufferPointer {
-                try readFloats(featureReader, featureHeader, into: $0, rowWidth: width, what: x)
+                try readFloats(featureReader, featureHeader, into: $0, rowWidth: width, what: x, gapsAllowed: gapsAllowed)
             }
             features = .floats(values)
         }
@@ -91,7 +94,8 @@ extension Dataset {
     /// Reads `destination.count` elements of `header.type` from `reader` as Floats, a chunk at a time; a value that
     /// is not finite as a Float is a `UserError` naming its row and column.
     private static func readFloats(_ reader: ZipArchive.MemberReader, _ header: NumPyHeader,
-                                   into destination: UnsafeMutableBufferPointer<Float>, rowWidth: Int, what: String) throws {
+                                   into destination: UnsafeMutableBufferPointer<Float>, rowWidth: Int, what: String,
+                                   gapsAllowed: Bool = false) throws {
         let size = header.type.size, chunkElements = 16384
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkElements * size, alignment: 16)
         defer { scratch.deallocate() }
@@ -112,8 +116,12 @@ extension Dataset {
                 case .float64:
                     value = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
                 }
-                guard value.isFinite else {
+                guard value.isFinite || (gapsAllowed && value.isNaN) else {
                     let element = done + index
+                    if value.isNaN && (what.hasSuffix("x.npy") || what.hasSuffix("X.npy")) {
+                        throw UserError("\(what): value at row \(element / rowWidth), column \(element % rowWidth) is NaN, a gap "
+                            + "(set data.missing to mean, median or zero to fill gaps)")
+                    }
                     throw UserError("\(what): value at row \(element / rowWidth), column \(element % rowWidth) is not finite "
                         + "as a float32 (NaN, infinite or beyond ±3.4e38)")
                 }
