@@ -11,6 +11,7 @@
 #                          missing with apt where that is possible, else one stderr line per missing
 #                          thing and status 2
 #   ensure_packages PKG... apt-get install those of PKG that dpkg does not list (test tooling)
+#   ensure_hdf5_runtime    libhdf5 for the HDF5 tests: installed with apt where it is missing (test tooling)
 #   mpi_build_flags        swift build flags that find MPI's headers and library (empty with ompi-c)
 #   ensure_build           swift build -c release --product plexus (incremental)
 #   portable_target_cpu    the CPU level of portable packages (one place: launch/package, tests)
@@ -19,6 +20,8 @@
 #   mpirun_defaults NP [T] print, one per line, the mpirun flags launch/train uses for NP local ranks
 #   mpirun_stderr_filter   drop OpenMPI's redundant "a rank exited non-zero" banners from a stream
 #   run_dir_argument ARGS  the --run-dir value among plexus train's arguments
+#   run_files BINARY ARGS  fill the array run_file (NAME -> path) from `plexus files ARGS`: the run directory's
+#                          file names come from the binary, never from these scripts
 #   run_mpirun ARGS...     mpirun ARGS with the root permission and the stderr filter; returns status
 #   explain_mpirun_status  one-line stderr note for an mpirun exit status like 124 or 128+signal
 
@@ -113,6 +116,20 @@ ensure_packages() {
         return 1
     fi
     _apt_install "${missing[@]}"
+}
+
+# ensure_hdf5_runtime: make libhdf5 (HDF5 1.10 or later, which plexus loads at run time to read HDF5 files)
+# loadable, installing Debian's or Ubuntu's package when it is missing, this is root and apt can. Status 1 when it is still
+# missing (the HDF5 tests then skip, saying so).
+ensure_hdf5_runtime() {
+    local found='libhdf5(_serial)?\.so\.(103|200|310|320)'
+    ldconfig -p 2>/dev/null | grep -qE "$found" && return 0
+    [ "$(id -u)" = 0 ] && _can_apt || return 1
+    local pkg
+    for pkg in libhdf5-103-1 libhdf5-103-1t64 libhdf5-310; do
+        if apt-cache show "$pkg" >/dev/null 2>&1; then ensure_packages "$pkg" >&2 || true; break; fi
+    done
+    ldconfig -p 2>/dev/null | grep -qE "$found"
 }
 
 # mpi_build_flags: print, one per line, the extra `swift build` flags that make MPI's headers and
@@ -367,6 +384,23 @@ run_dir_argument() {
         esac
         shift
     done
+}
+
+# run_files BINARY ARGS...: `BINARY files ARGS` (a run directory, or --default-run-dir CONFIG / --run-name NAME for
+# the default one) read into the associative array run_file: run_file[run_dir], run_file[lock],
+# run_file[checkpoint_pattern], ... (`plexus files RUN_DIR` lists them). Returns the binary's status on failure.
+# shellcheck disable=SC2034  # read by the scripts that source this file
+declare -gA run_file=()
+run_files() {
+    local binary=$1 output line st=0
+    shift
+    output=$("$binary" files "$@") || st=$?
+    [ "$st" = 0 ] || return "$st"
+    run_file=()
+    while IFS= read -r line; do
+        # shellcheck disable=SC2034
+        [ -n "$line" ] && run_file[${line%%=*}]=${line#*=}
+    done <<<"$output"
 }
 
 # run_mpirun ARGS...: mpirun ARGS with its stderr passed through mpirun_stderr_filter (unless

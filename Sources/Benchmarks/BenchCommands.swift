@@ -9,7 +9,7 @@ public enum BenchCommands {
     /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per rank.
     public static func gemm(json: Bool, threads: String?, batch: Int = 128) throws -> String {
         guard batch >= 1 else { throw UserError("--batch must be at least 1, got \(batch)") }
-        _ = try agreeOnKernel(LocalCommunicator())
+        _ = try agreeOnKernel(InProcessCommunicator())
         let available = availableCPUCount()
         let counts = try threads.map { text in
             try text.split(separator: ",").map { item -> Int in

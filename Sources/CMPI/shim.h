@@ -17,7 +17,7 @@ static inline int plexus_mpi_success(void) { return MPI_SUCCESS; }
 static inline int plexus_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int plexus_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 
-// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/RankGroup.swift, RingSum.swift,
+// Node-local groups, shared windows and non-blocking collectives (Sources/Distributed/MPIGroupParts.swift,
 // MPICommunicator.swift).
 static inline MPI_Comm plexus_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline int plexus_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
@@ -29,3 +29,22 @@ static inline MPI_Status *plexus_mpi_statuses_ignore(void) { return MPI_STATUSES
 static inline MPI_Datatype plexus_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Win plexus_mpi_win_null(void) { return MPI_WIN_NULL; }
 static inline int plexus_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+
+// The MPI library and version of these headers, for `plexus --version` (what the build was compiled against).
+#define PLEXUS_MPI_STRING_(x) #x
+#define PLEXUS_MPI_STRING(x) PLEXUS_MPI_STRING_(x)
+#define PLEXUS_MPI_STANDARD "(MPI " PLEXUS_MPI_STRING(MPI_VERSION) "." PLEXUS_MPI_STRING(MPI_SUBVERSION) ")"
+static inline const char *plexus_mpi_header_version(void) {
+#if defined(OMPI_MAJOR_VERSION)
+    return "Open MPI " PLEXUS_MPI_STRING(OMPI_MAJOR_VERSION) "." PLEXUS_MPI_STRING(OMPI_MINOR_VERSION) "."
+        PLEXUS_MPI_STRING(OMPI_RELEASE_VERSION) " " PLEXUS_MPI_STANDARD;
+#elif defined(I_MPI_VERSION)
+    return "Intel MPI " I_MPI_VERSION " " PLEXUS_MPI_STANDARD;
+#elif defined(MVAPICH2_VERSION)
+    return "MVAPICH2 " MVAPICH2_VERSION " " PLEXUS_MPI_STANDARD;
+#elif defined(MPICH_VERSION)
+    return "MPICH " MPICH_VERSION " " PLEXUS_MPI_STANDARD;
+#else
+    return "an MPI library " PLEXUS_MPI_STANDARD;
+#endif
+}

@@ -64,11 +64,14 @@ protocol ConfigScalar: Equatable {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Self?
     /// The value as it is written to `config.yaml`.
     var yamlText: String { get }
+    /// The type as the reference names it (`integer`, `one of \`relu\`, \`tanh\``).
+    static var referenceType: String { get }
 }
 
 extension Int: ConfigScalar {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Int? { try section.integer(key) }
     var yamlText: String { String(self) }
+    static var referenceType: String { "integer" }
 }
 
 extension UInt64: ConfigScalar {
@@ -76,26 +79,31 @@ extension UInt64: ConfigScalar {
         try section.integer(key, minimum: 0).map { UInt64($0) }
     }
     var yamlText: String { String(self) }
+    static var referenceType: String { "integer ≥ 0" }
 }
 
 extension Double: ConfigScalar {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Double? { try section.number(key) }
     var yamlText: String { "\(self)" }
+    static var referenceType: String { "number" }
 }
 
 extension Float: ConfigScalar {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Float? { try section.number(key).map { Float($0) } }
     var yamlText: String { "\(self)" }
+    static var referenceType: String { "number" }
 }
 
 extension Bool: ConfigScalar {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Bool? { try section.boolean(key) }
     var yamlText: String { "\(self)" }
+    static var referenceType: String { "`true` or `false`" }
 }
 
 extension String: ConfigScalar {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> String? { try section.string(key) }
     var yamlText: String { quotedString(self) }
+    static var referenceType: String { "string" }
 }
 
 /// A config value that is one of a few names (`relu`, `adamw`, ...).
@@ -104,6 +112,7 @@ protocol ConfigChoice: ConfigScalar, RawRepresentable, CaseIterable where RawVal
 extension ConfigChoice {
     static func read(_ key: String, from section: ConfigReader.Section) throws -> Self? { try section.choice(key, Self.self) }
     var yamlText: String { rawValue }
+    static var referenceType: String { "one of " + allCases.map { KeyDocumentation.code($0.rawValue) }.joined(separator: ", ") }
 }
 
 /// A range a numeric key must lie in; each bound is checked with the message of `ConfigReader.Section.number`.
@@ -117,99 +126,160 @@ struct NumericRange {
     static func above(_ value: Double) -> NumericRange { NumericRange(exclusiveMinimum: value) }
     /// [0, 1): momentum and Adam's betas.
     static let unitInterval = NumericRange(minimum: 0, exclusiveMaximum: 1)
+
+    /// The range as the reference writes it after "number": ` > 0`, ` ≥ 1`, ` in [0, 1)`; empty for any number.
+    var referenceText: String {
+        func text(_ bound: Double) -> String { bound == bound.rounded() && abs(bound) < 1e15 ? String(Int(bound)) : "\(bound)" }
+        let lower = minimum.map { ("[", text($0)) } ?? exclusiveMinimum.map { ("(", text($0)) }
+        switch (lower, exclusiveMaximum) {
+        case let ((bracket, bound)?, maximum?): return " in \(bracket)\(bound), \(text(maximum)))"
+        case let ((bracket, bound)?, nil): return (bracket == "[" ? " ≥ " : " > ") + bound
+        case let (nil, maximum?): return " < \(text(maximum))"
+        case (nil, nil): return ""
+        }
+    }
 }
 
-/// One key of a section: its name, how it is read (with its default and check) and its line in `config.yaml`.
+/// One key of a section: its name, how it is read (with its default and check), its line in `config.yaml` and what
+/// the reference (`plexus config --reference`) says of it.
 struct ConfigKey<Section> {
     let name: String
     /// Reads the key into `value`, or sets its default; throws a UserError naming file:line and key.
     let read: (inout Section, ConfigReader.Section) throws -> Void
     /// The resolved value, or nil to leave the key out of `config.yaml`.
     let write: (Section) -> ResolvedValue?
+    /// The key's type, default and meaning in the reference.
+    let documentation: KeyDocumentation
+    /// The keys inside this one (a nested section's, or each item's of a list), for the reference.
+    var nested: NestedKeys? = nil
 
-    /// A key with any reader and writer (for values with their own syntax).
-    static func custom(_ name: String, read: @escaping (inout Section, ConfigReader.Section) throws -> Void,
-                       write: @escaping (Section) -> ResolvedValue?) -> ConfigKey {
-        ConfigKey(name: name, read: read, write: write)
+    /// A key with any reader and writer (for values with their own syntax); `type` and `defaultText` say what the
+    /// reference shows for them.
+    static func custom(_ name: String, type: String, default defaultText: String,
+                       read: @escaping (inout Section, ConfigReader.Section) throws -> Void,
+                       write: @escaping (Section) -> ResolvedValue?, description: String) -> ConfigKey {
+        ConfigKey(name: name, read: read, write: write,
+                  documentation: KeyDocumentation(type: type, defaultText: defaultText, meaning: description))
     }
 
-    /// A scalar key with a default that may depend on keys read before it; `writtenWhen` can leave it out.
+    /// A scalar key with a default that may depend on keys read before it (`defaultText` says how, for the
+    /// reference); `writtenWhen` can leave it out.
     static func value<Value: ConfigScalar>(_ name: String, _ path: WritableKeyPath<Section, Value>,
-                                           default defaultValue: @escaping (Section) -> Value,
-                                           writtenWhen: @escaping (Section) -> Bool = { _ in true }) -> ConfigKey {
+                                           default defaultValue: @escaping (Section) -> Value, defaultText: String,
+                                           writtenWhen: @escaping (Section) -> Bool = { _ in true },
+                                           description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try Value.read(name, from: section) ?? defaultValue(value)
-        }, write: { writtenWhen($0) ? .scalar($0[keyPath: path].yamlText) : nil })
+        }, write: { writtenWhen($0) ? .scalar($0[keyPath: path].yamlText) : nil },
+        documentation: KeyDocumentation(type: Value.referenceType, defaultText: defaultText, meaning: description))
     }
 
     /// A scalar key with a fixed default.
     static func value<Value: ConfigScalar>(_ name: String, _ path: WritableKeyPath<Section, Value>,
-                                           default defaultValue: Value) -> ConfigKey {
-        value(name, path, default: { _ in defaultValue })
+                                           default defaultValue: Value, description: String) -> ConfigKey {
+        value(name, path, default: { _ in defaultValue }, defaultText: KeyDocumentation.code(defaultValue.yamlText),
+              description: description)
     }
 
     /// An optional scalar key (absent or `null` means nil, written as `null`).
     static func optional<Value: ConfigScalar>(_ name: String, _ path: WritableKeyPath<Section, Value?>,
-                                              default defaultValue: Value? = nil) -> ConfigKey {
+                                              default defaultValue: Value? = nil, description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try Value.read(name, from: section) ?? defaultValue
-        }, write: { .scalar($0[keyPath: path]?.yamlText ?? "null") })
+        }, write: { .scalar($0[keyPath: path]?.yamlText ?? "null") },
+        documentation: KeyDocumentation(type: Value.referenceType + " or `null`",
+                                        defaultText: defaultValue.map { KeyDocumentation.code($0.yamlText) } ?? KeyDocumentation.none,
+                                        meaning: description))
     }
 
     /// An integer key of at least `minimum`.
     static func integer(_ name: String, _ path: WritableKeyPath<Section, Int>, default defaultValue: Int,
-                        minimum: Int) -> ConfigKey {
+                        minimum: Int, description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try section.integer(name, minimum: minimum) ?? defaultValue
-        }, write: { .scalar(String($0[keyPath: path])) })
+        }, write: { .scalar(String($0[keyPath: path])) },
+        documentation: KeyDocumentation(type: "integer ≥ \(minimum)", defaultText: KeyDocumentation.code(String(defaultValue)),
+                                        meaning: description))
     }
 
     /// An optional integer key of at least `minimum` (absent or `null` means `defaultValue`).
     static func integer(_ name: String, _ path: WritableKeyPath<Section, Int?>, default defaultValue: Int? = nil,
-                        minimum: Int) -> ConfigKey {
+                        minimum: Int, description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try section.integer(name, minimum: minimum) ?? defaultValue
-        }, write: { .scalar($0[keyPath: path].map(String.init) ?? "null") })
+        }, write: { .scalar($0[keyPath: path].map(String.init) ?? "null") },
+        documentation: KeyDocumentation(type: "integer ≥ \(minimum) or `null`",
+                                        defaultText: defaultValue.map { KeyDocumentation.code(String($0)) } ?? KeyDocumentation.none,
+                                        meaning: description))
     }
 
-    /// A number key in `range`, stored as `Value` (Double or Float); the default may depend on earlier keys.
+    /// A number key in `range`, stored as `Value` (Double or Float); the default may depend on earlier keys
+    /// (`defaultText` says how, for the reference).
     static func number<Value: ConfigScalar & BinaryFloatingPoint>(
         _ name: String, _ path: WritableKeyPath<Section, Value>, range: NumericRange,
-        default defaultValue: @escaping (Section) -> Value, writtenWhen: @escaping (Section) -> Bool = { _ in true }
+        default defaultValue: @escaping (Section) -> Value, defaultText: String,
+        writtenWhen: @escaping (Section) -> Bool = { _ in true }, description: String
     ) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             let number = try section.number(name, minimum: range.minimum, exclusiveMinimum: range.exclusiveMinimum,
                                             exclusiveMaximum: range.exclusiveMaximum)
             value[keyPath: path] = number.map { Value($0) } ?? defaultValue(value)
-        }, write: { writtenWhen($0) ? .scalar($0[keyPath: path].yamlText) : nil })
+        }, write: { writtenWhen($0) ? .scalar($0[keyPath: path].yamlText) : nil },
+        documentation: KeyDocumentation(type: "number" + range.referenceText, defaultText: defaultText, meaning: description))
     }
 
     /// A number key in `range` with a fixed default.
     static func number<Value: ConfigScalar & BinaryFloatingPoint>(
-        _ name: String, _ path: WritableKeyPath<Section, Value>, range: NumericRange, default defaultValue: Value
+        _ name: String, _ path: WritableKeyPath<Section, Value>, range: NumericRange, default defaultValue: Value,
+        writtenWhen: @escaping (Section) -> Bool = { _ in true }, description: String
     ) -> ConfigKey {
-        number(name, path, range: range, default: { _ in defaultValue })
+        number(name, path, range: range, default: { _ in defaultValue }, defaultText: KeyDocumentation.code(defaultValue.yamlText),
+               writtenWhen: writtenWhen, description: description)
     }
 
     /// An optional number key in `range` (absent or `null` means nil).
-    static func number(_ name: String, _ path: WritableKeyPath<Section, Double?>, range: NumericRange) -> ConfigKey {
+    static func number(_ name: String, _ path: WritableKeyPath<Section, Double?>, range: NumericRange,
+                       description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try section.number(name, minimum: range.minimum, exclusiveMinimum: range.exclusiveMinimum,
                                                       exclusiveMaximum: range.exclusiveMaximum)
-        }, write: { .scalar($0[keyPath: path]?.yamlText ?? "null") })
+        }, write: { .scalar($0[keyPath: path]?.yamlText ?? "null") },
+        documentation: KeyDocumentation(type: "number" + range.referenceText + " or `null`", defaultText: KeyDocumentation.none,
+                                        meaning: description))
     }
 
     /// A nested section that is off unless given (`training.early_stopping`); written as `null` when off.
-    static func optionalSection<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested?>) -> ConfigKey {
+    static func optionalSection<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested?>,
+                                                       description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try section.value(name).map { _ in try Nested.read(try section.section(name)) }
-        }, write: { $0[keyPath: path].map { .mapping($0.resolved) } ?? .scalar("null") })
+        }, write: { $0[keyPath: path].map { .mapping($0.resolved) } ?? .scalar("null") },
+        documentation: KeyDocumentation(type: "mapping or `null`", defaultText: "none (off)", meaning: description),
+        nested: NestedKeys(Nested.self, separator: "."))
     }
 
     /// A nested section (`optimizer:` inside the root, `init:` inside `model:`).
-    static func section<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested>) -> ConfigKey {
+    static func section<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested>,
+                                               description: String) -> ConfigKey {
         ConfigKey(name: name, read: { value, section in
             value[keyPath: path] = try Nested.read(try section.section(name))
-        }, write: { .mapping($0[keyPath: path].resolved) })
+        }, write: { .mapping($0[keyPath: path].resolved) },
+        documentation: KeyDocumentation(type: "mapping", defaultText: NestedKeys.sectionDefault(Nested.self), meaning: description),
+        nested: NestedKeys(Nested.self, separator: "."))
+    }
+
+    /// A required, non-empty list of sections (`model.layers`), written as one flow mapping per item.
+    static func list<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, [Nested]>,
+                                            description: String) -> ConfigKey {
+        ConfigKey(name: name, read: { value, section in
+            guard let trees = try section.sequence(name), !trees.isEmpty else {
+                throw section.missing(name, ", a list of {" + Nested.keys.map(\.name).joined(separator: ", ") + "}")
+            }
+            value[keyPath: path] = try trees.enumerated().map { index, tree in
+                try Nested.read(try section.element(name, index: index, tree: tree))
+            }
+        }, write: { .list($0[keyPath: path].map(\.inlineYAML)) },
+        documentation: KeyDocumentation(type: "list of mappings", defaultText: KeyDocumentation.required, meaning: description),
+        nested: NestedKeys(Nested.self, separator: "[]."))
     }
 }

@@ -25,12 +25,22 @@ extension TrainingConfig {
 
 extension TrainingConfig.DistributedSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .value("shared_memory", \.sharedMemory, default: true),
-        .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 25),
-        .value("gradient_compression", \.gradientCompression, default: .none),
-        .integer("powersgd_rank", \.powerSGDApproximationRank, default: 4, minimum: 1),
-        .number("timeout_seconds", \.timeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.trainingDefault),
-        .number("startup_timeout_seconds", \.startUpTimeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.startUpDefault),
+        .value("shared_memory", \.sharedMemory, default: true,
+               description: "Ranks on one node sum their gradients through shared memory and each steps a slice of the "
+                   + "parameters; `false`: every rank acts as a node of its own."),
+        .number("bucket_mb", \.bucketMegabytes, range: .atLeast(0), default: 25,
+                description: "Between nodes, layers' gradients (last layer first) go out together once a bucket holds this "
+                    + "many MiB, while back-propagation goes on; `0`: each layer alone."),
+        .value("gradient_compression", \.gradientCompression, default: .none,
+               description: "Between nodes: `none`; `bf16` sends bfloat16 (half the bytes); `powersgd` sends low-rank "
+                   + "factors with error feedback. Lossy, so not with `training.deterministic`."),
+        .integer("powersgd_rank", \.powerSGDApproximationRank, default: 4, minimum: 1,
+                 description: "The rank of PowerSGD's factors; small weight matrices and all biases go uncompressed."),
+        .number("timeout_seconds", \.timeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.trainingDefault,
+                description: "A collective of training that waits this long for a rank ends the job as stalled, with a "
+                    + "warning naming the missing ranks at half of it."),
+        .number("startup_timeout_seconds", \.startUpTimeoutSeconds, range: .atLeast(1), default: CollectiveTimeout.startUpDefault,
+                description: "The same until the first step (config, data, checkpoint), where ranks may start far apart."),
     ]
     static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDApproximationRank: 1,
                              timeoutSeconds: 1, startUpTimeoutSeconds: 1)

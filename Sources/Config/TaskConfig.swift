@@ -6,15 +6,19 @@ import Support
 
 extension LossSettings: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .value("name", \.kind, default: .crossEntropy),
-        .custom("delta", read: { loss, section in
+        .value("name", \.kind, default: .crossEntropy,
+               description: "`cross_entropy`: softmax over the outputs, one integer class per row; `mse`, `l1`, `huber`: "
+                   + "one output per numeric target; `binary_cross_entropy`: one logit per 0/1 label (multi-label too). "
+                   + "PyTorch's losses, the mean over every output."),
+        .custom("delta", type: "number > 0", default: "`1.0`", read: { loss, section in
             loss.delta = 1
             guard let delta = try section.number("delta", exclusiveMinimum: 0) else { return }
             guard loss.kind == .huber else {
                 throw UserError("\(section.location(section.tree, "delta")): only huber takes a delta (the loss is \(loss.kind.rawValue))")
             }
             loss.delta = Float(delta)
-        }, write: { $0.kind == .huber ? .scalar($0.delta.yamlText) : nil }),
+        }, write: { $0.kind == .huber ? .scalar($0.delta.yamlText) : nil },
+        description: "huber only: the error up to which the loss is squared, linear beyond."),
     ]
     static let unread = LossSettings(kind: .crossEntropy)
 }
@@ -23,8 +27,9 @@ extension ConfigKey {
     /// A nested section that may also be written as just its name: `loss: mse` reads as `loss: {name: mse}`, and is
     /// written back that way when no other key of it is written.
     static func sectionOrName<Nested: ConfigSection>(_ name: String, _ path: WritableKeyPath<Section, Nested>,
-                                                     nameKey: String = "name") -> ConfigKey {
-        ConfigKey(name: name, read: { value, section in
+                                                     nameKey: String = "name", description: String) -> ConfigKey {
+        let nameDefault = Nested.keys.first { $0.name == nameKey }?.documentation.defaultText ?? KeyDocumentation.required
+        return ConfigKey(name: name, read: { value, section in
             if let tree = section.value(name), case .scalar = tree {
                 let mapping = ConfigTree.mapping([(nameKey, tree)], line: tree.line)
                 value[keyPath: path] = try Nested.read(try ConfigReader.Section(reader: section.reader, path: section.childPath(name),
@@ -37,18 +42,20 @@ extension ConfigKey {
             let resolved = nested.resolved
             if resolved.count == 1, resolved[0].0 == nameKey { return resolved[0].1 }
             return .scalar(nested.inlineYAML)
-        })
+        }, documentation: KeyDocumentation(type: "a name or a mapping", defaultText: nameDefault, meaning: description),
+        nested: NestedKeys(Nested.self, separator: "."))
     }
 }
 
 extension TrainingConfig.DataSection {
-    /// `data.targets`: a list of distinct names; CSV defaults to `[label]`, IDX takes none.
+    /// `data.targets`: a list of distinct names; CSV and Parquet default to `[label]`, IDX takes none.
     static func readTargets(_ data: inout Self, _ section: ConfigReader.Section) throws {
-        data.targets = data.format == .csv ? ["label"] : nil
+        data.targets = data.format == .csv || data.format == .parquet ? ["label"] : nil
         guard let items = try section.sequence("targets") else { return }
         let location = section.location(section.value("targets"), "targets")
         guard data.format != .idx else {
-            throw UserError("\(location): IDX data has one label per image; data.targets is for CSV columns and npz y columns")
+            throw UserError("\(location): IDX data has one label per image; data.targets is for CSV and Parquet columns and "
+                + "the columns of y in npz, npy and HDF5 data")
         }
         guard !items.isEmpty else { throw UserError("\(location): name at least one target") }
         var names: [String] = []

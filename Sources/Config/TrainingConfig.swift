@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Observe
 import Support
+import Tables
 
 /// Everything a run needs, decoded strictly from YAML with defaults filled in.
 ///
@@ -22,9 +23,9 @@ public struct TrainingConfig: Equatable {
 
     /// Where the samples come from and how they are scaled.
     public struct DataSection: Equatable {
-        /// IDX prefix (`.../train`), CSV path or .npz path.
-        public var train: String
-        public var test: String?
+        /// IDX prefix (`.../train`), a CSV, npz, HDF5 or Parquet file, shards, or an `.npy` pair.
+        public var train: DataLocation
+        public var test: DataLocation?
         public var format: DataFormat
         /// The target columns of a CSV (default `[label]`) or names for an npz's y columns; nil for IDX and unnamed y.
         public var targets: [String]?
@@ -32,9 +33,13 @@ public struct TrainingConfig: Equatable {
         var normalizeTargets: TargetNormalization
         public var trainLimit: Int?
         /// Held-out rows for validation: a separate file (same format as `train`) ...
-        public var validation: String?
+        public var validation: DataLocation?
         /// ... or this fraction of the training rows, chosen from the seed alone.
         var validationFraction: Double?
+        /// How a table's columns become features (`data.categorical`, `data.missing`, ...).
+        public var rules = ColumnRules()
+        /// Quantiles per feature of `normalize: quantile`.
+        var quantileCount = 1000
     }
 
     /// One dense layer: its width and activation.
@@ -134,16 +139,22 @@ public struct TrainingConfig: Equatable {
 
 extension TrainingConfig: ConfigSection {
     static let keys: [ConfigKey<TrainingConfig>] = [
-        .value("seed", \.seed, default: 0),
-        .section("data", \.data),
-        .section("model", \.model),
-        .sectionOrName("loss", \.loss),
-        .section("optimizer", \.optimizer),
-        .section("schedule", \.schedule),
-        .section("training", \.training),
-        .section("checkpoint", \.checkpoint),
-        .section("logging", \.logging),
-        .section("distributed", \.distributed),
+        .value("seed", \.seed, default: 0,
+               description: "Seeds the initial weights, the shuffle, the validation split and the dropout masks (the same "
+                   + "on every rank and platform)."),
+        .section("data", \.data, description: "Where the samples come from and how they are scaled."),
+        .section("model", \.model, description: "The network: its dense layers and how their parameters start."),
+        .sectionOrName("loss", \.loss,
+                       description: "What training minimizes: a name (`loss: mse`), or a mapping with options "
+                           + "(`loss: {name: huber, delta: 1.0}`)."),
+        .section("optimizer", \.optimizer, description: "The update rule, with PyTorch's names, semantics and defaults."),
+        .section("schedule", \.schedule, description: "How the learning rate changes from step to step."),
+        .section("training", \.training, description: "Epochs, the batch, threads, determinism and early stopping."),
+        .section("checkpoint", \.checkpoint,
+                 description: "When rank 0 saves a resumable checkpoint under `RUN_DIR/checkpoints/` (`plexus train --resume`)."),
+        .section("logging", \.logging, description: "Progress lines, TensorBoard scalars and histograms, the timeline."),
+        .section("distributed", \.distributed,
+                 description: "How ranks combine their gradients, and how long they wait for each other."),
     ]
     static var unread: TrainingConfig {
         TrainingConfig(seed: 0, data: .unread, model: .unread, loss: .unread, optimizer: .unread,
@@ -171,20 +182,43 @@ extension TrainingConfig: ConfigSection {
 
 extension TrainingConfig.DataSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .custom("train", read: { data, section in
-            guard let train = try section.string("train") else { throw section.missing("train", " (IDX prefix, CSV or .npz file)") }
+        .custom("train", type: "string, list or map", default: KeyDocumentation.required, read: { data, section in
+            guard let train = try DataLocation.read("train", from: section) else {
+                throw section.missing("train", " (IDX prefix, CSV, npz, HDF5 or Parquet file, or {x: X.npy, y: Y.npy})")
+            }
             data.train = train
-        }, write: { .scalar(quotedString($0.train)) }),
-        .optional("test", \.test),
-        .value("format", \.format, default: { DataFormat(impliedBy: $0.train) }),
-        .custom("targets", read: readTargets, write: writeTargets),
-        .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none }),
-        .value("normalize_targets", \.normalizeTargets, default: .none),
-        .integer("train_limit", \.trainLimit, minimum: 1),
-        .optional("validation", \.validation),
-        .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1)),
-    ]
-    static let unread = Self(train: "", test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
+        }, write: { .scalar($0.train.yamlText) },
+        description: "The training data: an IDX prefix (`path/train` reads `train-images-idx3-ubyte` and "
+            + "`train-labels-idx1-ubyte`, optionally `.gz`), a CSV, `.npz`, Parquet or HDF5 file, `{x: X.npy, y: Y.npy}`, "
+            + "`{file: F.h5, x: NAME, y: NAME}`, or a list or glob of shards."),
+        .optional("test", \.test,
+                  description: "Test data in the same form as `data.train`, evaluated after every epoch (its metrics are "
+                      + "`test_*`), and the default data of `plexus evaluate`."),
+        .value("format", \.format, default: { DataFormat(impliedBy: $0.train) },
+               defaultText: "by the extension of `data.train` (`.csv`, `.npz`, `.parquet`, `.h5`), `npy` for an `{x:, y:}` pair, else `idx`",
+               description: "How `data.train`, `data.test` and `data.validation` are read."),
+        .custom("targets", type: "list of strings", default: "`[\"label\"]` for CSV, else none", read: readTargets,
+                write: writeTargets,
+                description: "The CSV's target columns, e.g. `[speed, angle]` (every other column is a feature); for npz, "
+                    + "names for `y`'s columns. Not for IDX."),
+        .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none },
+               defaultText: "`scale` for IDX, else `none`",
+               description: "Feature scaling: `none`; `scale` divides by 255 (pixels); `standardize` subtracts the training "
+                   + "mean and divides by the training standard deviation, per feature; `quantile` maps each feature "
+                   + "through its training quantiles to a standard normal (scikit-learn's `QuantileTransformer` with "
+                   + "`output_distribution=\"normal\"`). One-hot inputs and gap indicators are left as they are."),
+        .value("normalize_targets", \.normalizeTargets, default: .none,
+               description: "`standardize`: regression targets minus the training mean, divided by the training standard "
+                   + "deviation, per target; recorded in the model file and undone by `plexus predict`."),
+        .integer("train_limit", \.trainLimit, minimum: 1, description: "Use only the first N training rows; none: all."),
+        .optional("validation", \.validation,
+                  description: "Validation data in the same form as `data.train`, evaluated after every epoch (`val_*` "
+                      + "metrics, early stopping, `best.safetensors`). Not with `data.validation_fraction`."),
+        .number("validation_fraction", \.validationFraction, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1),
+                description: "Hold out this fraction of the training rows (after `train_limit`) for validation, chosen "
+                    + "from `seed` alone; `standardize` statistics come from the remaining rows."),
+    ] + tableKeys
+    static let unread = Self(train: .path(""), test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
                              trainLimit: nil, validation: nil, validationFraction: nil)
 
     func validate(_ section: ConfigReader.Section) throws {
@@ -196,20 +230,25 @@ extension TrainingConfig.DataSection: ConfigSection {
 
 extension TrainingConfig.LayerSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .custom("units", read: { layer, section in
+        .custom("units", type: "integer ≥ 1", default: KeyDocumentation.required, read: { layer, section in
             guard let units = try section.integer("units", minimum: 1) else { throw section.missing("units") }
             layer.units = units
-        }, write: { .scalar(String($0.units)) }),
-        .value("activation", \.activation, default: .identity),
-        .number("dropout", \.dropout, range: .unitInterval, default: { _ in 0 }, writtenWhen: { $0.dropout != 0 }),
+        }, write: { .scalar(String($0.units)) },
+        description: "The layer's width; the last layer's is the number of classes, targets or labels."),
+        .value("activation", \.activation, default: .identity,
+               description: "Applied to the layer's output: `leaky_relu` has slope 0.01, `gelu` is the exact erf form; "
+                   + "the last layer is usually `identity` (the loss applies softmax or sigmoid)."),
+        .number("dropout", \.dropout, range: .unitInterval, default: 0, writtenWhen: { $0.dropout != 0 },
+                description: "Inverted dropout on the layer's output in training (PyTorch's `nn.Dropout(p)`), none in "
+                    + "evaluation; its masks come from the seed, so deterministic mode and resume hold."),
     ]
     static let unread = Self(units: 0, activation: .identity, dropout: 0)
 }
 
 extension TrainingConfig.InitializationSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .value("weights", \.weights, default: .heUniform),
-        .custom("biases", read: { initialization, section in
+        .value("weights", \.weights, default: .heUniform, description: "How the weights are drawn (PyTorch's formulas)."),
+        .custom("biases", type: "`zeros` or a number", default: "`zeros`", read: { initialization, section in
             initialization.biases = .zeros
             if let (text, tree) = try section.scalar("biases", expected: "zeros or a number"), text != "zeros" {
                 guard let value = Float(text), value.isFinite else {
@@ -222,23 +261,20 @@ extension TrainingConfig.InitializationSection: ConfigSection {
             case .zeros: return .scalar("zeros")
             case let .constant(value): return .scalar("\(value)")
             }
-        }),
+        }, description: "The value every bias starts at."),
     ]
     static let unread = Self(weights: .heUniform, biases: .zeros)
 }
 
 extension TrainingConfig.ModelSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .custom("layers", read: { model, section in
-            guard let trees = try section.sequence("layers"), !trees.isEmpty else {
-                throw section.missing("layers", ", a list of {units, activation}")
-            }
-            model.layers = try trees.enumerated().map { index, tree in
-                try TrainingConfig.LayerSection.read(try section.element("layers", index: index, tree: tree))
-            }
-        }, write: { .list($0.layers.map(\.inlineYAML)) }),
-        .section("init", \.initialization),
-        .optional("init_from", \.initFrom),
+        .list("layers", \.layers,
+              description: "The dense layers, input to output, e.g. `[{units: 64, activation: relu}, {units: 10}]`; the "
+                  + "input width comes from the data."),
+        .section("init", \.initialization, description: "How the parameters start."),
+        .optional("init_from", \.initFrom,
+                  description: "A `.safetensors` file (a model or checkpoint of the same layer shapes) whose weights "
+                      + "replace the initial ones."),
     ]
     static let unread = Self(layers: [], initialization: .unread, initFrom: nil)
 }
@@ -246,20 +282,48 @@ extension TrainingConfig.ModelSection: ConfigSection {
 extension OptimizerSettings: ConfigSection {
     // Defaults come from OptimizerSettings(kind:), so PyTorch's values are written down once, in NeuralNet.
     static let keys: [ConfigKey<Self>] = [
-        .value("name", \.kind, default: .adam),
-        .number("lr", \.learningRate, range: .above(0), default: { OptimizerSettings(kind: $0.kind).learningRate }),
+        .value("name", \.kind, default: .adam,
+               description: "`sgd` (with optional momentum), `adam`, or `adamw` (Adam with decoupled weight decay)."),
+        .number("lr", \.learningRate, range: .above(0), default: { OptimizerSettings(kind: $0.kind).learningRate },
+                defaultText: defaultText(\.learningRate), description: "The learning rate (the peak one under a schedule)."),
         .number("momentum", \.momentum, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).momentum },
-                writtenWhen: { $0.kind == .sgd }),
-        .value("nesterov", \.nesterov, default: { OptimizerSettings(kind: $0.kind).nesterov }, writtenWhen: { $0.kind == .sgd }),
+                defaultText: defaultText(\.momentum, kinds: [.sgd]), writtenWhen: { $0.kind == .sgd },
+                description: "SGD's momentum (PyTorch's, dampening 0); sgd only."),
+        .value("nesterov", \.nesterov, default: { OptimizerSettings(kind: $0.kind).nesterov },
+               defaultText: defaultText(\.nesterov, kinds: [.sgd]), writtenWhen: { $0.kind == .sgd },
+               description: "Nesterov momentum; sgd with momentum > 0 only."),
         .number("beta1", \.beta1, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta1 },
-                writtenWhen: { $0.kind != .sgd }),
+                defaultText: defaultText(\.beta1, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
+                description: "Adam's decay rate of the first moment; adam and adamw only."),
         .number("beta2", \.beta2, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta2 },
-                writtenWhen: { $0.kind != .sgd }),
+                defaultText: defaultText(\.beta2, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
+                description: "Adam's decay rate of the second moment; adam and adamw only."),
         .number("eps", \.epsilon, range: .above(0), default: { OptimizerSettings(kind: $0.kind).epsilon },
-                writtenWhen: { $0.kind != .sgd }),
-        .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerSettings(kind: $0.kind).weightDecay }),
+                defaultText: defaultText(\.epsilon, kinds: [.adam, .adamw]), writtenWhen: { $0.kind != .sgd },
+                description: "Added to Adam's denominator; adam and adamw only."),
+        .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerSettings(kind: $0.kind).weightDecay },
+                defaultText: defaultText(\.weightDecay),
+                description: "sgd and adam add `weight_decay × parameter` to the gradient; adamw decays the parameters "
+                    + "directly (decoupled)."),
     ]
     static var unread: Self { OptimizerSettings(kind: .adam) }
+
+    /// A setting's default for each of `kinds` (`0.01` for sgd, `0.001` for adam and adamw; one value when they
+    /// agree), for the reference.
+    static func defaultText<Value: ConfigScalar>(_ setting: KeyPath<OptimizerSettings, Value>,
+                                                 kinds: [Kind] = Kind.allCases) -> String {
+        var groups: [(value: String, kinds: [String])] = []
+        for kind in kinds {
+            let value = KeyDocumentation.code(OptimizerSettings(kind: kind)[keyPath: setting].yamlText)
+            if let index = groups.firstIndex(where: { $0.value == value }) {
+                groups[index].kinds.append(kind.rawValue)
+            } else {
+                groups.append((value, [kind.rawValue]))
+            }
+        }
+        if groups.count == 1 { return groups[0].value }
+        return groups.map { "\($0.value) for \($0.kinds.joined(separator: " and "))" }.joined(separator: ", ")
+    }
 
     func validate(_ section: ConfigReader.Section) throws {
         if nesterov && (kind != .sgd || momentum == 0) {
@@ -273,11 +337,14 @@ extension OptimizerSettings: ConfigSection {
 
 extension TrainingConfig.ScheduleSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .value("name", \.kind, default: .constant),
-        .integer("warmup_steps", \.warmupSteps, default: 0, minimum: 0),
-        .integer("step_size", \.stepSize, default: 1000, minimum: 1),
-        .number("gamma", \.gamma, range: .above(0), default: 0.1),
-        .number("min_lr", \.minimumRate, range: .atLeast(0), default: 0),
+        .value("name", \.kind, default: .constant,
+               description: "`constant`; `step` multiplies the rate by `gamma` every `step_size` steps; `cosine` anneals "
+                   + "it to `min_lr` at the last step (all after the warmup)."),
+        .integer("warmup_steps", \.warmupSteps, default: 0, minimum: 0,
+                 description: "Steps of linear warmup from `lr / warmup_steps` up to `lr`."),
+        .integer("step_size", \.stepSize, default: 1000, minimum: 1, description: "Steps between the decays of `step`."),
+        .number("gamma", \.gamma, range: .above(0), default: 0.1, description: "The factor of each decay of `step`."),
+        .number("min_lr", \.minimumRate, range: .atLeast(0), default: 0, description: "Where `cosine` ends."),
     ]
     static let unread = Self(kind: .constant, warmupSteps: 0, stepSize: 1, gamma: 0, minimumRate: 0)
 }
@@ -287,10 +354,11 @@ extension TrainingConfig.TrainingSection: ConfigSection {
     static let maximumDeterministicGroups = 4096
 
     static let keys: [ConfigKey<Self>] = [
-        .integer("epochs", \.epochs, default: 10, minimum: 1),
-        .integer("batch_size", \.batchSize, default: 128, minimum: 1),
-        .value("shuffle", \.shuffle, default: true),
-        .custom("threads", read: { training, section in
+        .integer("epochs", \.epochs, default: 10, minimum: 1, description: "Passes over the training data."),
+        .integer("batch_size", \.batchSize, default: 128, minimum: 1,
+                 description: "The global batch, split across the ranks, so the result does not depend on their number."),
+        .value("shuffle", \.shuffle, default: true, description: "A new order of the training rows every epoch, from the seed."),
+        .custom("threads", type: "`auto` or an integer ≥ 1", default: "`auto`", read: { training, section in
             training.threads = .auto
             if let (text, tree) = try section.scalar("threads", expected: "auto or a positive integer"), text != "auto" {
                 guard let count = Int(text), count >= 1 else {
@@ -303,12 +371,19 @@ extension TrainingConfig.TrainingSection: ConfigSection {
             case .auto: return .scalar("auto")
             case let .fixed(count): return .scalar(String(count))
             }
-        }),
-        .number("clip_grad_norm", \.clipGradientNorm, range: .above(0)),
-        .integer("eval_batch_size", \.evaluationBatchSize, default: 1000, minimum: 1),
-        .value("deterministic", \.deterministic, default: false),
-        .integer("deterministic_group", \.deterministicGroup, default: 32, minimum: 1),
-        .optionalSection("early_stopping", \.earlyStopping),
+        }, description: "Threads per process: `auto` uses the CPUs the process may run on (its affinity mask)."),
+        .number("clip_grad_norm", \.clipGradientNorm, range: .above(0),
+                description: "Clip the global gradient norm to this (after the ranks' gradients are combined); none: no clipping."),
+        .integer("eval_batch_size", \.evaluationBatchSize, default: 1000, minimum: 1,
+                 description: "Rows per evaluation batch, per rank."),
+        .value("deterministic", \.deterministic, default: false,
+               description: "Bit-identical weights on any ranks × threads layout (fixed sample groups, fixed-point "
+                   + "gradient sums); refuses lossy gradient compression."),
+        .integer("deterministic_group", \.deterministicGroup, default: 32, minimum: 1,
+                 description: "Samples per fixed group in deterministic mode; part of the result, so keep it fixed."),
+        .optionalSection("early_stopping", \.earlyStopping,
+                         description: "Stop after `patience` epochs in a row without an improvement of `metric` by more "
+                             + "than `min_delta`, e.g. `{metric: val_loss, patience: 3}`; needs validation data."),
     ]
     static let unread = Self(epochs: 1, batchSize: 1, shuffle: true, threads: .auto, clipGradientNorm: nil,
                              evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1, earlyStopping: nil)
@@ -323,33 +398,46 @@ extension TrainingConfig.TrainingSection: ConfigSection {
 
 extension TrainingConfig.EarlyStoppingSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .value("metric", \.metric, default: "val_loss"),
-        .integer("patience", \.patience, default: 3, minimum: 1),
-        .number("min_delta", \.minimumDelta, range: .atLeast(0), default: 0),
+        .value("metric", \.metric, default: "val_loss",
+               description: "A validation metric the task reports (`val_loss`, `val_accuracy`, `val_rmse`, ...); lower is "
+                   + "better for losses and errors, higher for accuracies and R²."),
+        .integer("patience", \.patience, default: 3, minimum: 1, description: "Epochs without an improvement before stopping."),
+        .number("min_delta", \.minimumDelta, range: .atLeast(0), default: 0,
+                description: "How much `metric` must improve to count as an improvement."),
     ]
     static let unread = Self(metric: "", patience: 1, minimumDelta: 0)
 }
 
 extension TrainingConfig.CheckpointSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .integer("every_steps", \.everySteps, minimum: 1),
-        .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1),
-        .number("every_seconds", \.everySeconds, range: .above(0)),
-        .integer("keep", \.keep, default: 3, minimum: 1),
+        .integer("every_steps", \.everySteps, minimum: 1, description: "Save a checkpoint every N steps; none: not by steps."),
+        .integer("every_epochs", \.everyEpochs, default: 1, minimum: 1,
+                 description: "Save a checkpoint every N epochs and after the last one (or an early stop); none: not by epochs."),
+        .number("every_seconds", \.everySeconds, range: .above(0),
+                description: "Save a checkpoint once this many seconds of training passed since the last one (rank 0's "
+                    + "clock); combines with the two above."),
+        .integer("keep", \.keep, default: 3, minimum: 1, description: "How many of the newest checkpoints to keep."),
     ]
     static let unread = Self(everySteps: nil, everyEpochs: nil, everySeconds: nil, keep: 1)
 }
 
 extension TrainingConfig.LoggingSection: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
-        .integer("every_steps", \.everySteps, default: 20, minimum: 1),
-        .value("timeline", \.timeline, default: false),
-        .custom("timeline_steps", read: { logging, section in
+        .integer("every_steps", \.everySteps, default: 20, minimum: 1,
+                 description: "Steps between live progress updates and TensorBoard's `train/*` scalars."),
+        .value("timeline", \.timeline, default: false,
+               description: "Write `RUN_DIR/timeline.json`, every rank's step phases (Chrome's trace format)."),
+        .custom("timeline_steps", type: "`FIRST-LAST`",
+                default: KeyDocumentation.code("\(defaultTimelineSteps.lowerBound)-\(defaultTimelineSteps.upperBound)"),
+                read: { logging, section in
             logging.timelineSteps = defaultTimelineSteps
             guard let (text, tree) = try section.scalar("timeline_steps", expected: "FIRST-LAST") else { return }
             logging.timelineSteps = try parseStepWindow(text, location: section.location(tree, "timeline_steps"))
-        }, write: { .scalar("\($0.timelineSteps.lowerBound)-\($0.timelineSteps.upperBound)") }),
-        .integer("histogram_every_steps", \.histogramEverySteps, minimum: 1),
+        }, write: { .scalar("\($0.timelineSteps.lowerBound)-\($0.timelineSteps.upperBound)") },
+        description: "The steps (counted from 1, inclusive) the timeline records, at most "
+            + "\(maximumTimelineSteps)."),
+        .integer("histogram_every_steps", \.histogramEverySteps, minimum: 1,
+                 description: "Steps between weight and gradient histograms in the TensorBoard event file; none: no histograms."),
     ]
     static let unread = Self(everySteps: 1, timeline: false, timelineSteps: 1...1, histogramEverySteps: nil)
 }
@@ -359,61 +447,8 @@ extension Activation: ConfigChoice {}
 extension WeightInitialization: ConfigChoice {}
 extension Normalization: ConfigChoice {}
 extension TargetNormalization: ConfigChoice {}
+extension MissingStrategy: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
 extension OptimizerSettings.Kind: ConfigChoice {}
 extension DataFormat: ConfigChoice {}
 
-// MARK: - Loading
-
-extension TrainingConfig {
-    /// Loads a YAML file and applies `--set key=value` overrides (values parsed as YAML).
-    public static func load(path: String, overrides: [String] = []) throws -> TrainingConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw UserError(exists ? "\(path): cannot read file" : "\(path): no such file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw UserError("\(path): not UTF-8 text") }
-        return try parse(text, source: path, overrides: overrides)
-    }
-
-    /// Decodes YAML text; `source` names it in errors.
-    public static func parse(_ text: String, source: String, overrides: [String] = []) throws -> TrainingConfig {
-        var tree = try ConfigTree.parse(text, source: source)
-        for override in overrides {
-            guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
-                throw UserError("--set \(escapedForMessage(override)): expected dotted.key=value")
-            }
-            let key = String(override[..<equals])
-            let valueText = String(override[override.index(after: equals)...])
-            let value = try ConfigTree.parse(valueText.isEmpty ? "''" : valueText, source: "--set \(key)")
-            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            if path.contains(where: \.isEmpty) { throw UserError("--set \(escapedForMessage(override)): empty key in \(escapedForMessage(key))") }
-            tree = try tree.setting(path[...], to: value, fullPath: key)
-        }
-        return try decode(tree, reader: ConfigReader(source: source))
-    }
-
-    static func decode(_ tree: ConfigTree, reader: ConfigReader) throws -> TrainingConfig {
-        try read(try ConfigReader.Section(reader: reader, path: "", tree: tree))
-    }
-}
-
-extension TrainingConfig.LoggingSection {
-    /// Most steps one timeline records (each rank keeps its spans in memory until the end of the run).
-    static let maximumTimelineSteps = 100_000
-
-    /// `logging.timeline_steps` when the config leaves it out: 200 steps after 20 of warm-up.
-    static let defaultTimelineSteps = 21...220
-
-    /// Parses `FIRST-LAST` (steps counted from 1, inclusive, at most `maximumTimelineSteps` of them).
-    static func parseStepWindow(_ text: String, location: String) throws -> ClosedRange<Int> {
-        let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard bounds.count == 2, let first = bounds[0], let last = bounds[1], first >= 1, last >= first else {
-            throw UserError("\(location): expected FIRST-LAST (steps counted from 1, FIRST ≤ LAST), got \(quotedForMessage(text))")
-        }
-        guard last - first < maximumTimelineSteps else {
-            throw UserError("\(location): at most \(maximumTimelineSteps) steps, got \(last - first + 1)")
-        }
-        return first...last
-    }
-}

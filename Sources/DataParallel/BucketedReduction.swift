@@ -9,7 +9,7 @@ import Support
 /// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors).
 final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
-    let group: RankGroup
+    let group: Communicator
     /// How rows are cut: evenly, as the plain allreduce does.
     private let rows: FloatAllreduce
     /// Parameter ranges sent together, in the order back-propagation completes them.
@@ -24,7 +24,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     private var failure: Error?
 
     /// `state` is rank 0's saved compression state from a checkpoint (empty otherwise); every rank calls it.
-    init(network: Network, communicator: Communicator, group: RankGroup, options: ReductionOptions,
+    init(network: Network, communicator: Communicator, group: Communicator, options: ReductionOptions,
          state: [TensorRecord] = []) throws {
         self.network = network
         self.group = group
@@ -40,7 +40,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
             powerSGD = nil
             (buckets, completesBucket) = BucketedReduction.buckets(of: network, bytes: options.bucketBytes)
         }
-        pending = buckets.enumerated().map { RingSum(capacity: $1.count, tag: $0) }
+        pending = buckets.enumerated().map { group.ringSum(capacity: $1.count, tag: $0) }
         bfloat16Gradients = compression == .bf16 ? .allocate(capacity: network.parameterCount) : nil
     }
 
@@ -95,9 +95,9 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
         if let bfloat16Gradients {
             let target = bfloat16Gradients.baseAddress! + range.lowerBound
             convertToBFloat16(gradients, target, count: range.count)
-            try pending[index].start(target, count: range.count, of: .bfloat16, over: group)
+            try pending[index].start(target, count: range.count, of: .bfloat16)
         } else {
-            try pending[index].start(gradients, count: range.count, of: .float, over: group)
+            try pending[index].start(gradients, count: range.count, of: .float)
         }
     }
 

@@ -108,9 +108,9 @@ public struct ReductionOptions: Equatable, Sendable {
 public func makeGradientReduction(_ options: ReductionOptions, network: Network, communicator: Communicator,
                                   threads: Int, state: [TensorRecord] = []) throws -> GradientReduction {
     let deterministicGroup = options.deterministicGroup
-    if let world = communicator as? MPICommunicator, world.size > 1 {
-        let (node, crossNode) = try world.nodeGroups(sharedMemory: options.sharedMemory)
-        let uniform = try world.allreduceMin(Int64(node.size)) == world.allreduceMax(Int64(node.size))
+    if communicator.size > 1 {
+        let (node, crossNode) = try communicator.nodeGroups(sharedMemory: options.sharedMemory)
+        let uniform = try communicator.allreduceMin(Int64(node.size)) == communicator.allreduceMax(Int64(node.size))
         if uniform && node.size > 1 {
             if options.compression == .powersgd && crossNode.size > 1 {
                 throw AgreedUserError("distributed.gradient_compression powersgd needs one rank per node (launch/train's "

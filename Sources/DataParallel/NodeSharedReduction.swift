@@ -15,8 +15,8 @@ import Support
 /// slices are summed as integers, exact in any order, so the guarantee holds on every layout.
 final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStringConvertible {
     let network: Network
-    let node: RankGroup
-    let crossNode: RankGroup
+    let node: Communicator
+    let crossNode: Communicator
     let threads: Int
     let updateRange: Range<Int>
     let reducedGradients: UnsafeMutablePointer<Float>
@@ -35,7 +35,7 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
 
     /// Every rank of the node calls it (after rank 0's parameters were broadcast): maps the node's shared memory and
     /// moves the network's parameters into it.
-    init(network: Network, communicator: Communicator, node: RankGroup, crossNode: RankGroup, deterministicGroup: Int?,
+    init(network: Network, communicator: Communicator, node: Communicator, crossNode: Communicator, deterministicGroup: Int?,
          compression: GradientCompression, threads: Int) throws {
         self.network = network
         self.node = node
@@ -47,7 +47,7 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
         // [ranks segments of Float or Int64][reduced Float, deterministic only][parameters Float][norm partials Double]
         let segmentBytes = ranks * stride * (deterministicGroup == nil ? 4 : 8)
         let floatArrays = deterministicGroup == nil ? 1 : 2
-        memory = try SharedMemory(bytes: segmentBytes + floatArrays * stride * 4 + sumOfSquaresChunkCount(count) * 8, group: node)
+        memory = try node.sharedMemory(bytes: segmentBytes + floatArrays * stride * 4 + sumOfSquaresChunkCount(count) * 8)
         floatSegments = memory.base.bindMemory(to: Float.self, capacity: ranks * stride)
         integerSegments = memory.base.assumingMemoryBound(to: Int64.self)
         let floats = (memory.base + segmentBytes).bindMemory(to: Float.self, capacity: floatArrays * stride)

@@ -27,7 +27,7 @@ final class PowerSGD {
     let matrices: [Matrix]
     /// Parameter ranges sent as they are (after the P factors in the first message).
     let uncompressed: [Range<Int>]
-    private let group: RankGroup
+    private let group: Communicator
     /// [P factors | uncompressed values]
     private let pMessage: UnsafeMutableBufferPointer<Float>
     /// Q factors, transposed ([r×m] each): the message of the second allreduce and the warm start of the next step.
@@ -36,7 +36,7 @@ final class PowerSGD {
     private let error: UnsafeMutableBufferPointer<Float>
 
     /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank calls it.
-    init(network: Network, approximationRank: Int, group: RankGroup, seed: UInt64, state: [TensorRecord]) throws {
+    init(network: Network, approximationRank: Int, group: Communicator, seed: UInt64, state: [TensorRecord]) throws {
         self.approximationRank = approximationRank
         self.group = group
         var matrices: [Matrix] = [], uncompressed: [Range<Int>] = []

@@ -46,11 +46,12 @@ public final class Dataset {
     private(set) var targets: [Float]
     /// Targets per row.
     public let targetCount: Int
-    /// Names of the targets: the CSV target columns, `label` for IDX, `y` or `y_0`, `y_1`, ... for npz unless named.
+    /// Names of the targets: the CSV or Parquet target columns, `label` for IDX, `y` or `y_0`, `y_1`, ... for npz, npy
+    /// and HDF5 unless named.
     let targetNames: [String]
-    /// The file the features came from (CSV path, IDX images path or npz path).
+    /// The file the features came from (CSV path, IDX images path, npz path, ...; for shards, the first).
     public let source: String
-    /// Names of the feature columns (CSV header order); empty for IDX and npz data.
+    /// Names of the feature columns (CSV header or Parquet schema order); empty for IDX, npz, npy and HDF5 data.
     let featureNames: [String]
     /// How raw rows of a table became these features (nil for IDX and npz data without gaps).
     public internal(set) var encoding: TableEncoding?
@@ -84,9 +85,10 @@ public final class Dataset {
     enum Origin {
         case csv(path: String, lines: [Int])
         case idx(labelsPath: String)
-        case npz(path: String)
+        /// Rows of one or more files in order (npz, npy, HDF5, Parquet): file i holds rows `starts[i]...` on.
+        case rows(paths: [String], starts: [Int])
     }
-    private var origin: Origin
+    private(set) var origin: Origin
     /// The loaded file's row of each row when this dataset is a subset of it (nil: row i is the file's row i).
     var fileRows: [Int]?
 
@@ -212,8 +214,9 @@ public final class Dataset {
             return "\(path):\(lines[row])"
         case let .idx(labelsPath):
             return "\(labelsPath) (item \(row))"
-        case let .npz(path):
-            return "\(path) (row \(row))"
+        case let .rows(paths, starts):
+            let file = max(0, (starts.lastIndex { $0 <= row } ?? 0))
+            return "\(paths[file]) (row \(row - starts[file]))"
         }
     }
 

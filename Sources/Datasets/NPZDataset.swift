@@ -6,39 +6,36 @@ import Support
 extension Dataset {
     /// Loads an .npz file; `targetNames` names y's columns (their count must match), else `y` or `y_0`, `y_1`, ....
     /// An uncompressed uint8 `x` stays in the file's mapped bytes; other dtypes become Floats. With
-    /// `requireTargets: false` (prediction inputs) `y` may be absent. With `gapsAllowed` a NaN in x is kept (a gap
-    /// the column rules fill), else it is an error.
+    /// `requireTargets: false` (prediction inputs) `y` may be absent. `arrays` names other members than x (or X)
+    /// and y. With `gapsAllowed` a NaN feature is kept (a gap the column rules fill), else it is an error.
     static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true,
-                        gapsAllowed: Bool = false) throws -> Dataset {
+                        arrays: (features: String?, targets: String?) = (nil, nil), gapsAllowed: Bool = false) throws -> Dataset {
         try fromNPZ(FileBytes(mapping: path), path: path, targetNames: targetNames, requireTargets: requireTargets,
-                    gapsAllowed: gapsAllowed)
+                    arrays: arrays, gapsAllowed: gapsAllowed)
     }
 
     /// Makes a dataset from the bytes of an .npz file; `path` names it in errors.
-    static func fromNPZ(_ file: FileBytes, path: String, targetNames: [String]? = nil,
-                        requireTargets: Bool = true, gapsAllowed: Bool = false) throws -> Dataset {
+    static func fromNPZ(_ file: FileBytes, path: String, targetNames: [String]? = nil, requireTargets: Bool = true,
+                        arrays named: (features: String?, targets: String?) = (nil, nil),
+                        gapsAllowed: Bool = false) throws -> Dataset {
         let archive = try ZipArchive(file, path: path)
         let arrays = archive.entries.map(\.name).filter { $0.hasSuffix(".npy") }.map { String($0.dropLast(4)) }
         let listed = arrays.isEmpty ? "none" : arrays.map { quotedForMessage($0) }.joined(separator: ", ")
-        let featureMembers = ["x.npy", "X.npy"].compactMap { archive.entry(named: $0) }
+        let featureMembers = (named.features.map { [$0] } ?? ["x", "X"]).compactMap { archive.entry(named: $0 + ".npy") }
         guard featureMembers.count == 1 else {
-            throw UserError("\(path): " + (featureMembers.isEmpty ? "no features array x or X" : "both x and X arrays; keep one")
+            throw UserError("\(path): " + (!featureMembers.isEmpty ? "both x and X arrays; keep one"
+                : named.features.map { "no features array \(quotedForMessage($0))" } ?? "no features array x or X")
                 + " (arrays: \(listed))")
         }
-        let targetMember = archive.entry(named: "y.npy")
-        if requireTargets && targetMember == nil { throw UserError("\(path): no targets array y (arrays: \(listed))") }
+        let targetName = named.targets ?? "y"
+        let targetMember = archive.entry(named: targetName + ".npy")
+        if requireTargets && targetMember == nil { throw UserError("\(path): no targets array \(targetName) (arrays: \(listed))") }
 
         // Features: x [N, F, ...] → N rows of F·... values.
         let featureReader = try ZipArchive.MemberReader(archive, featureMembers[0])
         let featureHeader = try NumPyHeader.read(from: featureReader, path: path)
         let x = "\(path): \(featureMembers[0].name)"
-        guard featureHeader.shape.count >= 2 else {
-            throw UserError("\(x): shape \(featureHeader.shapeText), expected [rows, features]")
-        }
-        let rows = featureHeader.shape[0]
-        guard rows > 0 else { throw UserError("\(x): no rows (shape \(featureHeader.shapeText))") }
-        let width = featureHeader.elementCount / rows
-        guard width > 0 else { throw UserError("\(x): rows have no features (shape \(featureHeader.shapeText))") }
+        let (rows, width) = try featureRows(shape: featureHeader.shape, what: x)
 
         // Targets first (small), so a shape mismatch is reported before the features are read.
         var targets: [Float]
@@ -46,27 +43,18 @@ extension Dataset {
         if let targetMember {
             let reader = try ZipArchive.MemberReader(archive, targetMember)
             let header = try NumPyHeader.read(from: reader, path: path)
-            let y = "\(path): y.npy"
-            guard header.shape.count == 1 || header.shape.count == 2 else {
-                throw UserError("\(y): shape \(header.shapeText), expected [rows] or [rows, targets]")
-            }
-            guard header.shape[0] == rows else {
-                throw UserError("\(path): x has \(rows) rows but y has \(header.shape[0]) (shapes \(featureHeader.shapeText) and \(header.shapeText))")
-            }
-            let columns = header.shape.count == 2 ? header.shape[1] : 1
-            guard columns > 0 else { throw UserError("\(y): no target columns (shape \(header.shapeText))") }
-            if let targetNames, targetNames.count != columns {
-                throw UserError("\(y): \(columns) target column\(columns == 1 ? "" : "s"), expected \(targetNames.count) ("
-                    + targetNames.map { quotedForMessage($0) }.joined(separator: ", ") + ")")
-            }
-            names = targetNames ?? defaultTargetNames(count: columns, base: "y")
+            let y = "\(path): \(targetMember.name)"
+            let columns: Int
+            (columns, names) = try targetColumns(shape: header.shape, rows: rows, featureShape: featureHeader.shape, what: y,
+                                                 pair: "\(path): \(featureMembers[0].name.dropLast(4)) has \(rows) rows but \(targetName)",
+                                                 names: targetNames, base: targetName)
             targets = [Float](repeating: 0, count: header.elementCount)
             try targets.withUnsafeMutableBufferPointer {
                 try readFloats(reader, header, into: $0, rowWidth: columns, what: y)
             }
             try reader.finish()
         } else {
-            names = targetNames ?? ["y"]
+            names = targetNames ?? [targetName]
             targets = [Float](repeating: 0, count: rows * names.count)
         }
 
@@ -88,7 +76,7 @@ extension Dataset {
         }
         try featureReader.finish()
         return Dataset(count: rows, featureCount: width, features: features, targets: targets, targetNames: names, source: path,
-                       featureNames: [], origin: .npz(path: path))
+                       featureNames: [], origin: .rows(paths: [path], starts: [0]))
     }
 
     /// Reads `destination.count` elements of `header.type` from `reader` as Floats, a chunk at a time; a value that
@@ -104,29 +92,8 @@ extension Dataset {
             let count = min(chunkElements, destination.count - done)
             let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(count * size)])
             try reader.read(into: chunk)
-            let raw = UnsafeRawBufferPointer(chunk)
-            for index in 0..<count {
-                let value: Float
-                switch header.type {
-                case .uint8, .bool: value = Float(raw[index])
-                case .int32: value = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
-                case .int64: value = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
-                case .float32:
-                    value = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
-                case .float64:
-                    value = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
-                }
-                guard value.isFinite || (gapsAllowed && value.isNaN) else {
-                    let element = done + index
-                    if value.isNaN && (what.hasSuffix("x.npy") || what.hasSuffix("X.npy")) {
-                        throw UserError("\(what): value at row \(element / rowWidth), column \(element % rowWidth) is NaN, a gap "
-                            + "(set data.missing to mean, median or zero to fill gaps)")
-                    }
-                    throw UserError("\(what): value at row \(element / rowWidth), column \(element % rowWidth) is not finite "
-                        + "as a float32 (NaN, infinite or beyond ±3.4e38)")
-                }
-                destination[done + index] = value
-            }
+            try header.type.convert(UnsafeRawPointer(chunk.baseAddress!), count: count, into: destination.baseAddress! + done,
+                                    firstElement: done, rowWidth: rowWidth, what: what, allowingNaN: gapsAllowed)
             done += count
         }
     }

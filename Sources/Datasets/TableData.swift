@@ -1,6 +1,7 @@
 // Tables: data whose columns have names (CSV, npz with gaps), turned into features by column rules fitted on the
 // training rows (Sources/Tables): categories, gaps and their fills, sample weights, class names.
 import Formats
+import Parquet
 import Support
 import Tables
 
@@ -11,22 +12,28 @@ public enum LoadedData {
     /// Rows as they are (IDX, npz).
     case rows(Dataset)
 
-    /// Reads the data at `location` in `format`. `targets` names the target columns (CSV, default `[label]`) or y's
-    /// columns (npz); `rules` says which columns are text and whether an npz's NaN is a gap (else an error);
-    /// `classTargets` keeps the target's text, for class names. With `requireTargets: false` (prediction inputs) the
-    /// targets may be absent.
-    public static func load(_ location: String, format: DataFormat, targets: [String]?, rules: ColumnRules = ColumnRules(),
+    /// Reads the data at `location` in `format`. `targets` names the target columns (CSV, Parquet; default `[label]`) or
+    /// y's columns (npz, npy, HDF5); `rules` says which columns are text and whether an npz's NaN is a gap (else an
+    /// error); `classTargets` keeps the target's text, for class names. With `requireTargets: false` (prediction
+    /// inputs) the targets may be absent.
+    public static func load(_ location: DataLocation, format: DataFormat, targets: [String]?, rules: ColumnRules = ColumnRules(),
                             classTargets: Bool = false, requireTargets: Bool = true) throws -> LoadedData {
+        let files = try location.files()
+        let names = targets ?? ["label"]
+        let textColumns = rules.textColumns(targets: names, classTargets: classTargets)
         switch format {
-        case .idx: return .rows(try Dataset.loadIDX(prefix: location))
         case .csv:
-            let names = targets ?? ["label"]
-            return .table(try CSV.read(FileIO.readBytes(path: location), path: location,
-                                       textColumns: rules.textColumns(targets: names, classTargets: classTargets),
+            let path = try location.single(files: files, format: format)
+            return .table(try CSV.read(FileIO.readBytes(path: path), path: path, textColumns: textColumns,
                                        requiredColumns: requireTargets ? names : []))
-        case .npz:
-            let data = try Dataset.loadNPZ(path: location, targetNames: targets, requireTargets: requireTargets,
-                                           gapsAllowed: rules.missing != .error)
+        case .parquet:
+            if case .pair = location { throw UserError("\(location): Parquet data is a file, a pattern or a list of shards") }
+            if case .arrays = location { throw UserError("\(location): Parquet data is a file, a pattern or a list of shards") }
+            return .table(try Dataset.parquetTable(try files.map { try ParquetFile(path: $0) }, textColumns: textColumns,
+                                                   targets: names, requireTargets: requireTargets))
+        case .idx, .npz, .npy, .hdf5:
+            let data = try Dataset.loadRows(location, files: files, format: format, targets: targets,
+                                            requireTargets: requireTargets, gapsAllowed: rules.missing != .error)
             return data.hasGaps ? .table(data.columnTable()) : .rows(data)
         }
     }
@@ -75,12 +82,13 @@ extension Dataset {
     /// Rows `rows` (default: all) of `table` as features by `encoding`; errors name the table's file and line.
     convenience init(table: ColumnTable, encoding: TableEncoding, rows: [Int]? = nil, requireTargets: Bool = true) throws {
         let encoded = try encoding.encode(table, rows: rows, requireTargets: requireTargets)
-        let origin: Origin = encoded.lines.map { .csv(path: table.source, lines: $0) } ?? .npz(path: table.source)
+        let origin: Origin = encoded.lines.map { .csv(path: table.source, lines: $0) }
+            ?? .rows(paths: table.files.paths, starts: table.files.starts)
         self.init(count: encoded.rows.count, featureCount: encoding.featureCount, features: .floats(encoded.features),
                   targets: encoded.targets, targetNames: encoding.targets, source: table.source,
                   featureNames: encoding.featureNames, origin: origin)
         if encoded.lines == nil { fileRows = encoded.rows }
-        self.encoding = encoding
+        self.encoding = encoding.isPlain ? nil : encoding
         normalizable = encoding.normalizable
         sampleWeights = encoded.weights
         rowWeights = encoded.weights
@@ -105,7 +113,8 @@ extension Dataset {
         for (slot, name) in targetNames.enumerated() {
             columns.append(ColumnTable.Column(name: name, cells: .numbers((0..<count).map { targets[$0 * targetCount + slot] })))
         }
-        return ColumnTable(source: source, columns: columns, rowCount: count)
+        guard case let .rows(paths, starts) = origin else { return ColumnTable(source: source, columns: columns, rowCount: count) }
+        return ColumnTable(source: source, columns: columns, rowCount: count, files: (paths, starts))
     }
 
     /// Whether any feature is NaN (a gap an npz file may hold).
@@ -173,5 +182,13 @@ extension Dataset {
         offset = [Float](repeating: 0, count: featureCount)
         scale = [Float](repeating: 1, count: featureCount)
         normalization = .quantile
+    }
+}
+
+extension Dataset {
+    /// The rows of CSV `bytes` by the default column rules (`path` names them in errors).
+    static func fromCSV(_ bytes: [UInt8], path: String, targets: [String], requireTargets: Bool) throws -> Dataset {
+        try LoadedData.table(CSV.read(bytes, path: path, requiredColumns: requireTargets ? targets : []))
+            .dataset(targets: targets, requireTargets: requireTargets)
     }
 }

@@ -47,7 +47,7 @@ public struct DataOptions: Equatable, Sendable {
     public var rules: ColumnRules
     var targets: [String]
     /// Whether the target is a class column (whose text, if any, names the classes).
-    var classTargets: Bool
+    public var classTargets: Bool
     /// Quantiles per feature of `quantile` normalization.
     var quantileCount: Int
 

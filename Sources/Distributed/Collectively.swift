@@ -19,6 +19,7 @@ public struct CollectiveFailure: AgreedStop {
     /// The reporting rank's message, known on every rank.
     let message: String
     public var description: String { message }
+    public var rankInvolved: Int? { reportingRank }
 }
 
 /// Runs `body` on every rank, then lets all ranks learn whether any failed: if one did, every rank throws the same

@@ -7,26 +7,26 @@ struct CommunicationError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The collectives training needs. Every rank must call every collective, in the same order.
+/// A group of ranks and the collectives training needs: the world, or a group of its ranks (`nodeGroups`). Every
+/// rank of the group must call every collective, in the same order. A group shares its world's deadline: every wait
+/// of the world and of its groups counts against it, and a stall in one is a stall in all (see Stall.swift).
 public protocol Communicator: AnyObject {
     /// This process's index in 0..<size.
     var rank: Int { get }
-    /// Number of processes in the job.
+    /// Number of ranks in the group.
     var size: Int { get }
-    /// What launched this world ("local", "mpi").
+    /// What launched this world ("local", "mpi", "in-process").
     var kind: String { get }
     /// Seconds a collective may wait for every rank: at half of it the lowest waiting rank warns, naming the ranks
     /// not yet arrived; at all of it the collective throws `CollectiveStalled` (and so does every later one).
+    /// The world's: a group reads and sets its world's.
     var timeoutSeconds: Double { get set }
-    /// What the ranks are doing, named when a collective stalls (set once per step: a store, no cost).
+    /// What the ranks are doing, named when a collective stalls (set once per step: a store, no cost); the world's.
     var activity: Activity { get set }
 
-    /// Sums `buffer` element-wise across ranks, in place; every rank ends with the total.
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
-    /// Sums Double values across ranks, in place.
-    func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws
-    /// Sums Int64 values across ranks, in place: exact, so the same bits in any reduction order.
-    func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws
+    /// Sums `count` values of `element` at `values` element-wise across the ranks, in place; every rank ends with
+    /// the total. At 2 ranks each float is a + b; Int64 sums are exact, the same bits in any order.
+    func allreduceSum(_ values: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws
     /// Element-wise maximum of Int64 values across ranks, in place.
     func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws
     /// Element-wise minimum of Int64 values across ranks, in place.
@@ -35,13 +35,63 @@ public protocol Communicator: AnyObject {
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Waits until every rank arrives.
     func barrier() throws
+    /// Splits the group by node: `node` holds the ranks that share this rank's memory, `crossNode` the ranks of
+    /// every node with this rank's index within its node (both ordered by rank). With `sharedMemory` false every
+    /// rank is a node of its own (`node` has size 1, `crossNode` is the whole group). Every rank calls it.
+    func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator)
+    /// Allocates `bytes` that every rank of this group maps (its ranks must share one node); every rank calls it.
+    func sharedMemory(bytes: Int) throws -> SharedMemory
+    /// A non-blocking ring sum over this group for buffers of at most `capacity` values; `tag` keeps the rings of
+    /// one group apart.
+    func ringSum(capacity: Int, tag: Int) -> RingSum
     /// Ends every rank of the job now with `status` (after this rank printed why).
     func abort(status: Int32) -> Never
-    /// Shuts the communicator down at a normal exit.
+    /// Shuts the world down at a normal exit (a group's does nothing).
     func finalize()
 }
 
+/// What a sum reduces: Float, Double, Int64 (exact) or bfloat16 (each pairwise sum rounded once).
+public enum ReducedElement: Sendable {
+    case float, double, int64, bfloat16
+
+    /// Bytes per element.
+    var size: Int {
+        switch self {
+        case .float: return 4
+        case .double, .int64: return 8
+        case .bfloat16: return 2
+        }
+    }
+}
+
+/// Memory that every rank of a node group maps: `base` is the same bytes on every rank of the group, 64-byte
+/// aligned. Writes become visible to the other ranks at `synchronize`.
+public protocol SharedMemory: AnyObject {
+    /// This rank's address of the shared bytes.
+    var base: UnsafeMutableRawPointer { get }
+    /// A barrier of the group that also makes every rank's writes to the shared memory visible to the others.
+    func synchronize() throws
+}
+
 extension Communicator {
+    /// Sums `buffer` element-wise across ranks, in place; every rank ends with the total.
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        guard let base = buffer.baseAddress else { return }
+        try allreduceSum(base, count: buffer.count, of: .float)
+    }
+
+    /// Sums Double values across ranks, in place.
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {
+        guard let base = values.baseAddress else { return }
+        try allreduceSum(base, count: values.count, of: .double)
+    }
+
+    /// Sums Int64 values across ranks, in place: exact, so the same bits in any reduction order.
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {
+        guard let base = values.baseAddress else { return }
+        try allreduceSum(base, count: values.count, of: .int64)
+    }
+
     /// Sums a small array of Doubles across ranks.
     public func allreduceSum(_ values: [Double]) throws -> [Double] {
         var copy = values
@@ -73,21 +123,7 @@ extension Communicator {
     }
 }
 
-/// The world of one process: every collective is the identity. Used whenever plexus runs without a launcher.
-public final class LocalCommunicator: Communicator {
-    public init() {}
-    public var rank: Int { 0 }
-    public var size: Int { 1 }
-    public var kind: String { "local" }
-    public var timeoutSeconds = CollectiveTimeout.startUpDefault
-    public var activity = Activity.startUp
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
-    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func allreduceMax(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func allreduceMin(_ values: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    public func barrier() throws {}
-    public func abort(status: Int32) -> Never { exit(status) }
-    public func finalize() {}
+/// The communicator for this process: MPI under a launcher, otherwise the world of one (`InProcessCommunicator()`).
+public func makeCommunicator() throws -> Communicator {
+    MPICommunicator.launchedByMPI ? try MPICommunicator() : InProcessCommunicator()
 }

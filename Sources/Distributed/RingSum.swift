@@ -1,46 +1,41 @@
-import CMPI
 import Kernels
 
 /// A non-blocking in-place sum over a group as a ring (reduce-scatter, then allgather): each rank sends and receives
 /// 2(N−1)/N of the buffer, both directions at once, in 2(N−1) steps of point-to-point messages that `test` advances
 /// from the main thread (MPI_THREAD_FUNNELED) between layers. OpenMPI's MPI_Iallreduce reduces to one rank and
-/// broadcasts below 4 ranks, twice the bytes on the wire. Created once with its receive buffer: starting it every
-/// step allocates nothing. At 2 ranks each element is a + b, the bits of MPI_Allreduce.
+/// broadcasts below 4 ranks, twice the bytes on the wire. Created once per group (`Communicator.ringSum`) with its
+/// receive buffer: starting it every step allocates nothing. Every chunk is summed in ring order, the same bits on
+/// every implementation of the group; at 2 ranks each element is a + b, the bits of MPI_Allreduce.
 public final class RingSum {
-    private let requests: UnsafeMutablePointer<MPI_Request?>
+    private let transport: RingTransport
     private let scratch: UnsafeMutableRawPointer
     private let capacity: Int
-    private let tag: Int32
     private var buffer: UnsafeMutableRawPointer?
     private var count = 0
     private var element = ReducedElement.float
-    private var group: RankGroup?
-    /// Steps done of 2(N−1); a step's messages are in flight while `posted`.
+    /// Steps done of 2(N−1).
     private var step = 0
-    private var posted = false
+    /// Whether a sum was ever started (before that, `wait` is no collective).
+    private var started = false
     /// Whether a sum was started and has not completed.
     public private(set) var inFlight = false
 
-    /// A ring for buffers of at most `capacity` values of up to 8 bytes; `tag` keeps concurrent rings apart.
-    public init(capacity: Int, tag: Int) {
+    /// A ring for buffers of at most `capacity` values of up to 8 bytes over `transport`'s group.
+    init(capacity: Int, transport: RingTransport) {
         self.capacity = capacity
-        self.tag = Int32(tag)
-        requests = .allocate(capacity: 2)
-        requests.initialize(repeating: plexus_mpi_request_null(), count: 2)
+        self.transport = transport
         scratch = .allocate(byteCount: max(8, (capacity + 1) * 8), alignment: 64)
     }
 
-    deinit {
-        requests.deallocate()
-        scratch.deallocate()
-    }
+    deinit { scratch.deallocate() }
 
-    /// Starts summing `count` values of `element` (float or bfloat16) at `buffer` over `group`.
-    public func start(_ buffer: UnsafeMutableRawPointer, count: Int, of element: ReducedElement, over group: RankGroup) throws {
-        precondition(!inFlight && count <= capacity && element != .int64, "RingSum: bad start")
-        (self.buffer, self.count, self.element, self.group) = (buffer, count, element, group)
+    /// Starts summing `count` values of `element` (float or bfloat16) at `buffer` over the group.
+    public func start(_ buffer: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws {
+        precondition(!inFlight && count <= capacity && (element == .float || element == .bfloat16), "RingSum: bad start")
+        (self.buffer, self.count, self.element) = (buffer, count, element)
         step = 0
-        inFlight = group.size > 1 && count > 0
+        started = true
+        inFlight = transport.size > 1 && count > 0
         if inFlight { try post() }
     }
 
@@ -48,9 +43,7 @@ public final class RingSum {
     @discardableResult
     public func test() throws -> Bool {
         while inFlight {
-            var done: Int32 = 0
-            try MPICommunicator.check(MPI_Testall(2, requests, &done, plexus_mpi_statuses_ignore()), "MPI_Testall")
-            if done == 0 { return false }
+            if try !transport.exchanged() { return false }
             try advance()
         }
         return true
@@ -59,37 +52,33 @@ public final class RingSum {
     /// Waits until the sum is complete, within the world's deadline (counted as one collective whether or not
     /// `test` already finished it, so every rank counts the same).
     public func wait() throws {
-        guard let group else { return }
-        try group.world.complete("ring sum") { try test() }
+        guard started else { return }
+        try transport.complete("ring sum") { try test() }
     }
 
     /// Values of chunk `index` (of N) of the buffer.
     private func chunk(_ index: Int) -> Range<Int> {
-        let size = group!.size
+        let size = transport.size
         return chunkRange(((index % size) + size) % size, of: size, total: count)
     }
 
     /// Posts step `step`: reduce-scatter steps send the partial sum of one chunk on and receive the next into
     /// scratch; allgather steps pass finished chunks round, received in place.
     private func post() throws {
-        let group = self.group!, rank = group.rank, size = group.size, width = element.size
-        let next = Int32((rank + 1) % size), previous = Int32((rank + size - 1) % size)
+        let rank = transport.rank, size = transport.size, width = element.size
         let reducing = step < size - 1
         let sent = reducing ? chunk(rank - step) : chunk(rank + 1 - (step - size + 1))
         let received = reducing ? chunk(rank - step - 1) : chunk(rank - (step - size + 1))
         let target = reducing ? scratch : buffer! + received.lowerBound * width
-        try MPICommunicator.check(MPI_Irecv(target, Int32(received.count), element.type, previous, tag, group.communicator,
-                                            requests + 1), "MPI_Irecv")
-        try MPICommunicator.check(MPI_Isend(buffer! + sent.lowerBound * width, Int32(sent.count), element.type, next, tag,
-                                            group.communicator, requests), "MPI_Isend")
-        posted = true
+        try transport.exchange(sending: buffer! + sent.lowerBound * width, count: sent.count, to: (rank + 1) % size,
+                               receiving: target, count: received.count, from: (rank + size - 1) % size, of: element)
     }
 
     /// The posted step's messages have arrived: add a received partial sum, then post the next step or finish.
     private func advance() throws {
-        let size = group!.size
+        let size = transport.size
         if step < size - 1 {
-            let received = chunk(group!.rank - step - 1)
+            let received = chunk(transport.rank - step - 1)
             switch element {
             case .float:
                 let own = buffer!.assumingMemoryBound(to: Float.self) + received.lowerBound
@@ -97,11 +86,10 @@ public final class RingSum {
             case .bfloat16:
                 let own = buffer!.assumingMemoryBound(to: UInt16.self) + received.lowerBound
                 addBFloat16(scratch.assumingMemoryBound(to: UInt16.self), into: own, count: received.count)
-            case .int64:
+            case .double, .int64:
                 preconditionFailure("RingSum sums floats")
             }
         }
-        posted = false
         step += 1
         if step == 2 * (size - 1) {
             inFlight = false
@@ -109,4 +97,21 @@ public final class RingSum {
             try post()
         }
     }
+}
+
+/// What a ring sum needs from its group: one message to the next rank and one from the previous at a time, and a
+/// wait under the world's deadline. Each ring has its own (its messages carry the ring's tag).
+protocol RingTransport: AnyObject {
+    /// This rank's index in the group.
+    var rank: Int { get }
+    /// Ranks in the group.
+    var size: Int { get }
+    /// Starts sending `count` values of `element` at `sending` to group rank `destination` and receiving
+    /// `receivedCount` values from `source` into `receiving`; neither buffer may be touched until `exchanged`.
+    func exchange(sending: UnsafeMutableRawPointer, count: Int, to destination: Int, receiving: UnsafeMutableRawPointer,
+                  count receivedCount: Int, from source: Int, of element: ReducedElement) throws
+    /// Whether both messages of the last `exchange` are done (never waits).
+    func exchanged() throws -> Bool
+    /// Polls `progress` (true once done) within the world's deadline, counted as one collective of the world.
+    func complete(_ call: String, progress: () throws -> Bool) throws
 }

@@ -46,9 +46,13 @@ public struct CollectiveStalled: ClassifiedError, CustomStringConvertible {
 
     public var exitStatus: Int32 { 1 }
     public var cause: ExitCause { .stalled }
+    /// The lowest stalled rank (nil when the stalled one is the rank that throws it).
+    public var rankInvolved: Int? { ranks.first }
 
     public var description: String {
-        "\(rankList(ranks)) stalled \(activity): no progress for \(secondsText(timeoutSeconds)); stopping the job"
+        // No rank missing: every other rank arrived while this one was stopped (and is now resumed), so it is this one.
+        (ranks.isEmpty ? "stalled \(activity) itself" : "\(rankList(ranks)) stalled \(activity)")
+            + ": no progress for \(secondsText(timeoutSeconds)); stopping the job"
     }
 }
 

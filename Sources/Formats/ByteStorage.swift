@@ -10,8 +10,8 @@ import Support
 /// The bytes of a whole file, mapped read-only from disk (or, for tests and fuzzing, copied from memory), kept
 /// alive as long as any `ByteStorage` or reader uses them.
 public final class FileBytes {
-    /// The file's bytes.
-    let buffer: UnsafeRawBufferPointer
+    /// The file's bytes (valid while this object lives).
+    public let buffer: UnsafeRawBufferPointer
     private let mapped: Bool
 
     /// Maps `path` read-only; a missing, unreadable or empty file is a `UserError` naming the path.

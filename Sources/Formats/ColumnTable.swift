@@ -42,12 +42,16 @@ public struct ColumnTable {
     public private(set) var rowCount: Int
     /// The 1-based file line of each row (CSV); nil when rows are numbered from 0 in the file.
     public private(set) var lines: [Int]?
+    /// The files the rows came from, in order, and the table row each file's rows start at (one file: `[source]`, `[0]`).
+    public private(set) var files: (paths: [String], starts: [Int])
 
-    /// A table of `rowCount` rows; every column must have that many cells.
-    public init(source: String, headerLocation: String? = nil, columns: [Column], rowCount: Int, lines: [Int]? = nil) {
+    /// A table of `rowCount` rows; every column must have that many cells. `files` lists shards (default: `source` alone).
+    public init(source: String, headerLocation: String? = nil, columns: [Column], rowCount: Int, lines: [Int]? = nil,
+                files: (paths: [String], starts: [Int])? = nil) {
         precondition(lines == nil || lines!.count == rowCount, "ColumnTable: one line per row")
         (self.source, self.columns, self.rowCount, self.lines) = (source, columns, rowCount, lines)
         self.headerLocation = headerLocation ?? source
+        self.files = files ?? ([source], [0])
     }
 
     /// The names of the columns in file order.
@@ -56,10 +60,11 @@ public struct ColumnTable {
     /// The index of the column named `name`.
     public func index(of name: String) -> Int? { columns.firstIndex { $0.name == name } }
 
-    /// Where row `row` (0-based) came from: `path:LINE` for CSV, else `path (row N)`.
+    /// Where row `row` (0-based) came from: `path:LINE` for CSV, else `path (row N)` counting in its own file.
     public func location(ofRow row: Int) -> String {
         if let lines, row >= 0, row < lines.count { return "\(source):\(lines[row])" }
-        return "\(source) (row \(row))"
+        let file = max(0, files.starts.lastIndex { $0 <= row } ?? 0)
+        return "\(files.paths[file]) (row \(row - files.starts[file]))"
     }
 
     /// Keeps only the first `maximumCount` rows.

@@ -2,10 +2,13 @@ import CZlib
 import Support
 
 /// zlib's inflate, the one wrapper of its stream: raw deflate (zip members) or gzip with every concatenated member
-/// (IDX files, compressed pages). Input stays where the caller keeps it; `offer` hands zlib more of it.
-final class Inflater {
+/// (IDX files), gzip or zlib (compressed Parquet pages). Input stays where the caller keeps it; `offer` hands zlib
+/// more of it.
+public final class Inflater {
     enum Framing {
         case raw, gzip
+        /// A gzip or a zlib header, whichever the stream starts with.
+        case gzipOrZlib
     }
 
     /// What one call of `inflate` ended with.
@@ -24,9 +27,14 @@ final class Inflater {
 
     /// A stream for `framing`; `path` names the file if zlib cannot start.
     init(_ framing: Framing, path: String) throws {
-        let bits = framing == .gzip ? 16 + MAX_WBITS : -MAX_WBITS
+        let bits: Int32
+        switch framing {
+        case .raw: bits = -MAX_WBITS
+        case .gzip: bits = 16 + MAX_WBITS
+        case .gzipOrZlib: bits = 32 + MAX_WBITS
+        }
         guard inflateInit2_(&stream, bits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw UserError("\(path): cannot initialize \(framing == .gzip ? "gzip" : "deflate") decompression")
+            throw UserError("\(path): cannot initialize \(framing == .raw ? "deflate" : "gzip") decompression")
         }
     }
 
@@ -109,5 +117,41 @@ final class Inflater {
         }
         output.removeSubrange(produced..<output.count)
         return output
+    }
+
+    /// Inflates the gzip (or zlib) stream `input` into `output`, which must be exactly filled; data that is corrupt or
+    /// inflates to another size is a `UserError` "`what`: ..." (e.g. "PATH: column x: page at byte N").
+    public static func inflate(gzip input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                               what: String) throws {
+        guard input.count <= Int(UInt32.max), output.count < Int(UInt32.max) else {
+            throw UserError("\(what): a gzip page of \(input.count) bytes is too large")
+        }
+        guard let inputBase = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            throw UserError("\(what): corrupt gzip data (no bytes)")
+        }
+        let inflater = try Inflater(.gzipOrZlib, path: what)
+        inflater.start(at: inputBase, count: input.count)
+        let outputBase = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        var spare: UInt8 = 0
+        var produced = 0
+        while true {
+            // Once the output is full, one spare byte tells a stream that is longer than promised from one that ends.
+            let (got, status) = produced < output.count ? inflater.inflate(into: outputBase! + produced, count: output.count - produced)
+                : inflater.inflate(into: &spare, count: 1)
+            produced += got
+            switch status {
+            case .streamEnd where produced == output.count:
+                return
+            case .ok where produced <= output.count:
+                continue
+            case .streamEnd, .ok:
+                throw UserError("\(what): gzip data inflates to " + (produced > output.count ? "more than" : "\(produced) bytes, not")
+                    + " the \(output.count) bytes the page header says")
+            case .noProgress:
+                throw UserError("\(what): corrupt gzip data (the stream ends early)")
+            case let .corrupt(detail):
+                throw UserError("\(what): corrupt gzip data (\(detail))")
+            }
+        }
     }
 }

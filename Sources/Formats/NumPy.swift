@@ -1,11 +1,17 @@
 import Support
 
+/// A shape as numpy prints it: `(60000, 784)`, `(3,)`, `()`.
+public func arrayShapeText(_ shape: [Int]) -> String {
+    shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+}
+
 /// The header of one `.npy` array (format versions 1.0–3.0): element type, shape, C order only.
 public struct NumPyHeader: Equatable {
     /// The element types Plexus reads, all little-endian.
     public enum ElementType: String, CaseIterable {
         case uint8 = "u1", bool = "b1", int32 = "i4", int64 = "i8", float32 = "f4", float64 = "f8"
 
+        /// Bytes per element.
         public var size: Int {
             switch self {
             case .uint8, .bool: return 1
@@ -27,15 +33,15 @@ public struct NumPyHeader: Equatable {
         }
     }
 
+    /// The array's element type.
     public var type: ElementType
+    /// The array's dimensions, outermost first.
     public var shape: [Int]
     /// The product of `shape` (1 for a 0-d array).
     public var elementCount: Int
 
     /// The shape as numpy prints it: `(60000, 784)`, `(3,)`.
-    public var shapeText: String {
-        shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    }
+    public var shapeText: String { arrayShapeText(shape) }
 
     /// Largest header accepted (numpy itself refuses headers over 10,000 bytes by default).
     static let maximumHeaderLength = 65536
@@ -43,10 +49,20 @@ public struct NumPyHeader: Equatable {
     /// Reads the magic string, version and header dict of the member `reader` is at; a defect is a `UserError`
     /// "PATH: MEMBER: reason". The data's byte count must be exactly what is left of the member.
     public static func read(from reader: ZipArchive.MemberReader, path: String) throws -> NumPyHeader {
-        let member = "\(path): \(reader.entry.name)"
-        var prefix = [UInt8](repeating: 0, count: 10)
-        guard reader.remaining >= 10 else { throw UserError("\(member): not a .npy array (\(reader.remaining) bytes)") }
-        try prefix.withUnsafeMutableBytes { try reader.read(into: $0) }
+        try read(what: "\(path): \(reader.entry.name)", container: "member", remaining: { reader.remaining }) { count in
+            var bytes = [UInt8](repeating: 0, count: count)
+            try bytes.withUnsafeMutableBytes { try reader.read(into: $0) }
+            return bytes
+        }
+    }
+
+    /// Reads a header from `next` (which returns the next `count` bytes, at most `remaining()`); `what` names the array
+    /// in errors, `container` what holds it ("member", "file"). The data's byte count must be exactly what `remaining()`
+    /// is after the header.
+    static func read(what member: String, container: String, remaining: () -> Int,
+                     next: (Int) throws -> [UInt8]) throws -> NumPyHeader {
+        guard remaining() >= 10 else { throw UserError("\(member): not a .npy array (\(remaining()) bytes)") }
+        let prefix = try next(10)
         guard prefix[0..<6].elementsEqual([0x93] + Array("NUMPY".utf8)) else {
             throw UserError("\(member): not a .npy array (bad magic string)")
         }
@@ -55,23 +71,20 @@ public struct NumPyHeader: Equatable {
         switch major {
         case 1: break
         case 2, 3:
-            var high = [UInt8](repeating: 0, count: 2)
-            guard reader.remaining >= 2 else { throw UserError("\(member): truncated .npy header") }
-            try high.withUnsafeMutableBytes { try reader.read(into: $0) }
+            guard remaining() >= 2 else { throw UserError("\(member): truncated .npy header") }
+            let high = try next(2)
             headerLength |= Int(high[0]) << 16 | Int(high[1]) << 24
         default:
             throw UserError("\(member): unsupported .npy format version \(major).\(prefix[7])")
         }
-        guard headerLength <= min(maximumHeaderLength, reader.remaining) else {
+        guard headerLength <= min(maximumHeaderLength, remaining()) else {
             throw UserError("\(member): .npy header of \(headerLength) bytes is truncated or too long")
         }
-        var text = [UInt8](repeating: 0, count: headerLength)
-        try text.withUnsafeMutableBytes { try reader.read(into: $0) }
-        let header = try parseDictionary(text, member: member)
+        let header = try parseDictionary(try next(headerLength), member: member)
         let (bytes, overflow) = header.elementCount.multipliedReportingOverflow(by: header.type.size)
-        guard !overflow, bytes == reader.remaining else {
+        guard !overflow, bytes == remaining() else {
             throw UserError("\(member): shape \(header.shapeText) of \(header.type.name) needs "
-                + (overflow ? "more bytes than fit in memory" : "\(bytes) bytes") + ", the member holds \(reader.remaining)")
+                + (overflow ? "more bytes than fit in memory" : "\(bytes) bytes") + ", the \(container) holds \(remaining())")
         }
         return header
     }
@@ -121,6 +134,33 @@ public struct NumPyHeader: Equatable {
     }
 
     private static var isLittleEndian: Bool { 1.littleEndian == 1 }
+}
+
+extension NumPyHeader.ElementType {
+    /// Converts `count` little-endian elements at `raw` to Floats at `destination`. Element `firstElement` of the array
+    /// comes first, in rows of `rowWidth`; a value that is not finite as a Float is a `UserError` naming `what`, its row
+    /// and column (with `allowingNaN`, a NaN is kept).
+    public func convert(_ raw: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>,
+                        firstElement: Int, rowWidth: Int, what: String, allowingNaN: Bool = false) throws {
+        for index in 0..<count {
+            let value: Float
+            switch self {
+            case .uint8, .bool: value = Float(raw.load(fromByteOffset: index, as: UInt8.self))
+            case .int32: value = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
+            case .int64: value = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: Int64.self)))
+            case .float32:
+                value = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
+            case .float64:
+                value = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
+            }
+            guard value.isFinite || (allowingNaN && value.isNaN) else {
+                let element = firstElement + index
+                throw UserError("\(what): value at row \(element / max(rowWidth, 1)), column \(element % max(rowWidth, 1)) is not "
+                    + "finite as a float32 (NaN, infinite or beyond ±3.4e38)")
+            }
+            destination[index] = value
+        }
+    }
 }
 
 /// A tokenizer for the one Python literal numpy writes as an array header.

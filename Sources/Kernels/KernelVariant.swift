@@ -30,6 +30,9 @@ public enum KernelVariant: String, CaseIterable, Comparable, Sendable {
     /// Narrower first: the order in which ranks pick the variant all of them can run.
     public static func < (lhs: KernelVariant, rhs: KernelVariant) -> Bool { lhs.lanes < rhs.lanes }
 
+    /// The variants this build holds, narrowest first (`avx512` only in builds for an AVX-512 target CPU).
+    public static let inBuild: [KernelVariant] = allCases.filter { $0 == .avx2 || buildHasAVX512 }
+
     /// The variants this build can run on this CPU, narrowest first (empty if the build needs instructions the CPU lacks).
     public static let supported: [KernelVariant] = {
         guard buildRunsOnThisCPU else { return [] }

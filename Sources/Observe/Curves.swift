@@ -45,7 +45,7 @@ public struct RunCurves {
         guard FileManager.default.fileExists(atPath: runDirectory, isDirectory: &isDirectory) else {
             throw UserError("\(runDirectory): no such run directory")
         }
-        guard isDirectory.boolValue else { throw UserError("\(runDirectory): not a run directory (expected a directory with metrics.jsonl)") }
+        guard isDirectory.boolValue else { throw UserError("\(runDirectory): not a run directory (expected a directory with \(RunFile.metrics.rawValue))") }
         let path = files[.metrics]
         guard FileIO.fileExists(path) else { throw UserError("\(path): no such file (no metrics in this run directory)") }
         let bytes = try FileIO.readBytes(path: path)

@@ -83,8 +83,8 @@ final class EventFileWriter {
     let path: String
     private let descriptor: Int32
 
-    /// The prefix TensorBoard recognises event files by.
-    static let filePrefix = "events.out.tfevents."
+    /// The prefix TensorBoard recognises event files by (named with the run directory's other files).
+    static let filePrefix = RunDirectory.eventFilePrefix
 
     /// Creates a new event file in `directory` and writes its version record.
     init(directory: String) throws {

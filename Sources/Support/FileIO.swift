@@ -62,8 +62,12 @@ public enum FileIO {
             throw writeFailure(path, errno, prefix: "rename failed: ")
         }
         succeeded = true
-        // Make the rename itself durable; the data is already safe, so a failure here is not reported.
-        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        syncDirectory(of: path)
+    }
+
+    /// Makes a rename into the directory of `path` durable; the data is already safe, so a failure is not reported.
+    static func syncDirectory(of path: String) {
+        let directoryDescriptor = open(directoryName(of: path), O_RDONLY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             _ = fsync(directoryDescriptor)
             close(directoryDescriptor)

@@ -26,6 +26,13 @@ public enum RunFile: String, CaseIterable, Sendable {
     case curves = "curves.svg"
     /// The rows held out for validation.
     case validationRows = "validation_rows.txt"
+
+    /// Its name in `plexus files` output: the case's name in snake case (`exit_record`).
+    public var key: String {
+        String(describing: self).reduce(into: "") { key, character in
+            key += character.isUppercase ? "_" + character.lowercased() : String(character)
+        }
+    }
 }
 
 /// The files of one run directory (named by `RunFile`); only `create` makes the directory.
@@ -47,7 +54,21 @@ public struct RunDirectory: Equatable, Sendable {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        return "\(defaultParent)/\(name)-\(formatter.string(from: date))"
+        return namedPath("\(name)-\(formatter.string(from: date))")
+    }
+
+    /// `runs/NAME`: the default place of a run a job names itself (a batch job by its id, the same when requeued).
+    public static func namedPath(_ name: String) -> String { "\(defaultParent)/\(name)" }
+
+    /// The names of checkpoint files in `checkpoints`, as a shell pattern.
+    public static let checkpointPattern = "step-*.safetensors"
+
+    /// The prefix TensorBoard recognises event files by: `events.out.tfevents.SECONDS.HOST`.
+    public static let eventFilePrefix = "events.out.tfevents."
+
+    /// Where rank 0 claims exit.json's space when a run starts; renamed to exit.json when the job ends.
+    public var claimedExitRecord: String {
+        (path as NSString).appendingPathComponent(".\(RunFile.exitRecord.rawValue).claimed")
     }
 
     /// The path of `file` inside the directory.
@@ -55,11 +76,15 @@ public struct RunDirectory: Equatable, Sendable {
 
     /// The checkpoint written after optimizer step `step`: `checkpoints/step-000000123.safetensors`.
     public func checkpoint(step: Int) -> String {
-        (self[.checkpoints] as NSString).appendingPathComponent(String(format: "step-%09d.safetensors", step))
+        let name = Self.checkpointPattern.replacingOccurrences(of: "*", with: String(format: "%09d", step))
+        return (self[.checkpoints] as NSString).appendingPathComponent(name)
     }
 
     /// Whether `name` (a file in `checkpoints`) is a checkpoint's name.
-    public static func isCheckpointName(_ name: String) -> Bool { name.hasPrefix("step-") && name.hasSuffix(".safetensors") }
+    public static func isCheckpointName(_ name: String) -> Bool {
+        let parts = checkpointPattern.split(separator: "*")
+        return name.hasPrefix(parts[0]) && name.hasSuffix(parts[1])
+    }
 
     /// Creates the directory (and its parents) if needed; a failure is a `UserError` naming the path.
     public func create() throws {

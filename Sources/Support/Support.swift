@@ -19,7 +19,17 @@ public enum ExitCause: String, Codable, Sendable, CaseIterable {
 public protocol ClassifiedError: Error {
     /// The process exit status for it.
     var exitStatus: Int32 { get }
+    /// What ended the command (exit.json's `cause`).
     var cause: ExitCause { get }
+    /// The rank the error is about, if it names one (exit.json's `rank`; nil by default).
+    var rankInvolved: Int? { get }
+    /// The optimizer step it happened at, if it knows (exit.json's `step`; nil by default).
+    var stepInvolved: Int? { get }
+}
+
+extension ClassifiedError {
+    public var rankInvolved: Int? { nil }
+    public var stepInvolved: Int? { nil }
 }
 
 /// An error every rank reaches at the same point, so the job can end without aborting: one rank reports it.

@@ -120,8 +120,7 @@ extension TableEncoding {
     private static func fitNumeric(_ column: ColumnTable.Column, rows: [Int], rules: ColumnRules, missing: Set<String>,
                                    table: ColumnTable) throws -> FeatureColumn {
         guard case let .numbers(values) = column.cells else {
-            throw UserError("\(table.headerLocation): column \(quotedForMessage(column.name)) holds text; list it under "
-                + "data.categorical (or as a target)")
+            throw UserError("\(table.headerLocation): column \(quotedForMessage(column.name)) holds text" + textHint)
         }
         var present: [Double] = []
         present.reserveCapacity(rows.count)

@@ -61,6 +61,12 @@ public struct TableEncoding: Equatable, Sendable {
         (self.sampleWeight, self.classNames) = (sampleWeight, classNames)
     }
 
+    /// Whether the encoding only passes numbers through: no categories, fills, indicators, weights or class names
+    /// (what the default rules give a numeric table; such data needs no encoding recorded).
+    public var isPlain: Bool {
+        sampleWeight == nil && classNames == nil && columns.allSatisfy { $0.kind == .numeric(fill: nil, indicator: false) }
+    }
+
     /// The numeric columns with a gap indicator.
     var indicatorColumns: [Int] {
         columns.indices.filter { if case .numeric(_, true) = columns[$0].kind { return true } else { return false } }
@@ -197,8 +203,7 @@ extension TableEncoding {
     private func encodeNumbers(_ column: ColumnTable.Column, rows: [Int], fill: Float?, missing: Set<String>, table: ColumnTable,
                                what: String = "value", _ store: (Int, Float, Bool) -> Void) throws {
         guard case let .numbers(values) = column.cells else {
-            throw UserError("\(table.headerLocation): column \(quotedForMessage(column.name)) holds text; list it under "
-                + "data.categorical (or as a target)")
+            throw UserError("\(table.headerLocation): column \(quotedForMessage(column.name)) holds text" + textHint)
         }
         var texts: [Int: String?] = [:]
         for cell in column.nonNumbers { texts[cell.row] = cell.text }
@@ -207,8 +212,9 @@ extension TableEncoding {
             if !value.isNaN { store(position, value, false); continue }
             let text = texts[row] ?? nil
             if let text, !missing.contains(text) {
-                throw UserError("\(table.location(ofRow: row)): \(nonNumberProblem(text)) value \(quotedForMessage(text)) in "
-                    + "column \(quotedForMessage(column.name))" + (what == "value" ? " (a text column must be listed under data.categorical)" : ""))
+                let problem = nonNumberProblem(text)
+                throw UserError("\(table.location(ofRow: row)): \(problem) value \(quotedForMessage(text)) in column "
+                    + quotedForMessage(column.name) + (what == "value" && problem == "non-numeric" ? textHint : ""))
             }
             guard let fill else {
                 throw UserError("\(table.location(ofRow: row)): missing \(what) in column \(quotedForMessage(column.name))"
@@ -253,6 +259,9 @@ extension TableEncoding {
         }
     }
 }
+
+/// What a message about text in a numeric column adds.
+let textHint = " (list a text column under data.categorical)"
 
 /// Why a cell is not a number: "non-finite" (nan, inf), "out-of-range" (beyond Float) or "non-numeric".
 func nonNumberProblem(_ text: String) -> String {

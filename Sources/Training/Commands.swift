@@ -9,9 +9,11 @@ import Support
 
 /// The `plexus` subcommands as library calls; the executable parses arguments and turns errors into exit statuses.
 public enum Commands {
-    /// `plexus train` on every rank of `communicator`: loads the config, trains, writes the run directory.
+    /// `plexus train` on every rank of `communicator`: loads the config, trains, writes the run directory; rank 0
+    /// claims its exit.json in `exitRecorder` once it holds the directory's lock.
     public static func train(configPath: String, runDirectory: String?, overrides: [String], progressMode: ProgressMode = .auto,
-                             resume: Bool = false, communicator: Communicator, startTime: Date = Date()) throws {
+                             resume: Bool = false, communicator: Communicator, startTime: Date = Date(),
+                             exitRecorder: ExitRecorder? = nil) throws {
         let config = try collectively(communicator) { try TrainingConfig.load(path: configPath, overrides: overrides) }
         if resume && runDirectory == nil {
             throw AgreedUserError("--resume needs --run-dir DIR (the run to continue)")
@@ -20,11 +22,21 @@ public enum Commands {
         let files = RunDirectory(try communicator.broadcast(
             runDirectory ?? (communicator.rank == 0 ? RunDirectory.defaultPath(configPath: configPath) : ""), root: 0))
         // One writer per run directory: rank 0 holds its lock until the process ends; a second train stops here.
-        let lock = try collectively(communicator) { communicator.rank == 0 ? try RunDirectoryLock(files) : nil }
+        let lock = try collectively(communicator) { () -> RunDirectoryLock? in
+            guard communicator.rank == 0 else { return nil }
+            let lock = try RunDirectoryLock(files)
+            do { try exitRecorder?.claim(files) } catch {
+                lock.discardIfUnused()
+                throw error
+            }
+            return lock
+        }
         let setup: TrainingSetup
         do {
             setup = try TrainingSetup(config: config, communicator: communicator, resumingFrom: resume ? files : nil)
         } catch {
+            // A fresh directory of a run that never started goes, so no record is left in it either.
+            if lock?.createdDirectory == true { exitRecorder?.abandon() }
             lock?.discardIfUnused()
             throw error
         }
@@ -32,9 +44,22 @@ public enum Commands {
             if communicator.rank == 0 { try FileIO.writeAtomically(config.yaml, to: files[.config]) }
         }
         try withExtendedLifetime(lock) {
-            _ = try Trainer(setup: setup, files: files, progressMode: progressMode, startTime: startTime).run()
+            let summary = try Trainer(setup: setup, files: files, progressMode: progressMode, startTime: startTime).run()
+            exitRecorder?.finished(steps: summary.steps, line: ProgressReporter.finalLine(summary, files: files))
         }
     }
+
+    /// `plexus config CONFIG`: the resolved config (every default spelled out) exactly as `train` writes it to
+    /// `RUN_DIR/config.yaml`, or the config's first mistake; nothing is read but the config.
+    public static func resolvedConfig(path: String, overrides: [String]) throws -> String {
+        try TrainingConfig.load(path: path, overrides: overrides).yaml
+    }
+
+    /// `plexus config --reference`: the Markdown reference of every config key.
+    public static var configReference: String { TrainingConfig.reference }
+
+    /// The dotted name of every config key (`training.epochs`), for suggesting `--set` in place of a mistyped option.
+    public static var configKeyNames: [String] { TrainingConfig.keyNames }
 
     /// The model file to use for a run directory: best.safetensors (the best validation epoch's weights), else the
     /// newest checkpoint, else final.safetensors; a file is itself. `choice` says which, for a run directory; a
@@ -54,7 +79,7 @@ public enum Commands {
         for reason in skipped { Diagnostics.warning("skipping \(reason)") }
         if let newest { return (newest.path, "the newest checkpoint", newest) }
         guard FileManager.default.fileExists(atPath: files[.finalWeights]) else {
-            throw UserError("\(location): no valid checkpoint and no final.safetensors in this run directory")
+            throw UserError("\(location): no valid checkpoint and no \(RunFile.finalWeights.rawValue) in this run directory")
         }
         return (files[.finalWeights], "the final weights", nil)
     }
@@ -103,8 +128,8 @@ public enum Commands {
         }
     }
 
-    /// The data at `location` in `format` (default: by its name, IDX prefix, CSV or .npz) with the model's targets.
-    static func loadData(_ location: String, format: DataFormat? = nil, for saved: ModelFile.Saved,
+    /// The data at `location` in `format` (default: the one its name implies) with the model's targets.
+    static func loadData(_ location: DataLocation, format: DataFormat? = nil, for saved: ModelFile.Saved,
                          requireTargets: Bool) throws -> Dataset {
         try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
                          requireTargets: requireTargets)
@@ -113,28 +138,30 @@ public enum Commands {
     /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
     public static func evaluate(location: String, data: String?) throws -> String {
         let (path, choice, saved, task) = try loadModel(location)
-        guard let dataLocation = data ?? saved.config?.data.test else {
-            throw UserError("\(path): the model's config names no test data; pass --data PREFIX_CSV_OR_NPZ")
+        guard let dataLocation = try data.map({ try DataLocation(commandLine: $0, option: "--data") }) ?? saved.config?.data.test else {
+            throw UserError("\(path): the model's config names no test data; pass --data FILE (an IDX prefix, CSV, npz, HDF5 "
+                + "or Parquet file, or '{x: X.npy, y: Y.npy}')")
         }
         // The config's own test data in the config's format; --data by its name.
         let format = data == nil ? saved.config?.data.format : nil
         let dataset = try prepare(try loadData(dataLocation, format: format, for: saved, requireTargets: true), for: saved,
-                                  source: dataLocation, what: "features per sample")
+                                  source: dataLocation.description, what: "features per sample")
         try task.validateTargets(of: dataset)
         try dataset.applyTargetNormalization(saved.normalization)
         let sums = evaluateRows(0..<dataset.count, of: dataset, network: saved.network, loss: saved.loss, task: task,
                                 batchSize: 1000)
         reportModelChoice(path: path, choice: choice)
         return JSON.text(EvaluationReport(
-            model: path, data: dataLocation, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
+            model: path, data: dataLocation.description, samples: dataset.count, metrics: task.metrics(of: sums, count: dataset.count),
             perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
     }
 
-    /// `plexus predict`: the network's outputs for every row of a CSV or .npz (target columns, if any, are ignored),
-    /// written to `output`, or returned as CSV text when `output` is nil.
+    /// `plexus predict`: the network's outputs for every row of the input (CSV, npz, `.npy`, HDF5 or Parquet; target
+    /// columns, if any, are ignored), written to `output`, or returned as CSV text when `output` is nil.
     public static func predict(checkpoint: String, input: String, output: String?) throws -> String? {
         let (path, choice, saved, task) = try loadModel(checkpoint)
-        let dataset = try prepare(try loadData(input, for: saved, requireTargets: false), for: saved, source: input,
+        let location = try DataLocation(commandLine: input, option: "--input")
+        let dataset = try prepare(try loadData(location, for: saved, requireTargets: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
         var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames).joined(separator: ",") + "\n"
@@ -163,7 +190,7 @@ extension Commands {
         }
         for metric in requested where !runs.contains(where: { $0.keys.contains(metric) }) {
             let available = runs[0].keys.filter { $0 != "epoch" }.joined(separator: ", ")
-            throw UserError("--metric \(escapedForMessage(metric)): not in any run's metrics.jsonl (\(runs[0].path) has \(available))")
+            throw UserError("--metric \(escapedForMessage(metric)): not in any run's \(RunFile.metrics.rawValue) (\(runs[0].path) has \(available))")
         }
         var metrics = requested
         if metrics.isEmpty {
@@ -172,5 +199,31 @@ extension Commands {
         guard !metrics.isEmpty else { throw UserError("\(runs[0].path): no metrics to plot (pick some with --metric)") }
         try FileIO.writeAtomically(CurvePlot.svg(runs: runs, metrics: metrics), to: output)
         return "wrote \(output): \(metrics.joined(separator: ", ")) of \(runs.count) run\(runs.count == 1 ? "" : "s")"
+    }
+}
+
+extension Commands {
+    /// `plexus files`, for scripts: `NAME=PATH` lines, `run_dir` first, then every `RunFile` and the checkpoint
+    /// pattern, of the run directory `runDirectory`, else the one `train` would make now for the config at
+    /// `defaultFor`, else the default place of a run `named` so; with `exitRecord` the fields of its exit.json
+    /// (`status`, `cause`, `rank`, `step`, `message`; unknown ones empty) instead. `create` makes the directory.
+    public static func files(runDirectory: String?, defaultFor configPath: String?, named: String?, create: Bool = false,
+                             exitRecord: Bool = false) throws -> String {
+        let given = [runDirectory, configPath.map { RunDirectory.defaultPath(configPath: $0) }, named.map(RunDirectory.namedPath)]
+            .compactMap { $0 }
+        guard given.count == 1, let path = given.first else {
+            throw UserError("files: give one of RUN_DIR, --default-run-dir CONFIG or --run-name NAME")
+        }
+        let files = RunDirectory(path)
+        if create { try files.create() }
+        if exitRecord {
+            let record = try ExitRecord.read(files)
+            return [("status", "\(record.status)"), ("cause", record.cause.rawValue), ("rank", record.rank.map(String.init) ?? ""),
+                    ("step", record.step.map(String.init) ?? ""), ("message", escapedForMessage(record.message))]
+                .map { "\($0)=\($1)" }.joined(separator: "\n")
+        }
+        let lines = [("run_dir", files.path)] + RunFile.allCases.map { ($0.key, files[$0]) }
+            + [("checkpoint_pattern", (files[.checkpoints] as NSString).appendingPathComponent(RunDirectory.checkpointPattern))]
+        return lines.map { "\($0)=\($1)" }.joined(separator: "\n")
     }
 }

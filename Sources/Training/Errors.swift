@@ -7,6 +7,7 @@ struct TrainingStopped: AgreedStop {
     public var exitStatus: Int32 { 75 }
     var cause: ExitCause { .signal }
     let step: Int
+    var stepInvolved: Int? { step }
     let checkpoint: String?
     var description: String {
         "stopped by signal after step \(step)" + (checkpoint.map { "; checkpoint \($0); continue with --resume" } ?? "")
@@ -22,6 +23,7 @@ public struct TrainingDiverged: AgreedStop {
     let loss: Double
     let fixedPointOverflow: Bool
     let lastCheckpoint: String?
+    public var stepInvolved: Int? { step }
 
     /// Divergence at optimizer step `step` (1-based) of epoch `epoch`; `lastCheckpoint` is the one to go back to.
     public init(step: Int, epoch: Int, loss: Double, fixedPointOverflow: Bool, lastCheckpoint: String?) {
@@ -47,11 +49,22 @@ public func errorLine(for error: Error, rank: Int, worldSize: Int) -> String {
         // One rank's failure: name the rank, as for an error only that rank met.
         error = own
         if worldSize > 1 { prefix += "rank \(rank): " }
-    } else if !(error is AgreedStop || error is CollectiveStalled), worldSize > 1 {
+    } else if worldSize > 1, (error as? CollectiveStalled).map({ $0.rankInvolved == nil }) ?? !(error is AgreedStop) {
+        // This rank's own error, or its own stall (it was stopped while the others waited): name the rank.
         prefix += "rank \(rank): "
     }
     // One line whatever the error carries (a path from YAML may hold a line break).
     let text = String(describing: error).replacingOccurrences(of: "\n", with: "\\n")
     let kind = isUserError(error) || error is AgreedStop || error is CollectiveStalled ? "" : "error: "
     return prefix + kind + text
+}
+
+/// The line the reporting rank printed for `error`, as rank `rank` can tell it: its own line, or for another rank's
+/// failure inside `collectively` that rank's (whose message and cause every rank received).
+func reportedLine(for error: Error, rank: Int, worldSize: Int) -> String {
+    guard let failure = error as? CollectiveFailure, failure.error == nil, worldSize > 1 else {
+        return errorLine(for: error, rank: rank, worldSize: worldSize)
+    }
+    let kind = failure.cause == .internal ? "error: " : ""
+    return "plexus: rank \(failure.reportingRank): " + kind + failure.description.replacingOccurrences(of: "\n", with: "\\n")
 }

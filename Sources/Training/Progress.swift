@@ -86,13 +86,17 @@ final class ProgressReporter {
 
     func finish(_ summary: RunSummary, files: RunDirectory) {
         guard enabled else { return }
+        emit(Self.finalLine(summary, files: files) + "\n")
+    }
+
+    /// The last line of a finished run: `plexus: done: N steps, ...; wrote RUN_DIR/final.safetensors`.
+    static func finalLine(_ summary: RunSummary, files: RunDirectory) -> String {
         var line = "plexus: done: \(summary.steps) steps"
         if let accuracy = summary.testAccuracy { line += String(format: ", test_accuracy %.4f", accuracy) }
         if let r2 = summary.evaluation["test_r2"] { line += String(format: ", test_r2 %.4f", r2) }
-        line += String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
+        return line + String(format: ", %.0f samples/s, ", summary.samplesPerSecond) + formatDuration(summary.wallSeconds)
             + " wall; wrote " + files[.finalWeights]
-            + (summary.bestEpoch?.bestEpoch.map { " and best.safetensors (epoch \($0))" } ?? "")
-        emit(line + "\n")
+            + (summary.bestEpoch?.bestEpoch.map { " and \(RunFile.bestWeights.rawValue) (epoch \($0))" } ?? "")
     }
 }
 

@@ -10,7 +10,7 @@ final class RunDirectoryLock {
     let files: RunDirectory
     private let descriptor: Int32
     /// Whether this lock created the run directory (so a run that fails to start can leave no trace).
-    private let createdDirectory: Bool
+    let createdDirectory: Bool
 
     /// Takes the lock, creating the run directory if needed; a UserError (status 2) names the holder if it is taken.
     init(_ files: RunDirectory) throws {

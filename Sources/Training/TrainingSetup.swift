@@ -56,6 +56,7 @@ public final class TrainingSetup {
             }
             return (data, task, network, optimizer, newest)
         }
+        if communicator.rank == 0 { for note in data.unseenLevelNotes { Diagnostics.note(note) } }
         schedule = LearningRateSchedule(
             kind: config.schedule.kind, baseRate: config.optimizer.learningRate, warmupSteps: config.schedule.warmupSteps,
             stepSize: config.schedule.stepSize, gamma: Float(config.schedule.gamma),
@@ -98,18 +99,19 @@ public final class TrainingSetup {
 
     /// Reads data and builds the network; throws UserError for any bad input.
     static func load(_ config: TrainingConfig, threads: Int) throws -> (data: SplitData, task: LearningTask, network: Network) {
-        func read(_ location: String) throws -> Dataset {
-            try Dataset.load(location, format: config.data.format, targets: config.data.targets)
+        let options = config.dataOptions
+        func read(_ location: DataLocation) throws -> LoadedData {
+            try LoadedData.load(location, format: config.data.format, targets: config.data.targets, rules: options.rules,
+                                classTargets: options.classTargets)
         }
-        let whole = try read(config.data.train)
+        var whole = try read(config.data.train)
         if let limit = config.data.trainLimit { whole.limit(to: limit) }
-        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
-                                    targetCount: whole.targetCount)
-        try task.validateTargets(of: whole)
         let data = try SplitData(train: whole, validation: config.data.validation.map(read), test: config.data.test.map(read),
-                                 options: config.dataOptions)
+                                 options: options)
         let train = data.train
-        for other in [data.validation, data.test] { if let other { try task.validateTargets(of: other) } }
+        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
+                                    targetCount: train.targetCount)
+        for set in [train, data.validation, data.test] { if let set { try task.validateTargets(of: set) } }
         try EarlyStoppingState.checkMetric(of: config, task: task)
 
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },

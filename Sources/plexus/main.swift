@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import CommandLineText
 import Distributed
 import Foundation
 import Support
@@ -34,11 +35,12 @@ func printOutput(_ text: String?) {
     print(text)
 }
 
-/// Runs `body` on every rank of this job's communicator and ends the process with its exit status.
+/// Runs `body` on every rank of this job's communicator and ends the process with its exit status, which
+/// `exitRecorder` (if any) writes to the run's exit.json last.
 ///
 /// Every rank that stops at the same point (an `AgreedStop`) leaves cleanly after one rank says why; an error only
 /// this rank met is reported by it and ends every rank at once, so no rank waits forever in a collective.
-func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
+func runOnEveryRank(recording exitRecorder: ExitRecorder? = nil, _ body: (Communicator) throws -> Void) -> Never {
     let communicator: Communicator
     do {
         communicator = try makeCommunicator()
@@ -48,42 +50,75 @@ func runOnEveryRank(_ body: (Communicator) throws -> Void) -> Never {
     }
     do {
         try body(communicator)
-        try finish(communicator, status: 0)
+        try finish(communicator, status: 0, recording: exitRecorder)
     } catch let stop as AgreedStop {
         if communicator.rank == stop.reportingRank { reportError(stop, rank: communicator.rank, worldSize: communicator.size) }
-        do { try finish(communicator, status: stop.exitStatus) } catch {
+        do { try finish(communicator, status: stop.exitStatus, after: stop, recording: exitRecorder) } catch {
             reportError(error, rank: communicator.rank, worldSize: communicator.size)
+            exitRecorder?.write(status: exitStatus(of: error), error: error, communicator: communicator)
             communicator.abort(status: exitStatus(of: error))
         }
     } catch {
         reportError(error, rank: communicator.rank, worldSize: communicator.size)
         let status = exitStatus(of: error)
+        exitRecorder?.write(status: status, error: error, communicator: communicator)
         if communicator.size > 1 { communicator.abort(status: status) }
         exit(status)
     }
 }
 
-/// Ends a rank that reached the end with the others: a barrier first, since MPI_Finalize's own wait for every rank
-/// has no deadline and the barrier's has (a rank stopped now is named like any stall).
-func finish(_ communicator: Communicator, status: Int32) throws -> Never {
+/// Ends a rank that reached the end with the others (after `error`, nil when the command completed): a barrier
+/// first, since MPI_Finalize's own wait for every rank has no deadline and the barrier's has (a rank stopped now is
+/// named like any stall).
+func finish(_ communicator: Communicator, status: Int32, after error: Error? = nil,
+            recording exitRecorder: ExitRecorder?) throws -> Never {
     fflush(stdout)
     try communicator.barrier()
+    exitRecorder?.write(status: status, error: error, communicator: communicator)
     communicator.finalize()
     exit(status)
+}
+
+/// Runs a command of this process alone (evaluate, predict, plot, bench gemm, config) and ends the process: an error
+/// becomes its one line on stderr and its exit status.
+func runInThisProcess(_ body: () throws -> Void) -> Never {
+    do {
+        try body()
+    } catch {
+        reportError(error, rank: 0, worldSize: 1)
+        exit(exitStatus(of: error))
+    }
+    exit(0)
 }
 
 struct Plexus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
-        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self])
+        version: versionText(),
+        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self])
+
+    @Flag(name: .customLong("generate-manual"), help: ArgumentHelp("Print the man page (roff).", visibility: .hidden))
+    var generateManual = false
+
+    func run() throws {
+        guard generateManual else { throw CleanExit.helpRequest(self) }
+        FileHandle.standardOutput.write(Data(manualPage(for: try commandTree()).utf8))
+    }
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a network from a YAML config (under mpirun: one rank per process).")
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network from a YAML config (under mpirun: one rank per process).",
+        discussion: "Writes the run directory: config.yaml (the resolved config), metrics.jsonl, checkpoints/, "
+            + "summary.json and final.safetensors. Stopped by SIGUSR1, SIGTERM or SIGINT, it saves a checkpoint and "
+            + "exits 75; --resume continues it.")
 
     @Argument(help: "The YAML config file.") var config: String
-    @Option(name: .customLong("run-dir"), help: "Where to write config.yaml, metrics.jsonl, summary.json and final.safetensors (default runs/NAME-TIME).")
+    @Option(name: .customLong("run-dir"), help: """
+        Where to write \(RunFile.config.rawValue), \(RunFile.metrics.rawValue), \(RunFile.summary.rawValue) and \
+        \(RunFile.finalWeights.rawValue) (default \(RunDirectory.namedPath("NAME-TIME"))).
+        """)
     var runDirectory: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
     var overrides: [String] = []
@@ -93,22 +128,23 @@ struct Train: ParsableCommand {
     var resume = false
 
     func run() throws {
-        runOnEveryRank { communicator in
+        let exitRecorder = ExitRecorder()
+        runOnEveryRank(recording: exitRecorder) { communicator in
             try Commands.train(configPath: config, runDirectory: runDirectory, overrides: overrides, progressMode: progress,
-                               resume: resume, communicator: communicator, startTime: launched)
+                               resume: resume, communicator: communicator, startTime: launched, exitRecorder: exitRecorder)
         }
     }
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's best.safetensors, else its newest checkpoint or final weights.")
+    static let configuration = CommandConfiguration(abstract: "Print JSON with the metrics of a run's \(RunFile.bestWeights.rawValue), else its newest checkpoint or final weights.")
 
     @Argument(help: "A run directory or a .safetensors file.") var model: String
-    @Option(help: "IDX prefix, CSV or .npz file to evaluate on (default: the run's test data).") var data: String?
+    @Option(help: "IDX prefix, CSV, npz, HDF5 or Parquet file (or '{x: X.npy, y: Y.npy}') to evaluate on (default: the run's test data).") var data: String?
 
     func run() throws {
         streams.notesOnStandardError = true
-        print(try Commands.evaluate(location: model, data: data))
+        runInThisProcess { print(try Commands.evaluate(location: model, data: data)) }
     }
 }
 
@@ -116,29 +152,50 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the network's outputs for each row of a CSV or .npz.")
 
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
-    @Option(help: "CSV with the model's feature columns, or .npz with x (target columns and y are ignored).") var input: String
+    @Option(help: "CSV or Parquet with the model's feature columns, or .npz, .npy or HDF5 with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
 
     func run() throws {
         streams.notesOnStandardError = true
-        if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
-            FileHandle.standardOutput.write(Data(text.utf8))
+        runInThisProcess {
+            if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
         }
     }
 }
 
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plot", abstract: "Draw the training curves of one or more runs (their metrics.jsonl) as an SVG.")
+        commandName: "plot", abstract: "Draw the training curves of one or more runs (their \(RunFile.metrics.rawValue)) as an SVG.")
 
     @Argument(help: "Run directories.") var runs: [String]
     @Option(help: "The SVG file to write.") var output = "plot.svg"
-    @Option(name: .customLong("metric"), help: ArgumentHelp("A metrics.jsonl name to draw (default: the losses and the task's metrics).",
+    @Option(name: .customLong("metric"), help: ArgumentHelp("A \(RunFile.metrics.rawValue) name to draw (default: the losses and the task's metrics).",
                                                             valueName: "NAME"))
     var metrics: [String] = []
 
     func run() throws {
-        print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics))
+        runInThisProcess { print(try Commands.plot(runDirectories: runs, output: output, metrics: metrics)) }
+    }
+}
+
+struct Files: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print NAME=PATH lines for the files of a run directory, or the fields of its exit record (for scripts).")
+
+    @Argument(help: "A run directory.") var runDirectory: String?
+    @Option(name: .customLong("default-run-dir"), help: ArgumentHelp("Use the run directory `train` would make for this config now.",
+                                                                     valueName: "CONFIG"))
+    var defaultFor: String?
+    @Option(name: .customLong("run-name"), help: "Use the default place of a run named so (\(RunDirectory.namedPath("NAME"))).") var runName: String?
+    @Flag(help: "Create the run directory if it does not exist.") var create = false
+    @Flag(name: .customLong("exit-record"), help: "Print the fields of its exit record (status, cause, rank, step, message) instead.")
+    var exitRecord = false
+
+    func run() throws {
+        print(try Commands.files(runDirectory: runDirectory, defaultFor: defaultFor, named: runName, create: create,
+                                 exitRecord: exitRecord))
     }
 }
 
@@ -158,7 +215,7 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Rows per rank (the global batch divided by the ranks).") var batch = 128
 
     func run() throws {
-        print(try BenchCommands.gemm(json: json, threads: threads, batch: batch))
+        runInThisProcess { print(try BenchCommands.gemm(json: json, threads: threads, batch: batch)) }
     }
 }
 
@@ -192,35 +249,77 @@ struct BenchAllreduce: ParsableCommand {
     }
 }
 
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print a config resolved (every default spelled out), or the reference of every config key.",
+        discussion: "The resolved config is what train writes to RUN_DIR/config.yaml. The config is checked as train "
+            + "checks it before reading any data, and nothing is trained: a mistake is one line naming the file, line "
+            + "and key (exit status 2).")
+
+    @Argument(help: "The YAML config file.") var config: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
+    var overrides: [String] = []
+    @Flag(help: "Print the Markdown reference of every key (name, type, default, meaning) instead.")
+    var reference = false
+
+    func validate() throws {
+        if reference && (config != nil || !overrides.isEmpty) { throw ValidationError("--reference takes no config file and no --set") }
+        if !reference && config == nil { throw ValidationError("give a config file, or --reference") }
+    }
+
+    func run() throws {
+        runInThisProcess {
+            let text = try config.map { try Commands.resolvedConfig(path: $0, overrides: overrides) } ?? Commands.configReference
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+}
+
 extension ProgressMode: ExpressibleByArgument {}
 
-/// Ends the process for an ArgumentParser error: --help prints and exits 0, a usage mistake exits 2 with one line.
-func exitForArgumentError(_ error: Error) -> Never {
-    let code = Plexus.exitCode(for: error)
-    if code == .success {
-        print(Plexus.fullMessage(for: error))
-        exit(0)
-    }
-    let message = Plexus.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-    FileHandle.standardError.write(Data("plexus: \(message)\n".utf8))
-    exit(code == .failure ? 1 : 2)
+// MARK: - Arguments
+
+// Help, the version, completion scripts and the man page print and exit 0; a usage mistake exits 2 with one line.
+// Under a launcher only rank 0 prints them, and every rank exits alike without starting MPI.
+let printsCommandLineText = (launcherRank() ?? 0) == 0
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+/// The command tree as ArgumentParser describes it (its public, underscored JSON dump).
+func commandTree() throws -> CommandDescription { try CommandDescription(dumpedHelp: Plexus._dumpHelp()) }
+
+/// Ends the process with status 2 and `line` on stderr.
+func exitForUsageMistake(_ line: String) -> Never {
+    if printsCommandLineText { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    exit(2)
 }
 
-// Usage mistakes and bad input exit 2 with one line on stderr; --help exits 0.
+/// Ends the process for what ArgumentParser threw: help and the like print and exit 0, a mistake exits 2.
+func exitForArgumentError(_ error: Error) -> Never {
+    if Plexus.exitCode(for: error) == .success {
+        if printsCommandLineText { print(Plexus.fullMessage(for: error)) }
+        exit(0)
+    }
+    let message = Plexus.message(for: error)
+    guard let tree = try? commandTree() else { exitForUsageMistake("plexus: \(message)") }
+    exitForUsageMistake(usageMistakeLine(arguments, root: tree, message: message, configKeys: Commands.configKeyNames))
+}
+
+if arguments.contains("help"), let tree = try? commandTree() {
+    // `plexus bench help gemm` as `plexus help bench gemm`; and `plexus help trian` is a mistake, not the overview.
+    arguments = helpMovedToFront(arguments, root: tree)
+    if arguments.first == "help", let line = unknownHelpTopic(arguments, root: tree) { exitForUsageMistake(line) }
+}
 var command: ParsableCommand
 do {
-    command = try Plexus.parseAsRoot()
+    command = try Plexus.parseAsRoot(arguments)
 } catch {
     exitForArgumentError(error)
 }
 do {
+    // Every command ends the process itself (runOnEveryRank, runInThisProcess): what run() throws is ArgumentParser's
+    // (help of `plexus help`, a bare `plexus` or `plexus bench`).
     try command.run()
-} catch let exitCode as ExitCode {
-    exit(exitCode.rawValue)
-} catch let error where error is CleanExit || error is ValidationError {
-    exitForArgumentError(error)
 } catch {
-    // A local command's own error (evaluate, predict, bench gemm): one line, the status of its kind.
-    reportError(error, rank: 0, worldSize: 1)
-    exit(exitStatus(of: error))
+    exitForArgumentError(error)
 }

@@ -57,6 +57,11 @@ final class StallTests: XCTestCase {
         let several = CollectiveStalled(ranks: [1, 3], activity: .evaluation(epoch: 2), timeoutSeconds: 2.5)
         XCTAssertEqual(several.description,
                        "ranks 1, 3 stalled in the evaluation after epoch 2: no progress for 2.5 s; stopping the job")
+        // Every other rank arrived: the rank that throws it was the stopped one.
+        let itself = CollectiveStalled(ranks: [], activity: .step(45), timeoutSeconds: 3)
+        XCTAssertEqual(itself.description, "stalled at step 45 itself: no progress for 3 s; stopping the job")
+        XCTAssertNil(itself.rankInvolved)
+        XCTAssertEqual(several.rankInvolved, 1)
         XCTAssertEqual(Activity.startUp.description, "at start-up")
     }
 }

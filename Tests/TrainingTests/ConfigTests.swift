@@ -42,7 +42,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.optimizer.weightDecay, 0.01)
         XCTAssertEqual(config.model.layers, [.init(units: 64, activation: .gelu), .init(units: 10, activation: .identity)])
         XCTAssertEqual(config.training.threads, .fixed(2))
-        XCTAssertEqual(config.data.test, "/data/t10k")
+        XCTAssertEqual(config.data.test, .path("/data/t10k"))
     }
 
     private func assertUserError(_ text: String, overrides: [String] = [], contains fragments: [String],

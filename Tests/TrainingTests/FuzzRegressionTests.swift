@@ -2,6 +2,7 @@
 @testable import Datasets
 @testable import Formats
 import Foundation
+@testable import Parquet
 @testable import Support
 @testable import Training
 import XCTest
@@ -50,11 +51,10 @@ final class FuzzRegressionTests: XCTestCase {
     func testCSVRegressions() throws {
         for (targets, requireTargets) in [(["label"], true), (["label"], false), (["label", "b"], true), (["a", "label"], false)] {
             try replay("csv") { bytes in
-                let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
-                XCTAssertEqual(table.features.count, table.lines.count * table.featureNames.count)
-                XCTAssertEqual(table.targets.count, table.lines.count * targets.count)
-                XCTAssertTrue(table.features.allSatisfy(\.isFinite))
-                let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
+                let dataset = try Dataset.fromCSV(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
+                XCTAssertGreaterThan(dataset.count, 0)
+                XCTAssertEqual(dataset.targets.count, dataset.count * targets.count)
+                if case let .floats(features) = dataset.features { XCTAssertTrue(features.allSatisfy(\.isFinite)) }
                 try dataset.applyNormalization(.standardize)
                 try dataset.applyTargetNormalization(.standardize)
                 if targets.count == 1 { try? dataset.validateClassLabels(classCount: 3) } else { try? dataset.validateBinaryTargets() }
@@ -64,15 +64,50 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     func testNPZRegressions() throws {
-        for (names, requireTargets) in [(nil, true), (["a", "b"], false)] as [([String]?, Bool)] {
+        let variants: [([String]?, Bool, (String?, String?))] = [(nil, true, (nil, nil)), (["a", "b"], false, (nil, nil)),
+                                                                 (nil, true, ("X", "y"))]
+        for (names, requireTargets, arrays) in variants {
             try replay("npz") { bytes in
                 let dataset = try Dataset.fromNPZ(FileBytes(copying: bytes), path: "fuzz.npz", targetNames: names,
-                                                  requireTargets: requireTargets)
+                                                  requireTargets: requireTargets, arrays: arrays)
                 XCTAssertEqual(dataset.targets.count, dataset.count * dataset.targetCount)
                 try dataset.applyNormalization(.standardize)
                 try dataset.applyTargetNormalization(.standardize)
                 dataset.limit(to: 2)
             }
+        }
+    }
+
+    func testParquetRegressions() throws {
+        try replay("parquet") { bytes in
+            let file = try ParquetFile(FileBytes(copying: bytes), path: "fuzz.parquet")
+            XCTAssertEqual(file.rowGroupStarts.last, file.rowCount)
+            for column in file.columns.indices {
+                do {
+                    let values = try file.read(column: column, rows: 0..<min(file.rowCount, 4096))
+                    XCTAssertEqual(values.nulls?.count ?? min(file.rowCount, 4096), min(file.rowCount, 4096))
+                } catch let error as UserError {
+                    XCTAssertFalse(error.message.contains("\n"), error.message)
+                }
+            }
+            if file.rowCount <= 50_000 {
+                let dataset = try Dataset.fromParquet([file], targets: ["label"], requireTargets: false)
+                XCTAssertEqual(dataset.targets.count, dataset.count)
+                try dataset.applyNormalization(.standardize)
+            }
+        }
+    }
+
+    func testNPYRegressions() throws {
+        try replay("npy") { bytes in
+            let file = try NumPyFile(FileBytes(copying: bytes), path: "fuzz.npy")
+            var values = [Float](repeating: 0, count: file.rowCount * file.rowWidth)
+            try values.withUnsafeMutableBufferPointer { try file.readRows(0..<file.rowCount, into: $0) }
+            XCTAssertTrue(values.allSatisfy(\.isFinite))
+            let dataset = try Dataset.fromArrays(features: file, featuresWhat: "fuzz.npy", targets: file, targetsWhat: "fuzz.npy",
+                                                 pair: "fuzz.npy has \(file.rowCount) rows but fuzz.npy", base: "y",
+                                                 targetNames: nil, paths: ["fuzz.npy"])
+            XCTAssertEqual(dataset.count, file.rowCount)
         }
     }
 

@@ -60,7 +60,7 @@ final class StepTests: XCTestCase {
     }
 
     func testStepRunsThePipelineInOrderAndObserversSeeIt() throws {
-        let setup = try TrainingSetup(config: try config(), communicator: LocalCommunicator())
+        let setup = try TrainingSetup(config: try config(), communicator: InProcessCommunicator())
         let observer = RecordingObserver()
         let step = TrainingStep(setup: setup, reduction: try makeGradientReduction(setup.config.reductionOptions, network: setup.network, communicator: setup.communicator, threads: 1), observer: observer)
         let before = Array(setup.network.parameters)
@@ -71,7 +71,7 @@ final class StepTests: XCTestCase {
         XCTAssertGreaterThan(outcome.lossSum, 0)
         XCTAssertNotEqual(Array(setup.network.parameters), before, "the optimizer step changed the parameters")
         // The last batch of an epoch is short: 96 = 4 × 24 exactly, so ask a 100-row set for its fifth batch.
-        let short = try TrainingSetup(config: try config(rows: 100), communicator: LocalCommunicator())
+        let short = try TrainingSetup(config: try config(rows: 100), communicator: InProcessCommunicator())
         let shortStep = TrainingStep(setup: short, reduction: try makeGradientReduction(short.config.reductionOptions, network: short.network, communicator: short.communicator, threads: 1))
         XCTAssertEqual(try shortStep.run(batchIndex: 4, of: short.epochOrder(0), step: 4).samples, 4)
     }
@@ -79,7 +79,7 @@ final class StepTests: XCTestCase {
     /// With one rank both reductions leave the batch's gradient: the fixed-point one rounded per group, so the two
     /// agree to float rounding, and the fixed-point one equals the group sums done by hand bit for bit.
     func testFixedPointGroupsAgreeWithFloatAllreduceAndWithHandSums() throws {
-        let setup = try TrainingSetup(config: try config(), communicator: LocalCommunicator())
+        let setup = try TrainingSetup(config: try config(), communicator: InProcessCommunicator())
         let network = setup.network, rows = 24, group = 5
         let input = (0..<(rows * network.inputWidth)).map { Float(($0 * 37) % 19) / 19 - 0.5 }
         let outputGradient = (0..<(rows * network.outputWidth)).map { Float(($0 * 13) % 7) / 70 - 0.05 }
@@ -94,7 +94,7 @@ final class StepTests: XCTestCase {
                 }
             }
         }
-        let communicator = LocalCommunicator()
+        let communicator = InProcessCommunicator()
         let plain = try gradients(FloatAllreduce(network: network, communicator: communicator))
         let fixed = try gradients(FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: 2))
         for (a, b) in zip(plain, fixed) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }

@@ -32,10 +32,10 @@ final class TargetTests: TemporaryDirectoryTestCase {
     func testCSVTargetErrors() throws {
         let cases: [(String, [String], String)] = [
             ("a,y1\n1,2\n", ["y1", "y2"], ":1: no \"y2\" column in the header; columns are: \"a\", \"y1\""),
-            ("a,y1,y1\n1,2,3\n", ["y1"], ":1: the header names the target \"y1\" 2 times"),
+            ("a,y1,y1\n1,2,3\n", ["y1"], ":1: column \"y1\" appears more than once in the header"),
             ("y1,y2\n1,2\n", ["y1", "y2"], ":1: the header has no feature columns besides \"y1\", \"y2\""),
             ("a,y1,y2\n1,2,3\n4,five,6\n", ["y1", "y2"], ":3: non-numeric value \"five\" in column \"y1\""),
-            ("a,y1,y2\n1,2,\n", ["y1", "y2"], ":2: missing value in column \"y2\""),
+            ("a,y1,y2\n1,2,\n", ["y1", "y2"], ":2: missing target in column \"y2\" (every row needs its target)"),
         ]
         for (index, (text, targets, expected)) in cases.enumerated() {
             let path = try write(text, "case\(index).csv")

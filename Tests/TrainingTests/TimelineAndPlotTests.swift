@@ -62,7 +62,7 @@ final class TimelineAndPlotTests: TemporaryDirectoryTestCase {
     }
 
     func testGatherOnOneRankUsesTheAlignment() throws {
-        let communicator = LocalCommunicator()
+        let communicator = InProcessCommunicator()
         let alignment = try ClockAlignment.measure(communicator)
         let now = TimelineRecorder.now()
         XCTAssertLessThanOrEqual(alignment.shift, now, "alone, the shift is this rank's origin")

@@ -1,127 +1,63 @@
 #!/usr/bin/env bash
-# Fuzzes the input readers with libFuzzer (swiftc -sanitize=fuzzer,address), one target after the other.
+# Fuzzes the input readers with libFuzzer, one target after the other.
 #
-#   Tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 seconds; idx csv npz config safetensors)
+#   Tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 seconds; every target)
 #
-# Targets are Tests/fuzz/targets/NAME.swift; each is compiled with swiftc directly (not SwiftPM, so the
-# normal build is untouched) into one module together with the reader sources it needs. Yams/CYaml (for
-# the config target) come from SwiftPM's checkout in .build/checkouts/Yams and are built instrumented;
-# Kernels and NeuralNet (config types) are built plainly. Everything goes to .build/fuzz/.
+# A target is a directory Tests/fuzz/targets/NAME (its main.swift hands libFuzzer one input at a time). With
+# PLEXUS_FUZZ_RUNTIME naming libFuzzer's archive without a main, Package.swift makes each such directory an executable
+# fuzz-NAME and compiles every module it uses with coverage and AddressSanitizer; this script sets that variable,
+# builds the executables with SwiftPM in a scratch path of their own (.build/fuzz, so the normal build is untouched)
+# and runs them. The targets are the package's fuzz-* products: this script lists no source files.
 #
-# Seeds: small valid inputs generated here, plus Tests/fuzz/regressions/NAME/*. The corpus grows in
-# .build/fuzz/corpus/NAME across runs. Every crash, hang (> FUZZ_TIMEOUT s per input, default 10),
-# out-of-memory (> 2048 MB RSS) or single allocation > FUZZ_MALLOC_LIMIT_MB (default 512) is copied to
-# Tests/fuzz/regressions/NAME/ (commit it with the fix; FuzzRegressionTests replays it) and makes the
-# exit status 1. libFuzzer stops a target at its first finding. One line per target:
+# Seeds: small valid inputs generated here, the test fixtures of each format, plus Tests/fuzz/regressions/NAME/*.
+# The corpus grows in .build/fuzz/corpus/NAME across runs. Every crash, hang (> FUZZ_TIMEOUT s per input, default
+# 10), out-of-memory (> 2048 MB RSS) or single allocation > FUZZ_MALLOC_LIMIT_MB (default 512) is copied to
+# Tests/fuzz/regressions/NAME/ (commit it with the fix; FuzzRegressionTests replays it) and makes the exit status 1.
+# libFuzzer stops a target at its first finding. One line per target:
 #   fuzz NAME: ok|FOUND KIND, N executions in S s, corpus C inputs[, saved PATH]
 #
-# Environment: SWIFTC, CLANG (default: next to swiftc), FUZZ_OPT (-O),
-# FUZZ_TIMEOUT, FUZZ_MALLOC_LIMIT_MB. libFuzzer logs: .build/fuzz/logs/NAME.log.
+# Environment: SWIFTC (default: swiftc on PATH), FUZZ_TIMEOUT, FUZZ_MALLOC_LIMIT_MB. libFuzzer logs:
+# .build/fuzz/logs/NAME.log.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=../../launch/common.sh
+source "$root/launch/common.sh"
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(idx csv npz config safetensors); fi
 case "$seconds" in ''|*[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2; exit 2 ;; esac
 
 SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
 toolchain_bin="$(dirname "$(readlink -f "$SWIFTC")")"
-CLANG="${CLANG:-$toolchain_bin/clang}"
-OPT="${FUZZ_OPT:--O}"
-build="$root/.build/fuzz"
-mkdir -p "$build/lib" "$build/bin" "$build/logs" "$build/corpus"
+runtime="$(find "$toolchain_bin/../lib/clang" -name 'libclang_rt.fuzzer_no_main-x86_64.a' 2>/dev/null | head -1)"
+[ -n "$runtime" ] || { echo "fuzz: no libclang_rt.fuzzer_no_main in the Swift toolchain of $SWIFTC" >&2; exit 2; }
+export PLEXUS_FUZZ_RUNTIME="$runtime"
+scratch="$root/.build/fuzz"
+mkdir -p "$scratch/logs" "$scratch/corpus"
 export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-$toolchain_bin/llvm-symbolizer}"
 # Leaks are not what this looks for (the Swift runtime keeps caches alive); stack overflows are.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:handle_abort=1:detect_stack_use_after_return=0}"
-
 log() { echo "fuzz: $*" >&2; }
 
-# Rebuilds OUTPUT when it is missing or older than any of the given inputs.
-stale() {
-    local output="$1"; shift
-    [ -e "$output" ] || return 0
-    local input
-    for input in "$@"; do [ "$input" -nt "$output" ] && return 0; done
-    return 1
-}
-
-# --- dependencies: Yams (instrumented), Kernels and NeuralNet (plain) ---------------------------
-yams="$root/.build/checkouts/Yams"
-if [ ! -d "$yams/Sources/Yams" ]; then
-    log "resolving SwiftPM dependencies for Yams"
-    (cd "$root" && swift package resolve >&2)
-fi
-
-build_cyaml() {
-    local sources=("$yams"/Sources/CYaml/src/*.c)
-    stale "$build/lib/libCYaml.a" "${sources[@]}" || return 0
-    log "building CYaml"
-    rm -rf "$build/obj/CYaml"; mkdir -p "$build/obj/CYaml"
-    local source
-    for source in "${sources[@]}"; do
-        "$CLANG" -c -O1 -g -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_STATIC \
-            -I "$yams/Sources/CYaml/include" "$source" -o "$build/obj/CYaml/$(basename "$source" .c).o"
-    done
-    rm -f "$build/lib/libCYaml.a"
-    "$toolchain_bin/llvm-ar" rcs "$build/lib/libCYaml.a" "$build/obj/CYaml"/*.o
-}
-
-# swift_library NAME "SWIFTC FLAGS" SOURCES...: a static library plus its .swiftmodule in $build/lib.
-swift_library() {
-    local name="$1" flags="$2"; shift 2
-    stale "$build/lib/lib$name.a" "$@" || return 0
-    log "building $name"
-    rm -rf "$build/obj/$name"; mkdir -p "$build/obj/$name"
-    # shellcheck disable=SC2086
-    (cd "$build/obj/$name" && "$SWIFTC" -parse-as-library $OPT -g -module-name "$name" $flags \
-        -I "$build/lib" -I "$yams/Sources/CYaml/include" \
-        -emit-module -emit-module-path "$build/lib/$name.swiftmodule" \
-        -emit-library -static -o "$build/lib/lib$name.a" "$@")
-}
-
-build_cyaml
-swift_library Yams "-sanitize=fuzzer,address -D SWIFT_PACKAGE -Xcc -DYAML_DECLARE_STATIC" "$yams"/Sources/Yams/*.swift
-swift_library Kernels "" "$root"/Sources/Kernels/*.swift
-swift_library NeuralNet "" "$root"/Sources/NeuralNet/*.swift
-
-# --- targets -----------------------------------------------------------------------------------
-training="$root/Sources/Training"
-target_sources() {
-    local common=("$training/UserError.swift" "$training/Formats/FileIO.swift" "$here/support/FuzzSupport.swift")
-    # Dataset and what it is made from (IDX arrays, CSV tables, npz archives).
-    local data=("$training/Data/Dataset.swift" "$training/Data/ByteStorage.swift" "$training/Data/Targets.swift"
-                "$training/Data/CSV.swift" "$training/Formats/IDX.swift")
-    local npz=("$training/Data/Zip.swift" "$training/Data/NumPy.swift" "$training/Data/NPZDataset.swift")
-    case "$1" in
-        idx|csv)     echo "${common[@]}" "${data[@]}" ;;
-        npz)         echo "${common[@]}" "${data[@]}" "${npz[@]}" ;;
-        config)      echo "${common[@]}" "${data[@]}" "$training/Config/ConfigTree.swift" "$training/Config/ConfigKey.swift" "$training/Config/TrainingConfig.swift" "$training/Config/TaskConfig.swift" ;;
-        safetensors) echo "${common[@]}" "$training/Formats/SHA256.swift" "$training/Formats/SafeTensors.swift" ;;
-        *) return 1 ;;
-    esac
-}
-max_len() {
-    case "$1" in idx|npz) echo 16384 ;; *) echo 4096 ;; esac
-}
-
-build_target() {
-    local name="$1" sources
-    sources="$(target_sources "$name")" || { echo "unknown fuzz target $name (known: idx csv npz config safetensors)" >&2; exit 2; }
-    # shellcheck disable=SC2206
-    local files=($sources "$here/targets/$name.swift")
-    local libraries=(-lKernels)                           # Dataset.gather's thread pool
-    [ "$name" = config ] && libraries=(-lYams -lCYaml -lNeuralNet -lKernels)
-    if stale "$build/bin/$name" "${files[@]}" "$0" "$build/lib/libYams.a" "$build/lib/libNeuralNet.a"; then
-        log "building target $name"
-        rm -rf "$build/obj/target-$name"; mkdir -p "$build/obj/target-$name"
-        # shellcheck disable=SC2086
-        (cd "$build/obj/target-$name" && "$SWIFTC" -sanitize=fuzzer,address -parse-as-library $OPT -g \
-            -module-name "Fuzz_$name" -I "$root/Sources/CZlib" -I "$build/lib" -I "$yams/Sources/CYaml/include" \
-            -use-ld=lld -L "$build/lib" "${libraries[@]}" -lz "${files[@]}" -o "$build/bin/$name")
-    fi
-}
+cd "$root"
+mapfile -t build_flags < <(mpi_build_flags)
+# C modules (Yams' libyaml) get the same instrumentation as the Swift ones.
+build_flags+=(--scratch-path "$scratch" -Xcc -fsanitize=fuzzer-no-link -Xcc -fsanitize=address)
+known="$(swift package "${build_flags[@]}" describe --type json 2>/dev/null \
+    | sed -nE 's/^ *"name" *: *"fuzz-([A-Za-z0-9_-]+)".*/\1/p' | sort -u | tr '\n' ' ')"
+[ -n "$known" ] || { echo "fuzz: the package has no fuzz-* targets (is PLEXUS_FUZZ_RUNTIME read by Package.swift?)" >&2; exit 2; }
+# shellcheck disable=SC2206  # target names, one word each
+if [ $# -gt 0 ]; then targets=("$@"); else targets=($known); fi
+for name in "${targets[@]}"; do
+    case " $known " in *" $name "*) ;; *) echo "unknown fuzz target $name (known: $known)" >&2; exit 2 ;; esac
+done
+bin="$(swift build "${build_flags[@]}" --show-bin-path)"
+for name in "${targets[@]}"; do
+    log "building fuzz-$name"
+    swift build "${build_flags[@]}" --product "fuzz-$name" >"$scratch/logs/build-$name.log" 2>&1 ||
+        { tail -20 "$scratch/logs/build-$name.log" >&2; echo "fuzz: building fuzz-$name failed (log: ${scratch#"$root"/}/logs/build-$name.log)" >&2; exit 2; }
+done
 
 # --- seeds -------------------------------------------------------------------------------------
 work="$(mktemp -d /tmp/plexus-fuzz.XXXXXX)"
@@ -143,14 +79,11 @@ write_seeds() {
             printf '\xef\xbb\xbflabel;a\r\n1,2\r\n\r\n3,4.125\r\n' | tr ';' ',' >"$dir/bom-crlf.csv"
             printf 'a,b\n1,2\n3,4\n' >"$dir/nolabel.csv"
             ;;
-        npz)
-            # Files numpy wrote: every dtype stored and deflated, zip64, and the broken ones.
-            cp "$root"/Tests/fixtures/npz/*.npz "$dir/"
-            ;;
         config)
             cp "$root/Configs/fashion-mnist.yaml" "$dir/fashion-mnist.yaml"
             for fixture in "$root"/Tests/scripts/fixtures/*.yaml; do [ -e "$fixture" ] && cp "$fixture" "$dir/"; done
             printf 'data: {train: d.csv, normalize: standardize, train_limit: 10}\nmodel:\n  layers: [{units: 1}]\nloss: mse\noptimizer: {name: sgd, lr: 0.1, momentum: 0.9, nesterov: true}\nschedule: {name: step, step_size: 5, gamma: 0.5}\ntraining: {epochs: 2, batch_size: 4, threads: 1, clip_grad_norm: 1.0, deterministic: true}\ncheckpoint: {every_steps: 3, keep: 2}\n' >"$dir/csv.yaml"
+            printf 'data: {train: {x: a.npy, y: b.npy}, test: [t1.parquet, t2.parquet], validation: {file: v.h5, x: f, y: l}}\nmodel: {layers: [{units: 1}]}\n' >"$dir/locations.yaml"
             ;;
         safetensors)
             # Two F32 tensors ([2] and [1,1]) plus metadata; and an empty file with only "{}".
@@ -162,27 +95,31 @@ write_seeds() {
             printf '\x08\0\0\0\0\0\0\0{}      ' >"$dir/empty.safetensors"
             ;;
     esac
+    # Files real writers made: numpy's .npz and .npy files, pyarrow's Parquet files.
+    if [ -d "$root/Tests/fixtures/$name" ]; then
+        find "$root/Tests/fixtures/$name" -type f -name "*.$name" -exec cp {} "$dir/" \;
+    fi
     if [ -d "$here/regressions/$name" ]; then
         find "$here/regressions/$name" -type f ! -name '*.md' -exec cp {} "$dir/" \;
     fi
+}
+max_len() {
+    case "$1" in idx|npz|parquet) echo 16384 ;; *) echo 4096 ;; esac
 }
 
 # --- run ---------------------------------------------------------------------------------------
 status=0
 for name in "${targets[@]}"; do
-    build_target "$name"
-done
-for name in "${targets[@]}"; do
     write_seeds "$name"
-    corpus="$build/corpus/$name"
+    corpus="$scratch/corpus/$name"
     artifacts="$work/artifacts/$name"
     mkdir -p "$corpus" "$artifacts"
-    logfile="$build/logs/$name.log"
+    logfile="$scratch/logs/$name.log"
     dictionary=()
     [ -f "$here/$name.dict" ] && dictionary=(-dict="$here/$name.dict")
     started=$(date +%s)
     st=0
-    "$build/bin/$name" "$corpus" "$work/seeds/$name" \
+    "$bin/fuzz-$name" "$corpus" "$work/seeds/$name" \
         -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb="${FUZZ_MALLOC_LIMIT_MB:-512}" \
         -max_len="$(max_len "$name")" -timeout="${FUZZ_TIMEOUT:-10}" -detect_leaks=0 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 "${dictionary[@]}" >"$logfile" 2>&1 || st=$?

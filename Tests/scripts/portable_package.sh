@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What launch/package produces, checked without root:
 #   * one top folder plexus-VERSION-linux-ARCH with bin/plexus, launch/{train,slurm.sbatch,
-#     common.sh,hostfile.example}, Configs/, README.md, BUILD-INFO, and no sources;
+#     common.sh,hostfile.example}, Configs/, README.md, BUILD-INFO, the man page and completion
+#     scripts under share/, and no sources;
+#   * bin/plexus --version names the tarball's version and commit;
 #   * bin/plexus's NEEDED (readelf -d) lists only glibc's libraries, libmpi.so.40, libz and
 #     libgcc_s (the Swift runtime, Foundation, Dispatch and libstdc++ are linked in): no
 #     GLIBCXX/CXXABI versions, nothing from the Swift toolchain in ldd, and no glibc symbol version
@@ -28,7 +30,9 @@ top="$(basename "$tarball" .tar.gz)"
 # --- contents ----------------------------------------------------------------------------------
 tar -tzf "$tarball" > "$tmp/list"
 for f in bin/plexus launch/train launch/slurm.sbatch launch/common.sh launch/hostfile.example \
-         Configs/fashion-mnist.yaml README.md BUILD-INFO; do
+         Configs/fashion-mnist.yaml README.md BUILD-INFO share/man/man1/plexus.1 \
+         share/bash-completion/completions/plexus share/zsh/site-functions/_plexus \
+         share/fish/vendor_completions.d/plexus.fish; do
     grep -qx "$top/$f" "$tmp/list" || fail "the tarball lacks $top/$f"
 done
 if grep -v "^$top/" "$tmp/list" | grep -q .; then fail "entries outside $top/: $(grep -v "^$top/" "$tmp/list" | head -3 | tr '\n' ' ')"; fi
@@ -37,6 +41,15 @@ tar -C "$tmp" -xzf "$tarball"
 binary_p="$tmp/$top/bin/plexus"
 [ -x "$binary_p" ] || fail "bin/plexus is not executable"
 cpu="$(sed -n 's/^target_cpu: //p' "$tmp/$top/BUILD-INFO")"
+[[ "$(sed -n 1p "$tmp/$top/share/man/man1/plexus.1")" == ".TH PLEXUS 1 "* ]] || fail "share/man/man1/plexus.1 is no man page"
+grep -q '^\.SS "plexus train"$' "$tmp/$top/share/man/man1/plexus.1" || fail "the man page lacks plexus train"
+grep -q 'train' "$tmp/$top/share/bash-completion/completions/plexus" || fail "the bash completions lack train"
+version_line="$("$binary_p" --version)" || fail "bin/plexus --version failed"
+version_line="${version_line%%$'\n'*}"
+[[ "$version_line" == "plexus $version ("* ]] || fail "bin/plexus --version says '$version_line', expected plexus $version (...)"
+if [[ "$top" =~ -g([0-9a-f]{7}) ]] && [[ "$version_line" != *"${BASH_REMATCH[1]}"* ]]; then
+    fail "bin/plexus --version says '$version_line', the tarball is of commit ${BASH_REMATCH[1]}"
+fi
 [ "$cpu" = "$(portable_target_cpu)" ] || fail "BUILD-INFO says target_cpu '$cpu', expected $(portable_target_cpu)"
 
 # --- what it needs from the node ---------------------------------------------------------------

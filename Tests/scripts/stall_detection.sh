@@ -3,7 +3,9 @@
 # With 3 ranks and distributed.timeout_seconds=T, one rank is stopped mid-training (rank 2, then rank 0, whose
 # stall rank 1 must report): the job must end with status 1 within T + 5 s of the stop, print a warning at half the
 # timeout naming that rank and exactly one line "plexus: rank R stalled at step N: no progress for T s; stopping the
-# job", and leave no process behind (the stopped one included).
+# job", and leave no process behind (the stopped one included). Rank 0, when it is the one that reports, records the
+# stall in RUN_DIR/exit.json (status 1, cause stalled, the stopped rank, the step, the line); stopped itself, it
+# writes none, or - resumed by OpenMPI's SIGCONT before the kill - a record naming itself.
 set -euo pipefail
 name=stall_detection
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -50,6 +52,25 @@ for victim in 2 0; do
     sleep 1
     if pgrep -f -- "--run-dir $run( |$)" >/dev/null; then
         fail "stopping rank $victim: processes left: $(pgrep -af -- "--run-dir $run( |$)" | head -3 | tr '\n' ' ')"
+    fi
+    if [ "$victim" = 0 ]; then
+        if [ -e "$run/exit.json" ]; then
+            python3 - "$run/exit.json" <<'PY' || fail "stopped rank 0 wrote a record not naming itself: $(cat "$run/exit.json")"
+import json, re, sys
+record = json.load(open(sys.argv[1]))
+sys.exit(0 if record["status"] == 1 and record["cause"] == "stalled" and record["rank"] == 0
+         and re.fullmatch(r"plexus: rank 0: stalled .* itself: no progress for \d+ s; stopping the job", record["message"]) else 1)
+PY
+        fi
+    else
+        python3 - "$run/exit.json" "$victim" "$(grep -E "$pattern" "$tmp/err-$victim")" <<'PY' \
+            || fail "stopping rank $victim: exit.json $(cat "$run/exit.json" 2>&1)"
+import json, re, sys
+record, victim, line = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
+step = re.search(r"at step (\d+)", line)
+sys.exit(0 if record == {"status": 1, "cause": "stalled", "rank": victim, "step": int(step.group(1)) if step else None,
+                         "message": line} else 1)
+PY
     fi
     report+="rank $victim: '$(grep -E "$pattern" "$tmp/err-$victim")' after ${took}s; "
 done

@@ -1,17 +1,31 @@
-// Shared by every fuzz target (compiled into the same module as the reader sources and the target).
+// FuzzSupport: what every fuzz target (Tests/fuzz/targets/NAME/main.swift) shares — the libFuzzer driver and the
+// check that bad input ends as a one-line UserError.
 #if canImport(Glibc)
 import Glibc
 #endif
+@testable import Support
 
 /// PLEXUS_FUZZ_PRINT=1 prints each input's outcome (for choosing regression inputs: `BINARY FILE...`).
 private let printOutcomes = getenv("PLEXUS_FUZZ_PRINT").map { String(cString: $0) == "1" } ?? false
 
 /// Scalars that end a line in a terminal or in `lines()`-style readers: LF, VT, FF, CR, NEL, LS, PS.
-let lineBreaks: Set<UInt32> = [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029]
+public let lineBreaks: Set<UInt32> = [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029]
+
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runDriver(_ argc: UnsafeMutablePointer<Int32>,
+                       _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                       _ body: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+
+/// Runs libFuzzer (its command line is this process's) with `body` as LLVMFuzzerTestOneInput, then exits.
+public func runFuzzer(_ body: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Never {
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    exit(runDriver(&argc, &argv, body))
+}
 
 /// Runs `body`; a thrown `UserError` is the expected outcome for bad input, anything else is a bug.
 @inline(never)
-func expectUserErrorOnly(_ what: String, _ body: () throws -> Void) {
+public func expectUserErrorOnly(_ what: String, _ body: () throws -> Void) {
     do {
         try body()
         if printOutcomes { print("OUTCOME \(what): ok") }
@@ -27,6 +41,7 @@ func expectUserErrorOnly(_ what: String, _ body: () throws -> Void) {
 }
 
 /// The fuzzer's input as an array.
-func fuzzBytes(_ data: UnsafePointer<UInt8>, _ size: Int) -> [UInt8] {
-    Array(UnsafeBufferPointer(start: data, count: size))
+public func fuzzBytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
+    guard let data else { return [] }
+    return Array(UnsafeBufferPointer(start: data, count: size))
 }

@@ -1,0 +1,171 @@
+@testable import Datasets
+@testable import Formats
+import Foundation
+@testable import Parquet
+@testable import Support
+import XCTest
+
+/// The Parquet reader on files pyarrow wrote (Tests/fixtures/parquet, made by make_fixtures.py there): every codec,
+/// data page v1 and v2, dictionary and PLAIN encoding, several row groups and pages, nulls, strings and booleans —
+/// compared value by value with what pyarrow reads back (mixed.json) — and each kind of broken file ending in one
+/// clear UserError.
+final class ParquetTests: TemporaryDirectoryTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("fixtures").appendingPathComponent("parquet").path
+
+    func fixture(_ name: String) -> String { Self.fixtures + "/" + name }
+
+    static let variants: [String] = ["none", "snappy", "gzip", "zstd"].flatMap { codec in
+        ["v1", "v2"].flatMap { version in ["dictionary", "plain"].map { "mixed-\(codec)-\(version)-\($0).parquet" } }
+    }
+
+    /// pyarrow's reading of the mixed table: column name → values (NSNull for null).
+    lazy var expected: [String: [Any]] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: fixture("mixed.json")))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: [Any]]
+    }()
+
+    /// The value pyarrow read, as `ParquetColumnData.number` or `text` gives it.
+    func expectedValue(_ column: String, _ row: Int) -> Any? {
+        let value = expected[column]![row]
+        if value is NSNull { return nil }
+        if column == "name" { return value as! String }
+        if column == "flag" { return (value as! Bool) ? 1.0 : 0.0 }
+        if column == "u64" { return Double((value as! NSNumber).uint64Value) }
+        return (value as! NSNumber).doubleValue
+    }
+
+    func testEveryCodecPageVersionAndEncodingReadsWhatPyarrowReads() throws {
+        let names = ["label", "a", "b", "c", "small", "byte", "u32", "u64", "day", "flag", "name"]
+        for variant in Self.variants {
+            let file = try ParquetFile(path: fixture(variant))
+            XCTAssertEqual(file.rowCount, 41, variant)
+            XCTAssertEqual(file.rowGroupStarts, [0, 16, 32, 41], variant)
+            XCTAssertEqual(file.columns.map(\.name), names, variant)
+            XCTAssertEqual(file.columns.map(\.kind), [.integer, .real, .real, .integer, .integer, .integer, .integer, .integer,
+                                                      .integer, .boolean, .text], variant)
+            XCTAssertEqual(file.columns.filter { !$0.isOptional }.map(\.name), ["label", "a", "c"], variant)
+            XCTAssertTrue(file.createdBy?.hasPrefix("parquet-cpp-arrow") ?? false, variant)
+            for (index, name) in names.enumerated() {
+                let data = try file.read(column: index, rows: 0..<41)
+                for row in 0..<41 {
+                    let want = expectedValue(name, row)
+                    XCTAssertEqual(data.isNull(row), want == nil, "\(variant) \(name) row \(row)")
+                    if let text = want as? String {
+                        XCTAssertEqual(data.text(at: row), text, "\(variant) \(name) row \(row)")
+                    } else {
+                        XCTAssertEqual(data.number(at: row), want as? Double, "\(variant) \(name) row \(row)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Any range of rows reads the same values as the whole column, across row groups and pages.
+    func testRowRangesMatchTheWholeColumn() throws {
+        for variant in ["mixed-snappy-v1-dictionary.parquet", "mixed-zstd-v2-plain.parquet", "mixed-gzip-v2-dictionary.parquet"] {
+            let file = try ParquetFile(path: fixture(variant))
+            for column in file.columns.indices {
+                let whole = try file.read(column: column, rows: 0..<41)
+                for range in [0..<1, 3..<9, 15..<17, 16..<32, 30..<41, 40..<41, 20..<20, 0..<41] {
+                    let part = try file.read(column: column, rows: range)
+                    for (offset, row) in range.enumerated() {
+                        XCTAssertEqual(part.isNull(offset), whole.isNull(row), "\(variant) column \(column) rows \(range)")
+                        XCTAssertEqual(part.number(at: offset), whole.number(at: row), "\(variant) column \(column) rows \(range)")
+                        XCTAssertEqual(part.text(at: offset), whole.text(at: row), "\(variant) column \(column) rows \(range)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testDatasetTakesTargetsByNameAndEveryOtherColumnAsAFeature() throws {
+        let data = try Dataset.loadParquet(paths: [fixture("numeric.parquet")], targets: ["label"], requireTargets: true)
+        XCTAssertEqual(data.count, 12)
+        XCTAssertEqual(data.featureNames, ["a", "b", "c"])
+        XCTAssertEqual(data.targets, (0..<12).map { Float($0 % 2) })
+        guard case let .floats(features) = data.features else { return XCTFail("expected float features") }
+        var expected: [Float] = []
+        for row in 0..<12 { expected += [Float(row) * 0.5, Float(row * row), Float(1 - Double(row) / 8)] }
+        XCTAssertEqual(features, expected)
+        XCTAssertEqual(data.location(ofRow: 7), fixture("numeric.parquet") + " (row 7)")
+
+        // Two files are one data set, rows in the listed order; errors name the file and its own row.
+        let shards = try Dataset.load(.shards([fixture("numeric-part-1.parquet"), fixture("numeric-part-2.parquet")]),
+                                      format: .parquet, targets: ["label"])
+        XCTAssertEqual(shards.count, 12)
+        XCTAssertEqual(shards.targets, data.targets)
+        guard case let .floats(shardFeatures) = shards.features else { return XCTFail("expected float features") }
+        XCTAssertEqual(shardFeatures, features)
+        XCTAssertEqual(shards.location(ofRow: 8), fixture("numeric-part-2.parquet") + " (row 1)")
+        let pattern = try Dataset.load(.path(Self.fixtures + "/numeric-part-*.parquet"), format: .parquet, targets: ["label"])
+        XCTAssertEqual(pattern.targets, data.targets)
+
+        // Two targets, one of them a feature otherwise; prediction inputs may lack the target column.
+        let two = try Dataset.load(.path(fixture("numeric.parquet")), format: .parquet, targets: ["c", "label"])
+        XCTAssertEqual(two.featureNames, ["a", "b"])
+        XCTAssertEqual(two.targetCount, 2)
+        let input = try Dataset.load(.path(fixture("numeric.parquet")), format: .parquet, targets: ["price"], requireTargets: false)
+        XCTAssertEqual(input.featureNames, ["a", "label", "b", "c"])
+        XCTAssertEqual(Set(input.targets), [0])
+    }
+
+    func testBrokenFilesAreOneLineNamingTheFile() throws {
+        let cases: [(String, String)] = [
+            ("bad-truncated.parquet", "no PAR1 at the end (is the file truncated?)"),
+            ("bad-no-magic.parquet", "not a Parquet file (no PAR1 at the start)"),
+            ("bad-footer-length.parquet", "a footer of"),
+            ("bad-footer.parquet", "footer"),
+            ("bad-nested.parquet", "column \"x\" is a group (a nested schema); Plexus reads flat schemas only"),
+            ("bad-page-data.parquet", "row group 0, column \"a\": page at byte"),
+            ("bad-decimal.parquet", "column \"x\" is FIXED_LEN_BYTE_ARRAY, which Plexus does not read"),
+            ("bad-delta.parquet", "values in DELTA_BINARY_PACKED, which Plexus does not read"),
+            ("bad-lz4.parquet", "pages compressed with LZ4_RAW are not supported"),
+            ("bad-text-feature.parquet", " (row 0): non-numeric value \"a\" in column \"name\""),
+            ("bad-null-label.parquet", " (row 1): missing target in column \"label\""),
+            ("bad-nan.parquet", " (row 1): missing value in column \"x\""),
+        ]
+        for (name, expected) in cases {
+            let message = errorMessage { try Dataset.loadParquet(paths: [self.fixture(name)], targets: ["label"], requireTargets: true) }
+            XCTAssertTrue(message.hasPrefix(fixture(name) + ":") || message.hasPrefix(fixture(name) + " (row"), "\(name): \(message)")
+            XCTAssertTrue(message.contains(expected), "\(name): \(message)")
+            XCTAssertFalse(message.contains("\n"), name)
+        }
+        // Every truncation of a good file is a UserError, never a crash.
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture("mixed-snappy-v2-dictionary.parquet"))))
+        for length in stride(from: 0, to: good.count, by: 97) {
+            let message = errorMessage {
+                try Dataset.fromParquet([ParquetFile(FileBytes(copying: Array(good[0..<length])), path: "cut.parquet")],
+                                        targets: ["label"], requireTargets: true)
+            }
+            XCTAssertTrue(message.hasPrefix("cut.parquet"), "\(length) bytes: \(message)")
+        }
+        XCTAssertEqual(errorMessage { try Dataset.loadParquet(paths: [self.fixture("numeric.parquet")], targets: ["price"],
+                                                              requireTargets: true) },
+                       fixture("numeric.parquet") + ": no \"price\" column; columns are: \"a\", \"label\", \"b\", \"c\"")
+    }
+
+    /// A C library that is not installed is one line naming what needs it and how to install it.
+    func testMissingLibraryIsOneLine() {
+        XCTAssertEqual(errorMessage {
+            try SharedLibrary(sonames: ["libplexus-absent.so.7", "libplexus-absent.so.8"], purpose: "reading ABC files",
+                              install: "apt-get install libabc")
+        }, "reading ABC files needs libplexus-absent.so.7 or libplexus-absent.so.8, which is not installed (apt-get install libabc)")
+    }
+
+    /// Snappy against the format's own examples: literals, overlapping copies, and data that lies.
+    func testSnappyDecompressesLiteralsAndCopies() throws {
+        // "abcabcabcab": length 11, a 3-byte literal "abc", then a copy of 8 bytes from offset 3 (1-byte offset form).
+        let block: [UInt8] = [11, 0x08, 0x61, 0x62, 0x63, 0x01 | (4 << 2), 3]
+        var output = [UInt8](repeating: 0, count: 11)
+        try block.withUnsafeBytes { input in
+            try output.withUnsafeMutableBytes { try Snappy.decompress(input, into: $0, what: "test") }
+        }
+        XCTAssertEqual(String(decoding: output, as: UTF8.self), "abcabcabcab")
+        for bad in [[11, 0x08, 0x61, 0x62, 0x63, 0x01 | (4 << 2), 4], [11, 0x08, 0x61], [12, 0x08, 0x61, 0x62, 0x63, 0x11, 3]] as [[UInt8]] {
+            XCTAssertThrowsError(try bad.withUnsafeBytes { input in
+                try output.withUnsafeMutableBytes { try Snappy.decompress(input, into: $0, what: "test") }
+            }) { XCTAssertTrue(($0 as? UserError)?.message.hasPrefix("test: corrupt Snappy data") ?? false, "\($0)") }
+        }
+    }
+}

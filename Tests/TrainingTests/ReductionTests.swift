@@ -1,0 +1,205 @@
+@testable import DataParallel
+@testable import Distributed
+import Formats
+import Foundation
+import Kernels
+import NeuralNet
+import XCTest
+
+/// The gradient reductions of several ranks, as threads of this process: node shared memory, buckets of ring sums,
+/// bfloat16 and PowerSGD between nodes, fixed point, each against the plain float allreduce or a reference.
+final class ReductionTests: XCTestCase {
+    /// 26 rows: uneven over 3 and 4 ranks; in deterministic mode 7 groups of 4, the last short.
+    let batch = 26
+
+    /// The network every rank builds (the same weights everywhere); its middle layer is PowerSGD-sized (36×40).
+    func makeNetwork() -> Network {
+        let network = Network(inputWidth: 7, layers: [(40, .relu), (36, .tanh), (4, .identity)], threads: 1)
+        network.initialize(weights: .heUniform, biasValue: 0.1, seed: 3)
+        return network
+    }
+
+    /// Inputs and ∂loss/∂outputs of the global batch of step `step` (already scaled for the batch), on every layout.
+    func globalBatch(step: Int) -> (input: [Float], outputGradient: [Float]) {
+        var generator = SplitMix64(seed: 17, stream: UInt64(step))
+        let input = (0..<(batch * 7)).map { _ in Float(generator.nextUnitDouble() * 2 - 1) }
+        let outputGradient = (0..<(batch * 4)).map { _ in Float(generator.nextUnitDouble() - 0.5) / Float(batch) }
+        return (input, outputGradient)
+    }
+
+    func options(sharedMemory: Bool = true, bucketBytes: Int = 1 << 30, compression: GradientCompression = .none,
+                 deterministicGroup: Int? = nil) -> ReductionOptions {
+        ReductionOptions(sharedMemory: sharedMemory, bucketBytes: bucketBytes, compression: compression, approximationRank: 2,
+                         deterministicGroup: deterministicGroup, seed: 9)
+    }
+
+    /// What one rank saw: the reduced gradient after each step, its own rows' gradient (before reduction) of each
+    /// step, the reduction's description, and what it saves in a checkpoint.
+    struct RankRun {
+        var reduced: [[Float]] = []
+        var local: [[Float]] = []
+        var description = ""
+        var state: [TensorRecord] = []
+    }
+
+    /// Runs `steps` steps' reductions on `ranks` in-process ranks, `ranksPerNode` to a node (1×1: the world of one).
+    func run(ranks: Int, ranksPerNode: Int = 1, _ options: ReductionOptions, steps: Int = 1) throws -> [RankRun] {
+        let body = { (world: Communicator) throws -> RankRun in
+            let network = self.makeNetwork()
+            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: 1)
+            var run = RankRun(description: String(describing: reduction))
+            for step in 0..<steps {
+                let (input, outputGradient) = self.globalBatch(step: step)
+                let rows = reduction.localRows(ofBatch: self.batch)
+                try input.withUnsafeBufferPointer { input in
+                    try outputGradient.withUnsafeBufferPointer { outputGradient in
+                        let x = input.baseAddress! + rows.lowerBound * 7, dy = outputGradient.baseAddress! + rows.lowerBound * 4
+                        _ = network.forward(input: x, batch: rows.count)
+                        network.backward(input: x, outputGradient: dy, batch: rows.count)
+                        run.local.append(Array(network.gradients))
+                        XCTAssertTrue(reduction.backward(BackwardPass(network: network, input: x, outputGradient: dy, rows: rows.count)))
+                        try reduction.finish()
+                    }
+                }
+                run.reduced.append(Array(UnsafeBufferPointer(start: reduction.reducedGradients, count: network.parameterCount)))
+                try reduction.publish()
+            }
+            run.state = try reduction.checkpointState(optimizer: Optimizer(settings: OptimizerSettings(kind: .sgd),
+                                                                         parameterCount: network.parameterCount))
+            return run
+        }
+        if ranks == 1 { return [try body(InProcessCommunicator())] }
+        return try InProcessWorld.run(ranks: ranks, ranksPerNode: ranksPerNode, timeoutSeconds: 60, body).map { try $0.get() }
+    }
+
+    /// The plain float allreduce's result on `ranks` ranks (buckets too large to split, no shared memory).
+    func plain(ranks: Int) throws -> [Float] {
+        let runs = try run(ranks: ranks, options(sharedMemory: false))
+        XCTAssertTrue(runs[0].description.hasPrefix("one float allreduce over \(ranks) ranks"), runs[0].description)
+        return runs[0].reduced[0]
+    }
+
+    func assertSameOnEveryRank(_ runs: [RankRun], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        for run in runs.dropFirst() { XCTAssertEqual(run.reduced, runs[0].reduced, what, file: file, line: line) }
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ what: String,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let worst = zip(a, b).map { abs($0 - $1) / max(1e-3, abs($1)) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(worst, tolerance, what, file: file, line: line)
+        XCTAssertNotEqual(a, b.map { _ in 0 }, what, file: file, line: line)
+    }
+
+    func testNodeSharedMemoryEqualsThePlainAllreduce() throws {
+        // 2 ranks on one node: each slice is segment 0 + segment 1 = a + b, MPI's bits at 2 ranks.
+        let shared = try run(ranks: 2, ranksPerNode: 2, options())
+        XCTAssertTrue(shared[0].description.hasPrefix("node shared memory (2 ranks per node"), shared[0].description)
+        assertSameOnEveryRank(shared, "2 ranks on a node")
+        XCTAssertEqual(shared[0].reduced[0], try plain(ranks: 2))
+        // 2 nodes × 2 ranks: each node's slices a + b, then the two nodes' sums added: (g0 + g1) + (g2 + g3).
+        let nodes = try run(ranks: 4, ranksPerNode: 2, options())
+        XCTAssertTrue(nodes[0].description.contains("(2 ranks per node, each steps 1/2 of the parameters), 2 node(s), float"),
+                      nodes[0].description)
+        assertSameOnEveryRank(nodes, "2 nodes x 2 ranks")
+        let local = nodes.map { $0.local[0] }
+        XCTAssertEqual(nodes[0].reduced[0], local[0].indices.map { (local[0][$0] + local[1][$0]) + (local[2][$0] + local[3][$0]) })
+        assertClose(nodes[0].reduced[0], try plain(ranks: 4), "2 nodes x 2 ranks vs the plain allreduce")
+        // bfloat16 between nodes: each node's sum rounded to bfloat16, the two added and rounded once more.
+        let compressed = try run(ranks: 4, ranksPerNode: 2, options(compression: .bf16))
+        XCTAssertTrue(compressed[0].description.hasSuffix("bfloat16 between nodes"), compressed[0].description)
+        assertSameOnEveryRank(compressed, "2 nodes x 2 ranks, bfloat16")
+        let round = { (value: Float) in floatFromBFloat16(bfloat16Bits(value)) }
+        XCTAssertEqual(compressed[0].reduced[0],
+                       local[0].indices.map { round(round(local[0][$0] + local[1][$0]) + round(local[2][$0] + local[3][$0])) })
+    }
+
+    func testFixedPointIsTheSameOnEveryLayout() throws {
+        let deterministic = options(deterministicGroup: 4)
+        let single = try run(ranks: 1, deterministic)[0].reduced[0]
+        for (ranks, perNode, kind) in [(2, 1, "fixed-point groups"), (3, 1, "fixed-point groups"), (2, 2, "node shared memory"),
+                                       (3, 3, "node shared memory"), (4, 2, "node shared memory")] {
+            let runs = try run(ranks: ranks, ranksPerNode: perNode, deterministic)
+            XCTAssertTrue(runs[0].description.hasPrefix(kind), runs[0].description)
+            assertSameOnEveryRank(runs, "\(ranks) ranks, \(perNode) per node")
+            XCTAssertEqual(runs[0].reduced[0], single, "\(ranks) ranks, \(perNode) per node")
+        }
+        assertClose(single, try plain(ranks: 1), tolerance: 1e-4, "fixed point vs float")
+    }
+
+    func testBucketsEqualOneBuffer() throws {
+        // bucket_mb 0: a ring sum per layer, started as back-propagation finishes it.
+        let two = try run(ranks: 2, options(sharedMemory: false, bucketBytes: 0))
+        XCTAssertTrue(two[0].description.hasSuffix("float, 3 bucket(s) overlapped with backward"), two[0].description)
+        assertSameOnEveryRank(two, "2 ranks, buckets")
+        XCTAssertEqual(two[0].reduced[0], try plain(ranks: 2))
+        let three = try run(ranks: 3, options(sharedMemory: false, bucketBytes: 0))
+        assertSameOnEveryRank(three, "3 ranks, buckets")
+        assertClose(three[0].reduced[0], try plain(ranks: 3), "3 ranks, buckets vs one buffer")
+        // bfloat16 buckets at 2 ranks: bf16(bf16(a) + bf16(b)) for every value.
+        let halves = try run(ranks: 2, options(sharedMemory: false, bucketBytes: 0, compression: .bf16))
+        let round = { (value: Float) in floatFromBFloat16(bfloat16Bits(value)) }
+        XCTAssertEqual(halves[0].reduced[0], zip(halves[0].local[0], halves[1].local[0]).map { round(round($0) + round($1)) })
+        assertSameOnEveryRank(halves, "2 ranks, bfloat16 buckets")
+    }
+
+    func testPowerSGDAgreesWithItsReferenceAndKeepsWhatItDropped() throws {
+        let steps = 3
+        let runs = try run(ranks: 2, options(sharedMemory: false, compression: .powersgd), steps: steps)
+        XCTAssertTrue(runs[0].description.contains("PowerSGD rank 2 (1 matrices compressed)"), runs[0].description)
+        assertSameOnEveryRank(runs, "PowerSGD")
+        let network = makeNetwork(), middle = network.layers[1]
+        let (rows, columns, rank) = (middle.outputWidth, middle.inputWidth, 2)
+        let compressed = middle.weightOffset..<middle.weightOffset + rows * columns
+        // The reference: PyTorch's hook in Double, from both ranks' own gradients, error feedback included.
+        var generator = SplitMix64(seed: 9, stream: 0x5047_5344)
+        var qt = (0..<(rank * columns)).map { _ in Float(generator.nextNormal()) }.map(Double.init)
+        var errors = [[Double]](repeating: [Double](repeating: 0, count: rows * columns), count: 2)
+        var sent: [Float] = [], total: [Double] = []
+        for step in 0..<steps {
+            let m = (0..<2).map { r in (0..<(rows * columns)).map { Double(runs[r].local[step][compressed.lowerBound + $0]) + errors[r][$0] } }
+            var pt = [Double](repeating: 0, count: rank * rows)
+            for r in 0..<2 { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                pt[k * rows + i] += m[r][i * columns + j] * qt[k * columns + j]
+            } } } }
+            for k in 0..<rank {  // modified Gram–Schmidt, ε = 1e-8
+                var norm = 0.0
+                for i in 0..<rows { norm += pt[k * rows + i] * pt[k * rows + i] }
+                for i in 0..<rows { pt[k * rows + i] /= norm.squareRoot() + 1e-8 }
+                for later in (k + 1)..<max(k + 1, rank) {
+                    var dot = 0.0
+                    for i in 0..<rows { dot += pt[k * rows + i] * pt[later * rows + i] }
+                    for i in 0..<rows { pt[later * rows + i] -= dot * pt[k * rows + i] }
+                }
+            }
+            qt = [Double](repeating: 0, count: rank * columns)
+            for r in 0..<2 { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                qt[k * columns + j] += m[r][i * columns + j] * pt[k * rows + i]
+            } } } }
+            var approximation = [Double](repeating: 0, count: rows * columns)
+            for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                approximation[i * columns + j] += pt[k * rows + i] * qt[k * columns + j]
+            } } }
+            for r in 0..<2 { errors[r] = (0..<(rows * columns)).map { m[r][$0] - approximation[$0] / 2 } }
+            let reduced = runs[0].reduced[step]
+            assertClose(compressed.map { reduced[$0] }, approximation.map(Float.init), tolerance: 1e-3, "step \(step): P·Qᵀ")
+            // Everything else goes uncompressed: a + b.
+            for index in 0..<network.parameterCount where !compressed.contains(index) {
+                XCTAssertEqual(reduced[index], runs[0].local[step][index] + runs[1].local[step][index], "step \(step), value \(index)")
+            }
+            sent = compressed.map { reduced[$0] }
+            total = (0..<(rows * columns)).map { m[0][$0] + m[1][$0] }
+        }
+        // The checkpoint keeps Q and each rank's error feedback, on rank 0 only.
+        XCTAssertEqual(runs[0].state.map(\.name), ["compression.powersgd.q", "compression.powersgd.error.0", "compression.powersgd.error.1"])
+        XCTAssertEqual(runs[1].state.count, 0)
+        for r in 0..<2 {
+            assertClose(runs[0].state[1 + r].values, errors[r].map(Float.init), tolerance: 1e-3, "rank \(r)'s error feedback")
+        }
+        assertClose(runs[0].state[0].values, qt.map(Float.init), tolerance: 1e-3, "Q")
+        // Nothing is lost: the last step's P·Qᵀ plus both ranks' error feedback is the sum of what they had to send.
+        let kept = (0..<(rows * columns)).map { sent[$0] + runs[0].state[1].values[$0] + runs[0].state[2].values[$0] }
+        assertClose(kept, total.map(Float.init), tolerance: 1e-4, "P·Qᵀ + error feedback")
+        XCTAssertNotEqual(sent, total.map(Float.init))
+    }
+}
