@@ -57,7 +57,7 @@ let package = Package(
                 swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["Config", "Datasets", "DataParallel", "Distributed", "Formats", "Kernels", "NeuralNet", "Observe",
-                               "Support"],
+                               "Support", "Tables"],
                 swiftSettings: fastMath),
         // `plexus --version` names the commit: the plugin writes VERSION and `git describe` into CommandLineText at
         // build time (Sources/BuildIdentity/plugin.swift says why not here).

@@ -39,11 +39,12 @@ public enum LoadedData {
     }
 
     /// The rows of a table encoded with `encoding` (every row when nil: the rules are fitted on all of them), or the
-    /// rows themselves.
+    /// rows themselves (as a table when `encoding` is given: an npz without gaps read for a model that fills them).
     public func dataset(encoding: TableEncoding? = nil, rules: ColumnRules = ColumnRules(), targets: [String] = ["label"],
                         classTargets: Bool = false, requireTargets: Bool = true) throws -> Dataset {
         switch self {
-        case let .rows(dataset): return dataset
+        case let .rows(dataset) where encoding == nil: return dataset
+        case let .rows(dataset): return try Dataset(table: dataset.columnTable(), encoding: encoding!, requireTargets: requireTargets)
         case let .table(table):
             let fitted = try encoding ?? TableEncoding.fit(table, rows: Array(0..<table.rowCount), rules: rules, targets: targets,
                                                            classTargets: classTargets)

@@ -10,6 +10,11 @@ public struct CategoricalLevels: Equatable, Sendable {
     public var missingLevel: Bool
     public var encoding: CategoricalEncoding
 
+    /// Levels as fitted, or as a model file records them.
+    public init(levels: [String], missingLevel: Bool, encoding: CategoricalEncoding) {
+        (self.levels, self.missingLevel, self.encoding) = (levels, missingLevel, encoding)
+    }
+
     /// How many codes the column has: its levels, the missing level if any, and "other".
     public var codeCount: Int { levels.count + (missingLevel ? 1 : 0) + 1 }
     /// The code of the missing level (when there is one).
@@ -59,6 +64,16 @@ public struct TableEncoding: Equatable, Sendable {
                 sampleWeight: String?, classNames: [String]?) {
         (self.columns, self.missingValues, self.missing, self.targets) = (columns, missingValues, missing, targets)
         (self.sampleWeight, self.classNames) = (sampleWeight, classNames)
+    }
+
+    /// The rules a reader needs to read new rows for this encoding: its categorical columns (as text), what a gap
+    /// is, whether gaps are filled, the weight column.
+    public var readingRules: ColumnRules {
+        ColumnRules(categorical: columns.compactMap { column in
+            guard case let .categorical(levels) = column.kind else { return nil }
+            return (column.name, levels.encoding)
+        }, missingValues: missingValues, missing: missing,
+        missingIndicator: !indicatorColumns.isEmpty, sampleWeight: sampleWeight)
     }
 
     /// Whether the encoding only passes numbers through: no categories, fills, indicators, weights or class names

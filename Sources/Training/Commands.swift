@@ -6,6 +6,7 @@ import Kernels
 import NeuralNet
 import Observe
 import Support
+import Tables
 
 /// The `plexus` subcommands as library calls; the executable parses arguments and turns errors into exit statuses.
 public enum Commands {
@@ -131,8 +132,11 @@ public enum Commands {
     /// The data at `location` in `format` (default: the one its name implies) with the model's targets.
     static func loadData(_ location: DataLocation, format: DataFormat? = nil, for saved: ModelFile.Saved,
                          requireTargets: Bool) throws -> Dataset {
-        try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
-                         requireTargets: requireTargets)
+        let encoding = saved.normalization.encoding
+        return try LoadedData.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
+                                   rules: encoding?.readingRules ?? ColumnRules(), classTargets: encoding?.classNames != nil,
+                                   requireTargets: requireTargets)
+            .dataset(encoding: encoding, targets: saved.normalization.targetNames, requireTargets: requireTargets)
     }
 
     /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.

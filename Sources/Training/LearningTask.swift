@@ -178,9 +178,9 @@ enum LearningTask: Equatable {
         case .classification:
             var best = 0
             for j in 1..<width where outputs[j] > outputs[best] { best = j }
-            return (0..<width).map { "\(outputs[$0])" } + ["\(best)"]
+            return (0..<width).map { "\(outputs[$0])" } + [className(best, normalization)]
         case .binaryClassification:
-            return ["\(outputs[0])", outputs[0] > 0 ? "1" : "0"]
+            return ["\(outputs[0])", className(outputs[0] > 0 ? 1 : 0, normalization)]
         case .multiLabel:
             return (0..<width).map { "\(Float(1 / (1 + Foundation.exp(-Double(outputs[$0])))))" }
         case .regression:
@@ -188,6 +188,12 @@ enum LearningTask: Equatable {
             return (0..<width).map { "\(outputs[$0] * normalization.targetStandardDeviation[$0] + normalization.targetMean[$0])" }
         }
     }
+}
+
+/// Class `index` as `predict` writes it: its name when the class column held text, else the index.
+private func className(_ index: Int, _ normalization: NormalizationRecord) -> String {
+    guard let names = normalization.encoding?.classNames, index < names.count else { return String(index) }
+    return csvField(names[index])
 }
 
 /// `text` as one CSV field: quoted (with quotes doubled) when it holds a comma, quote or line break.

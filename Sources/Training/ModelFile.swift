@@ -46,6 +46,7 @@ enum ModelFile {
             metadata["plexus.feature_scale"] = jsonArray(normalization.scale)
         }
         addTargetMetadata(to: &metadata, loss: config.loss, normalization: normalization)
+        addTableMetadata(to: &metadata, normalization: normalization)
         return metadata
     }
 
@@ -130,6 +131,7 @@ enum ModelFile {
         }
         let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
                                           into: &normalization, path: path)
+        try readTableMetadata(metadata, into: &normalization, inputWidth: inputWidth, path: path)
         let network = Network(inputWidth: inputWidth, layers: specs, threads: threads)
         try load(tensors, into: network, source: path)
         let config = metadata["plexus.config"].flatMap { try? TrainingConfig.parse($0, source: path) }
