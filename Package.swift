@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI", "Kernels", "Support"], swiftSettings: fastMath),
         .target(name: "Formats", dependencies: ["Support", "CZlib"], swiftSettings: fastMath),
         .target(name: "Tables", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
+        .target(name: "Metrics", swiftSettings: fastMath),
         .target(name: "Parquet", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
         .target(name: "HDF5", dependencies: ["Formats", "Support"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Formats", "HDF5", "Kernels", "NeuralNet", "Parquet", "Support", "Tables"],
@@ -57,7 +58,7 @@ let package = Package(
                 swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["Config", "Datasets", "DataParallel", "Distributed", "Formats", "Kernels", "NeuralNet", "Observe",
-                               "Support", "Tables"],
+                               "Metrics", "Support", "Tables"],
                 swiftSettings: fastMath),
         // `plexus --version` names the commit: the plugin writes VERSION and `git describe` into CommandLineText at
         // build time (Sources/BuildIdentity/plugin.swift says why not here).
@@ -77,7 +78,7 @@ let package = Package(
         .testTarget(name: "CommandLineTextTests", dependencies: ["CommandLineText"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests",
                     dependencies: ["Training", "Benchmarks", "Config", "Datasets", "DataParallel", "Distributed", "Formats",
-                                   "HDF5", "Kernels", "NeuralNet", "Observe", "Parquet", "Support"],
+                                   "HDF5", "Kernels", "Metrics", "NeuralNet", "Observe", "Parquet", "Support", "Tables"],
                     swiftSettings: fastMath),
         .testTarget(name: "IntegrationTests",
                     dependencies: ["Training", "Config", "Datasets", "DataParallel", "Distributed", "Formats", "NeuralNet", "Observe",
