@@ -114,7 +114,8 @@ extension TableEncoding {
         }
         let kept = counts.filter { $0.value >= (rareCount ?? 0) }.map(\.key)
         return FeatureColumn(name: column.name, kind: .categorical(CategoricalLevels(
-            levels: sortedUnique(kept), missingLevel: gaps > 0, encoding: encoding)))
+            levels: sortedUnique(kept), missingLevel: gaps > 0, encoding: encoding,
+            folded: sortedUnique(counts.keys.filter { !kept.contains($0) }))))
     }
 
     private static func fitNumeric(_ column: ColumnTable.Column, rows: [Int], rules: ColumnRules, missing: Set<String>,

@@ -9,10 +9,12 @@ public struct CategoricalLevels: Equatable, Sendable {
     /// Whether a gap is a level of its own (the training rows had gaps in this column).
     public var missingLevel: Bool
     public var encoding: CategoricalEncoding
+    /// The training values rarer than `data.rare_category_count`, sorted: they are "other" but not unseen.
+    public var folded: [String]
 
     /// Levels as fitted, or as a model file records them.
-    public init(levels: [String], missingLevel: Bool, encoding: CategoricalEncoding) {
-        (self.levels, self.missingLevel, self.encoding) = (levels, missingLevel, encoding)
+    public init(levels: [String], missingLevel: Bool, encoding: CategoricalEncoding, folded: [String] = []) {
+        (self.levels, self.missingLevel, self.encoding, self.folded) = (levels, missingLevel, encoding, folded)
     }
 
     /// How many codes the column has: its levels, the missing level if any, and "other".
@@ -27,7 +29,7 @@ public struct CategoricalLevels: Equatable, Sendable {
     func code(of cell: String?, missing: Set<String>, index: [String: Int]) -> (code: Int, known: Bool) {
         guard let cell, !missing.contains(cell) else { return missingLevel ? (missingCode, true) : (otherCode, false) }
         if let code = index[cell] { return (code, true) }
-        return (otherCode, false)
+        return (otherCode, folded.contains(cell))
     }
 }
 

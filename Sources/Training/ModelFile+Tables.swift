@@ -9,7 +9,7 @@ import Tables
 //    "targets": [NAME, ...], "sample_weight": NAME|null, "class_names": [NAME, ...]|null}
 // with each feature COLUMN in file order either
 //   {"name": N, "kind": "numeric", "fill": NUMBER|null, "indicator": BOOL}
-//   {"name": N, "kind": "one_hot", "levels": [TEXT, ...], "missing_level": BOOL}
+//   {"name": N, "kind": "one_hot", "levels": [TEXT, ...], "missing_level": BOOL, "folded": [TEXT, ...]}
 // and `plexus.quantiles` (with `plexus.normalization` quantile) one list of quantile values per network input
 // (empty for an input the transform leaves alone).
 
@@ -18,7 +18,10 @@ extension ModelFile {
     static func addTableMetadata(to metadata: inout [String: String], normalization: NormalizationRecord) {
         if let encoding = normalization.encoding { metadata["plexus.columns"] = jsonText(encoding.jsonObject) }
         if normalization.mode == .quantile {
-            metadata["plexus.quantiles"] = jsonText(normalization.quantiles.map { $0.values.count == 1 && $0.values[0] == 0 ? [] : $0.values })
+            // Written by hand: Swift's shortest round-trip digits, so the quantiles read back bit for bit.
+            metadata["plexus.quantiles"] = "[" + normalization.quantiles.map { quantiles in
+                "[" + (quantiles.values == [0] ? [] : quantiles.values).map { "\($0)" }.joined(separator: ",") + "]"
+            }.joined(separator: ",") + "]"
         }
     }
 
@@ -39,11 +42,33 @@ extension ModelFile {
             normalization.encoding = encoding
         }
         if normalization.mode == .quantile {
-            guard let lists = try parsed("plexus.quantiles") as? [[Double]], lists.count == inputWidth else {
+            guard let lists = metadata["plexus.quantiles"].flatMap(numberLists), lists.count == inputWidth else {
                 throw UserError("\(path): corrupt plexus metadata: plexus.quantiles")
             }
             normalization.quantiles = lists.map { FeatureQuantiles(values: $0) }
         }
+    }
+
+    /// The lists of a JSON list of number lists (`[[1.5,2],[]]`), each number read exactly by `Double.init`
+    /// (Foundation's JSON reader may round the last digit); nil for any other text.
+    static func numberLists(_ text: String) -> [[Double]]? {
+        let compact = text.filter { !$0.isWhitespace }
+        guard compact.hasPrefix("["), compact.hasSuffix("]") else { return nil }
+        let inner = compact.dropFirst().dropLast()
+        guard !inner.isEmpty else { return [] }
+        guard inner.hasPrefix("["), inner.hasSuffix("]") else { return nil }
+        var lists: [[Double]] = []
+        for part in inner.dropFirst().dropLast().components(separatedBy: "],[") {
+            guard !part.contains("[") && !part.contains("]") else { return nil }
+            if part.isEmpty { lists.append([]); continue }
+            var values: [Double] = []
+            for field in part.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let value = Double(field), value.isFinite else { return nil }
+                values.append(value)
+            }
+            lists.append(values)
+        }
+        return lists
     }
 
     private static func jsonText(_ object: Any) -> String {
@@ -62,7 +87,8 @@ extension TableEncoding {
             case let .numeric(fill, indicator):
                 return ["name": column.name, "kind": "numeric", "fill": fill.map { Double($0) as Any } ?? NSNull(), "indicator": indicator]
             case let .categorical(levels):
-                return ["name": column.name, "kind": "one_hot", "levels": levels.levels, "missing_level": levels.missingLevel]
+                return ["name": column.name, "kind": "one_hot", "levels": levels.levels, "missing_level": levels.missingLevel,
+                        "folded": levels.folded]
             }
         }
         return ["columns": columns, "missing_values": missingValues, "missing": missing.rawValue, "targets": targets,
@@ -87,7 +113,7 @@ extension TableEncoding {
             case "one_hot":
                 guard let levels = entry["levels"] as? [String], let missingLevel = entry["missing_level"] as? Bool else { return nil }
                 columns.append(FeatureColumn(name: name, kind: .categorical(CategoricalLevels(
-                    levels: levels, missingLevel: missingLevel, encoding: .oneHot))))
+                    levels: levels, missingLevel: missingLevel, encoding: .oneHot, folded: entry["folded"] as? [String] ?? []))))
             default: return nil
             }
         }
