@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Support
+import Tables
 
 /// Everything a run starts from, identical on every rank: data, task, network, optimizer, schedule and position.
 ///
@@ -112,6 +113,19 @@ public final class TrainingSetup {
         let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
                                     targetCount: train.targetCount)
         for set in [train, data.validation, data.test] { if let set { try task.validateTargets(of: set) } }
+        if let weights = config.loss.classWeights, case let .classification(classes) = task {
+            switch weights {
+            case .balanced:
+                train.applyClassWeights(try balancedClassWeights(counts: train.classCounts(classCount: classes),
+                                                                 classNames: train.classNames))
+            case let .given(values):
+                guard values.count == classes else {
+                    throw UserError("loss.class_weights: \(values.count) weight\(values.count == 1 ? "" : "s") for \(classes) "
+                        + "classes (one per class, in class order\(train.classNames.map { ": " + $0.joined(separator: ", ") } ?? ""))")
+                }
+                train.applyClassWeights(values)
+            }
+        }
         try EarlyStoppingState.checkMetric(of: config, task: task)
 
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },
