@@ -71,7 +71,7 @@ public enum LoadedData {
     }
 
     /// The data as a table (rows already numeric become columns `x_0`, `x_1`, ... and their targets).
-    var table: ColumnTable {
+    public var asTable: ColumnTable {
         switch self {
         case let .table(table): return table
         case let .rows(dataset): return dataset.columnTable()

@@ -92,8 +92,8 @@ public struct SplitData {
             self.encoding = encoding
             train = try Dataset(table: table, encoding: encoding, rows: trainingRows)
             validation = try split.map { try Dataset(table: table, encoding: encoding, rows: $0.validationRows) }
-                ?? file.map { try Dataset(table: $0.table, encoding: encoding) }
-            test = try testData.map { try Dataset(table: $0.table, encoding: encoding) }
+                ?? file.map { try Dataset(table: $0.asTable, encoding: encoding) }
+            test = try testData.map { try Dataset(table: $0.asTable, encoding: encoding) }
         }
         for set in [train, validation, test] {
             guard let set else { continue }

@@ -205,22 +205,36 @@ enum LearningTask: Equatable {
 
     /// The column names `predict` writes for a model with `width` outputs: `output_i` and `predicted_class` for
     /// single-target classification, the targets' names for regression (values) and multi-label (probabilities).
-    func predictionHeader(width: Int, targetNames: [String]) -> [String] {
+    func predictionHeader(width: Int, targetNames: [String], normalization: NormalizationRecord,
+                          probabilities: Bool = false) -> [String] {
         switch self {
-        case .classification, .binaryClassification: return (0..<width).map { "output_\($0)" } + ["predicted_class"]
+        case .classification, .binaryClassification:
+            let classes = self == .binaryClassification ? 2 : width
+            return (0..<width).map { "output_\($0)" } + ["predicted_class"]
+                + (probabilities ? (0..<classes).map { csvField("p_" + className($0, normalization, quoted: false)) } : [])
         case .multiLabel, .regression: return targetNames.map(csvField)
         }
     }
 
     /// The columns `predict` writes for one sample's outputs (regression values mapped back to original units).
-    func predictionFields(_ outputs: UnsafePointer<Float>, width: Int, normalization: NormalizationRecord) -> [String] {
+    func predictionFields(_ outputs: UnsafePointer<Float>, width: Int, normalization: NormalizationRecord,
+                          probabilities: Bool = false) -> [String] {
         switch self {
         case .classification:
             var best = 0
             for j in 1..<width where outputs[j] > outputs[best] { best = j }
-            return (0..<width).map { "\(outputs[$0])" } + [className(best, normalization)]
+            var fields = (0..<width).map { "\(outputs[$0])" } + [className(best, normalization)]
+            if probabilities {
+                let largest = (0..<width).map { Double(outputs[$0]) }.max()!
+                let exponentials = (0..<width).map { Foundation.exp(Double(outputs[$0]) - largest) }
+                let total = exponentials.reduce(0, +)
+                fields += exponentials.map { "\(Float($0 / total))" }
+            }
+            return fields
         case .binaryClassification:
+            let probability = Float(1 / (1 + Foundation.exp(-Double(outputs[0]))))
             return ["\(outputs[0])", className(outputs[0] > 0 ? 1 : 0, normalization)]
+                + (probabilities ? ["\(1 - probability)", "\(probability)"] : [])
         case .multiLabel:
             return (0..<width).map { "\(Float(1 / (1 + Foundation.exp(-Double(outputs[$0])))))" }
         case .regression:
@@ -231,9 +245,9 @@ enum LearningTask: Equatable {
 }
 
 /// Class `index` as `predict` writes it: its name when the class column held text, else the index.
-private func className(_ index: Int, _ normalization: NormalizationRecord) -> String {
+private func className(_ index: Int, _ normalization: NormalizationRecord, quoted: Bool = true) -> String {
     guard let names = normalization.encoding?.classNames, index < names.count else { return String(index) }
-    return csvField(names[index])
+    return quoted ? csvField(names[index]) : names[index]
 }
 
 /// `text` as one CSV field: quoted (with quotes doubled) when it holds a comma, quote or line break.
