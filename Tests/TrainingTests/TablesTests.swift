@@ -69,8 +69,15 @@ final class TablesTests: TemporaryDirectoryTestCase {
             for row in 0..<data.count where values[row * width + width - 1] == 1 {
                 XCTAssertEqual(Double(values[row * width + 9]), fills["mass"]!, accuracy: 1e-3)
             }
-            // Targets are class indices into the sorted names.
+            // Targets are class indices into the sorted names; balanced class weights are scikit-learn's.
             XCTAssertEqual(Set(data.targets), Set((0..<classes.count).map(Float.init)))
+            let balanced = try balancedClassWeights(counts: data.classCounts(classCount: classes.count), classNames: classes)
+            for (weight, want) in zip(balanced, try XCTUnwrap(expected["balanced_class_weights"] as? [Double])) {
+                XCTAssertEqual(Double(weight), want, accuracy: 1e-6)
+            }
+            data.applyClassWeights(balanced)
+            XCTAssertEqual(data.rowWeights?.count, data.count)
+            XCTAssertEqual(Double(data.rowWeights![0]), Double(balanced[Int(data.targets[0])]), accuracy: 1e-7)
         }
     }
 
