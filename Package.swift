@@ -56,9 +56,10 @@ let package = Package(
                 swiftSettings: fastMath),
         .target(name: "Observe", dependencies: ["DataParallel", "Distributed", "Formats", "NeuralNet", "Support"],
                 swiftSettings: fastMath),
+        .target(name: "ONNX", dependencies: ["Formats", "NeuralNet"], swiftSettings: fastMath),
         .target(name: "Training",
                 dependencies: ["Config", "Datasets", "DataParallel", "Distributed", "Formats", "Kernels", "NeuralNet", "Observe",
-                               "Metrics", "Support", "Tables"],
+                               "Metrics", "ONNX", "Support", "Tables"],
                 swiftSettings: fastMath),
         // `plexus --version` names the commit: the plugin writes VERSION and `git describe` into CommandLineText at
         // build time (Sources/BuildIdentity/plugin.swift says why not here).
@@ -75,6 +76,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"], swiftSettings: fastMath),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Kernels", "NeuralNet", "Support"], swiftSettings: fastMath),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NeuralNet"], swiftSettings: fastMath),
         .testTarget(name: "CommandLineTextTests", dependencies: ["CommandLineText"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests",
                     dependencies: ["Training", "Benchmarks", "Config", "Datasets", "DataParallel", "Distributed", "Formats",

@@ -29,15 +29,16 @@ enum AllreduceBenchmark {
     /// Message sizes in bytes: powers of 2 from 4 KiB to 64 MiB.
     static let sizes = (12...26).map { 1 << $0 }
 
-    /// Times every size on every rank (all ranks must call it); calls per size shrink with the size (at least 5).
-    static func measure(communicator: Communicator, sizes: [Int] = sizes) throws -> [AllreduceMeasurement] {
+    /// Times every size on every rank (all ranks must call it); `calls` per size, or by default as many as move
+    /// about 1 GiB (at least 5, at most 20,000).
+    static func measure(communicator: Communicator, sizes: [Int] = sizes, calls fixedCalls: Int? = nil) throws -> [AllreduceMeasurement] {
         var results: [AllreduceMeasurement] = []
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: (sizes.max() ?? 4) / 4)
         defer { buffer.deallocate() }
         buffer.initialize(repeating: 1e-6)
         for bytes in sizes {
             let slice = UnsafeMutableBufferPointer(rebasing: buffer[0..<(bytes / 4)])
-            let calls = max(5, min(20_000, (1 << 30) / bytes))
+            let calls = fixedCalls ?? max(5, min(20_000, (1 << 30) / bytes))
             for _ in 0..<3 { try communicator.allreduceSum(slice) }
             try communicator.barrier()
             let start = DispatchTime.now().uptimeNanoseconds

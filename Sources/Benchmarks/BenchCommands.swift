@@ -32,9 +32,17 @@ public enum BenchCommands {
         return result.map { json ? JSON.text($0) : $0.text }
     }
 
-    /// `plexus bench allreduce` on every rank of `communicator`: the sizes' times on rank 0, nil elsewhere.
-    public static func allreduce(json: Bool, communicator: Communicator) throws -> String? {
-        let results = try AllreduceBenchmark.measure(communicator: communicator)
+    /// `plexus bench allreduce` on every rank of `communicator`: the sizes' times (4 KiB to `maxBytes`, `calls` per
+    /// size or as many as move about 1 GiB) on rank 0, nil elsewhere.
+    public static func allreduce(json: Bool, maxBytes: Int = 64 << 20, calls: Int? = nil,
+                                 communicator: Communicator) throws -> String? {
+        let smallest = AllreduceBenchmark.sizes[0]
+        guard maxBytes >= smallest, maxBytes <= 1 << 30, maxBytes & (maxBytes - 1) == 0 else {
+            throw UserError("--max-bytes must be a power of 2 from \(smallest) to \(1 << 30), got \(maxBytes)")
+        }
+        if let calls, calls < 1 { throw UserError("--calls must be at least 1, got \(calls)") }
+        let sizes = (12...maxBytes.trailingZeroBitCount).map { 1 << $0 }
+        let results = try AllreduceBenchmark.measure(communicator: communicator, sizes: sizes, calls: calls)
         guard communicator.rank == 0 else { return nil }
         return json ? JSON.text(results) : AllreduceBenchmark.table(results, worldSize: communicator.size, kind: communicator.kind)
     }

@@ -17,3 +17,6 @@ public func versionText() -> String {
         MPI: built against \(MPILibrary.builtAgainst); loaded: \(MPILibrary.loaded)
         """
 }
+
+/// The version of this build (the VERSION file), e.g. for files that name their producer.
+public var plexusVersion: String { buildVersion }

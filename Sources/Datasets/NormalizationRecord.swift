@@ -18,9 +18,12 @@ public struct NormalizationRecord: Equatable {
     public var quantiles: [FeatureQuantiles] = []
     /// How a table's raw rows became the features (nil for IDX and npz data).
     public var encoding: TableEncoding?
+    /// The feature columns' names in input order (CSV header, Parquet schema); empty for data without names.
+    public var featureNames: [String]
 
     public init(mode: Normalization, offset: [Float], scale: [Float], targetNames: [String] = ["label"],
-                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = []) {
+                targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = [],
+                featureNames: [String] = []) {
         self.mode = mode
         self.offset = offset
         self.scale = scale
@@ -28,6 +31,7 @@ public struct NormalizationRecord: Equatable {
         self.targetMode = targetMode
         self.targetMean = targetMean
         self.targetStandardDeviation = targetStandardDeviation
+        self.featureNames = featureNames
     }
 }
 
@@ -38,7 +42,8 @@ extension Dataset {
         var record = NormalizationRecord(mode: normalization, offset: standardized ? offset : [], scale: standardized ? scale : [],
                                          targetNames: targetNames, targetMode: targetNormalization,
                                          targetMean: targetsStandardized ? targetMean : [],
-                                         targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [])
+                                         targetStandardDeviation: targetsStandardized ? targetStandardDeviation : [],
+                                         featureNames: featureNames)
         record.quantiles = normalization == .quantile ? quantiles : []
         record.encoding = encoding
         return record

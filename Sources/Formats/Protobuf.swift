@@ -68,6 +68,18 @@ public struct ProtobufWriter {
     public mutating func packedDoubles(_ field: Int, _ values: [Double]) {
         lengthDelimited(field, values.flatMap { littleEndianBytes($0.bitPattern) })
     }
+
+    /// A packed repeated float field.
+    public mutating func packedFloats(_ field: Int, _ values: [Float]) {
+        lengthDelimited(field, values.flatMap { littleEndianBytes($0.bitPattern) })
+    }
+
+    /// A packed repeated int64 field.
+    public mutating func packedVarints(_ field: Int, _ values: [Int64]) {
+        var packed = ProtobufWriter()
+        for value in values { packed.appendVarint(UInt64(bitPattern: value)) }
+        lengthDelimited(field, packed.bytes)
+    }
 }
 
 /// Protocol-buffer wire format, reading side: the fields of one message in order (enough to find a field by number).

@@ -45,6 +45,7 @@ enum ModelFile {
             metadata["plexus.feature_offset"] = jsonArray(normalization.offset)
             metadata["plexus.feature_scale"] = jsonArray(normalization.scale)
         }
+        if !normalization.featureNames.isEmpty { metadata["plexus.features"] = JSON.text(normalization.featureNames) }
         addTargetMetadata(to: &metadata, loss: config.loss, normalization: normalization)
         addTableMetadata(to: &metadata, normalization: normalization)
         return metadata
@@ -128,6 +129,12 @@ enum ModelFile {
         if mode == .standardize {
             normalization.offset = try floatArray(metadata, "plexus.feature_offset", count: inputWidth, path: path)
             normalization.scale = try floatArray(metadata, "plexus.feature_scale", count: inputWidth, path: path)
+        }
+        if let text = metadata["plexus.features"] {
+            guard let names = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String], names.count == inputWidth else {
+                throw UserError("\(path): corrupt plexus metadata: plexus.features")
+            }
+            normalization.featureNames = names
         }
         let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
                                           into: &normalization, path: path)

@@ -96,7 +96,8 @@ struct Plexus: ParsableCommand {
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
         version: versionText(),
-        subcommands: [Train.self, Evaluate.self, Predict.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self, Init.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self,
+                      Init.self])
 
     @Flag(name: .customLong("generate-manual"), help: ArgumentHelp("Print the man page (roff).", visibility: .hidden))
     var generateManual = false
@@ -162,6 +163,25 @@ struct Predict: ParsableCommand {
             if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output, probabilities: probabilities) {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's whole inference path as one ONNX graph (normalization, layers, softmax, sigmoid or targets' units).",
+        discussion: "Inputs: one float32 [N, 1] per feature column named like its header (CSV, Parquet), else one x [N, F]. "
+            + "Outputs: probabilities [N, k] (softmax, or sigmoid for 0/1 labels) and predicted_class [N] for one class "
+            + "column; predictions [N, k] in the targets' units for regression. Opset 17.")
+
+    @Argument(help: "A run directory or a .safetensors model (as predict takes it).") var model: String
+    @Option(help: "The format to write.") var format: ExportFormat = .onnx
+    @Option(help: "The file to write.") var output: String
+
+    func run() throws {
+        streams.notesOnStandardError = true
+        runInThisProcess {
+            print(try Commands.export(model: model, format: format, output: output, producerVersion: plexusVersion))
         }
     }
 }
@@ -244,9 +264,11 @@ struct BenchAllreduce: ParsableCommand {
         commandName: "allreduce", abstract: "Time and bandwidth of the Float allreduce from 4 KiB to 64 MiB (run under mpirun -np N).")
 
     @Flag(help: "Print a JSON array instead of a table.") var json = false
+    @Option(name: .customLong("max-bytes"), help: "The largest message, a power of 2 (default 64 MiB).") var maxBytes = 64 << 20
+    @Option(help: "Calls per size (default: as many as move about 1 GiB, 5 to 20,000).") var calls: Int?
 
     func run() throws {
-        runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, communicator: $0)) }
+        runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, maxBytes: maxBytes, calls: calls, communicator: $0)) }
     }
 }
 
@@ -298,6 +320,7 @@ struct ConfigCommand: ParsableCommand {
 }
 
 extension ProgressMode: ExpressibleByArgument {}
+extension ExportFormat: ExpressibleByArgument {}
 
 // MARK: - Arguments
 

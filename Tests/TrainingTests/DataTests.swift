@@ -187,7 +187,8 @@ final class DataTests: TemporaryDirectoryTestCase {
 
         // Saved parameters (model files) restore exactly the same mapping.
         let record = train.normalizationRecord
-        XCTAssertEqual(record, NormalizationRecord(mode: .standardize, offset: train.offset, scale: train.scale))
+        XCTAssertEqual(record, NormalizationRecord(mode: .standardize, offset: train.offset, scale: train.scale,
+                                                   featureNames: ["a", "b", "c"]))
         let restored = try Dataset.loadCSV(path: write("label,a,b,c\n1,3,25,7\n", "restored.csv"))
         try restored.applyNormalization(record)
         XCTAssertEqual(gathered(restored, rows: [0]).features, output.features)
@@ -196,7 +197,7 @@ final class DataTests: TemporaryDirectoryTestCase {
                        "\(directory)/two.csv: rows have 2 features but the saved normalization covers 3")
 
         try train.applyNormalization(.scale, statisticsFrom: nil)
-        XCTAssertEqual(train.normalizationRecord, NormalizationRecord(mode: .scale, offset: [], scale: []))
+        XCTAssertEqual(train.normalizationRecord, NormalizationRecord(mode: .scale, offset: [], scale: [], featureNames: ["a", "b", "c"]))
         for (value, expected) in zip(gathered(train, rows: [2]).features, [Float(5) / 255, Float(40) / 255, Float(5) / 255]) {
             XCTAssertEqual(value, expected, accuracy: 1e-7)
         }

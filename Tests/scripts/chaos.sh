@@ -6,7 +6,7 @@
 # evaluation or checkpoint write. Every run must end with status 0 and the
 # param_sha256 of the uninterrupted run, with every file of its run directory whole (no torn or temporary file)
 # and no process left behind. Faults are only sent while the current attempt trains (after it saved a checkpoint
-# of its own): a rank stopped inside MPI_Init, before plexus runs, is not detected (see README).
+# of its own): a rank stopped inside MPI_Init, before plexus runs, is not detected (see docs/fault-tolerance.md).
 #
 #   Tests/scripts/chaos.sh                                  the suite's short run: 1 run, 5 faults
 #   PLEXUS_CHAOS_RUNS=5 PLEXUS_CHAOS_FAULTS=7 Tests/scripts/chaos.sh    (bench/chaos.sh: the long one)

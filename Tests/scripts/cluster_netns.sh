@@ -2,7 +2,7 @@
 # The short, plexus-only version of bench/cluster.sh: two simulated hosts (network namespaces, each its own
 # core and hostname, TCP only) at 1 Gbit/s and unshaped. Each rank must see itself alone on its node, and
 # `plexus bench step` must run the between-nodes reductions there — bucketed float, bfloat16 and PowerSGD —
-# and report its samples/s. No speed is asserted (timings live in the README, from bench/cluster.sh).
+# and report its samples/s. No speed is asserted (timings live in docs/benchmarks.md, from bench/cluster.sh).
 # Root only (namespaces, tc); SKIP otherwise.
 set -euo pipefail
 name=cluster_netns

@@ -2,7 +2,7 @@
 # The SIMD kernel variants give the same bits, and a portable AVX2 build runs on an AVX2-only CPU:
 # - the release binary trains the small config with PLEXUS_KERNEL=avx2 and (where the CPU has AVX-512) avx512,
 #   at 1 and 2 threads: every run's param_sha256 is the same;
-# - a PLEXUS_TARGET_CPU=haswell build (in .build-haswell, incremental) holds no AVX-512 instruction and trains the
+# - the portable package's binary (a PLEXUS_TARGET_CPU=haswell build) holds no AVX-512 instruction and trains the
 #   same config under `qemu-x86_64 -cpu Haswell` (an AVX2 CPU without AVX-512) to the same param_sha256;
 # - ranks agree on the narrowest kernel: a 2-rank run whose rank 1 alone is forced to avx2 (an MPMD command line,
 #   each rank with its own PLEXUS_KERNEL) runs avx2 on both (summary.json, the first line, the checkpoint's
@@ -70,12 +70,16 @@ mixed bad auto sse || st=$?
 [ "$st" = 2 ] || fail "PLEXUS_KERNEL=sse on rank 1: exit status $st, expected 2"
 [ "$(grep -c 'PLEXUS_KERNEL=sse' "$tmp/bad.log")" = 1 ] || fail "PLEXUS_KERNEL=sse on rank 1: $(head -3 "$tmp/bad.log")"
 
-portable="$root/.build-haswell/release/plexus"
-(cd "$root" && PLEXUS_TARGET_CPU=haswell swift build -c release --product plexus --scratch-path .build-haswell \
-    >"$tmp/build.log" 2>&1) || fail "PLEXUS_TARGET_CPU=haswell build failed: $(tail -3 "$tmp/build.log")"
+# The portable package's binary (launch/package: PLEXUS_TARGET_CPU=haswell, incremental in its own scratch path,
+# which bare_system.sh and portable_package.sh build too).
+"$root/launch/package" --output "$tmp/dist" >"$tmp/package.out" 2>"$tmp/package.err" \
+    || fail "launch/package failed: $(tail -3 "$tmp/package.err" | tr '\n' ' ')"
+tar -C "$tmp" -xzf "$(tail -1 "$tmp/package.out")" || fail "cannot unpack the package"
+portable="$(echo "$tmp"/plexus-*/bin/plexus)"
+[ -x "$portable" ] || fail "the package has no bin/plexus"
 wide=$(objdump -d --no-show-raw-insn "$portable" | grep -cE '%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])' || true)
-[ "$wide" = 0 ] || fail "the haswell build holds $wide instructions with AVX-512 registers"
+[ "$wide" = 0 ] || fail "the package's haswell build holds $wide instructions with AVX-512 registers"
 train haswell-qemu 1 qemu-x86_64 -cpu Haswell "$portable"
-echo "haswell build under qemu-x86_64 -cpu Haswell: $hash"
+echo "package (haswell) under qemu-x86_64 -cpu Haswell: $hash"
 [ "$hash" = "$reference" ] || fail "the haswell build under qemu gave $hash, the native build $reference"
 echo "PASS $name"

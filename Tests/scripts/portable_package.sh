@@ -30,7 +30,7 @@ top="$(basename "$tarball" .tar.gz)"
 # --- contents ----------------------------------------------------------------------------------
 tar -tzf "$tarball" > "$tmp/list"
 for f in bin/plexus launch/train launch/slurm.sbatch launch/common.sh launch/hostfile.example \
-         Configs/fashion-mnist.yaml README.md BUILD-INFO share/man/man1/plexus.1 \
+         Configs/fashion-mnist.yaml README.md docs/getting-started.md docs/configuration.md BUILD-INFO share/man/man1/plexus.1 \
          share/bash-completion/completions/plexus share/zsh/site-functions/_plexus \
          share/fish/vendor_completions.d/plexus.fish; do
     grep -qx "$top/$f" "$tmp/list" || fail "the tarball lacks $top/$f"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `plexus export --format onnx` round trip: one tiny model per task (softmax classification through relu, leaky_relu
+# and gelu layers with standardize; a binary label through sigmoid and tanh; two 0/1 labels; two regression targets
+# with normalize_targets; byte features from an npz with scale) is trained for an epoch, exported, checked by
+# onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
+# 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv). Then the mistakes: a file
+# that is not a model, an unknown --format, an unwritable --output and a feature column named like an output each exit
+# 2 with one line.
+set -euo pipefail
+name=onnx_export
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
+source "$here/fixtures/python_venv.sh"
+[ -x "$binary" ] || fail "no plexus binary at $binary"
+python="$(test_venv onnx onnxruntime numpy)" || fail "could not install onnx, onnxruntime and numpy from PyPI into a venv"
+
+tmp="$(mktemp -d /tmp/plexus-onnx.XXXXXX)"
+trap '[ -n "${PLEXUS_KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
+"$python" "$here/fixtures/onnx_round_trip.py" make "$tmp" || fail "making the data failed"
+
+round_trip() {  # task, data file, data keys (YAML), layers (YAML), loss
+    local task=$1 data=$2
+    cat >"$tmp/$task.yaml" <<YAML
+seed: 3
+data: {train: $data, $3}
+model: {layers: $4}
+loss: $5
+optimizer: {name: adam, lr: 0.01}
+training: {epochs: 1, batch_size: 32, threads: 1}
+YAML
+    "$binary" train "$tmp/$task.yaml" --run-dir "$tmp/run-$task" --progress plain >"$tmp/log" 2>&1 \
+        || fail "$task: train failed: $(tail -2 "$tmp/log")"
+    "$binary" export "$tmp/run-$task" --format onnx --output "$tmp/$task.onnx" >"$tmp/log" 2>&1 \
+        || fail "$task: export failed: $(tail -2 "$tmp/log")"
+    grep -q "^wrote $tmp/$task.onnx" "$tmp/log" || fail "$task: export said: $(cat "$tmp/log")"
+    "$binary" predict "$tmp/run-$task" --input "$data" --output "$tmp/$task-predictions.csv" 2>"$tmp/log" \
+        || fail "$task: predict failed: $(tail -2 "$tmp/log")"
+    checks+=("$tmp/$task.onnx" "$data" "$tmp/$task-predictions.csv" "${6:-$task}")
+}
+checks=()
+round_trip classification "$tmp/classification.csv" "normalize: standardize" \
+    "[{units: 8, activation: relu}, {units: 8, activation: leaky_relu}, {units: 8, activation: gelu}, {units: 3}]" cross_entropy
+round_trip binary "$tmp/binary.csv" "normalize: none" \
+    "[{units: 8, activation: sigmoid}, {units: 6, activation: tanh}, {units: 1}]" binary_cross_entropy
+round_trip multilabel "$tmp/multilabel.csv" "targets: [a, b], normalize: standardize" \
+    "[{units: 8, activation: tanh}, {units: 2}]" binary_cross_entropy
+round_trip regression "$tmp/regression.csv" "targets: [price, speed], normalize: standardize, normalize_targets: standardize" \
+    "[{units: 8, activation: gelu}, {units: 2}]" mse
+round_trip pixels "$tmp/pixels.npz" "normalize: scale" "[{units: 8, activation: relu}, {units: 2}]" cross_entropy classification
+"$python" "$here/fixtures/onnx_round_trip.py" check "${checks[@]}" || fail "an exported model does not match plexus predict (above)"
+
+mistake() {  # what, arguments...
+    local what=$1; shift
+    local status=0
+    "$binary" export "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+    [ "$status" = 2 ] || fail "$what: exit status $status, expected 2 ($(head -2 "$tmp/err"))"
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$what: expected one line on stderr, got: $(cat "$tmp/err")"
+    echo "$what: $(cat "$tmp/err")"
+}
+mistake "not a model" "$tmp/classification.csv" --output "$tmp/x.onnx"
+mistake "unknown format" "$tmp/run-binary" --format tflite --output "$tmp/x.onnx"
+mistake "unwritable output" "$tmp/run-binary" --output "$tmp/no/such/directory/model.onnx"
+sed '1s/,z,/,probabilities,/' "$tmp/classification.csv" >"$tmp/clash.csv"
+"$binary" train "$tmp/classification.yaml" --run-dir "$tmp/run-clash" --progress plain --set "data.train=$tmp/clash.csv" \
+    >"$tmp/log" 2>&1 || fail "training on clash.csv failed: $(tail -2 "$tmp/log")"
+mistake "a column named like an output" "$tmp/run-clash" --output "$tmp/x.onnx"
+"$binary" export --help >"$tmp/out" 2>&1 || fail "export --help failed"
+grep -q -- "--format" "$tmp/out" || fail "export --help does not mention --format"
+echo "PASS $name"
