@@ -8,7 +8,8 @@ extension TrainingConfig {
     /// How the data is split and normalized.
     public var dataOptions: DataOptions {
         DataOptions(normalize: data.normalize, normalizeTargets: data.normalizeTargets,
-                    validationFraction: data.validationFraction, seed: seed, batchSize: training.batchSize)
+                    validationFraction: data.validationFraction, seed: seed, batchSize: training.batchSize, rules: data.rules,
+                    targets: data.targets ?? ["label"], classTargets: loss.isClassification, quantileCount: data.quantileCount)
     }
 
     /// The order of the training rows each epoch.

@@ -19,7 +19,37 @@ extension LossSettings: ConfigSection {
             loss.delta = Float(delta)
         }, write: { $0.kind == .huber ? .scalar($0.delta.yamlText) : nil },
         description: "huber only: the error up to which the loss is squared, linear beyond."),
+        .custom("class_weights", type: "`balanced` or a list of numbers ≥ 0", default: KeyDocumentation.none,
+                read: readClassWeights, write: { loss in
+            switch loss.classWeights {
+            case nil: return nil
+            case .balanced: return .scalar("balanced")
+            case let .given(weights): return .scalar("[" + weights.map(\.yamlText).joined(separator: ", ") + "]")
+            }
+        }, description: "cross_entropy only: each row's loss weighs its class's weight, the mean is weighted (PyTorch's "
+            + "`CrossEntropyLoss(weight=)`); `balanced` gives each class rows / (classes × its rows in the training data), "
+            + "as scikit-learn. Weights apply to the training loss; evaluation metrics stay unweighted."),
     ]
+
+    static func readClassWeights(_ loss: inout Self, _ section: ConfigReader.Section) throws {
+        loss.classWeights = nil
+        guard let tree = section.value("class_weights") else { return }
+        let location = section.location(tree, "class_weights")
+        guard loss.kind == .crossEntropy else {
+            throw UserError("\(location): only cross_entropy takes class weights (the loss is \(loss.kind.rawValue))")
+        }
+        switch tree {
+        case let .scalar(text, _, _) where text == "balanced": loss.classWeights = .balanced
+        case let .sequence(items, _):
+            loss.classWeights = .given(try items.map { item in
+                guard case let .scalar(text, _, _) = item, let value = Float(text), value.isFinite, value >= 0 else {
+                    throw UserError("\(section.location(item, "class_weights")): expected numbers ≥ 0, one per class")
+                }
+                return value
+            })
+        default: throw UserError("\(location): expected balanced or a list of numbers ≥ 0, one per class")
+        }
+    }
     static let unread = LossSettings(kind: .crossEntropy)
 }
 

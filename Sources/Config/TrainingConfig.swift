@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Observe
 import Support
+import Tables
 
 /// Everything a run needs, decoded strictly from YAML with defaults filled in.
 ///
@@ -41,6 +42,10 @@ public struct TrainingConfig: Equatable {
         var shuffleWindowBlocks: Int
         /// Batches a background reader prepares ahead of the step, for data read from files as it trains.
         var prefetchBatches: Int
+        /// How a table's columns become features (`data.categorical`, `data.missing`, ...).
+        public var rules = ColumnRules()
+        /// Quantiles per feature of `normalize: quantile`.
+        var quantileCount = 1000
     }
 
     /// One dense layer: its width and activation.
@@ -210,7 +215,9 @@ extension TrainingConfig.DataSection: ConfigSection {
         .value("normalize", \.normalize, default: { $0.format == .idx ? .scale : .none },
                defaultText: "`scale` for IDX, else `none`",
                description: "Feature scaling: `none`; `scale` divides by 255 (pixels); `standardize` subtracts the training "
-                   + "mean and divides by the training standard deviation, per feature."),
+                   + "mean and divides by the training standard deviation, per feature; `quantile` maps each feature "
+                   + "through its training quantiles to a standard normal (scikit-learn's `QuantileTransformer` with "
+                   + "`output_distribution=\"normal\"`). One-hot inputs and gap indicators are left as they are."),
         .value("normalize_targets", \.normalizeTargets, default: .none,
                description: "`standardize`: regression targets minus the training mean, divided by the training standard "
                    + "deviation, per target; recorded in the model file and undone by `plexus predict`."),
@@ -230,7 +237,7 @@ extension TrainingConfig.DataSection: ConfigSection {
         .integer("prefetch_batches", \.prefetchBatches, default: 2, minimum: 0,
                  description: "Batches a background reader prepares while the step runs, for data read from its files "
                      + "as training goes (`.npy`, uncompressed `.npz`, HDF5); 0 reads each batch in the step."),
-    ]
+    ] + tableKeys
     static let unread = Self(train: .path(""), test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
                              trainLimit: nil, validation: nil, validationFraction: nil, shuffleBlockRows: 1,
                              shuffleWindowBlocks: 1, prefetchBatches: 0)
@@ -480,6 +487,7 @@ extension Activation: ConfigChoice {}
 extension WeightInitialization: ConfigChoice {}
 extension Normalization: ConfigChoice {}
 extension TargetNormalization: ConfigChoice {}
+extension MissingStrategy: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
 extension OptimizerSettings.Kind: ConfigChoice {
     /// Whether the rule has Adam's moments and so reads beta1, beta2 and eps.

@@ -13,6 +13,8 @@ public protocol TrainingRows: AnyObject {
                 threads: Int)
     /// Whether `gather` reads the rows from files (then a background reader prepares the next batches).
     var readsFromFiles: Bool { get }
+    /// Each row's weight in the loss (sample weight × class weight), nil when every row weighs 1.
+    var rowWeights: [Float]? { get }
 }
 
 extension TrainingRows {
@@ -124,6 +126,28 @@ public final class TrainingStep {
         return UnsafeBufferPointer(rebasing: order[(batchStart + local.lowerBound)..<(batchStart + local.upperBound)])
     }
 
+    /// The loss of this rank's rows as a weighted mean over the whole global batch (PyTorch's `weight=` reduction):
+    /// row r's gradient is scaled by w_r / W, W the global batch's total weight, which every rank sums alike from the
+    /// shared row order, so the ranks' gradients add up to the exact weighted mean. The loss sum returned is
+    /// Σ w_r·ℓ_r × (global rows / W), so that dividing by the rows (as for unweighted steps) gives the weighted mean.
+    private func weightedLoss(_ weights: [Float], order: [Int32], batchStart: Int, globalCount: Int, local: Range<Int>,
+                              prediction: UnsafePointer<Float>) -> Loss.BatchTotals {
+        var total = 0.0
+        for index in batchStart..<(batchStart + globalCount) { total += Double(weights[Int(order[index])]) }
+        let width = network.outputWidth, targetWidth = rows.targetCount
+        var totals = Loss.BatchTotals()
+        for row in 0..<local.count {
+            let weight = Double(weights[Int(order[batchStart + local.lowerBound + row])])
+            let scale = total > 0 ? Float(weight / total) : 0
+            let one = loss.evaluate(outputs: prediction + row * width, targets: targets + row * targetWidth, batch: 1, width: width,
+                                    gradient: outputGradient + row * width, gradientScale: scale)
+            totals.lossSum += weight * one.lossSum
+            totals.correct += one.correct
+        }
+        if total > 0 { totals.lossSum *= Double(globalCount) / total }
+        return totals
+    }
+
     /// Trains on batch `batchIndex` of an epoch whose rows come in `order`, as optimizer step `step` (0-based);
     /// `checkpointDue` on any rank makes every rank's outcome ask for a checkpoint; `synchronize` (an epoch's end, a
     /// checkpoint by steps), an agreed stop or checkpoint make the nodes synchronize after it.
@@ -149,10 +173,16 @@ public final class TrainingStep {
         let prediction = network.forward(input: features, batch: local.count,
                                          pass: TrainingPass(seed: options.seed, step: step, firstSample: local.lowerBound))
         // 3. Loss; its gradient is scaled by 1/global batch (1/this node's share in local steps), so the ranks' sum is the
-        //    gradient of the batch's mean loss.
-        let totals = loss.evaluate(outputs: prediction, targets: targets, batch: local.count, width: network.outputWidth,
+        //    gradient of the batch's mean loss; with row weights, by w_r / the batch's total weight.
+        let totals: Loss.BatchTotals
+        if let weights = rows.rowWeights {
+            totals = weightedLoss(weights, order: order, batchStart: batchStart, globalCount: globalCount, local: local,
+                                  prediction: prediction)
+        } else {
+            totals = loss.evaluate(outputs: prediction, targets: targets, batch: local.count, width: network.outputWidth,
                                    gradient: outputGradient,
                                    gradientScale: 1 / Float(max(1, reduction.meanRows(ofBatch: globalCount))))
+        }
         // 4. Backward, the reduction hearing each layer's gradient as it is ready.
         try observer?.begin(.backward)
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Support
+import Tables
 
 /// How a data set is stored: IDX images and labels, CSV, a NumPy `.npz` archive or `.npy` files, HDF5, or Parquet.
 public enum DataFormat: String, CaseIterable, Sendable {
@@ -87,30 +88,29 @@ public enum DataLocation: Equatable, Sendable, CustomStringConvertible {
 }
 
 extension Dataset {
-    /// The data at `location` in `format`. `targets` names the target columns of CSV and Parquet data (default
-    /// `[label]`) or the columns of y of npz, npy and HDF5 data; with `requireTargets: false` (prediction inputs) the
-    /// targets may be absent. Shards (several npz, HDF5 or Parquet files) are one data set, rows in file order.
+    /// The data at `location` in `format`, its features by the default column rules (numbers only). `targets` names
+    /// the target columns of CSV and Parquet data (default `[label]`) or the columns of y of npz, npy and HDF5 data;
+    /// with `requireTargets: false` (prediction inputs) the targets may be absent. Shards (several npz, HDF5 or
+    /// Parquet files) are one data set, rows in file order.
     public static func load(_ location: DataLocation, format: DataFormat, targets: [String]?,
                             requireTargets: Bool = true) throws -> Dataset {
-        let files = try location.files()
-        func single(_ kind: String) throws -> String {
-            guard case let .path(path) = location, files.count == 1 else {
-                throw UserError("\(location): \(kind) data is one \(format == .idx ? "prefix" : "file"); shards (a list or a pattern) "
-                    + "are read for npz, HDF5 and Parquet")
-            }
-            return path
-        }
+        try LoadedData.load(location, format: format, targets: targets, requireTargets: requireTargets)
+            .dataset(targets: targets ?? ["label"], requireTargets: requireTargets)
+    }
+
+    /// Loads a CSV file with a header row; the `targets` columns are the targets, every other column a numeric feature.
+    /// With `requireTargets: false` (prediction inputs) target columns may be absent (their values are then 0)
+    /// and, when present, a non-numeric target becomes NaN instead of an error.
+    static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
+        try load(.path(path), format: .csv, targets: targets, requireTargets: requireTargets)
+    }
+
+    /// The numeric rows of array formats (IDX, npz, npy, HDF5); `gapsAllowed` keeps an npz's NaN features (gaps).
+    static func loadRows(_ location: DataLocation, files: [String], format: DataFormat, targets: [String]?,
+                         requireTargets: Bool, gapsAllowed: Bool) throws -> Dataset {
         switch format {
-        case .idx: return try loadIDX(prefix: try single("IDX"))
-        case .csv: return try loadCSV(path: try single("CSV"), targets: targets ?? ["label"], requireTargets: requireTargets)
-        case .parquet:
-            switch location {
-            case .pair, .arrays:
-                throw UserError("\(location): Parquet data is a file, a pattern or a list of shards (name its target columns "
-                    + "with data.targets)")
-            case .path, .shards:
-                return try loadParquet(paths: files, targets: targets ?? ["label"], requireTargets: requireTargets)
-            }
+        case .idx: return try loadIDX(prefix: try location.single(files: files, format: format))
+        case .csv, .parquet: preconditionFailure("Dataset.loadRows: \(format) is read as a table")
         case .npy:
             switch location {
             case let .pair(features, targetsPath):
@@ -129,11 +129,23 @@ extension Dataset {
             }
             let parts = try files.map { file in
                 format == .npz
-                    ? try loadNPZ(path: file, targetNames: targets, requireTargets: requireTargets, arrays: arrays)
+                    ? try loadNPZ(path: file, targetNames: targets, requireTargets: requireTargets, arrays: arrays,
+                                  gapsAllowed: gapsAllowed)
                     : try loadHDF5(path: file, features: arrays.features ?? "x", targets: arrays.targets ?? "y",
                                    targetNames: targets, requireTargets: requireTargets)
             }
             return try concatenating(parts)
         }
+    }
+}
+
+extension DataLocation {
+    /// The one file (or IDX prefix) of a format that is not sharded; a list or pattern is a `UserError`.
+    func single(files: [String], format: DataFormat) throws -> String {
+        guard case let .path(path) = self, files.count == 1 else {
+            throw UserError("\(self): \(format.rawValue.uppercased()) data is one \(format == .idx ? "prefix" : "file"); shards "
+                + "(a list or a pattern) are read for npz, HDF5 and Parquet")
+        }
+        return path
     }
 }

@@ -2,6 +2,7 @@ import Distributed
 import Formats
 import Kernels
 import Support
+import Tables
 
 /// How raw feature values are mapped to network inputs.
 public enum Normalization: String, CaseIterable, Sendable {
@@ -11,6 +12,8 @@ public enum Normalization: String, CaseIterable, Sendable {
     case scale
     /// Subtract the training mean and divide by the training standard deviation, per feature.
     case standardize
+    /// Map each feature through its training quantiles to a standard normal (scikit-learn's QuantileTransformer).
+    case quantile
 }
 
 /// How targets are mapped to what the network learns (`data.normalize_targets`).
@@ -40,7 +43,7 @@ public final class Dataset {
     /// Number of input features per row.
     public let featureCount: Int
     /// Raw features, row-major.
-    private(set) var features: Features
+    var features: Features
     /// The targets, row-major `count × targetCount`: a class index (classification), 0 or 1 per label (multi-label)
     /// or values (regression).
     private(set) var targets: [Float]
@@ -53,22 +56,34 @@ public final class Dataset {
     public let source: String
     /// Names of the feature columns (CSV header or Parquet schema order); empty for IDX, npz, npy and HDF5 data.
     let featureNames: [String]
+    /// How raw rows of a table became these features (nil for IDX and npz data without gaps).
+    public internal(set) var encoding: TableEncoding?
+    /// Which features normalization applies to (nil: all); one-hot inputs, gap indicators and embedding codes pass.
+    var normalizable: [Bool]?
+    /// Each row's sample weight (`data.sample_weight`), nil when rows are not weighted.
+    var sampleWeights: [Float]?
+    /// Each row's weight in the loss: sample weight × its class's weight; nil when every row weighs 1.
+    public internal(set) var rowWeights: [Float]?
+    /// Per-feature quantiles of `quantile` normalization (empty for a feature it does not apply to).
+    var quantiles: [FeatureQuantiles] = []
+    /// Cells of categorical columns that were no training level and went to "other", per column (tables only).
+    public internal(set) var unseen: [(column: String, count: Int)] = []
 
     /// The normalization currently applied by `gather`.
-    private(set) var normalization: Normalization = .none
+    var normalization: Normalization = .none
     /// Per-feature value subtracted first: normalized = (raw − offset) × scale.
-    private(set) var offset: [Float]
+    var offset: [Float]
     /// Per-feature factor applied after the offset: normalized = (raw − offset) × scale (1/255, or 1/std).
-    private(set) var scale: [Float]
+    var scale: [Float]
 
     /// The target normalization currently applied by `gather`: target' = (target − targetMean) / targetStandardDeviation.
-    private(set) var targetNormalization: TargetNormalization = .none
+    var targetNormalization: TargetNormalization = .none
     /// Per-target mean subtracted by `standardize` (0 otherwise).
-    public private(set) var targetMean: [Float]
+    public internal(set) var targetMean: [Float]
     /// Per-target standard deviation divided by `standardize` (1 otherwise).
-    public private(set) var targetStandardDeviation: [Float]
+    public internal(set) var targetStandardDeviation: [Float]
     /// 1 / targetStandardDeviation, what `gather` multiplies by.
-    private var targetScale: [Float]
+    var targetScale: [Float]
 
     enum Origin {
         case csv(path: String, lines: [Int])
@@ -78,7 +93,7 @@ public final class Dataset {
     }
     private(set) var origin: Origin
     /// The loaded file's row of each row when this dataset is a subset of it (nil: row i is the file's row i).
-    private var fileRows: [Int]?
+    var fileRows: [Int]?
 
     init(count: Int, featureCount: Int, features: Features, targets: [Float], targetNames: [String], source: String,
          featureNames: [String], origin: Origin) {
@@ -140,21 +155,6 @@ public final class Dataset {
                        origin: .idx(labelsPath: labelsPath))
     }
 
-    /// Loads a CSV file with a header row; the `targets` columns are the targets, every other column a numeric feature.
-    /// With `requireTargets: false` (prediction inputs) target columns may be absent (their values are then 0)
-    /// and, when present, a non-numeric target becomes NaN instead of an error.
-    static func loadCSV(path: String, targets: [String] = ["label"], requireTargets: Bool = true) throws -> Dataset {
-        try fromCSV(CSVTable.parse(FileIO.readBytes(path: path), path: path, targets: targets, requireTargets: requireTargets),
-                    path: path)
-    }
-
-    /// Makes a dataset from a parsed CSV table (rows keep their file line numbers for error messages).
-    static func fromCSV(_ table: CSVTable, path: String) -> Dataset {
-        Dataset(count: table.lines.count, featureCount: table.featureNames.count, features: .floats(table.features),
-                targets: table.targets, targetNames: table.targetNames, source: path, featureNames: table.featureNames,
-                origin: .csv(path: path, lines: table.lines))
-    }
-
     /// Keeps only the first `maximumCount` rows (e.g. a `train_limit` for quick runs); larger limits change nothing.
     public func limit(to maximumCount: Int) {
         let kept = max(0, maximumCount)
@@ -171,6 +171,8 @@ public final class Dataset {
             break // the first `kept` rows of the file are read, the rest never
         }
         targets.removeSubrange((kept * targetCount)...)
+        sampleWeights?.removeSubrange(kept...)
+        rowWeights?.removeSubrange(kept...)
         if fileRows != nil {
             fileRows?.removeSubrange(kept...)
         } else if case .csv(let path, var lines) = origin {
@@ -200,6 +202,10 @@ public final class Dataset {
                              targets: targets.withUnsafeBufferPointer { pick($0, width: targetCount) }, targetNames: targetNames,
                              source: source, featureNames: featureNames, origin: origin)
         subset.fileRows = rows.map { fileRows?[$0] ?? $0 }
+        subset.encoding = encoding
+        subset.normalizable = normalizable
+        subset.sampleWeights = sampleWeights.map { weights in rows.map { weights[$0] } }
+        subset.rowWeights = rowWeights.map { weights in rows.map { weights[$0] } }
         return subset
     }
 
@@ -229,144 +235,6 @@ public final class Dataset {
                 throw UserError("\(location(ofRow: row)): label \(shown) outside 0..<\(classCount) (the output layer has \(classCount) units)")
             }
         }
-    }
-
-    // MARK: - Normalization
-
-    /// Sets the normalization used by `gather`; `standardize` uses statistics of `training` (or of this dataset when nil),
-    /// computed in Double: offset = mean, scale = 1/std (a constant feature gets scale 1).
-    /// A dataset whose feature width differs from the training set's is a `UserError` naming this dataset's file.
-    /// With a communicator the statistics pass is split across the ranks (each reads its slice of the rows).
-    func applyNormalization(_ mode: Normalization, statisticsFrom training: Dataset? = nil,
-                            communicator: Communicator? = nil) throws {
-        if let training, training.featureCount != featureCount {
-            throw UserError("\(source): rows have \(featureCount) features but the training data \(training.source) has \(training.featureCount)")
-        }
-        switch mode {
-        case .none:
-            offset = [Float](repeating: 0, count: featureCount)
-            scale = [Float](repeating: 1, count: featureCount)
-        case .scale:
-            offset = [Float](repeating: 0, count: featureCount)
-            scale = [Float](repeating: 1 / 255, count: featureCount)
-        case .standardize:
-            let reference = training ?? self
-            if reference !== self, reference.normalization == .standardize {
-                offset = reference.offset
-                scale = reference.scale
-            } else {
-                let statistics = try reference.meanAndStandardDeviation(communicator: communicator)
-                offset = statistics.mean
-                scale = statistics.standardDeviation.map { 1 / $0 }
-            }
-        }
-        normalization = mode
-    }
-
-    /// Uses saved normalization parameters (e.g. from a model file) instead of computing them;
-    /// `offset` and `scale` are only used for `standardize` and must have one value per feature.
-    func applyNormalization(_ mode: Normalization, offset savedOffset: [Float], scale savedScale: [Float]) throws {
-        guard mode == .standardize else { return try applyNormalization(mode, statisticsFrom: nil) }
-        guard savedOffset.count == featureCount, savedScale.count == featureCount else {
-            throw UserError("\(source): rows have \(featureCount) features but the saved normalization covers \(savedOffset.count)")
-        }
-        guard savedOffset.allSatisfy(\.isFinite), savedScale.allSatisfy(\.isFinite) else {
-            throw UserError("\(source): the saved normalization parameters are not finite")
-        }
-        offset = savedOffset
-        scale = savedScale
-        normalization = mode
-    }
-
-    /// Sets the target normalization used by `gather`; `standardize` uses the mean and standard deviation of the
-    /// targets of `training` (or of this dataset when nil), computed in Double; a constant target gets deviation 1.
-    /// A dataset whose target count differs from the training set's is a `UserError` naming this dataset's file.
-    func applyTargetNormalization(_ mode: TargetNormalization, statisticsFrom training: Dataset? = nil) throws {
-        if let training, training.targetCount != targetCount {
-            throw UserError("\(source): rows have \(targetCount) targets but the training data \(training.source) has \(training.targetCount)")
-        }
-        switch mode {
-        case .none:
-            setTargetNormalization(.none, mean: [Float](repeating: 0, count: targetCount),
-                                   standardDeviation: [Float](repeating: 1, count: targetCount))
-        case .standardize:
-            let reference = training ?? self
-            if reference !== self, reference.targetNormalization == .standardize {
-                setTargetNormalization(.standardize, mean: reference.targetMean,
-                                       standardDeviation: reference.targetStandardDeviation)
-            } else {
-                let targets = reference.targets, width = targetCount
-                let statistics = try RowPassSource(count: reference.count, width: width) { range, output in
-                    for index in 0..<(range.count * width) { output[index] = Double(targets[range.lowerBound * width + index]) }
-                }.meanAndStandardDeviation(communicator: nil)
-                setTargetNormalization(.standardize, mean: statistics.mean, standardDeviation: statistics.standardDeviation)
-            }
-        }
-    }
-
-    /// Uses saved target normalization parameters (e.g. from a model file), one mean and deviation per target.
-    func applyTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) throws {
-        guard mode == .standardize else { return try applyTargetNormalization(mode) }
-        guard mean.count == targetCount, standardDeviation.count == targetCount else {
-            throw UserError("\(source): rows have \(targetCount) targets but the saved target normalization covers \(mean.count)")
-        }
-        guard mean.allSatisfy(\.isFinite), standardDeviation.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw UserError("\(source): the saved target normalization parameters are not finite and positive")
-        }
-        setTargetNormalization(mode, mean: mean, standardDeviation: standardDeviation)
-    }
-
-    private func setTargetNormalization(_ mode: TargetNormalization, mean: [Float], standardDeviation: [Float]) {
-        targetMean = mean
-        targetStandardDeviation = standardDeviation
-        targetScale = standardDeviation.map { 1 / $0 }
-        targetNormalization = mode
-    }
-
-    /// Per-feature mean and population standard deviation of the raw features, computed in Double in row order;
-    /// with a communicator each rank reads only its slice of the rows (the result is the same on any number of ranks).
-    func meanAndStandardDeviation(communicator: Communicator? = nil) throws -> (mean: [Float], standardDeviation: [Float]) {
-        try featurePass.meanAndStandardDeviation(communicator: communicator)
-    }
-
-    /// The raw features as a pass reads them: any range of rows as Doubles.
-    var featurePass: RowPassSource {
-        RowPassSource(count: count, width: featureCount) { [self] range, output in
-            let width = featureCount
-            switch features {
-            case let .bytes(values):
-                values.withUnsafeBufferPointer { raw in
-                    for index in 0..<(range.count * width) { output[index] = Double(raw[range.lowerBound * width + index]) }
-                }
-            case let .floats(values):
-                values.withUnsafeBufferPointer { raw in
-                    for index in 0..<(range.count * width) { output[index] = Double(raw[range.lowerBound * width + index]) }
-                }
-            case let .file(file):
-                // The file rows of these rows ascend (a subset keeps file order): read their span once, keep the rows.
-                let first = storageRow(range.lowerBound), span = storageRow(range.upperBound - 1) + 1 - first
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: span * width)
-                defer { scratch.deallocate() }
-                try file.read(first..<(first + span), into: scratch)
-                for (index, row) in range.enumerated() {
-                    let source = scratch + (storageRow(row) - first) * width
-                    for column in 0..<width { output[index * width + column] = Double(source[column]) }
-                }
-            }
-        }
-    }
-
-    /// The row of the feature storage that holds row `row`: itself, or for rows left in files, its file row.
-    @inline(__always)
-    private func storageRow(_ row: Int) -> Int {
-        guard case .file = features, let fileRows else { return row }
-        return fileRows[row]
-    }
-
-    /// Reads every feature row of a file-backed dataset once, each of `parts` a slice (`part`), so a value that is
-    /// not finite as a Float is an error before training starts; in-memory features were checked when read.
-    func verifyFileRows(part: Int, of parts: Int) throws {
-        if case let .file(file) = features { try file.verify(part: part, of: parts) }
     }
 
     // MARK: - Batches

@@ -7,16 +7,17 @@ extension Dataset {
     /// Loads an .npz file; `targetNames` names y's columns (their count must match), else `y` or `y_0`, `y_1`, ....
     /// An uncompressed uint8 `x` stays in the file's mapped bytes; other dtypes become Floats. With
     /// `requireTargets: false` (prediction inputs) `y` may be absent. `arrays` names other members than x (or X)
-    /// and y.
+    /// and y. With `gapsAllowed` a NaN feature is kept (a gap the column rules fill), else it is an error.
     static func loadNPZ(path: String, targetNames: [String]? = nil, requireTargets: Bool = true,
-                        arrays: (features: String?, targets: String?) = (nil, nil)) throws -> Dataset {
+                        arrays: (features: String?, targets: String?) = (nil, nil), gapsAllowed: Bool = false) throws -> Dataset {
         try fromNPZ(FileBytes(mapping: path), path: path, targetNames: targetNames, requireTargets: requireTargets,
-                    arrays: arrays)
+                    arrays: arrays, gapsAllowed: gapsAllowed)
     }
 
     /// Makes a dataset from the bytes of an .npz file; `path` names it in errors.
     static func fromNPZ(_ file: FileBytes, path: String, targetNames: [String]? = nil, requireTargets: Bool = true,
-                        arrays named: (features: String?, targets: String?) = (nil, nil)) throws -> Dataset {
+                        arrays named: (features: String?, targets: String?) = (nil, nil),
+                        gapsAllowed: Bool = false) throws -> Dataset {
         let archive = try ZipArchive(file, path: path)
         let arrays = archive.entries.map(\.name).filter { $0.hasSuffix(".npy") }.map { String($0.dropLast(4)) }
         let listed = arrays.isEmpty ? "none" : arrays.map { quotedForMessage($0) }.joined(separator: ", ")
@@ -73,7 +74,7 @@ extension Dataset {
         } else {
             var values = [Float](repeating: 0, count: featureHeader.elementCount)
             try values.withUnsafeMutableBufferPointer {
-                try readFloats(featureReader, featureHeader, into: $0, rowWidth: width, what: x)
+                try readFloats(featureReader, featureHeader, into: $0, rowWidth: width, what: x, gapsAllowed: gapsAllowed)
             }
             features = .floats(values)
         }
@@ -85,7 +86,8 @@ extension Dataset {
     /// Reads `destination.count` elements of `header.type` from `reader` as Floats, a chunk at a time; a value that
     /// is not finite as a Float is a `UserError` naming its row and column.
     private static func readFloats(_ reader: ZipArchive.MemberReader, _ header: NumPyHeader,
-                                   into destination: UnsafeMutableBufferPointer<Float>, rowWidth: Int, what: String) throws {
+                                   into destination: UnsafeMutableBufferPointer<Float>, rowWidth: Int, what: String,
+                                   gapsAllowed: Bool = false) throws {
         let size = header.type.size, chunkElements = 16384
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkElements * size, alignment: 16)
         defer { scratch.deallocate() }
@@ -95,7 +97,7 @@ extension Dataset {
             let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(count * size)])
             try reader.read(into: chunk)
             try header.type.convert(UnsafeRawPointer(chunk.baseAddress!), count: count, into: destination.baseAddress! + done,
-                                    firstElement: done, rowWidth: rowWidth, what: what)
+                                    firstElement: done, rowWidth: rowWidth, what: what, allowingNaN: gapsAllowed)
             done += count
         }
     }

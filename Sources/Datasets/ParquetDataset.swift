@@ -1,31 +1,37 @@
-// Parquet input: one file or several (shards, the same columns in each, rows in file order). As in a CSV file, the
-// columns named in `targets` are the targets and every other column is a numeric feature.
+// Parquet input: one file or several (shards, the same columns in each, rows in file order), read as a column table
+// that the column rules turn into features, as a CSV file's.
+import Formats
 import Parquet
 import Support
 
 extension Dataset {
-    /// Loads Parquet files; with `requireTargets: false` (prediction inputs) a target column may be absent (its
-    /// values are then 0) and a target that is null or not a number becomes NaN.
+    /// Loads Parquet files with the default column rules (every column but the targets a numeric feature); with
+    /// `requireTargets: false` (prediction inputs) a target column may be absent (its values are then 0) and a target
+    /// that is null or not a number becomes NaN.
     static func loadParquet(paths: [String], targets: [String], requireTargets: Bool) throws -> Dataset {
         try fromParquet(try paths.map { try ParquetFile(path: $0) }, targets: targets, requireTargets: requireTargets)
     }
 
-    /// Makes a dataset of opened Parquet files, read a row group at a time.
-    static func fromParquet(_ files: [ParquetFile], targets targetNames: [String], requireTargets: Bool) throws -> Dataset {
-        precondition(!files.isEmpty && !targetNames.isEmpty, "Dataset.fromParquet: no files or no targets")
+    /// Makes a dataset of opened Parquet files by the default column rules.
+    static func fromParquet(_ files: [ParquetFile], targets: [String], requireTargets: Bool) throws -> Dataset {
+        try LoadedData.table(parquetTable(files, textColumns: [], targets: targets, requireTargets: requireTargets))
+            .dataset(targets: targets, requireTargets: requireTargets)
+    }
+
+    /// The columns of opened Parquet files, read a row group at a time: a column named in `textColumns` as text (numbers
+    /// written as `numberText` does), every other as numbers (a null, a text cell or a value not finite as a Float is
+    /// NaN, its text kept for the column rules' messages). With `requireTargets` a missing target column is a `UserError`.
+    static func parquetTable(_ files: [ParquetFile], textColumns: Set<String>, targets: [String],
+                             requireTargets: Bool) throws -> ColumnTable {
+        precondition(!files.isEmpty, "Dataset.parquetTable: no files")
         let first = files[0]
         let names = first.columns.map(\.name)
         func listed(_ file: ParquetFile) -> String { file.columns.map { quotedForMessage($0.name) }.joined(separator: ", ") }
         for file in files.dropFirst() where file.columns.map(\.name) != names {
             throw UserError("\(file.path): columns \(listed(file)) differ from the first file \(first.path)'s (\(listed(first)))")
         }
-        let targetColumns = targetNames.map { names.firstIndex(of: $0) }
-        if requireTargets, let missing = zip(targetNames, targetColumns).first(where: { $0.1 == nil })?.0 {
+        if requireTargets, let missing = targets.first(where: { !names.contains($0) }) {
             throw UserError("\(first.path): no \(quotedForMessage(missing)) column; columns are: \(listed(first))")
-        }
-        let featureColumns = names.indices.filter { !targetColumns.contains($0) }
-        guard !featureColumns.isEmpty else {
-            throw UserError("\(first.path): no feature columns besides " + targetNames.map { quotedForMessage($0) }.joined(separator: ", "))
         }
         var rows = 0
         for file in files {
@@ -34,47 +40,37 @@ extension Dataset {
             rows = sum
         }
         guard rows > 0 else { throw UserError("\(first.path): no rows") }
-        let width = featureColumns.count, targetWidth = targetNames.count
-        try checkFitsInMemory(rows: rows, width: width + targetWidth, what: first.path)
-        var features = [Float](repeating: 0, count: rows * width)
-        var targets = [Float](repeating: 0, count: rows * targetWidth)
+        try checkFitsInMemory(rows: rows, width: names.count, what: first.path)
+        var numbers = [[Float]](repeating: [], count: names.count)
+        var texts = [[String?]](repeating: [], count: names.count)
+        var nonNumbers = [[(row: Int, text: String?)]](repeating: [], count: names.count)
         var starts: [Int] = [], base = 0
         for file in files {
             starts.append(base)
             for group in 0..<(file.rowGroupStarts.count - 1) {
                 let groupRows = file.rowGroupStarts[group]..<file.rowGroupStarts[group + 1]
-                let columns = featureColumns.map { ($0, true) } + targetColumns.compactMap { $0.map { ($0, requireTargets) } }
-                for (slot, (column, strict)) in columns.enumerated() {
+                for (column, name) in names.enumerated() {
                     let data = try file.read(column: column, rows: groupRows)
-                    let isFeature = slot < width
-                    let stride = isFeature ? width : targetWidth
-                    let offset = isFeature ? slot : targetColumns.firstIndex(of: column)!
                     for index in 0..<groupRows.count {
-                        let value = try number(data, index, strict: strict, location: "\(file.path) (row \(groupRows.lowerBound + index))")
-                        let row = base + groupRows.lowerBound + index
-                        if isFeature { features[row * stride + offset] = value } else { targets[row * stride + offset] = value }
+                        let number = data.number(at: index)
+                        if textColumns.contains(name) {
+                            texts[column].append(number.map { numberText(Float($0)) } ?? data.text(at: index))
+                        } else if let number, Float(number).isFinite {
+                            numbers[column].append(Float(number))
+                        } else {
+                            numbers[column].append(.nan)
+                            nonNumbers[column].append((base + groupRows.lowerBound + index, number.map { "\($0)" } ?? data.text(at: index)))
+                        }
                     }
                 }
             }
             base += file.rowCount
         }
-        return Dataset(count: rows, featureCount: width, features: .floats(features), targets: targets, targetNames: targetNames,
-                       source: first.path, featureNames: featureColumns.map { names[$0] }, origin: .rows(paths: files.map(\.path), starts: starts))
-    }
-
-    /// Value `index` as a Float; a null, text or a value that is not finite as a Float is a `UserError` in the words
-    /// CSV uses, or NaN when not `strict`.
-    private static func number(_ data: ParquetColumnData, _ index: Int, strict: Bool, location: String) throws -> Float {
-        let number = data.number(at: index)
-        if let number, Float(number).isFinite { return Float(number) }
-        guard strict else { return .nan }
-        let column = quotedForMessage(data.column.name)
-        if let number {
-            throw UserError("\(location): \(number.isFinite ? "out-of-range" : "non-finite") value \(quotedForMessage("\(number)")) in column \(column)")
+        let columns = names.indices.map { column in
+            textColumns.contains(names[column])
+                ? ColumnTable.Column(name: names[column], cells: .text(texts[column]))
+                : ColumnTable.Column(name: names[column], cells: .numbers(numbers[column]), nonNumbers: nonNumbers[column])
         }
-        if let text = data.text(at: index) {
-            throw UserError("\(location): non-numeric value \(quotedForMessage(text)) in column \(column)")
-        }
-        throw UserError("\(location): missing value in column \(column)")
+        return ColumnTable(source: first.path, columns: columns, rowCount: rows, files: (files.map(\.path), starts))
     }
 }

@@ -1,6 +1,7 @@
 import Distributed
 import NeuralNet
 import Support
+import Tables
 
 /// The rows `data.validation_fraction` holds out of the training data: a function of the seed, the row count and
 /// the fraction alone, so every rank (and any number of ranks or threads) holds out the same rows.
@@ -43,48 +44,88 @@ public struct DataOptions: Equatable, Sendable {
     var validationFraction: Double?
     var seed: UInt64
     var batchSize: Int
+    /// The column rules a table's features come from, and the target columns.
+    public var rules: ColumnRules
+    var targets: [String]
+    /// Whether the target is a class column (whose text, if any, names the classes).
+    public var classTargets: Bool
+    /// Quantiles per feature of `quantile` normalization.
+    var quantileCount: Int
 
     /// Options as a config resolves them.
     public init(normalize: Normalization, normalizeTargets: TargetNormalization, validationFraction: Double?, seed: UInt64,
-                batchSize: Int) {
+                batchSize: Int, rules: ColumnRules = ColumnRules(), targets: [String] = ["label"], classTargets: Bool = false,
+                quantileCount: Int = 1000) {
         (self.normalize, self.normalizeTargets, self.validationFraction) = (normalize, normalizeTargets, validationFraction)
         (self.seed, self.batchSize) = (seed, batchSize)
+        (self.rules, self.targets, self.classTargets, self.quantileCount) = (rules, targets, classTargets, quantileCount)
     }
 }
 
 /// The training data, the validation data (held out of it, or from its own file) and the test data, their features
-/// and targets normalized with statistics of the remaining training rows only.
+/// and targets normalized with statistics of the remaining training rows only; a table's column rules are fitted on
+/// those rows too.
 public struct SplitData {
     public var train: Dataset
     public var validation: Dataset?
     public var test: Dataset?
     /// Set when the validation rows were held out of the training file.
     public var split: ValidationSplit?
+    /// The column rules as fitted on the training rows (tables only).
+    public var encoding: TableEncoding?
 
-    /// Holds out validation rows per `options`, then normalizes every set as the training rows say. With a
-    /// communicator the passes over rows left in their files are split across the ranks, each reading its slice.
-    public init(train whole: Dataset, validation file: Dataset?, test: Dataset?, options: DataOptions,
+    /// Holds out validation rows per `options`, fits a table's column rules on the remaining rows, then normalizes
+    /// every set as the training rows say. With a communicator the passes over rows left in their files are split
+    /// across the ranks, each reading its slice.
+    public init(train whole: LoadedData, validation file: LoadedData?, test testData: LoadedData?, options: DataOptions,
                 communicator: Communicator? = nil) throws {
-        for set in [whole, file, test] {
-            guard let set else { continue }
-            guard let communicator else { try set.verifyFileRows(part: 0, of: 1); continue }
-            try collectively(communicator) { try set.verifyFileRows(part: communicator.rank, of: communicator.size) }
+        let split = try options.validationFraction.map {
+            try ValidationSplit(count: whole.rowCount, fraction: $0, seed: options.seed, batchSize: options.batchSize)
         }
-        train = whole
-        validation = file
-        self.test = test
-        if let fraction = options.validationFraction {
-            let split = try ValidationSplit(count: whole.count, fraction: fraction, seed: options.seed,
-                                            batchSize: options.batchSize)
-            train = whole.subset(rows: split.trainingRows)
-            validation = whole.subset(rows: split.validationRows)
-            self.split = split
+        self.split = split
+        switch whole {
+        case let .rows(dataset):
+            let validationFile = try file?.dataset(), testFile = try testData?.dataset()
+            for set in [dataset, validationFile, testFile] {
+                guard let set else { continue }
+                guard let communicator else { try set.verifyFileRows(part: 0, of: 1); continue }
+                try collectively(communicator) { try set.verifyFileRows(part: communicator.rank, of: communicator.size) }
+            }
+            train = split.map { dataset.subset(rows: $0.trainingRows) } ?? dataset
+            validation = split.map { dataset.subset(rows: $0.validationRows) } ?? validationFile
+            test = testFile
+        case let .table(table):
+            let trainingRows = split?.trainingRows ?? Array(0..<table.rowCount)
+            let encoding = try TableEncoding.fit(table, rows: trainingRows, rules: options.rules, targets: options.targets,
+                                                 classTargets: options.classTargets)
+            self.encoding = encoding
+            train = try Dataset(table: table, encoding: encoding, rows: trainingRows)
+            validation = try split.map { try Dataset(table: table, encoding: encoding, rows: $0.validationRows) }
+                ?? file.map { try Dataset(table: $0.asTable, encoding: encoding) }
+            test = try testData.map { try Dataset(table: $0.asTable, encoding: encoding) }
         }
         for set in [train, validation, test] {
             guard let set else { continue }
             let reference = set === train ? nil : train
-            try set.applyNormalization(options.normalize, statisticsFrom: reference, communicator: communicator)
+            try set.applyNormalization(options.normalize, statisticsFrom: reference, quantileCount: options.quantileCount,
+                                       communicator: communicator)
             try set.applyTargetNormalization(options.normalizeTargets, statisticsFrom: reference)
+        }
+    }
+
+    /// Splits and normalizes data whose rows are numeric already.
+    public init(train: Dataset, validation: Dataset?, test: Dataset?, options: DataOptions) throws {
+        try self.init(train: .rows(train), validation: validation.map { .rows($0) }, test: test.map { .rows($0) }, options: options)
+    }
+
+    /// One line per data set with cells that were no training level of their categorical column (they went to
+    /// "other"), e.g. `test.csv: 3 values unseen in training went to "other" (zip 2, island 1)`.
+    public var unseenLevelNotes: [String] {
+        [(train, "training"), (validation, "validation"), (test, "test")].compactMap { set, what in
+            guard let set, !set.unseen.isEmpty else { return nil }
+            let total = set.unseen.reduce(0) { $0 + $1.count }
+            return "\(set.source) (\(what) rows): \(total) categorical value\(total == 1 ? "" : "s") not among the training "
+                + "levels went to \"other\" (" + set.unseen.map { "\($0.column) \($0.count)" }.joined(separator: ", ") + ")"
         }
     }
 }

@@ -7,27 +7,17 @@ import Darwin
 #endif
 import Support
 
-/// A parsed numeric CSV file: target columns (by default one named `label`) plus feature columns, with each row's
-/// line number.
-public struct CSVTable {
-    /// Feature column names in file order (every column except the targets).
-    public var featureNames: [String]
-    /// Row-major feature values, `lines.count × featureNames.count`.
-    public var features: [Float]
-    /// The target columns' names, in the order asked for.
-    public var targetNames: [String]
-    /// Row-major target values, `lines.count × targetNames.count`.
-    public var targets: [Float]
-    /// 1-based line number of each data row in the file.
-    public var lines: [Int]
-
-    /// Parses CSV bytes with the columns named `targets` as targets; every defect is a `UserError` "PATH:LINE: reason"
-    /// (or "PATH: reason" for whole-file problems). Without `requireTargets` a missing target column gives values of 0
-    /// and a non-numeric target gives NaN.
-    public static func parse(_ bytes: [UInt8], path: String, targets: [String] = ["label"],
-                             requireTargets: Bool = true) throws -> CSVTable {
-        precondition(!targets.isEmpty && Set(targets).count == targets.count, "CSVTable.parse: targets must be distinct")
-        var parser = CSVParser(path: path, targetNames: targets, requireTargets: requireTargets)
+/// CSV files: a header row naming the columns, then one row per sample. Fields are separated by commas; a field in
+/// double quotes may hold commas, line breaks and doubled quotes (RFC 4180). Spaces around unquoted fields are
+/// dropped; a quoted field keeps its text exactly (spaces inside are dropped only when it is read as a number).
+public enum CSV {
+    /// Parses CSV bytes into a column table: the columns named in `textColumns` keep every cell's text, every other
+    /// column is read as numbers (a cell that is not a finite number is NaN there and keeps its text in
+    /// `nonNumbers`). Every column of `requiredColumns` must be in the header. Every defect is a `UserError`
+    /// "PATH:LINE: reason" (or "PATH: reason" for whole-file problems).
+    public static func read(_ bytes: [UInt8], path: String, textColumns: Set<String> = [],
+                            requiredColumns: [String] = []) throws -> ColumnTable {
+        var parser = CSVParser(path: path, textColumns: textColumns, requiredColumns: requiredColumns)
         // A trailing NUL lets strtof stop safely at the end of the last field.
         var terminated = bytes
         terminated.append(0)
@@ -35,110 +25,171 @@ public struct CSVTable {
             try parser.run(buffer.baseAddress!, length: buffer.count - 1)
         }
         guard let header = parser.header else {
-            throw UserError("\(path): empty file (expected a header row naming the columns, including "
-                + "\(targets.map { quotedForMessage($0) }.joined(separator: ", ")))")
+            let including = requiredColumns.isEmpty ? ""
+                : ", including " + requiredColumns.map { quotedForMessage($0) }.joined(separator: ", ")
+            throw UserError("\(path): empty file (expected a header row naming the columns\(including))")
         }
         guard !parser.lines.isEmpty else {
             throw UserError("\(path): no data rows after the header on line \(header.line)")
         }
-        return CSVTable(featureNames: header.featureNames, features: parser.features, targetNames: targets,
-                        targets: parser.targets, lines: parser.lines)
+        return ColumnTable(source: path, headerLocation: "\(path):\(header.line)", columns: parser.columns(),
+                           rowCount: parser.lines.count, lines: parser.lines)
+    }
+
+    /// A number as CSV reads it: a finite decimal, with optional sign, fraction and exponent; nil otherwise.
+    public static func number(_ text: String) -> Float? {
+        var bytes = Array(text.utf8)
+        let count = bytes.count
+        bytes.append(0)
+        return bytes.withUnsafeBufferPointer { parseNumber($0.baseAddress!, 0, count) }
     }
 }
 
 private struct CSVHeader {
     var line: Int
-    var columnNames: [String]
-    /// For each column, the index of the target it holds (nil for a feature).
-    var targetOfColumn: [Int?]
-    var featureNames: [String] {
-        columnNames.indices.filter { targetOfColumn[$0] == nil }.map { columnNames[$0] }
-    }
+    var names: [String]
+    /// For each column, its index among the text columns (nil for a numeric column).
+    var textIndex: [Int?]
+    /// For each column, its index among the numeric columns (nil for a text column).
+    var numericIndex: [Int?]
+}
+
+/// One field of a record: its bytes `from..<to` (inside the quotes for a quoted field).
+private struct Field {
+    var from: Int
+    var to: Int
+    var quoted: Bool
+    /// A quoted field with `""` inside (its text needs them made single).
+    var escapedQuotes: Bool
 }
 
 private struct CSVParser {
     let path: String
-    let targetNames: [String]
-    let requireTargets: Bool
+    let textColumns: Set<String>
+    let requiredColumns: [String]
     var header: CSVHeader?
-    var features: [Float] = []
-    var targets: [Float] = []
     var lines: [Int] = []
-    /// One row's targets, filled column by column (0 for a target column the file lacks).
-    private var rowTargets: [Float]
+    private var numbers: [[Float]] = []
+    private var nonNumbers: [[(row: Int, text: String?)]] = []
+    private var texts: [[String?]] = []
+    private var fields: [Field] = []
 
-    init(path: String, targetNames: [String], requireTargets: Bool) {
-        self.path = path
-        self.targetNames = targetNames
-        self.requireTargets = requireTargets
-        rowTargets = [Float](repeating: 0, count: targetNames.count)
+    init(path: String, textColumns: Set<String>, requiredColumns: [String]) {
+        (self.path, self.textColumns, self.requiredColumns) = (path, textColumns, requiredColumns)
+    }
+
+    /// The parsed columns in header order.
+    func columns() -> [ColumnTable.Column] {
+        guard let header else { return [] }
+        return header.names.indices.map { column in
+            if let text = header.textIndex[column] { return ColumnTable.Column(name: header.names[column], cells: .text(texts[text])) }
+            let numeric = header.numericIndex[column]!
+            return ColumnTable.Column(name: header.names[column], cells: .numbers(numbers[numeric]), nonNumbers: nonNumbers[numeric])
+        }
     }
 
     mutating func run(_ base: UnsafePointer<UInt8>, length: Int) throws {
         var position = 0
         // A UTF-8 byte-order mark (Excel exports) is not part of the first column's name.
         if length >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { position = 3 }
-        var line = 0
+        var line = 1
         while position < length {
-            line += 1
-            let lineEnd: Int
-            if let newline = memchr(base + position, Int32(UInt8(ascii: "\n")), length - position) {
-                lineEnd = base.distance(to: newline.assumingMemoryBound(to: UInt8.self))
-            } else {
-                lineEnd = length
+            if let next = blankLineEnd(base, position, length) {
+                position = next
+                line += 1
+                continue
             }
-            var contentEnd = lineEnd
-            if contentEnd > position, base[contentEnd - 1] == UInt8(ascii: "\r") { contentEnd -= 1 }
-            let start = position
-            position = lineEnd + 1
-            if isBlank(base, start, contentEnd) { continue }
+            let recordLine = line
+            position = try scanRecord(base, position, length, line: &line)
             if let header {
-                try parseRow(base, start, contentEnd, line: line, header: header)
+                try store(base, line: recordLine, header: header)
             } else {
-                header = try parseHeader(base, start, contentEnd, line: line)
-                let expectedRows = length / max(contentEnd - start, 1)
-                features.reserveCapacity(expectedRows * max(header?.columnNames.count ?? 1, 1))
+                header = try parseHeader(base, line: recordLine)
             }
         }
     }
 
-    private func isBlank(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+    /// The position after a line holding only spaces and tabs, or nil when the line at `start` has other text.
+    private func blankLineEnd(_ base: UnsafePointer<UInt8>, _ start: Int, _ length: Int) -> Int? {
         var index = start
-        while index < end {
-            if base[index] != UInt8(ascii: " ") && base[index] != UInt8(ascii: "\t") { return false }
-            index += 1
+        while index < length {
+            switch base[index] {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): index += 1
+            case UInt8(ascii: "\n"): return index + 1
+            default: return nil
+            }
         }
-        return true
+        return index
     }
 
-    private func parseHeader(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, line: Int) throws -> CSVHeader {
-        var names: [String] = []
-        var fieldStart = start
+    /// Splits the record at `start` into `fields`; returns the position after its line break. `line` advances past
+    /// the line breaks inside quoted fields and the record's own.
+    private mutating func scanRecord(_ base: UnsafePointer<UInt8>, _ start: Int, _ length: Int, line: inout Int) throws -> Int {
+        fields.removeAll(keepingCapacity: true)
+        let recordLine = line
+        var position = start
         while true {
-            var fieldEnd = fieldStart
-            while fieldEnd < end, base[fieldEnd] != UInt8(ascii: ",") { fieldEnd += 1 }
-            let (from, to) = trimmedField(base, fieldStart, fieldEnd)
-            names.append(String(decoding: UnsafeBufferPointer(start: base + from, count: to - from), as: UTF8.self))
-            if fieldEnd >= end { break }
-            fieldStart = fieldEnd + 1
+            while position < length, base[position] == UInt8(ascii: " ") || base[position] == UInt8(ascii: "\t") { position += 1 }
+            if position < length, base[position] == UInt8(ascii: "\"") {
+                var field = Field(from: position + 1, to: position + 1, quoted: true, escapedQuotes: false)
+                var index = position + 1
+                while true {
+                    guard index < length else {
+                        throw UserError("\(path):\(recordLine): a quoted field is not closed (a \" without its closing \")")
+                    }
+                    let byte = base[index]
+                    if byte == UInt8(ascii: "\"") {
+                        if index + 1 < length, base[index + 1] == UInt8(ascii: "\"") {
+                            field.escapedQuotes = true
+                            index += 2
+                            continue
+                        }
+                        break
+                    }
+                    if byte == UInt8(ascii: "\n") { line += 1 }
+                    index += 1
+                }
+                field.to = index
+                fields.append(field)
+                position = index + 1
+                while position < length, base[position] == UInt8(ascii: " ") || base[position] == UInt8(ascii: "\t")
+                    || base[position] == UInt8(ascii: "\r") { position += 1 }
+                if position >= length { line += 1; return position }
+                switch base[position] {
+                case UInt8(ascii: ","): position += 1; continue
+                case UInt8(ascii: "\n"): line += 1; return position + 1
+                default:
+                    throw UserError("\(path):\(line): text after the closing quote of field \(fields.count) (quote a field whole, "
+                        + "with \"\" for a quote inside)")
+                }
+            }
+            var end = position
+            while end < length, base[end] != UInt8(ascii: ","), base[end] != UInt8(ascii: "\n") { end += 1 }
+            var to = end
+            if to > position, base[to - 1] == UInt8(ascii: "\r"), end == length || base[end] == UInt8(ascii: "\n") { to -= 1 }
+            while to > position, base[to - 1] == UInt8(ascii: " ") || base[to - 1] == UInt8(ascii: "\t") { to -= 1 }
+            fields.append(Field(from: position, to: to, quoted: false, escapedQuotes: false))
+            if end >= length { line += 1; return end }
+            if base[end] == UInt8(ascii: "\n") { line += 1; return end + 1 }
+            position = end + 1
         }
+    }
+
+    private func text(_ base: UnsafePointer<UInt8>, _ field: Field) -> String {
+        let text = String(decoding: UnsafeBufferPointer(start: base + field.from, count: field.to - field.from), as: UTF8.self)
+        return field.escapedQuotes ? text.replacingOccurrences(of: "\"\"", with: "\"") : text
+    }
+
+    private mutating func parseHeader(_ base: UnsafePointer<UInt8>, line: Int) throws -> CSVHeader {
+        var names = fields.map { field -> String in
+            let name = text(base, field)
+            return field.quoted ? name.trimmingSpaces() : name
+        }
+        if names.count == 1, names[0].isEmpty { names = [""] }
         let location = "\(path):\(line)"
-        var targetOfColumn = [Int?](repeating: nil, count: names.count)
-        for (target, name) in targetNames.enumerated() {
-            let columns = names.indices.filter { names[$0] == name }
-            if requireTargets && columns.isEmpty {
-                throw UserError("\(location): no \(quotedForMessage(name)) column in the header; columns are: "
-                    + names.map { quotedForMessage($0) }.joined(separator: ", "))
-            }
-            // A target named twice would also be read as a feature.
-            guard columns.count <= 1 else {
-                throw UserError("\(location): the header names the target \(quotedForMessage(name)) \(columns.count) times")
-            }
-            if let column = columns.first { targetOfColumn[column] = target }
-        }
-        guard targetOfColumn.contains(where: { $0 == nil }) else {
-            throw UserError("\(location): the header has no feature columns besides "
-                + targetNames.map { quotedForMessage($0) }.joined(separator: ", "))
+        for name in requiredColumns where !names.contains(name) {
+            throw UserError("\(location): no \(quotedForMessage(name)) column in the header; columns are: "
+                + names.map { quotedForMessage($0) }.joined(separator: ", "))
         }
         if let empty = names.firstIndex(of: "") {
             throw UserError("\(location): column \(empty + 1) of the header has no name")
@@ -147,64 +198,55 @@ private struct CSVParser {
         for name in names where !seen.insert(name).inserted {
             throw UserError("\(location): column \(quotedForMessage(name)) appears more than once in the header")
         }
-        return CSVHeader(line: line, columnNames: names, targetOfColumn: targetOfColumn)
+        var textIndex = [Int?](repeating: nil, count: names.count), numericIndex = textIndex
+        for (column, name) in names.enumerated() {
+            if textColumns.contains(name) {
+                textIndex[column] = texts.count
+                texts.append([])
+            } else {
+                numericIndex[column] = numbers.count
+                numbers.append([])
+                nonNumbers.append([])
+            }
+        }
+        return CSVHeader(line: line, names: names, textIndex: textIndex, numericIndex: numericIndex)
     }
 
-    private mutating func parseRow(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, line: Int, header: CSVHeader) throws {
-        let columnCount = header.columnNames.count
-        var column = 0
-        var fieldStart = start
-        for target in rowTargets.indices { rowTargets[target] = 0 }
-        while true {
-            var fieldEnd = fieldStart
-            while fieldEnd < end, base[fieldEnd] != UInt8(ascii: ",") { fieldEnd += 1 }
-            if column >= columnCount {
-                throw UserError("\(path):\(line): expected \(columnCount) fields, got \(countFields(base, start, end))")
-            }
-            let (from, to) = trimmedField(base, fieldStart, fieldEnd)
-            var parsed = parseNumber(base, from, to)
-            let target = header.targetOfColumn[column]
-            if parsed == nil, !requireTargets, target != nil { parsed = .nan }
-            guard let value = parsed else {
-                let text = String(decoding: UnsafeBufferPointer(start: base + from, count: to - from), as: UTF8.self)
-                let name = header.columnNames[column]
-                if from == to { throw UserError("\(path):\(line): missing value in column \(quotedForMessage(name))") }
-                let lowered = text.lowercased()
-                let problem = lowered.contains("nan") || lowered.contains("inf") ? "non-finite"
-                    : (Double(text).map { abs($0) > Double(Float.greatestFiniteMagnitude) } ?? false) ? "out-of-range"
-                    : "non-numeric"
-                throw UserError("\(path):\(line): \(problem) value \(quotedForMessage(text)) in column \(quotedForMessage(name))")
-            }
-            if let target { rowTargets[target] = value } else { features.append(value) }
-            column += 1
-            if fieldEnd >= end { break }
-            fieldStart = fieldEnd + 1
+    private mutating func store(_ base: UnsafePointer<UInt8>, line: Int, header: CSVHeader) throws {
+        guard fields.count == header.names.count else {
+            throw UserError("\(path):\(line): expected \(header.names.count) fields, got \(fields.count)")
         }
-        guard column == columnCount else {
-            throw UserError("\(path):\(line): expected \(columnCount) fields, got \(column)")
+        let row = lines.count
+        for (column, field) in fields.enumerated() {
+            if let text = header.textIndex[column] {
+                texts[text].append(self.text(base, field))
+                continue
+            }
+            let numeric = header.numericIndex[column]!
+            var (from, to) = (field.from, field.to)
+            if field.quoted {
+                while from < to, base[from] == UInt8(ascii: " ") { from += 1 }
+                while to > from, base[to - 1] == UInt8(ascii: " ") { to -= 1 }
+            }
+            if !field.escapedQuotes, let value = parseNumber(base, from, to) {
+                numbers[numeric].append(value)
+            } else {
+                numbers[numeric].append(.nan)
+                nonNumbers[numeric].append((row, self.text(base, Field(from: from, to: to, quoted: field.quoted,
+                                                                         escapedQuotes: field.escapedQuotes))))
+            }
         }
-        targets.append(contentsOf: rowTargets)
         lines.append(line)
     }
+}
 
-    private func countFields(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        var fields = 1
-        for index in start..<end where base[index] == UInt8(ascii: ",") { fields += 1 }
-        return fields
-    }
-
-    /// The field without surrounding spaces/tabs and one pair of surrounding double quotes.
-    private func trimmedField(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Int, Int) {
-        var from = start, to = end
-        while from < to, base[from] == UInt8(ascii: " ") || base[from] == UInt8(ascii: "\t") { from += 1 }
-        while to > from, base[to - 1] == UInt8(ascii: " ") || base[to - 1] == UInt8(ascii: "\t") { to -= 1 }
-        if to - from >= 2, base[from] == UInt8(ascii: "\""), base[to - 1] == UInt8(ascii: "\"") {
-            from += 1
-            to -= 1
-            while from < to, base[from] == UInt8(ascii: " ") { from += 1 }
-            while to > from, base[to - 1] == UInt8(ascii: " ") { to -= 1 }
-        }
-        return (from, to)
+extension String {
+    /// The text without spaces at either end.
+    func trimmingSpaces() -> String {
+        var scalars = Substring(self)
+        while scalars.first == " " { scalars.removeFirst() }
+        while scalars.last == " " { scalars.removeLast() }
+        return String(scalars)
     }
 }
 
@@ -258,9 +300,9 @@ private func parseNumber(_ base: UnsafePointer<UInt8>, _ from: Int, _ to: Int) -
     guard first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
         || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return nil }
     for position in from..<to where base[position] | 0x20 == UInt8(ascii: "x") { return nil }
+    // Every field ends at a byte strtof stops at (a comma, quote, space, line break or the trailing NUL).
     let value = strtof(start, &endPointer)
     let expectedEnd = UnsafeRawPointer(base + to)
-    guard let endPointer, UnsafeRawPointer(endPointer) == expectedEnd,
-          value.isFinite else { return nil }
-    return value
+    guard let endPointer, UnsafeRawPointer(endPointer) == expectedEnd else { return nil }
+    return value.isFinite ? value : nil
 }

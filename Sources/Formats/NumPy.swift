@@ -139,9 +139,9 @@ public struct NumPyHeader: Equatable {
 extension NumPyHeader.ElementType {
     /// Converts `count` little-endian elements at `raw` to Floats at `destination`. Element `firstElement` of the array
     /// comes first, in rows of `rowWidth`; a value that is not finite as a Float is a `UserError` naming `what`, its row
-    /// and column.
+    /// and column (with `allowingNaN`, a NaN is kept).
     public func convert(_ raw: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>,
-                        firstElement: Int, rowWidth: Int, what: String) throws {
+                        firstElement: Int, rowWidth: Int, what: String, allowingNaN: Bool = false) throws {
         for index in 0..<count {
             let value: Float
             switch self {
@@ -153,7 +153,7 @@ extension NumPyHeader.ElementType {
             case .float64:
                 value = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))))
             }
-            guard value.isFinite else {
+            guard value.isFinite || (allowingNaN && value.isNaN) else {
                 let element = firstElement + index
                 throw UserError("\(what): value at row \(element / max(rowWidth, 1)), column \(element % max(rowWidth, 1)) is not "
                     + "finite as a float32 (NaN, infinite or beyond ±3.4e38)")

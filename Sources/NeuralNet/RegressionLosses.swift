@@ -7,10 +7,14 @@ public struct LossSettings: Equatable, Sendable {
     /// Huber's boundary between the squared and the linear part (PyTorch's `delta`, default 1); unused by other losses.
     public var delta: Float
 
+    /// Per-class weights of cross-entropy (`loss.class_weights`); nil: every class weighs 1.
+    public var classWeights: ClassWeights?
+
     /// A loss with PyTorch's default options unless given.
-    public init(kind: Loss, delta: Float = 1) {
+    public init(kind: Loss, delta: Float = 1, classWeights: ClassWeights? = nil) {
         self.kind = kind
         self.delta = delta
+        self.classWeights = classWeights
     }
 
     /// Whether labels are classes (so accuracy is defined).
@@ -22,6 +26,14 @@ public struct LossSettings: Equatable, Sendable {
         kind.evaluate(outputs: outputs, targets: targets, batch: batch, width: width, gradient: gradient,
                       gradientScale: gradientScale, huberDelta: delta)
     }
+}
+
+/// How cross-entropy weighs each class: PyTorch's `CrossEntropyLoss(weight=)`, a weighted mean over the rows.
+public enum ClassWeights: Equatable, Sendable {
+    /// rows / (classes × rows of the class), from the training rows (scikit-learn's `balanced`).
+    case balanced
+    /// One weight per class, in class order.
+    case given([Float])
 }
 
 extension Loss {

@@ -6,6 +6,7 @@ import Kernels
 import NeuralNet
 import Observe
 import Support
+import Tables
 
 /// The `plexus` subcommands as library calls; the executable parses arguments and turns errors into exit statuses.
 public enum Commands {
@@ -140,8 +141,11 @@ public enum Commands {
     /// The data at `location` in `format` (default: the one its name implies) with the model's targets.
     static func loadData(_ location: DataLocation, format: DataFormat? = nil, for saved: ModelFile.Saved,
                          requireTargets: Bool) throws -> Dataset {
-        try Dataset.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
-                         requireTargets: requireTargets)
+        let encoding = saved.normalization.encoding
+        return try LoadedData.load(location, format: format ?? .init(impliedBy: location), targets: saved.normalization.targetNames,
+                                   rules: encoding?.readingRules ?? ColumnRules(), classTargets: encoding?.classNames != nil,
+                                   requireTargets: requireTargets)
+            .dataset(encoding: encoding, targets: saved.normalization.targetNames, requireTargets: requireTargets)
     }
 
     /// `plexus evaluate`: the task's metrics of a saved model on a dataset (per target too), as a JSON object.
@@ -165,19 +169,21 @@ public enum Commands {
             perTarget: task.perTargetMetrics(of: sums, count: dataset.count, names: saved.normalization.targetNames)))
     }
 
-    /// `plexus predict`: the network's outputs for every row of the input (CSV, npz, `.npy`, HDF5 or Parquet; target
+    /// `plexus predict`: the network's outputs for every row of the input (with `probabilities`, each class's
+    /// probability too, headed `p_NAME`) (CSV, npz, `.npy`, HDF5 or Parquet; target
     /// columns, if any, are ignored), written to `output`, or returned as CSV text when `output` is nil.
-    public static func predict(checkpoint: String, input: String, output: String?) throws -> String? {
+    public static func predict(checkpoint: String, input: String, output: String?, probabilities: Bool = false) throws -> String? {
         let (path, choice, saved, task) = try loadModel(checkpoint)
         let location = try DataLocation(commandLine: input, option: "--input")
         let dataset = try prepare(try loadData(location, for: saved, requireTargets: false), for: saved, source: input,
                                   what: "feature columns")
         let width = saved.network.outputWidth
-        var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames).joined(separator: ",") + "\n"
+        var text = task.predictionHeader(width: width, targetNames: saved.normalization.targetNames,
+                                         normalization: saved.normalization, probabilities: probabilities).joined(separator: ",") + "\n"
         forEachInferenceBatch(0..<dataset.count, of: dataset, network: saved.network, batchSize: 1000) { outputs, _, count in
             for row in 0..<count {
-                text += task.predictionFields(outputs + row * width, width: width, normalization: saved.normalization)
-                    .joined(separator: ",") + "\n"
+                text += task.predictionFields(outputs + row * width, width: width, normalization: saved.normalization,
+                                              probabilities: probabilities).joined(separator: ",") + "\n"
             }
         }
         reportModelChoice(path: path, choice: choice)

@@ -44,7 +44,7 @@ struct EarlyStoppingState: Codable, Equatable {
     /// Stops with a UserError naming `training.early_stopping.metric` when the task reports no such validation metric.
     static func checkMetric(of config: TrainingConfig, task: LearningTask) throws {
         guard let metric = config.training.earlyStopping?.metric else { return }
-        let reported = task.metrics(of: [Double](repeating: 0, count: task.sumCount), count: 1).prefixed("val").entries.map(\.name)
+        let reported = task.metrics(of: [Double](repeating: 0, count: task.sumCount(rows: 1)), count: 1).prefixed("val").entries.map(\.name)
         if !reported.contains(metric) {
             throw UserError("training.early_stopping.metric: \(quotedForMessage(metric)) is not reported for this task "
                 + "(validation reports: \(reported.joined(separator: ", ")))")

@@ -30,17 +30,19 @@ func forEachInferenceBatch(_ rows: Range<Int>, of data: Dataset, network: Networ
     }
 }
 
-/// The task's evaluation sums (loss, correct predictions, per-target errors; see `LearningTask.sumCount`) over
-/// `rows` of `data`.
+/// The task's evaluation sums (loss, correct predictions, per-target errors, each row's class probabilities; see
+/// `LearningTask.sumCount`) over `rows` of `data`.
 func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: LossSettings, task: LearningTask,
                   batchSize: Int) -> [Double] {
-    var sums = [Double](repeating: 0, count: task.sumCount)
+    var sums = [Double](repeating: 0, count: task.sumCount(rows: data.count))
     let mean = data.targetMean, deviation = data.targetStandardDeviation
+    var next = rows.lowerBound
     forEachInferenceBatch(rows, of: data, network: network, batchSize: batchSize) { outputs, targets, count in
         let batch = loss.evaluate(outputs: outputs, targets: targets, batch: count, width: network.outputWidth,
                                   gradient: nil, gradientScale: 0)
-        task.accumulate(batch, outputs: outputs, targets: targets, count: count, into: &sums, targetMean: mean,
+        task.accumulate(batch, outputs: outputs, targets: targets, count: count, firstRow: next, into: &sums, targetMean: mean,
                         targetStandardDeviation: deviation)
+        next += count
     }
     return sums
 }

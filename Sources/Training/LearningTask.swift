@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Metrics
 import NeuralNet
 import Observe
 import Support
@@ -76,12 +77,23 @@ enum LearningTask: Equatable {
 
     // Evaluation sums, one flat [Double] so ranks add theirs in one allreduce:
     // [0] Σ per-sample loss, [1] rows predicted right (every label, for multi-label), then
+    // classification: per row of the evaluated data (at its own index, zero where another rank evaluates it) the
+    // class probabilities and the class (c + 1 values), for the metrics over all rows (AUC, F1, ...);
     // multi-label: rows right per label (k values); regression: per target Σe², Σ|e|, Σt, Σt² (4k values, original units).
 
-    /// How many sums `accumulate` keeps.
-    var sumCount: Int {
+    /// Classes of a (binary) classification task, whose rows carry their probabilities in the sums.
+    private var classCount: Int? {
         switch self {
-        case .classification, .binaryClassification: return 2
+        case let .classification(classes): return classes
+        case .binaryClassification: return 2
+        case .multiLabel, .regression: return nil
+        }
+    }
+
+    /// How many sums `accumulate` keeps for data of `rows` rows.
+    func sumCount(rows: Int) -> Int {
+        switch self {
+        case .classification, .binaryClassification: return 2 + rows * (classCount! + 1)
         case let .multiLabel(labels): return 2 + labels
         case let .regression(targets): return 2 + 4 * targets
         }
@@ -89,12 +101,28 @@ enum LearningTask: Equatable {
 
     /// Adds a batch's loss totals and, per target, what the metrics need; `targets` are as `Dataset.gather` wrote
     /// them and are mapped back, with the outputs, to original units with the data's target mean and deviation.
+    /// The batch holds rows `firstRow...` of the evaluated data.
     func accumulate(_ totals: Loss.BatchTotals, outputs: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
-                    into sums: inout [Double], targetMean: [Float], targetStandardDeviation: [Float]) {
+                    firstRow: Int, into sums: inout [Double], targetMean: [Float], targetStandardDeviation: [Float]) {
         sums[0] += totals.lossSum
         sums[1] += Double(totals.correct)
         switch self {
-        case .classification, .binaryClassification: break
+        case let .classification(classes):
+            for row in 0..<count {
+                let base = 2 + (firstRow + row) * (classes + 1)
+                var largest = -Double.infinity
+                for j in 0..<classes { largest = max(largest, Double(outputs[row * classes + j])) }
+                var total = 0.0
+                for j in 0..<classes { total += exp(Double(outputs[row * classes + j]) - largest) }
+                for j in 0..<classes { sums[base + j] = exp(Double(outputs[row * classes + j]) - largest) / total }
+                sums[base + classes] = Double(targets[row])
+            }
+        case .binaryClassification:
+            for row in 0..<count {
+                let base = 2 + (firstRow + row) * 3
+                let probability = 1 / (1 + exp(-Double(outputs[row])))
+                (sums[base], sums[base + 1], sums[base + 2]) = (1 - probability, probability, Double(targets[row]))
+            }
         case let .multiLabel(labels):
             for index in 0..<(count * labels) where (outputs[index] > 0) == (targets[index] >= 0.5) {
                 sums[2 + index % labels] += 1
@@ -114,7 +142,8 @@ enum LearningTask: Equatable {
     }
 
     /// The metrics of evaluation sums over `count` samples, named without prefix: `loss`, then `accuracy` (subset
-    /// accuracy for multi-label) and `label_accuracy` for classification, `rmse`, `mae` and `r2` (each the mean over
+    /// accuracy for multi-label), for classification `auc`, `f1` (macro), `balanced_accuracy` and `log_loss` (as
+    /// scikit-learn computes them), `label_accuracy` for multi-label, `rmse`, `mae` and `r2` (each the mean over
     /// targets, in the targets' original units) for regression.
     func metrics(of sums: [Double], count: Int) -> MetricValues {
         let samples = Double(max(1, count))
@@ -122,6 +151,17 @@ enum LearningTask: Equatable {
         switch self {
         case .classification, .binaryClassification:
             values.append("accuracy", sums[1] / samples)
+            let classes = classCount!, width = classes + 1
+            var probabilities = [Double](repeating: 0, count: count * classes), labels = [Int](repeating: 0, count: count)
+            for row in 0..<count {
+                for j in 0..<classes { probabilities[row * classes + j] = sums[2 + row * width + j] }
+                labels[row] = min(max(0, Int(sums[2 + row * width + classes])), classes - 1)
+            }
+            let predictions = ClassPredictions(probabilities: probabilities, labels: labels, classCount: classes)
+            values.append("auc", predictions.auc)
+            values.append("f1", predictions.macroF1)
+            values.append("balanced_accuracy", predictions.balancedAccuracy)
+            values.append("log_loss", predictions.logLoss)
         case let .multiLabel(labels):
             values.append("accuracy", sums[1] / samples)
             values.append("label_accuracy", sums[2..<(2 + labels)].reduce(0, +) / (samples * Double(labels)))
@@ -165,22 +205,36 @@ enum LearningTask: Equatable {
 
     /// The column names `predict` writes for a model with `width` outputs: `output_i` and `predicted_class` for
     /// single-target classification, the targets' names for regression (values) and multi-label (probabilities).
-    func predictionHeader(width: Int, targetNames: [String]) -> [String] {
+    func predictionHeader(width: Int, targetNames: [String], normalization: NormalizationRecord,
+                          probabilities: Bool = false) -> [String] {
         switch self {
-        case .classification, .binaryClassification: return (0..<width).map { "output_\($0)" } + ["predicted_class"]
+        case .classification, .binaryClassification:
+            let classes = self == .binaryClassification ? 2 : width
+            return (0..<width).map { "output_\($0)" } + ["predicted_class"]
+                + (probabilities ? (0..<classes).map { csvField("p_" + className($0, normalization, quoted: false)) } : [])
         case .multiLabel, .regression: return targetNames.map(csvField)
         }
     }
 
     /// The columns `predict` writes for one sample's outputs (regression values mapped back to original units).
-    func predictionFields(_ outputs: UnsafePointer<Float>, width: Int, normalization: NormalizationRecord) -> [String] {
+    func predictionFields(_ outputs: UnsafePointer<Float>, width: Int, normalization: NormalizationRecord,
+                          probabilities: Bool = false) -> [String] {
         switch self {
         case .classification:
             var best = 0
             for j in 1..<width where outputs[j] > outputs[best] { best = j }
-            return (0..<width).map { "\(outputs[$0])" } + ["\(best)"]
+            var fields = (0..<width).map { "\(outputs[$0])" } + [className(best, normalization)]
+            if probabilities {
+                let largest = (0..<width).map { Double(outputs[$0]) }.max()!
+                let exponentials = (0..<width).map { Foundation.exp(Double(outputs[$0]) - largest) }
+                let total = exponentials.reduce(0, +)
+                fields += exponentials.map { "\(Float($0 / total))" }
+            }
+            return fields
         case .binaryClassification:
-            return ["\(outputs[0])", outputs[0] > 0 ? "1" : "0"]
+            let probability = Float(1 / (1 + Foundation.exp(-Double(outputs[0]))))
+            return ["\(outputs[0])", className(outputs[0] > 0 ? 1 : 0, normalization)]
+                + (probabilities ? ["\(1 - probability)", "\(probability)"] : [])
         case .multiLabel:
             return (0..<width).map { "\(Float(1 / (1 + Foundation.exp(-Double(outputs[$0])))))" }
         case .regression:
@@ -188,6 +242,12 @@ enum LearningTask: Equatable {
             return (0..<width).map { "\(outputs[$0] * normalization.targetStandardDeviation[$0] + normalization.targetMean[$0])" }
         }
     }
+}
+
+/// Class `index` as `predict` writes it: its name when the class column held text, else the index.
+private func className(_ index: Int, _ normalization: NormalizationRecord, quoted: Bool = true) -> String {
+    guard let names = normalization.encoding?.classNames, index < names.count else { return String(index) }
+    return quoted ? csvField(names[index]) : names[index]
 }
 
 /// `text` as one CSV field: quoted (with quotes doubled) when it holds a comma, quote or line break.

@@ -38,6 +38,12 @@ enum ModelExport {
         if let clash = normalization.featureNames.first(where: { $0 == probabilities || $0 == predictedClass }) {
             throw UserError("\(source): the feature column \(clash) has the name of an ONNX output; rename the column and train again")
         }
+        // The column rules (plexus.columns) and the quantile transform are recorded for exporters; this graph does
+        // not build them yet, so such a model is refused rather than exported with the wrong inputs.
+        if normalization.encoding != nil || normalization.mode == .quantile {
+            throw UserError("\(source): the model's column rules (categories, gaps, class names, sample weights) or quantile "
+                + "normalization are not exported to ONNX yet")
+        }
         var graph = ONNXGraph(name: "plexus", reserving: [probabilities, predictedClass])
         let batch = ONNXDimension.named("N")
         let names = normalization.featureNames.count == network.inputWidth ? normalization.featureNames : []
@@ -52,6 +58,7 @@ enum ModelExport {
         case .none: break
         case .scale: x = graph.addNormalization(x, offset: [0], scale: [1 / 255])
         case .standardize: x = graph.addNormalization(x, offset: normalization.offset, scale: normalization.scale)
+        case .quantile: preconditionFailure("ModelExport: quantile models are refused above")
         }
         let parameters = network.parameters
         for layer in network.layers {

@@ -47,6 +47,7 @@ enum ModelFile {
         }
         if !normalization.featureNames.isEmpty { metadata["plexus.features"] = JSON.text(normalization.featureNames) }
         addTargetMetadata(to: &metadata, loss: config.loss, normalization: normalization)
+        addTableMetadata(to: &metadata, normalization: normalization)
         return metadata
     }
 
@@ -137,6 +138,7 @@ enum ModelFile {
         }
         let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
                                           into: &normalization, path: path)
+        try readTableMetadata(metadata, into: &normalization, inputWidth: inputWidth, path: path)
         let network = Network(inputWidth: inputWidth, layers: specs, threads: threads)
         try load(tensors, into: network, source: path)
         let config = metadata["plexus.config"].flatMap { try? TrainingConfig.parse($0, source: path) }

@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Support
+import Tables
 
 /// Everything a run starts from, identical on every rank: data, task, network, optimizer, schedule and position.
 ///
@@ -64,6 +65,7 @@ public final class TrainingSetup {
             }
             return (task, network, optimizer, newest)
         }
+        if communicator.rank == 0 { for note in data.unseenLevelNotes { Diagnostics.note(note) } }
         schedule = LearningRateSchedule(
             kind: config.schedule.kind, baseRate: config.optimizer.learningRate, warmupSteps: config.schedule.warmupSteps,
             stepSize: config.schedule.stepSize, gamma: Float(config.schedule.gamma),
@@ -104,30 +106,38 @@ public final class TrainingSetup {
         config.epochOrder.rows(count: train.count, seed: config.seed, epoch: epoch)
     }
 
-    /// Reads the training, validation and test data and checks the targets fit the task; throws UserError for any
-    /// bad input.
-    static func read(_ config: TrainingConfig) throws -> (whole: Dataset, validation: Dataset?, test: Dataset?) {
-        func read(_ location: DataLocation) throws -> Dataset {
-            try Dataset.load(location, format: config.data.format, targets: config.data.targets)
+    /// Reads the training, validation and test data; throws UserError for any bad input.
+    static func read(_ config: TrainingConfig) throws -> (whole: LoadedData, validation: LoadedData?, test: LoadedData?) {
+        let options = config.dataOptions
+        func read(_ location: DataLocation) throws -> LoadedData {
+            try LoadedData.load(location, format: config.data.format, targets: config.data.targets, rules: options.rules,
+                                classTargets: options.classTargets)
         }
-        let whole = try read(config.data.train)
+        var whole = try read(config.data.train)
         if let limit = config.data.trainLimit { whole.limit(to: limit) }
-        let task = try task(of: config, targetCount: whole.targetCount)
-        try task.validateTargets(of: whole)
-        let validation = try config.data.validation.map(read), test = try config.data.test.map(read)
-        for other in [validation, test] { if let other { try task.validateTargets(of: other) } }
-        return (whole, validation, test)
+        return (whole, try config.data.validation.map(read), try config.data.test.map(read))
     }
 
-    /// The task `config` learns from data with `targetCount` targets per row.
-    static func task(of config: TrainingConfig, targetCount: Int) throws -> LearningTask {
-        try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units, targetCount: targetCount)
-    }
-
-    /// Builds the task and the network for the split data; throws UserError for any bad input.
+    /// Builds the task and the network for the split data, checks the targets fit the task and sets the class
+    /// weights; throws UserError for any bad input.
     static func build(_ config: TrainingConfig, data: SplitData, threads: Int) throws -> (task: LearningTask, network: Network) {
         let train = data.train
-        let task = try task(of: config, targetCount: train.targetCount)
+        let task = try LearningTask(loss: config.loss.kind, outputWidth: config.model.layers.last!.units,
+                                    targetCount: train.targetCount)
+        for set in [train, data.validation, data.test] { if let set { try task.validateTargets(of: set) } }
+        if let weights = config.loss.classWeights, case let .classification(classes) = task {
+            switch weights {
+            case .balanced:
+                train.applyClassWeights(try balancedClassWeights(counts: train.classCounts(classCount: classes),
+                                                                 classNames: train.classNames))
+            case let .given(values):
+                guard values.count == classes else {
+                    throw UserError("loss.class_weights: \(values.count) weight\(values.count == 1 ? "" : "s") for \(classes) "
+                        + "classes (one per class, in class order\(train.classNames.map { ": " + $0.joined(separator: ", ") } ?? ""))")
+                }
+                train.applyClassWeights(values)
+            }
+        }
         try EarlyStoppingState.checkMetric(of: config, task: task)
 
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },

@@ -97,7 +97,8 @@ struct Plexus: ParsableCommand {
         commandName: "plexus",
         abstract: "Data-parallel training of dense neural networks on CPU clusters (MPI + threads).",
         version: versionText(),
-        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, PlotCommand.self, Bench.self, ConfigCommand.self, Files.self,
+                      Init.self])
 
     @Flag(name: .customLong("generate-manual"), help: ArgumentHelp("Print the man page (roff).", visibility: .hidden))
     var generateManual = false
@@ -156,11 +157,12 @@ struct Predict: ParsableCommand {
     @Argument(help: "A .safetensors model or a run directory.") var checkpoint: String
     @Option(help: "CSV or Parquet with the model's feature columns, or .npz, .npy or HDF5 with x (target columns and y are ignored).") var input: String
     @Option(help: "Where to write the outputs CSV (default: stdout).") var output: String?
+    @Flag(help: "Add each class's probability (classification), in columns headed p_NAME.") var probabilities = false
 
     func run() throws {
         streams.notesOnStandardError = true
         runInThisProcess {
-            if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output) {
+            if let text = try Commands.predict(checkpoint: checkpoint, input: input, output: output, probabilities: probabilities) {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         }
@@ -269,6 +271,26 @@ struct BenchAllreduce: ParsableCommand {
 
     func run() throws {
         runOnEveryRank { printOutput(try BenchCommands.allreduce(json: json, maxBytes: maxBytes, calls: calls, communicator: $0)) }
+    }
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a starter config for a CSV, Parquet or .npz file, a comment on each choice.",
+        discussion: "The task comes from the target columns (classes, 0/1 labels or numbers), text columns become "
+            + "categorical, columns with gaps get a fill, with a validation split, early stopping and a network sized to "
+            + "the data; plexus train runs the config as it is.")
+
+    @Argument(help: "The data file.") var data: String
+    @Option(name: .customLong("target"), help: ArgumentHelp("A target column (repeat for several; default: label).", valueName: "COLUMN"))
+    var targets: [String] = []
+    @Option(help: "Where to write the config (default: stdout).") var output: String?
+
+    func run() throws {
+        runInThisProcess {
+            let text = try Commands.starterConfig(data: data, targets: targets)
+            if let output { try FileIO.writeAtomically(text, to: output) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        }
     }
 }
 

@@ -100,7 +100,7 @@ final class CommandLineErrorTests: XCTestCase {
                             mentions: ["absent.csv"])
         let narrow = write("narrow.csv", "x1,label\n0.5,0\n")
         try assertUserError(["train", config, "--set", "data.validation=\(narrow)", "--run-dir", directory + "/v5"],
-                            mentions: ["narrow.csv", "1 features", "2"])
+                            mentions: ["narrow.csv:1", "no \"x2\" column in the header (the model's feature)"])
         try assertUserError(["train", config, "--set", "model.layers=[{units: 4, activation: relu, dropout: 1}, {units: 3}]"],
                             mentions: ["model.layers[0].dropout", "less than 1"])
     }

@@ -26,7 +26,7 @@ extension CommandLineErrorTests {
                             mentions: ["data.targets", "cross_entropy learns one class column"])
         let twice = write("twice.csv", "a,y1,y1\n1,2,3\n")
         try assertUserError(["train", targetConfig(train: twice, targets: "[y1]", layers: "[{units: 1}]"), "--run-dir", directory + "/t4"],
-                            mentions: ["twice.csv:1", "the header names the target \"y1\" 2 times"])
+                            mentions: ["twice.csv:1", "column \"y1\" appears more than once in the header"])
         let nonNumeric = write("nonnumeric.csv", "a,y1,b,y2\n1,2,3,4\n5,six,7,8\n")
         try assertUserError(["train", targetConfig(train: nonNumeric, targets: "[y1, y2]"), "--run-dir", directory + "/t5"],
                             mentions: ["nonnumeric.csv:3", "non-numeric value \"six\" in column \"y1\""])

@@ -40,6 +40,8 @@ final class DataTests: TemporaryDirectoryTestCase {
     }
 
     func testCSVErrorsNameFileAndLine() throws {
+        let hint = " (list a text column under data.categorical)"
+        let fill = " (set data.missing to mean, median or zero to fill gaps)"
         let cases: [(String, String)] = [
             ("", ": empty file (expected a header row naming the columns, including \"label\")"),
             ("\n  \n", ": empty file (expected a header row naming the columns, including \"label\")"),
@@ -48,19 +50,19 @@ final class DataTests: TemporaryDirectoryTestCase {
             ("a,b,c\n1,2,3\n", ":1: no \"label\" column in the header; columns are: \"a\", \"b\", \"c\""),
             ("label\n1\n", ":1: the header has no feature columns besides \"label\""),
             ("label,x,x\n1,2,3\n", ":1: column \"x\" appears more than once in the header"),
-            ("label,x1,x2,x3\n1,2,3,4\n\n1,2,3,abc\n", ":4: non-numeric value \"abc\" in column \"x3\""),
+            ("label,x1,x2,x3\n1,2,3,4\n\n1,2,3,abc\n", ":4: non-numeric value \"abc\" in column \"x3\"" + hint),
             ("label,x1\n1,2\nz,2\n", ":3: non-numeric value \"z\" in column \"label\""),
             ("label,x1,x2\n1,2,3\r\n1,2\r\n", ":3: expected 3 fields, got 2"),
             ("label,x1,x2\n1,2,3,4,5\n", ":2: expected 3 fields, got 5"),
-            ("label,x1,x2\n1,,3\n", ":2: missing value in column \"x1\""),
-            ("label,x1\n1,nan\n", ":2: non-finite value \"nan\" in column \"x1\""),
+            ("label,x1,x2\n1,,3\n", ":2: missing value in column \"x1\"" + fill),
+            ("label,x1\n1,nan\n", ":2: missing value in column \"x1\"" + fill),
             ("label,x1\n1,inf\n", ":2: non-finite value \"inf\" in column \"x1\""),
             ("label,x1\n1,1e50\n", ":2: out-of-range value \"1e50\" in column \"x1\""),
-            ("label,x1\n1,1.2.3\n", ":2: non-numeric value \"1.2.3\" in column \"x1\""),
-            ("label,x1\n1,12abc\n", ":2: non-numeric value \"12abc\" in column \"x1\""),
-            ("label,x1\n1,-\n", ":2: non-numeric value \"-\" in column \"x1\""),
-            ("label,x1\n1,0x1p3\n", ":2: non-numeric value \"0x1p3\" in column \"x1\""),
-            ("label,x1\n1,a\rb\n", ":2: non-numeric value \"a\\u{d}b\" in column \"x1\""),
+            ("label,x1\n1,1.2.3\n", ":2: non-numeric value \"1.2.3\" in column \"x1\"" + hint),
+            ("label,x1\n1,12abc\n", ":2: non-numeric value \"12abc\" in column \"x1\"" + hint),
+            ("label,x1\n1,-\n", ":2: non-numeric value \"-\" in column \"x1\"" + hint),
+            ("label,x1\n1,0x1p3\n", ":2: non-numeric value \"0x1p3\" in column \"x1\"" + hint),
+            ("label,x1\n1,a\rb\n", ":2: non-numeric value \"a\\u{d}b\" in column \"x1\"" + hint),
             ("label,x1\n1,-infinity\n", ":2: non-finite value \"-infinity\" in column \"x1\""),
         ]
         for (index, (text, expected)) in cases.enumerated() {

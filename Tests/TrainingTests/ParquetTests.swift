@@ -122,8 +122,8 @@ final class ParquetTests: TemporaryDirectoryTestCase {
             ("bad-delta.parquet", "values in DELTA_BINARY_PACKED, which Plexus does not read"),
             ("bad-lz4.parquet", "pages compressed with LZ4_RAW are not supported"),
             ("bad-text-feature.parquet", " (row 0): non-numeric value \"a\" in column \"name\""),
-            ("bad-null-label.parquet", " (row 1): missing value in column \"label\""),
-            ("bad-nan.parquet", " (row 1): non-finite value \"nan\" in column \"x\""),
+            ("bad-null-label.parquet", " (row 1): missing target in column \"label\""),
+            ("bad-nan.parquet", " (row 1): missing value in column \"x\""),
         ]
         for (name, expected) in cases {
             let message = errorMessage { try Dataset.loadParquet(paths: [self.fixture(name)], targets: ["label"], requireTargets: true) }

@@ -151,10 +151,12 @@ final class StepTests: XCTestCase {
         XCTAssertEqual(try LearningTask(loss: .huber, outputWidth: 3, targetCount: 3), .regression(targets: 3))
         XCTAssertEqual(try LearningTask(loss: .binaryCrossEntropy, outputWidth: 1), .binaryClassification)
         XCTAssertEqual(try LearningTask(loss: .binaryCrossEntropy, outputWidth: 4, targetCount: 4), .multiLabel(labels: 4))
-        let sums: [Double] = [6, 3]
-        XCTAssertEqual(LearningTask.binaryClassification.metrics(of: sums, count: 4).prefixed("test").entries.map(\.name),
-                       ["test_loss", "test_accuracy"])
-        XCTAssertEqual(LearningTask.classification(classes: 3).metrics(of: sums, count: 4)["accuracy"], 0.75)
+        // Classification sums carry each row's class probabilities and class after the loss and the count right.
+        let binary = [6, 3] + [Double](repeating: 0, count: LearningTask.binaryClassification.sumCount(rows: 4) - 2)
+        XCTAssertEqual(LearningTask.binaryClassification.metrics(of: binary, count: 4).prefixed("test").entries.map(\.name),
+                       ["test_loss", "test_accuracy", "test_auc", "test_f1", "test_balanced_accuracy", "test_log_loss"])
+        let classes = [6, 3] + [Double](repeating: 0, count: LearningTask.classification(classes: 3).sumCount(rows: 4) - 2)
+        XCTAssertEqual(LearningTask.classification(classes: 3).metrics(of: classes, count: 4)["accuracy"], 0.75)
         XCTAssertEqual(LearningTask.multiLabel(labels: 2).metrics(of: [6, 1, 3, 2], count: 4).entries.map(\.name),
                        ["loss", "accuracy", "label_accuracy"])
         XCTAssertEqual(LearningTask.regression(targets: 2).metrics(of: [Double](repeating: 1, count: 10), count: 4)

@@ -32,10 +32,10 @@ final class TargetTests: TemporaryDirectoryTestCase {
     func testCSVTargetErrors() throws {
         let cases: [(String, [String], String)] = [
             ("a,y1\n1,2\n", ["y1", "y2"], ":1: no \"y2\" column in the header; columns are: \"a\", \"y1\""),
-            ("a,y1,y1\n1,2,3\n", ["y1"], ":1: the header names the target \"y1\" 2 times"),
+            ("a,y1,y1\n1,2,3\n", ["y1"], ":1: column \"y1\" appears more than once in the header"),
             ("y1,y2\n1,2\n", ["y1", "y2"], ":1: the header has no feature columns besides \"y1\", \"y2\""),
             ("a,y1,y2\n1,2,3\n4,five,6\n", ["y1", "y2"], ":3: non-numeric value \"five\" in column \"y1\""),
-            ("a,y1,y2\n1,2,\n", ["y1", "y2"], ":2: missing value in column \"y2\""),
+            ("a,y1,y2\n1,2,\n", ["y1", "y2"], ":2: missing target in column \"y2\" (every row needs its target)"),
         ]
         for (index, (text, targets, expected)) in cases.enumerated() {
             let path = try write(text, "case\(index).csv")
@@ -96,8 +96,8 @@ final class TargetTests: TemporaryDirectoryTestCase {
         let normalizedTruth = truth.indices.map { (truth[$0] - data.targetMean[$0 % 2]) / data.targetStandardDeviation[$0 % 2] }
         let normalizedOutputs = outputs.indices.map { (outputs[$0] - data.targetMean[$0 % 2]) / data.targetStandardDeviation[$0 % 2] }
         let task = LearningTask.regression(targets: 2)
-        var sums = [Double](repeating: 0, count: task.sumCount)
-        task.accumulate(Loss.BatchTotals(lossSum: 2), outputs: normalizedOutputs, targets: normalizedTruth, count: 4, into: &sums,
+        var sums = [Double](repeating: 0, count: task.sumCount(rows: 4))
+        task.accumulate(Loss.BatchTotals(lossSum: 2), outputs: normalizedOutputs, targets: normalizedTruth, count: 4, firstRow: 0, into: &sums,
                         targetMean: data.targetMean, targetStandardDeviation: data.targetStandardDeviation)
         let metrics = task.metrics(of: sums, count: 4)
         // Target 0: errors .5, 0, −.5, .5 → RMSE √(.1875), MAE .375, R² 1 − .75/5; target 1: −2, 1, −1, 1 → √1.75, 1.25, 1 − 7/443.
@@ -109,20 +109,20 @@ final class TargetTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(perTarget.map(\.name), ["a", "b"])
         XCTAssertEqual(perTarget[1].metrics["mae"]!, 1.25, accuracy: 1e-5)
         // A constant target: R² 1 for a perfect fit, 0 otherwise (scikit-learn's force_finite).
-        var constant = [Double](repeating: 0, count: LearningTask.regression(targets: 1).sumCount)
-        LearningTask.regression(targets: 1).accumulate(Loss.BatchTotals(), outputs: [3, 3], targets: [3, 3], count: 2, into: &constant,
+        var constant = [Double](repeating: 0, count: LearningTask.regression(targets: 1).sumCount(rows: 2))
+        LearningTask.regression(targets: 1).accumulate(Loss.BatchTotals(), outputs: [3, 3], targets: [3, 3], count: 2, firstRow: 0, into: &constant,
                                                        targetMean: [0], targetStandardDeviation: [1])
         XCTAssertEqual(LearningTask.regression(targets: 1).metrics(of: constant, count: 2)["r2"], 1)
     }
 
     func testMultiLabelMetrics() {
         let task = LearningTask.multiLabel(labels: 3)
-        var sums = [Double](repeating: 0, count: task.sumCount)
+        var sums = [Double](repeating: 0, count: task.sumCount(rows: 2))
         let logits: [Float] = [1, -1, 2, -3, 1, 1]
         let labels: [Float] = [1, 0, 1, 0, 0, 1]
         let totals = LossSettings(kind: .binaryCrossEntropy).evaluate(outputs: logits, targets: labels, batch: 2, width: 3,
                                                                       gradient: nil, gradientScale: 0)
-        task.accumulate(totals, outputs: logits, targets: labels, count: 2, into: &sums, targetMean: [0, 0, 0],
+        task.accumulate(totals, outputs: logits, targets: labels, count: 2, firstRow: 0, into: &sums, targetMean: [0, 0, 0],
                         targetStandardDeviation: [1, 1, 1])
         let metrics = task.metrics(of: sums, count: 2)
         XCTAssertEqual(metrics["accuracy"], 0.5, "subset accuracy: row 0 all right, row 1 label 1 wrong")

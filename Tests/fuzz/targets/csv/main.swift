@@ -1,5 +1,5 @@
-// Fuzz target: CSV bytes → CSVTable.parse (one `label` target or two target columns, required or not) →
-// Dataset.fromCSV, standardization of features and targets, label validation, limit and gather.
+// Fuzz target: CSV bytes → CSV.read and the default column rules (one `label` target or two target columns,
+// required or not) via Dataset.fromCSV, standardization of features and targets, label validation, limit and gather.
 @testable import Datasets
 @testable import Formats
 import FuzzSupport
@@ -7,13 +7,12 @@ import FuzzSupport
 runFuzzer { data, size in
     let bytes = fuzzBytes(data, size)
     for (targets, requireTargets) in [(["label"], true), (["label"], false), (["label", "b"], true), (["a", "label"], false)] {
-        expectUserErrorOnly("CSVTable.parse(targets: \(targets), requireTargets: \(requireTargets))") {
-            let table = try CSVTable.parse(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
-            precondition(table.features.count == table.lines.count * table.featureNames.count
-                         && table.targets.count == table.lines.count * targets.count && !table.lines.isEmpty,
-                         "CSVTable.parse: inconsistent table")
-            precondition(table.features.allSatisfy(\.isFinite), "CSVTable.parse: non-finite feature")
-            let dataset = Dataset.fromCSV(table, path: "fuzz.csv")
+        expectUserErrorOnly("CSV.read (targets: \(targets), requireTargets: \(requireTargets))") {
+            let dataset = try Dataset.fromCSV(bytes, path: "fuzz.csv", targets: targets, requireTargets: requireTargets)
+            precondition(dataset.count > 0 && dataset.targets.count == dataset.count * targets.count, "Dataset.fromCSV: inconsistent rows")
+            if case let .floats(features) = dataset.features {
+                precondition(features.allSatisfy(\.isFinite), "Dataset.fromCSV: non-finite feature")
+            }
             _ = dataset.location(ofRow: dataset.count - 1)
             try dataset.applyNormalization(.standardize)
             try dataset.applyTargetNormalization(.standardize)
