@@ -22,7 +22,7 @@ extension TrainingConfig {
         /// Synchronous steps before the periodic ones.
         var syncWarmupSteps: Int
         /// DiLoCo's outer optimizer over the nodes' mean change; nil: the nodes average their parameters.
-        var outerOptimizer: OuterOptimizerSettings?
+        var outerOptimizer: OuterOptimizerOptions?
 
         /// The bucket size in bytes.
         var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
@@ -74,14 +74,14 @@ extension TrainingConfig.DistributedSection: ConfigSection {
     }
 }
 
-extension OuterOptimizerSettings: ConfigSection {
+extension OuterOptimizerOptions: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .value("name", \.kind, default: .nesterov, description: "`nesterov`: SGD with Nesterov momentum (PyTorch's rule)."),
         .number("lr", \.learningRate, range: .above(0), default: 0.7, description: "The outer learning rate."),
         .number("momentum", \.momentum, range: .unitInterval, default: 0.9, description: "The outer momentum."),
     ]
-    static let unread = OuterOptimizerSettings()
+    static let unread = OuterOptimizerOptions()
 }
 
 extension GradientCompression: ConfigChoice {}
-extension OuterOptimizerSettings.Kind: ConfigChoice {}
+extension OuterOptimizerOptions.Kind: ConfigChoice {}

@@ -4,7 +4,7 @@ import Support
 // The keys that say what is learned: `loss` (a name, or a mapping with options), `data.targets`,
 // `data.normalize_targets`, and the data format a file name implies.
 
-extension LossSettings: ConfigSection {
+extension LossOptions: ConfigSection {
     static let keys: [ConfigKey<Self>] = [
         .value("name", \.kind, default: .crossEntropy,
                description: "`cross_entropy`: softmax over the outputs, one integer class per row; `mse`, `l1`, `huber`: "
@@ -50,7 +50,7 @@ extension LossSettings: ConfigSection {
         default: throw UserError("\(location): expected balanced or a list of numbers ≥ 0, one per class")
         }
     }
-    static let unread = LossSettings(kind: .crossEntropy)
+    static let unread = LossOptions(kind: .crossEntropy)
 }
 
 extension ConfigKey {

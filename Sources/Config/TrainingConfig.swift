@@ -13,8 +13,8 @@ public struct TrainingConfig: Equatable {
     public var seed: UInt64
     public var data: DataSection
     public var model: ModelSection
-    public var loss: LossSettings
-    public var optimizer: OptimizerSettings
+    public var loss: LossOptions
+    public var optimizer: OptimizerOptions
     public var schedule: ScheduleSection
     public var training: TrainingSection
     public var checkpoint: CheckpointSection
@@ -188,6 +188,12 @@ extension TrainingConfig: ConfigSection {
                 + "make the result depend on the number of nodes, and training.deterministic promises the same bits on every "
                 + "layout; use sync_every 1 or deterministic false")
         }
+        if distributed.syncEvery > 1 && (data.rules.sampleWeight != nil || loss.classWeights != nil) {
+            // A weighted step divides by the global batch's total weight; a node's local steps would need its own.
+            throw UserError("\(section.location(section.value("distributed"), "distributed.sync_every")): row weights "
+                + "(data.sample_weight, loss.class_weights) are not supported with periodic synchronization yet; use "
+                + "sync_every 1")
+        }
     }
 }
 
@@ -300,50 +306,50 @@ extension TrainingConfig.ModelSection: ConfigSection {
     static let unread = Self(layers: [], initialization: .unread, initFrom: nil)
 }
 
-extension OptimizerSettings: ConfigSection {
-    // Defaults come from OptimizerSettings(kind:), so PyTorch's values are written down once, in NeuralNet.
+extension OptimizerOptions: ConfigSection {
+    // Defaults come from OptimizerOptions(kind:), so PyTorch's values are written down once, in NeuralNet.
     static let keys: [ConfigKey<Self>] = [
         .value("name", \.kind, default: .adam,
                description: "`sgd` (with optional momentum), `adam`, `adamw` (Adam with decoupled weight decay), `lars` "
                    + "(momentum SGD with a trust ratio per layer) or `lamb` (Adam's direction with a trust ratio per layer); "
                    + "lars and lamb exclude biases from weight decay and the ratio."),
-        .number("lr", \.learningRate, range: .above(0), default: { OptimizerSettings(kind: $0.kind).learningRate },
+        .number("lr", \.learningRate, range: .above(0), default: { OptimizerOptions(kind: $0.kind).learningRate },
                 defaultText: defaultText(\.learningRate), description: "The learning rate (the peak one under a schedule)."),
-        .number("momentum", \.momentum, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).momentum },
+        .number("momentum", \.momentum, range: .unitInterval, default: { OptimizerOptions(kind: $0.kind).momentum },
                 defaultText: defaultText(\.momentum, kinds: [.sgd, .lars]), writtenWhen: { $0.kind == .sgd || $0.kind == .lars },
                 description: "SGD's momentum (PyTorch's, dampening 0); LARS's momentum of the scaled update; sgd and lars only."),
-        .value("nesterov", \.nesterov, default: { OptimizerSettings(kind: $0.kind).nesterov },
+        .value("nesterov", \.nesterov, default: { OptimizerOptions(kind: $0.kind).nesterov },
                defaultText: defaultText(\.nesterov, kinds: [.sgd]), writtenWhen: { $0.kind == .sgd },
                description: "Nesterov momentum; sgd with momentum > 0 only."),
-        .number("beta1", \.beta1, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta1 },
+        .number("beta1", \.beta1, range: .unitInterval, default: { OptimizerOptions(kind: $0.kind).beta1 },
                 defaultText: defaultText(\.beta1, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
                 description: "Adam's decay rate of the first moment; adam, adamw and lamb only."),
-        .number("beta2", \.beta2, range: .unitInterval, default: { OptimizerSettings(kind: $0.kind).beta2 },
+        .number("beta2", \.beta2, range: .unitInterval, default: { OptimizerOptions(kind: $0.kind).beta2 },
                 defaultText: defaultText(\.beta2, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
                 description: "Adam's decay rate of the second moment; adam, adamw and lamb only."),
-        .number("eps", \.epsilon, range: .above(0), default: { OptimizerSettings(kind: $0.kind).epsilon },
+        .number("eps", \.epsilon, range: .above(0), default: { OptimizerOptions(kind: $0.kind).epsilon },
                 defaultText: defaultText(\.epsilon, kinds: momentKinds), writtenWhen: { $0.kind.usesAdamMoments },
                 description: "Added to Adam's denominator; adam, adamw and lamb only."),
-        .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerSettings(kind: $0.kind).weightDecay },
+        .number("weight_decay", \.weightDecay, range: .atLeast(0), default: { OptimizerOptions(kind: $0.kind).weightDecay },
                 defaultText: defaultText(\.weightDecay),
                 description: "sgd and adam add `weight_decay × parameter` to the gradient; adamw decays the parameters "
                     + "directly (decoupled); lars adds it to the gradient and lamb to the update, of weights only."),
         .number("trust_coefficient", \.trustCoefficient, range: NumericRange(exclusiveMinimum: 0, exclusiveMaximum: 1),
-                default: { OptimizerSettings(kind: $0.kind).trustCoefficient },
+                default: { OptimizerOptions(kind: $0.kind).trustCoefficient },
                 defaultText: defaultText(\.trustCoefficient, kinds: [.lars]), writtenWhen: { $0.kind == .lars },
                 description: "LARS's η: a layer's rate is `lr × η × ‖w‖ / (‖∇w‖ + weight_decay × ‖w‖)`; lars only."),
     ]
     /// The rules with Adam's moments (beta1, beta2, eps).
     static let momentKinds: [Kind] = [.adam, .adamw, .lamb]
-    static var unread: Self { OptimizerSettings(kind: .adam) }
+    static var unread: Self { OptimizerOptions(kind: .adam) }
 
     /// A setting's default for each of `kinds` (`0.01` for sgd, `0.001` for adam and adamw; one value when they
     /// agree), for the reference.
-    static func defaultText<Value: ConfigScalar>(_ setting: KeyPath<OptimizerSettings, Value>,
+    static func defaultText<Value: ConfigScalar>(_ setting: KeyPath<OptimizerOptions, Value>,
                                                  kinds: [Kind] = Kind.allCases) -> String {
         var groups: [(value: String, kinds: [String])] = []
         for kind in kinds {
-            let value = KeyDocumentation.code(OptimizerSettings(kind: kind)[keyPath: setting].yamlText)
+            let value = KeyDocumentation.code(OptimizerOptions(kind: kind)[keyPath: setting].yamlText)
             if let index = groups.firstIndex(where: { $0.value == value }) {
                 groups[index].kinds.append(kind.rawValue)
             } else {
@@ -489,9 +495,9 @@ extension Normalization: ConfigChoice {}
 extension TargetNormalization: ConfigChoice {}
 extension MissingStrategy: ConfigChoice {}
 extension LearningRateSchedule.Kind: ConfigChoice {}
-extension OptimizerSettings.Kind: ConfigChoice {
+extension OptimizerOptions.Kind: ConfigChoice {
     /// Whether the rule has Adam's moments and so reads beta1, beta2 and eps.
-    var usesAdamMoments: Bool { OptimizerSettings.momentKinds.contains(self) }
+    var usesAdamMoments: Bool { OptimizerOptions.momentKinds.contains(self) }
 }
 extension DataFormat: ConfigChoice {}
 

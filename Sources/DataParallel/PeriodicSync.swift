@@ -32,7 +32,7 @@ public final class EveryStepSync: Synchronization {
 
 /// DiLoCo's outer optimizer: SGD with Nesterov momentum over the nodes' mean parameter change (PyTorch's rule,
 /// dampening 0).
-public struct OuterOptimizerSettings: Equatable, Sendable {
+public struct OuterOptimizerOptions: Equatable, Sendable {
     /// The update rule (Nesterov momentum SGD is the one there is).
     public enum Kind: String, CaseIterable, Sendable { case nesterov }
 
@@ -51,12 +51,12 @@ public struct OuterOptimizerSettings: Equatable, Sendable {
 public struct SyncOptions: Equatable, Sendable {
     var every: Int
     var warmupSteps: Int
-    var outer: OuterOptimizerSettings?
+    var outer: OuterOptimizerOptions?
     /// Whether ranks sharing memory form one node (`distributed.shared_memory`).
     var sharedMemory: Bool
 
     /// Options as a config resolves them.
-    public init(every: Int, warmupSteps: Int, outer: OuterOptimizerSettings?, sharedMemory: Bool) {
+    public init(every: Int, warmupSteps: Int, outer: OuterOptimizerOptions?, sharedMemory: Bool) {
         (self.every, self.warmupSteps, self.outer, self.sharedMemory) = (every, warmupSteps, outer, sharedMemory)
     }
 }

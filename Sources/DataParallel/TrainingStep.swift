@@ -66,7 +66,7 @@ public final class TrainingStep {
     let network: Network
     let optimizer: Optimizer
     let schedule: LearningRateSchedule
-    let loss: LossSettings
+    let loss: LossOptions
     let rows: TrainingRows
     /// The every-step reduction over all ranks (what the run's first lines name).
     public let reduction: GradientReduction
@@ -88,7 +88,7 @@ public final class TrainingStep {
     private let batches: BatchReader
 
     /// A step over `rows` whose gradients `reduction` combines across `communicator`'s ranks.
-    public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossSettings, rows: TrainingRows,
+    public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossOptions, rows: TrainingRows,
                 reduction: GradientReduction, communicator: Communicator, options: StepOptions,
                 synchronization: Synchronization? = nil, stopRequested: @escaping () -> Bool = { false },
                 observer: StepObserver? = nil, pace: RankPace? = nil) {

@@ -2,7 +2,7 @@ import Foundation
 import Kernels
 
 /// Optimizer settings with PyTorch's meanings and defaults.
-public struct OptimizerSettings: Equatable, Sendable {
+public struct OptimizerOptions: Equatable, Sendable {
     /// The update rule; AdamW is Adam with decoupled weight decay; LARS and LAMB scale each layer's update by a
     /// trust ratio (LayerwiseOptimizer.swift).
     public enum Kind: String, CaseIterable, Sendable {
@@ -47,7 +47,7 @@ public struct OptimizerSettings: Equatable, Sendable {
 
 /// Applies one update to a flat parameter buffer from its flat gradient buffer, keeping its own state.
 public final class Optimizer {
-    public let settings: OptimizerSettings
+    public let settings: OptimizerOptions
     public let parameterCount: Int
     /// Optimizer steps taken so far (Adam's bias correction uses it).
     public internal(set) var stepCount: Int = 0
@@ -62,7 +62,7 @@ public final class Optimizer {
 
     /// An optimizer with zeroed state for `parameterCount` parameters laid out as `layers` (needed by LARS and
     /// LAMB; empty: one layer of weights).
-    public init(settings: OptimizerSettings, parameterCount: Int, layers: [ParameterLayer] = []) {
+    public init(settings: OptimizerOptions, parameterCount: Int, layers: [ParameterLayer] = []) {
         self.settings = settings
         self.parameterCount = parameterCount
         let kind = settings.kind

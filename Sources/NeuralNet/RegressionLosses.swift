@@ -1,7 +1,7 @@
 import Foundation
 
 /// A loss with its options, as the config names it: `loss: mse`, or `loss: {name: huber, delta: 1.0}`.
-public struct LossSettings: Equatable, Sendable {
+public struct LossOptions: Equatable, Sendable {
     /// Which loss.
     public var kind: Loss
     /// Huber's boundary between the squared and the linear part (PyTorch's `delta`, default 1); unused by other losses.

@@ -32,7 +32,7 @@ func forEachInferenceBatch(_ rows: Range<Int>, of data: Dataset, network: Networ
 
 /// The task's evaluation sums (loss, correct predictions, per-target errors, each row's class probabilities; see
 /// `LearningTask.sumCount`) over `rows` of `data`.
-func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: LossSettings, task: LearningTask,
+func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: LossOptions, task: LearningTask,
                   batchSize: Int) -> [Double] {
     var sums = [Double](repeating: 0, count: task.sumCount(rows: data.count))
     let mean = data.targetMean, deviation = data.targetStandardDeviation
@@ -48,7 +48,7 @@ func evaluateRows(_ rows: Range<Int>, of data: Dataset, network: Network, loss: 
 }
 
 /// The task's metrics (`loss`, `accuracy`, ...) of `network` on all of `data`, sharded across the ranks and reduced.
-func evaluate(_ network: Network, on data: Dataset, task: LearningTask, loss: LossSettings, batchSize: Int,
+func evaluate(_ network: Network, on data: Dataset, task: LearningTask, loss: LossOptions, batchSize: Int,
               communicator: Communicator) throws -> MetricValues {
     let mine = chunkRange(communicator.rank, of: communicator.size, total: data.count)
     let local = evaluateRows(mine, of: data, network: network, loss: loss, task: task, batchSize: batchSize)

@@ -8,7 +8,7 @@ import Support
 // before targets had names read as one target named `label`, not normalized.
 extension ModelFile {
     /// Adds the targets' names and normalization, and the loss options, to a model file's metadata.
-    static func addTargetMetadata(to metadata: inout [String: String], loss: LossSettings, normalization: NormalizationRecord) {
+    static func addTargetMetadata(to metadata: inout [String: String], loss: LossOptions, normalization: NormalizationRecord) {
         metadata["plexus.targets"] = JSON.text(normalization.targetNames)
         metadata["plexus.target_normalization"] = normalization.targetMode.rawValue
         if normalization.targetMode == .standardize {
@@ -20,7 +20,7 @@ extension ModelFile {
 
     /// Reads what `addTargetMetadata` wrote into `normalization` and returns the loss with its options.
     static func readTargetMetadata(_ metadata: [String: String], lossKind: Loss, outputWidth: Int,
-                                   into normalization: inout NormalizationRecord, path: String) throws -> LossSettings {
+                                   into normalization: inout NormalizationRecord, path: String) throws -> LossOptions {
         func corrupt(_ key: String) -> UserError { UserError("\(path): corrupt plexus metadata: \(key)") }
         let targetCount = lossKind.targetWidth(outputWidth: outputWidth)
         if let text = metadata["plexus.targets"] {
@@ -38,7 +38,7 @@ extension ModelFile {
             normalization.targetMean = try floatArray(metadata, "plexus.target_mean", count: targetCount, path: path)
             normalization.targetStandardDeviation = try floatArray(metadata, "plexus.target_std", count: targetCount, path: path)
         }
-        var loss = LossSettings(kind: lossKind)
+        var loss = LossOptions(kind: lossKind)
         if lossKind == .huber, let text = metadata["plexus.loss_delta"] {
             guard let delta = Float(text), delta.isFinite, delta > 0 else { throw corrupt("plexus.loss_delta") }
             loss.delta = delta

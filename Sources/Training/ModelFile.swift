@@ -85,7 +85,7 @@ enum ModelFile {
     /// resolved config.
     struct Saved {
         let network: Network
-        let loss: LossSettings
+        let loss: LossOptions
         let normalization: NormalizationRecord
         let config: TrainingConfig?
     }

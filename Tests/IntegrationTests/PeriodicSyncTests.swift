@@ -50,7 +50,7 @@ extension InProcessTrainingTests {
     /// After two local steps on different rows the nodes differ; a round leaves each node with their mean, and the
     /// outer optimizer with anchor − lr·(Δ + μ·Δ), Δ the mean change (its first step, momentum buffer = Δ).
     func testRoundAveragesTheNodesLocalParameters() throws {
-        for outer in [nil, OuterOptimizerSettings(learningRate: 0.7, momentum: 0.9)] {
+        for outer in [nil, OuterOptimizerOptions(learningRate: 0.7, momentum: 0.9)] {
             let config = try TrainingConfig.load(path: self.config, overrides: ["distributed.shared_memory=false"])
             var local: [[Float]] = [[], []], after: [[Float]] = [[], []], start: [Float] = []
             let lock = NSLock()

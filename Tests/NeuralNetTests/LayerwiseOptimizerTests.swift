@@ -57,7 +57,7 @@ final class LayerwiseOptimizerTests: XCTestCase {
         }
     }
 
-    private func check(_ settings: OptimizerSettings, steps: Int = 4) throws {
+    private func check(_ settings: OptimizerOptions, steps: Int = 4) throws {
         let start = values(26, seed: 7), gradients = (0..<steps).map { values(26, seed: 100 + UInt64($0)) }
         let fast = Optimizer(settings: settings, parameterCount: 26, layers: layers)
         let reference = Optimizer(settings: settings, parameterCount: 26, layers: layers)
@@ -85,18 +85,18 @@ final class LayerwiseOptimizerTests: XCTestCase {
     }
 
     func testLARSAgreesWithReferenceAndPaper() throws {
-        try check(OptimizerSettings(kind: .lars, learningRate: 2, momentum: 0.9, weightDecay: 0.01, trustCoefficient: 0.02))
-        try check(OptimizerSettings(kind: .lars, learningRate: 1, weightDecay: 0))
+        try check(OptimizerOptions(kind: .lars, learningRate: 2, momentum: 0.9, weightDecay: 0.01, trustCoefficient: 0.02))
+        try check(OptimizerOptions(kind: .lars, learningRate: 1, weightDecay: 0))
     }
 
     func testLAMBAgreesWithReferenceAndPaper() throws {
-        try check(OptimizerSettings(kind: .lamb, learningRate: 0.01, weightDecay: 0.1))
-        try check(OptimizerSettings(kind: .lamb, learningRate: 0.004, beta1: 0.8, beta2: 0.99, weightDecay: 0))
+        try check(OptimizerOptions(kind: .lamb, learningRate: 0.01, weightDecay: 0.1))
+        try check(OptimizerOptions(kind: .lamb, learningRate: 0.004, beta1: 0.8, beta2: 0.99, weightDecay: 0))
     }
 
     /// The trust ratio makes a layer's LAMB step ‖x‖·rate long whatever the gradient's scale; a zero layer gets ratio 1.
     func testTrustRatioNormalizesTheStep() {
-        let settings = OptimizerSettings(kind: .lamb, learningRate: 0.1, weightDecay: 0)
+        let settings = OptimizerOptions(kind: .lamb, learningRate: 0.1, weightDecay: 0)
         for scale: Float in [1e-3, 1e3] {
             let optimizer = Optimizer(settings: settings, parameterCount: 26, layers: layers)
             let start = values(26, seed: 3)

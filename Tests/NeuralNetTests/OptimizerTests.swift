@@ -3,7 +3,7 @@ import XCTest
 @testable import NeuralNet
 
 final class OptimizerTests: XCTestCase {
-    private func run(_ settings: OptimizerSettings, parameter: Float, gradients: [Float], rate: Float? = nil) -> [Float] {
+    private func run(_ settings: OptimizerOptions, parameter: Float, gradients: [Float], rate: Float? = nil) -> [Float] {
         let optimizer = Optimizer(settings: settings, parameterCount: 1)
         var p = [parameter]
         var trace: [Float] = []
@@ -16,34 +16,34 @@ final class OptimizerTests: XCTestCase {
 
     /// torch.optim.SGD(momentum=0.9, weight_decay=0.1) by hand: g' = g + wd·p; b = g' then 0.9b + g'; p -= lr·b.
     func testSGDMomentumWeightDecay() {
-        let trace = run(OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.1),
+        let trace = run(OptimizerOptions(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.1),
                         parameter: 1, gradients: [0.5, 0.5])
         // step 1: g' = 0.6, b = 0.6, p = 0.94; step 2: g' = 0.594, b = 1.134, p = 0.8266
         XCTAssertEqual(trace[0], 0.94, accuracy: 1e-6)
         XCTAssertEqual(trace[1], 0.8266, accuracy: 1e-6)
         // Nesterov: p -= lr·(g' + 0.9·b): step 1: 1 − 0.1·(0.6 + 0.54) = 0.886
-        let nesterov = run(OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1),
+        let nesterov = run(OptimizerOptions(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1),
                            parameter: 1, gradients: [0.5])
         XCTAssertEqual(nesterov[0], 0.886, accuracy: 1e-6)
-        let plain = run(OptimizerSettings(kind: .sgd, learningRate: 0.1), parameter: 1, gradients: [0.5])
+        let plain = run(OptimizerOptions(kind: .sgd, learningRate: 0.1), parameter: 1, gradients: [0.5])
         XCTAssertEqual(plain[0], 0.95, accuracy: 1e-7)
     }
 
     /// torch.optim.Adam(lr=0.1): the first step moves by lr·g/(|g|+eps); the second by PyTorch's bias-corrected rule.
     func testAdamAndAdamW() {
-        let adam = run(OptimizerSettings(kind: .adam, learningRate: 0.1), parameter: 1, gradients: [0.5, -0.25])
+        let adam = run(OptimizerOptions(kind: .adam, learningRate: 0.1), parameter: 1, gradients: [0.5, -0.25])
         XCTAssertEqual(adam[0], 0.9, accuracy: 1e-6)
         // m = 0.9·0.05 + 0.1·(−0.25) = 0.02, v = 0.999·0.00025 + 0.001·0.0625 = 0.00031225
         let m = 0.02 / (1 - 0.81), v = 0.00031225 / (1 - 0.998001)
         XCTAssertEqual(Double(adam[1]), 0.9 - 0.1 * m / (v.squareRoot() + 1e-8), accuracy: 1e-5)
         // Adam's weight decay is added to the gradient: g' = 0.5 + 0.5·1 → still a step of lr on the first step.
-        let coupled = run(OptimizerSettings(kind: .adam, learningRate: 0.1, weightDecay: 0.5), parameter: 1, gradients: [0.5])
+        let coupled = run(OptimizerOptions(kind: .adam, learningRate: 0.1, weightDecay: 0.5), parameter: 1, gradients: [0.5])
         XCTAssertEqual(coupled[0], 0.9, accuracy: 1e-6)
         // AdamW shrinks first: p = 1·(1 − 0.1·0.5) − 0.1 = 0.85; the default decay is 0.01.
-        let decoupled = run(OptimizerSettings(kind: .adamw, learningRate: 0.1, weightDecay: 0.5), parameter: 1, gradients: [0.5])
+        let decoupled = run(OptimizerOptions(kind: .adamw, learningRate: 0.1, weightDecay: 0.5), parameter: 1, gradients: [0.5])
         XCTAssertEqual(decoupled[0], 0.85, accuracy: 1e-6)
-        XCTAssertEqual(OptimizerSettings(kind: .adamw, learningRate: 1).weightDecay, 0.01)
-        XCTAssertEqual(OptimizerSettings(kind: .adam, learningRate: 1).weightDecay, 0)
+        XCTAssertEqual(OptimizerOptions(kind: .adamw, learningRate: 1).weightDecay, 0.01)
+        XCTAssertEqual(OptimizerOptions(kind: .adam, learningRate: 1).weightDecay, 0)
     }
 
     /// The SIMD, threaded `step` gives the bits of the scalar `referenceStep` for every rule, thread count and
@@ -62,11 +62,11 @@ final class OptimizerTests: XCTestCase {
         let start = (0..<count).map { _ in next() }
         let gradientSteps = (0..<3).map { _ in (0..<count).map { _ in next() } }
         let settings = [
-            OptimizerSettings(kind: .sgd, learningRate: 0.1, weightDecay: 0.01),
-            OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01),
-            OptimizerSettings(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true),
-            OptimizerSettings(kind: .adam, learningRate: 1e-3, weightDecay: 0.1),
-            OptimizerSettings(kind: .adamw, learningRate: 1e-3),
+            OptimizerOptions(kind: .sgd, learningRate: 0.1, weightDecay: 0.01),
+            OptimizerOptions(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01),
+            OptimizerOptions(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true),
+            OptimizerOptions(kind: .adam, learningRate: 1e-3, weightDecay: 0.1),
+            OptimizerOptions(kind: .adamw, learningRate: 1e-3),
         ]
         for setting in settings {
             for threads in [1, 2, 3] {

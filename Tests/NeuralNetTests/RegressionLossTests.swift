@@ -9,7 +9,7 @@ final class RegressionLossTests: XCTestCase {
     let outputs: [Float] = [0.5, 2.0, -1.0, 0.0, 3.0, 1.5]
     let targets: [Float] = [1.0, -1.0, -1.0, 0.25, 2.0, 4.0]
 
-    private func evaluate(_ loss: LossSettings, _ outputs: [Float], _ targets: [Float], batch: Int,
+    private func evaluate(_ loss: LossOptions, _ outputs: [Float], _ targets: [Float], batch: Int,
                           gradientScale: Float = 0) -> (totals: Loss.BatchTotals, gradient: [Float]) {
         var gradient = [Float](repeating: .nan, count: outputs.count)
         let totals = gradient.withUnsafeMutableBufferPointer { gradientBuffer in
@@ -22,16 +22,16 @@ final class RegressionLossTests: XCTestCase {
     /// Values and gradients from PyTorch 2.15 in float64: `F.mse_loss(y, t)`, `F.l1_loss`, `F.huber_loss(y, t, delta=δ)`,
     /// then `.backward()` (mean reduction over all 6 elements).
     func testRegressionLossesMatchPyTorch() {
-        let cases: [(LossSettings, Double, [Double])] = [
-            (LossSettings(kind: .meanSquaredError), 2.7604166666666665,
+        let cases: [(LossOptions, Double, [Double])] = [
+            (LossOptions(kind: .meanSquaredError), 2.7604166666666665,
              [-0.16666666666666666, 1.0, 0.0, -0.08333333333333333, 0.3333333333333333, -0.8333333333333333]),
-            (LossSettings(kind: .meanAbsoluteError), 1.2083333333333333,
+            (LossOptions(kind: .meanAbsoluteError), 1.2083333333333333,
              [-0.16666666666666666, 0.16666666666666666, 0.0, -0.16666666666666666, 0.16666666666666666, -0.16666666666666666]),
-            (LossSettings(kind: .huber), 0.859375,
+            (LossOptions(kind: .huber), 0.859375,
              [-0.08333333333333333, 0.16666666666666666, 0.0, -0.041666666666666664, 0.16666666666666666, -0.16666666666666666]),
-            (LossSettings(kind: .huber, delta: 0.5), 0.5052083333333334,
+            (LossOptions(kind: .huber, delta: 0.5), 0.5052083333333334,
              [-0.08333333333333333, 0.08333333333333333, 0.0, -0.041666666666666664, 0.08333333333333333, -0.08333333333333333]),
-            (LossSettings(kind: .huber, delta: 2.5), 1.359375,
+            (LossOptions(kind: .huber, delta: 2.5), 1.359375,
              [-0.08333333333333333, 0.41666666666666663, 0.0, -0.041666666666666664, 0.16666666666666666, -0.41666666666666663]),
         ]
         for (loss, expectedLoss, expectedGradient) in cases {
@@ -49,7 +49,7 @@ final class RegressionLossTests: XCTestCase {
     func testMultiLabelBinaryCrossEntropyMatchesPyTorch() {
         let logits: [Float] = [0.5, -2, 3, 1, -0.5, 0.1]
         let labels: [Float] = [1, 0, 1, 0, 0, 1]
-        let result = evaluate(LossSettings(kind: .binaryCrossEntropy), logits, labels, batch: 2, gradientScale: 1 / 2)
+        let result = evaluate(LossOptions(kind: .binaryCrossEntropy), logits, labels, batch: 2, gradientScale: 1 / 2)
         XCTAssertEqual(result.totals.lossSum / 2, 0.513554613094787, accuracy: 1e-6)
         let expected = [-0.0629234447996909, 0.019867153670352924, -0.007904312196261106, 0.12184309643833414,
                         0.0629234447996909, -0.07917013542017666]
@@ -59,9 +59,9 @@ final class RegressionLossTests: XCTestCase {
 
     /// With one output per row the multi-output forms are the single-target losses they replace.
     func testOneOutputIsTheSingleTargetLoss() {
-        let mse = evaluate(LossSettings(kind: .meanSquaredError), [0.5, 2], [1, -1], batch: 2)
+        let mse = evaluate(LossOptions(kind: .meanSquaredError), [0.5, 2], [1, -1], batch: 2)
         XCTAssertEqual(mse.totals.lossSum / 2, 4.625, accuracy: 1e-6)
-        let bce = evaluate(LossSettings(kind: .binaryCrossEntropy), [0.5, -2], [1, 0], batch: 2)
+        let bce = evaluate(LossOptions(kind: .binaryCrossEntropy), [0.5, -2], [1, 0], batch: 2)
         XCTAssertEqual(bce.totals.lossSum / 2, (0.47407698 + 0.12692801) / 2, accuracy: 1e-6)
         XCTAssertEqual(bce.totals.correct, 2)
     }
@@ -70,9 +70,9 @@ final class RegressionLossTests: XCTestCase {
     func testGradientsMatchFiniteDifferences() {
         var generator = SplitMix64(seed: 7)
         let batch = 4, width = 3
-        let settings = [LossSettings(kind: .meanSquaredError), LossSettings(kind: .meanAbsoluteError),
-                        LossSettings(kind: .huber), LossSettings(kind: .huber, delta: 0.3), LossSettings(kind: .huber, delta: 2.5),
-                        LossSettings(kind: .binaryCrossEntropy)]
+        let settings = [LossOptions(kind: .meanSquaredError), LossOptions(kind: .meanAbsoluteError),
+                        LossOptions(kind: .huber), LossOptions(kind: .huber, delta: 0.3), LossOptions(kind: .huber, delta: 2.5),
+                        LossOptions(kind: .binaryCrossEntropy)]
         for loss in settings {
             let outputs = (0..<(batch * width)).map { _ in Float(2 * generator.nextNormal()) }
             let targets = (0..<(batch * width)).map { index -> Float in

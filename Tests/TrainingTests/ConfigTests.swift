@@ -21,7 +21,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.data.normalize, .scale)
         XCTAssertEqual(config.model.layers.map(\.units), [16, 10])
         XCTAssertEqual(config.model.layers[1].activation, .identity)
-        XCTAssertEqual(config.loss, LossSettings(kind: .crossEntropy))
+        XCTAssertEqual(config.loss, LossOptions(kind: .crossEntropy))
         XCTAssertEqual(config.optimizer.kind, .adam)
         XCTAssertEqual(config.training.threads, .auto)
         // The resolved YAML parses back to the same config.
@@ -83,7 +83,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(defaults.distributed.outerOptimizer)
         let outer = try TrainingConfig.parse(minimal, source: "c.yaml", overrides: [
             "distributed.sync_every=32", "distributed.outer_optimizer={name: nesterov, lr: 0.5}", "optimizer.name=lamb"])
-        XCTAssertEqual(outer.distributed.outerOptimizer, OuterOptimizerSettings(learningRate: 0.5, momentum: 0.9))
+        XCTAssertEqual(outer.distributed.outerOptimizer, OuterOptimizerOptions(learningRate: 0.5, momentum: 0.9))
         XCTAssertEqual(outer.optimizer.epsilon, 1e-6)
         XCTAssertEqual(try TrainingConfig.parse(outer.yaml, source: "resolved.yaml"), outer)
         assertUserError(minimal, overrides: ["distributed.sync_every=0"], contains: ["distributed.sync_every", "at least 1"])

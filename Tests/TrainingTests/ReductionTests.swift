@@ -64,7 +64,7 @@ final class ReductionTests: XCTestCase {
                 run.reduced.append(Array(UnsafeBufferPointer(start: reduction.reducedGradients, count: network.parameterCount)))
                 try reduction.publish()
             }
-            run.state = try reduction.checkpointState(optimizer: Optimizer(settings: OptimizerSettings(kind: .sgd),
+            run.state = try reduction.checkpointState(optimizer: Optimizer(settings: OptimizerOptions(kind: .sgd),
                                                                          parameterCount: network.parameterCount))
             return run
         }

@@ -183,13 +183,13 @@ final class StepTests: XCTestCase {
         check(TrainingConfig.self, sgd)
         check(TrainingConfig.DataSection.self, sgd.data)
         check(TrainingConfig.ModelSection.self, sgd.model)
-        check(OptimizerSettings.self, sgd.optimizer)
+        check(OptimizerOptions.self, sgd.optimizer)
         check(TrainingConfig.TrainingSection.self, sgd.training)
         XCTAssertEqual(Set(sgd.optimizer.resolved.map(\.0)), ["name", "lr", "momentum", "nesterov", "weight_decay"])
         XCTAssertEqual(try TrainingConfig.parse(sgd.yaml, source: "resolved.yaml"), sgd)
         // Defaults come from the optimizer's own declaration.
-        XCTAssertEqual(sgd.optimizer.learningRate, OptimizerSettings(kind: .sgd).learningRate)
-        XCTAssertEqual(try config(extra: "optimizer: {name: adamw}").optimizer, OptimizerSettings(kind: .adamw))
+        XCTAssertEqual(sgd.optimizer.learningRate, OptimizerOptions(kind: .sgd).learningRate)
+        XCTAssertEqual(try config(extra: "optimizer: {name: adamw}").optimizer, OptimizerOptions(kind: .adamw))
     }
 }
 

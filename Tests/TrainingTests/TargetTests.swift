@@ -120,7 +120,7 @@ final class TargetTests: TemporaryDirectoryTestCase {
         var sums = [Double](repeating: 0, count: task.sumCount(rows: 2))
         let logits: [Float] = [1, -1, 2, -3, 1, 1]
         let labels: [Float] = [1, 0, 1, 0, 0, 1]
-        let totals = LossSettings(kind: .binaryCrossEntropy).evaluate(outputs: logits, targets: labels, batch: 2, width: 3,
+        let totals = LossOptions(kind: .binaryCrossEntropy).evaluate(outputs: logits, targets: labels, batch: 2, width: 3,
                                                                       gradient: nil, gradientScale: 0)
         task.accumulate(totals, outputs: logits, targets: labels, count: 2, firstRow: 0, into: &sums, targetMean: [0, 0, 0],
                         targetStandardDeviation: [1, 1, 1])
@@ -139,13 +139,13 @@ final class TargetTests: TemporaryDirectoryTestCase {
                                               + "model: {layers: [{units: 3}]}\nloss: {name: huber, delta: 0.5}\n", source: "c.yaml")
         XCTAssertEqual(config.data.targets, ["y1", "y2", "y3"])
         XCTAssertEqual(config.data.normalizeTargets, .standardize)
-        XCTAssertEqual(config.loss, LossSettings(kind: .huber, delta: 0.5))
+        XCTAssertEqual(config.loss, LossOptions(kind: .huber, delta: 0.5))
         XCTAssertTrue(config.yaml.contains("loss: {name: huber, delta: 0.5}"), config.yaml)
         XCTAssertTrue(config.yaml.contains("  targets: [\"y1\", \"y2\", \"y3\"]"), config.yaml)
         XCTAssertEqual(try TrainingConfig.parse(config.yaml, source: "resolved.yaml"), config)
 
         let plain = try TrainingConfig.parse(base + "loss: l1\n", source: "c.yaml")
-        XCTAssertEqual(plain.loss, LossSettings(kind: .meanAbsoluteError))
+        XCTAssertEqual(plain.loss, LossOptions(kind: .meanAbsoluteError))
         XCTAssertEqual(plain.data.targets, ["label"], "CSV defaults to the label column")
         XCTAssertTrue(plain.yaml.contains("\nloss: l1\n"), plain.yaml)
         XCTAssertEqual(try TrainingConfig.parse(base + "loss: {name: huber}\n", source: "c").loss.delta, 1)
