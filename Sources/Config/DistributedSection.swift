@@ -9,6 +9,7 @@ extension TrainingConfig {
         var sharedMemory: Bool
         /// Between nodes, gradients go out in buckets of about this many MiB as back-propagation finishes them.
         var bucketMegabytes: Double
+        /// What goes over the links between nodes: float gradients, bf16 ones or PowerSGD's factors.
         var gradientCompression: GradientCompression
         /// Rank r of PowerSGD's factors (not a process rank).
         var powerSGDApproximationRank: Int

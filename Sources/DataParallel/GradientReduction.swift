@@ -88,6 +88,7 @@ public struct ReductionOptions: Equatable, Sendable {
     var sharedMemory: Bool
     /// Between nodes, gradients go out in buckets of about this many bytes as back-propagation finishes them.
     var bucketBytes: Int
+    /// What goes over the links between nodes: float gradients, bf16 ones or PowerSGD's factors.
     var compression: GradientCompression
     /// The rank r of PowerSGD's factors (not a process rank).
     var approximationRank: Int

@@ -24,10 +24,15 @@ extension TrainingRows {
 /// What a step needs from the config: the global batch, the seed (dropout masks), clipping, this rank's threads and
 /// how long a collective of training may wait for every rank.
 public struct StepOptions: Sendable {
+    /// Rows of the global batch, over all ranks.
     var batchSize: Int
+    /// Seeds the dropout masks.
     var seed: UInt64
+    /// The largest global gradient norm a step applies (nil: no clipping).
     var clipGradientNorm: Double?
+    /// This rank's compute threads.
     var threads: Int
+    /// Seconds a collective of training may wait for every rank.
     var timeoutSeconds: Double
     /// Batches read ahead on a background thread when the rows come from files (0: none).
     var prefetchBatches: Int
@@ -63,16 +68,23 @@ public final class TrainingStep {
     /// group's gradient left the fixed-point range.
     public typealias Divergence = (loss: Double, fixedPointOverflow: Bool)
 
+    /// The layers the step trains (this rank's copy).
     let network: Network
+    /// The update rule and its state.
     let optimizer: Optimizer
+    /// The learning rate of each step.
     let schedule: LearningRateSchedule
+    /// The loss and what it reads from the targets.
     let loss: LossOptions
+    /// The training rows every batch is gathered from.
     let rows: TrainingRows
     /// The every-step reduction over all ranks (what the run's first lines name).
     public let reduction: GradientReduction
     /// Which reduction each step uses and when the nodes' parameters are made one again.
     public let synchronization: Synchronization
+    /// The ranks that agree after each step.
     let communicator: Communicator
+    /// What the step needs from the config.
     let options: StepOptions
     /// Whether a stop was asked for on this rank (a signal): the ranks agree on it after each step.
     private let stopRequested: () -> Bool

@@ -24,14 +24,9 @@ public struct NormalizationRecord: Equatable {
     public init(mode: Normalization, offset: [Float], scale: [Float], targetNames: [String] = ["label"],
                 targetMode: TargetNormalization = .none, targetMean: [Float] = [], targetStandardDeviation: [Float] = [],
                 featureNames: [String] = []) {
-        self.mode = mode
-        self.offset = offset
-        self.scale = scale
-        self.targetNames = targetNames
-        self.targetMode = targetMode
-        self.targetMean = targetMean
-        self.targetStandardDeviation = targetStandardDeviation
-        self.featureNames = featureNames
+        (self.mode, self.offset, self.scale, self.featureNames) = (mode, offset, scale, featureNames)
+        (self.targetNames, self.targetMode, self.targetMean, self.targetStandardDeviation)
+            = (targetNames, targetMode, targetMean, targetStandardDeviation)
     }
 }
 

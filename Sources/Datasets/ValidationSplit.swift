@@ -79,13 +79,20 @@ public struct SplitData {
     /// across the ranks, each reading its slice.
     public init(train whole: LoadedData, validation file: LoadedData?, test testData: LoadedData?, options: DataOptions,
                 communicator: Communicator? = nil) throws {
-        let split = try options.validationFraction.map {
-            try ValidationSplit(count: whole.rowCount, fraction: $0, seed: options.seed, batchSize: options.batchSize)
+        // A mistake found here is the same on every rank; under a communicator the ranks agree on it (one line, exit 2).
+        func agreed<Result>(_ body: () throws -> Result) throws -> Result {
+            guard let communicator else { return try body() }
+            return try collectively(communicator, body)
+        }
+        let split = try agreed {
+            try options.validationFraction.map {
+                try ValidationSplit(count: whole.rowCount, fraction: $0, seed: options.seed, batchSize: options.batchSize)
+            }
         }
         self.split = split
         switch whole {
         case let .rows(dataset):
-            let validationFile = try file?.dataset(), testFile = try testData?.dataset()
+            let (validationFile, testFile) = try agreed { (try file?.dataset(), try testData?.dataset()) }
             for set in [dataset, validationFile, testFile] {
                 guard let set else { continue }
                 guard let communicator else { try set.verifyFileRows(part: 0, of: 1); continue }
@@ -95,21 +102,26 @@ public struct SplitData {
             validation = split.map { dataset.subset(rows: $0.validationRows) } ?? validationFile
             test = testFile
         case let .table(table):
-            let trainingRows = split?.trainingRows ?? Array(0..<table.rowCount)
-            let encoding = try TableEncoding.fit(table, rows: trainingRows, rules: options.rules, targets: options.targets,
-                                                 classTargets: options.classTargets)
-            self.encoding = encoding
-            train = try Dataset(table: table, encoding: encoding, rows: trainingRows)
-            validation = try split.map { try Dataset(table: table, encoding: encoding, rows: $0.validationRows) }
-                ?? file.map { try Dataset(table: $0.asTable, encoding: encoding) }
-            test = try testData.map { try Dataset(table: $0.asTable, encoding: encoding) }
+            (encoding, train, validation, test) = try agreed {
+                let trainingRows = split?.trainingRows ?? Array(0..<table.rowCount)
+                let encoding = try TableEncoding.fit(table, rows: trainingRows, rules: options.rules, targets: options.targets,
+                                                     classTargets: options.classTargets)
+                return (encoding, try Dataset(table: table, encoding: encoding, rows: trainingRows),
+                        try split.map { try Dataset(table: table, encoding: encoding, rows: $0.validationRows) }
+                            ?? file.map { try Dataset(table: $0.asTable, encoding: encoding) },
+                        try testData.map { try Dataset(table: $0.asTable, encoding: encoding) })
+            }
         }
-        for set in [train, validation, test] {
-            guard let set else { continue }
-            let reference = set === train ? nil : train
-            try set.applyNormalization(options.normalize, statisticsFrom: reference, quantileCount: options.quantileCount,
-                                       communicator: communicator)
-            try set.applyTargetNormalization(options.normalizeTargets, statisticsFrom: reference)
+        // The training rows' statistics pass is split across the ranks; the other sets take its results.
+        try train.applyNormalization(options.normalize, quantileCount: options.quantileCount, communicator: communicator)
+        let train = train
+        try agreed {
+            try train.applyTargetNormalization(options.normalizeTargets)
+            for set in [validation, test] {
+                guard let set else { continue }
+                try set.applyNormalization(options.normalize, statisticsFrom: train, quantileCount: options.quantileCount)
+                try set.applyTargetNormalization(options.normalizeTargets, statisticsFrom: train)
+            }
         }
     }
 

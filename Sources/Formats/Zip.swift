@@ -7,10 +7,15 @@ import Support
 public struct ZipArchive {
     /// One member as the central directory describes it.
     public struct Entry {
+        /// The member's path inside the archive.
         public var name: String
+        /// 0 stored, 8 deflated.
         var method: UInt16
+        /// CRC-32 of the uncompressed bytes.
         var crc: UInt32
+        /// Bytes in the file.
         var compressedSize: Int
+        /// Bytes once inflated.
         var size: Int
         /// Where the member's data starts in the file (after its local header).
         var dataOffset: Int

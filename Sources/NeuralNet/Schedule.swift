@@ -23,13 +23,8 @@ public struct LearningRateSchedule: Equatable, Sendable {
     /// Makes a schedule; unused parameters are ignored by the other kinds.
     public init(kind: Kind, baseRate: Float, warmupSteps: Int = 0, stepSize: Int = 1, gamma: Float = 0.1,
                 minimumRate: Float = 0, totalSteps: Int = 1) {
-        self.kind = kind
-        self.baseRate = baseRate
-        self.warmupSteps = warmupSteps
-        self.stepSize = stepSize
-        self.gamma = gamma
-        self.minimumRate = minimumRate
-        self.totalSteps = totalSteps
+        (self.kind, self.baseRate, self.warmupSteps, self.totalSteps) = (kind, baseRate, warmupSteps, totalSteps)
+        (self.stepSize, self.gamma, self.minimumRate) = (stepSize, gamma, minimumRate)
     }
 
     /// The rate used by optimizer step `step` (0-based).

@@ -23,7 +23,9 @@ public struct ParquetColumn: Equatable {
     let kind: Kind
     /// The type as Parquet names it, for messages: "INT64", "BYTE_ARRAY (string)", "DOUBLE".
     let typeName: String
+    /// How its values are stored.
     let physical: PhysicalType
+    /// What the stored values mean (a string, a date, an integer width), if the schema says.
     let annotation: Annotation
     /// Why the column cannot be read, if it cannot.
     let unsupported: String?

@@ -5,13 +5,19 @@ import Support
 
 /// One line of metrics.jsonl: the state after an epoch.
 struct EpochRecord: Encodable, Equatable {
+    /// The epoch just finished, from 1.
     var epoch: Int
+    /// Optimizer steps taken so far.
     var step: Int
+    /// The schedule's rate at the epoch's last step.
     var learningRate: Double
+    /// The mean training loss over the epoch's steps.
     var trainLoss: Double
     /// The task's metrics on the validation and test data, named as in metrics.jsonl (`val_loss`, `test_accuracy`, ...).
     var evaluation: MetricValues
+    /// Training samples per second over the epoch, all ranks together.
     var samplesPerSecond: Double
+    /// Seconds since start-up.
     var elapsedSeconds: Double
     /// Seconds since the first training step (evaluations included, start-up not), continued across a resume.
     var trainSeconds: Double
@@ -30,7 +36,9 @@ struct EpochRecord: Encodable, Equatable {
 
 /// What a finished run reports (also written as summary.json).
 struct RunSummary: Encodable, Equatable {
+    /// Ranks in the job.
     var worldSize: Int
+    /// Compute threads of each rank.
     var threadsPerRank: Int
     /// The SIMD kernel variant all ranks ran (`avx2` or `avx512`).
     var kernel: String
@@ -38,14 +46,19 @@ struct RunSummary: Encodable, Equatable {
     var epochs: Int
     /// `training.epochs`.
     var epochsAllowed: Int
+    /// Optimizer steps taken.
     var steps: Int
+    /// The last epoch's mean training loss.
     var trainLoss: Double
     /// The task's metrics on the validation and test data after the last epoch (`val_loss`, `test_accuracy`, ...).
     var evaluation: MetricValues
     /// The best validation epoch and whether early stopping ended the run (nil without validation data).
     var bestEpoch: EarlyStoppingState?
+    /// Training samples per second over the run (training only, all ranks together).
     var samplesPerSecond: Double
+    /// Seconds from start-up to the end.
     var wallSeconds: Double
+    /// SHA-256 of the final parameters' bytes: equal hashes, equal weights.
     var paramSHA256: String
     /// How often `launch/supervise` restarted this run (the lines of RUN_DIR/restarts.jsonl).
     var restarts: Int

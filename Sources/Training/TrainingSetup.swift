@@ -15,13 +15,17 @@ import Tables
 /// the user's mistakes). On resume only rank 0 reads the checkpoint; the others receive it by broadcast, so no
 /// shared disk is needed.
 public final class TrainingSetup {
+    /// The resolved config the run trains.
     let config: TrainingConfig
+    /// The ranks of the job.
     let communicator: Communicator
     /// Compute threads of this rank.
     public let threads: Int
     /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
     public let kernel: KernelVariant
+    /// The training, validation and test rows, normalized.
     let data: SplitData
+    /// What the network learns, from the loss and the targets.
     let task: LearningTask
     public let network: Network
     public let optimizer: Optimizer

@@ -41,6 +41,8 @@ final class GradientExchangeTests: FashionMNISTTestCase {
             let shared = try train("shared2\(binding.count)", ranks: 2, options: binding)
             XCTAssertTrue(shared.output.contains("gradient reduction: node shared memory (2 ranks per node"), shared.output)
             XCTAssertEqual(shared.weights, reference.weights, "2 ranks, \(label)")
+            // More ranks than cores: the binding decides only where ranks run, so one binding is enough there.
+            guard binding.isEmpty else { continue }
             for ranks in [3, 4] {
                 let plainRun = try train("plain\(ranks)\(binding.count)", ranks: ranks, options: binding, plain)
                 let sharedRun = try train("shared\(ranks)\(binding.count)", ranks: ranks, options: binding)

@@ -54,7 +54,7 @@ final class StreamingStatisticsTests: XCTestCase {
                                    targetCount: copy.targetCount)
         let reference = try SplitData(train: inMemory, validation: nil, test: nil, options: options)
         let results = InProcessWorld.run(ranks: 2) { communicator -> [[Float]] in
-            let data = try SplitData(train: try Dataset.load(location, format: .npy, targets: nil), validation: nil, test: nil,
+            let data = try SplitData(train: .rows(try Dataset.load(location, format: .npy, targets: nil)), validation: nil, test: nil,
                                      options: options, communicator: communicator)
             return [data.train.offset, data.train.scale, try self.gatherAll(data.train), try self.gatherAll(data.validation!)]
         }

@@ -165,7 +165,7 @@ source "$here/fixtures/faults.sh"
 run="$tmp/run-restart" out="$tmp/job-restart.out"
 job=$(PLEXUS_MAX_RESTARTS=2 PLEXUS_SLURM_LAUNCHER=srun sbatch --parsable --ntasks=2 --cpus-per-task=1 --time=00:05:00 \
     --job-name=plexus-restart --output="$out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
-    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=60 --set checkpoint.every_steps=40) \
+    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=30 --set checkpoint.every_steps=40) \
     || fail "sbatch of the restart job failed"
 wait_until 60 checkpoint_after "$run" 0 || fail "restart job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
 wait_until 30 rank_pid "$run" 1 >/dev/null || fail "rank 1 of the restart job is not running"
