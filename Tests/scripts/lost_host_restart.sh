@@ -20,14 +20,7 @@ scratch_directory plexus-losthost
 trap 'netns_hosts_down; cleanup_scratch' EXIT
 netns_hosts_up 3 "$tmp" || fail "cannot create the namespace hosts"
 
-# Our ssh: the fixture's agent, except for hosts marked down (as ssh fails for a host that is gone).
-cat > "$tmp/ssh" <<AGENT
-#!/bin/sh
-for word in "\$@"; do case "\$word" in -*) ;; *) host=\$word; break ;; esac; done
-if [ -e "$tmp/down-\$host" ]; then echo "ssh: connect to host \$host port 22: No route to host" >&2; exit 255; fi
-exec "$tmp/agent" "\$@"
-AGENT
-chmod +x "$tmp/ssh"
+netns_refusing_agent "$tmp"   # our ssh: it refuses hosts marked down, as ssh fails for a host that is gone
 
 cat > "$tmp/config.yaml" <<YAML
 seed: 21
