@@ -1,3 +1,5 @@
+/// Benchmarks: `plexus bench`: the GEMM, the training step and the allreduce, timed.
+
 import Distributed
 import Foundation
 import Kernels

@@ -1,3 +1,5 @@
+/// Config: the YAML config: one declaration per key, its checks, the resolved config.yaml and the key reference.
+
 import DataParallel
 import Datasets
 import Foundation

@@ -1,3 +1,5 @@
+/// DataParallel: one training step and how the ranks' gradients become one: reductions, PowerSGD, synchronization schedules, read-ahead.
+
 import Distributed
 import Kernels
 import NeuralNet

@@ -1,3 +1,5 @@
+/// Datasets: data sets from every format, in memory or read by rows from their files: normalization, targets, the validation split.
+
 import Distributed
 import Formats
 import Kernels

@@ -1,3 +1,5 @@
+/// Distributed: one Communicator for the world and its node groups (MPI, or ranks as threads): collectives, shared memory, ring sums, stall detection.
+
 import Foundation
 
 /// A failure inside the communication library (not the user's input).

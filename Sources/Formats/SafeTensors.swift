@@ -1,3 +1,5 @@
+/// Formats: readers and writers of files (IDX, CSV, zip, NumPy, safetensors, protobuf, TFRecord) and C libraries opened at run time.
+
 import Foundation
 import Support
 

@@ -1,3 +1,5 @@
+/// Kernels: SIMD GEMM (AVX2, AVX-512) and elementwise kernels, fixed-point sums and the worker threads they run on.
+
 import CCPU
 import Foundation
 import Synchronization

@@ -1,3 +1,5 @@
+/// Metrics: classification metrics over all evaluated rows as scikit-learn defines them: AUC, macro F1, balanced accuracy, log loss.
+
 import Foundation
 
 // Classification metrics over every evaluated row at once, as scikit-learn defines them: roc_auc_score (binary, and

@@ -1,3 +1,5 @@
+/// NeuralNet: dense layers, activations, losses, optimizers, schedules and dropout, each forward next to its backward.
+
 import Foundation
 import Kernels
 

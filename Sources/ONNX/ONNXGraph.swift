@@ -1,3 +1,5 @@
+/// ONNX: ONNX graphs of the inference path: a builder of nodes and initializers and the ModelProto encoding.
+
 /// The element types of ONNX tensors this exporter writes (TensorProto.DataType's numbers).
 public enum ONNXElementType: Int64, Sendable {
     case float = 1

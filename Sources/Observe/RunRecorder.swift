@@ -1,3 +1,5 @@
+/// Observe: what a run shows about itself: TensorBoard events, the timeline, curves.
+
 import DataParallel
 import Distributed
 import Foundation

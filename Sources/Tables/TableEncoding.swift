@@ -1,3 +1,5 @@
+/// Tables: the column rules fitted on the training rows (categories, gaps and fills, weights, class names) and the quantile transform.
+
 import Formats
 import Support
 

@@ -1,3 +1,5 @@
+/// Training: a run: setup, the loop, checkpoints, the model file, tasks, inference and the commands built on them.
+
 import Config
 import DataParallel
 import Distributed

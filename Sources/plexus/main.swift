@@ -1,3 +1,5 @@
+/// plexus: the executable: arguments, the diagnostics sink, exit statuses.
+
 import ArgumentParser
 import Benchmarks
 import CommandLineText
