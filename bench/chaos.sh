@@ -2,7 +2,7 @@
 # The long chaos run: PLEXUS_CHAOS_RUNS (5) deterministic 3-rank jobs under automatic restarts, each hit by
 # PLEXUS_CHAOS_FAULTS (7) random faults (SIGKILL, SIGSTOP, SIGTERM, SIGUSR1 of a random rank at a random moment),
 # 35 faults in all; every run must end bit-identical to the uninterrupted one, with no torn file and no process
-# left. The suite runs the same harness short (Tests/scripts/chaos.sh: 1 run, 5 faults). Takes ~3 minutes here.
+# left. The suite runs the same harness short (Tests/scripts/chaos.sh: 1 run, 4 faults). Takes ~3 minutes here.
 #
 #   bench/chaos.sh            (PLEXUS_CHAOS_SEED=N replays a sequence)
 set -euo pipefail

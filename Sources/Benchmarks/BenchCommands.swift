@@ -8,9 +8,11 @@ import Training
 
 /// The `plexus bench` subcommands as library calls; the executable only parses arguments.
 public enum BenchCommands {
-    /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per rank.
-    public static func gemm(json: Bool, threads: String?, batch: Int = 128) throws -> String {
+    /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per
+    /// rank, each product timed in runs of at least `runSeconds`.
+    public static func gemm(json: Bool, threads: String?, batch: Int = 128, runSeconds: Double = 0.2) throws -> String {
         guard batch >= 1 else { throw UserError("--batch must be at least 1, got \(batch)") }
+        guard runSeconds > 0, runSeconds.isFinite else { throw UserError("--run-seconds must be above 0, got \(runSeconds)") }
         _ = try agreeOnKernel(InProcessCommunicator())
         let available = availableCPUCount()
         let counts = try threads.map { text in
@@ -21,7 +23,8 @@ public enum BenchCommands {
                 return count
             }
         } ?? (available > 1 ? [1, available] : [1])
-        let results = GemmBenchmark.measure(shapes: GemmShape.benchmarkShapes(batch: batch), threads: counts)
+        let results = GemmBenchmark.measure(shapes: GemmShape.benchmarkShapes(batch: batch), threads: counts,
+                                           minimumSeconds: runSeconds)
         return json ? GemmBenchmark.json(results) : GemmBenchmark.table(results)
     }
 

@@ -238,9 +238,11 @@ struct BenchGemm: ParsableCommand {
     @Option(help: ArgumentHelp("Thread counts to measure, comma-separated (default: 1 and all CPUs).", valueName: "1,2"))
     var threads: String?
     @Option(help: "Rows per rank (the global batch divided by the ranks).") var batch = 128
+    @Option(help: ArgumentHelp("Least seconds of each of the three timed runs per product (the best run counts).",
+                               valueName: "seconds")) var runSeconds = 0.2
 
     func run() throws {
-        runInThisProcess { print(try BenchCommands.gemm(json: json, threads: threads, batch: batch)) }
+        runInThisProcess { print(try BenchCommands.gemm(json: json, threads: threads, batch: batch, runSeconds: runSeconds)) }
     }
 }
 

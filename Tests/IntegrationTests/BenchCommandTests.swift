@@ -33,7 +33,8 @@ final class BenchCommandTests: FashionMNISTTestCase {
     }
 
     func testGemmReportsEveryTrainingShapeAtTheGivenBatch() throws {
-        let result = try PlexusProcess.plexus(["bench", "gemm", "--json", "--threads", "1", "--batch", "5"])
+        let result = try PlexusProcess.plexus(["bench", "gemm", "--json", "--threads", "1", "--batch", "5",
+                                                       "--run-seconds", "0.005"])
         XCTAssertEqual(result.status, 0, result.standardError)
         let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
         // Eight products per net (the first layer has no input gradient), none shared between the two nets.
@@ -61,7 +62,8 @@ final class BenchCommandTests: FashionMNISTTestCase {
     }
 
     func testBadArgumentsExitTwoWithOneLine() throws {
-        for arguments in [["bench", "gemm", "--batch", "0"], ["bench", "step", config, "--steps", "0"],
+        for arguments in [["bench", "gemm", "--batch", "0"], ["bench", "gemm", "--run-seconds", "0"],
+                          ["bench", "step", config, "--steps", "0"],
                           ["bench", "allreduce", "--max-bytes", "5000"], ["bench", "allreduce", "--calls", "0"]] {
             let result = try PlexusProcess.plexus(arguments)
             XCTAssertEqual(result.status, 2, arguments.joined(separator: " "))

@@ -8,7 +8,7 @@
 # and no process left behind. Faults are only sent while the current attempt trains (after it saved a checkpoint
 # of its own): a rank stopped inside MPI_Init, before plexus runs, is not detected (see docs/fault-tolerance.md).
 #
-#   Tests/scripts/chaos.sh                                  the suite's short run: 1 run, 5 faults
+#   Tests/scripts/chaos.sh                                  the suite's short run: 1 run, 4 faults (one of each kind)
 #   PLEXUS_CHAOS_RUNS=5 PLEXUS_CHAOS_FAULTS=7 Tests/scripts/chaos.sh    (bench/chaos.sh: the long one)
 #   PLEXUS_CHAOS_SEED=N                                     replay a sequence of faults
 set -euo pipefail
@@ -20,7 +20,7 @@ source "$here/fixtures/faults.sh"
 command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
 mpirun_root_flags
 
-faults=${PLEXUS_CHAOS_FAULTS:-5}
+faults=${PLEXUS_CHAOS_FAULTS:-4}
 runs=${PLEXUS_CHAOS_RUNS:-1}
 seed=${PLEXUS_CHAOS_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$seed

@@ -70,12 +70,14 @@ AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Passes every second, so a requeued job starts when its hold ends, not at the next 30-60 s pass.
+SchedulerParameters=sched_interval=1,bf_interval=1
 MpiDefault=none
 ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
-KillWait=5
+KillWait=2
 MinJobAge=30
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=test Nodes=$node Default=YES MaxTime=INFINITE State=UP
@@ -127,18 +129,18 @@ grep -q /nonexistent/plexus-train "$tmp/job-bad.out" || fail "job output does no
 run="$tmp/run-preempt" out="$tmp/job-preempt.out"
 job=$(PLEXUS_SLURM_LAUNCHER=srun sbatch --parsable --ntasks=2 --cpus-per-task=1 --time=00:05:00 \
     --job-name=plexus-preempt --output="$out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
-    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=6 --set checkpoint.every_steps=40) \
+    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=4 --set checkpoint.every_steps=40) \
     || fail "sbatch of the preemption job failed"
 for _ in $(seq 600); do compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null && break; sleep 0.1; done
 compgen -G "$run/checkpoints/step-*.safetensors" >/dev/null || fail "preemption job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
 scancel --batch --signal=USR1 "$job" || fail "scancel --signal=USR1 failed"
 job_state() { scontrol show job "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1; }
-# Slurm holds a requeued job for about 2 minutes (Reason=BeginTime); the test lets it start after 15 s, time
-# enough for the old job step to be torn down (KillWait=5; started at once, the new step's launch fails).
+# Slurm holds a requeued job for about 2 minutes (Reason=BeginTime); the test lets it start after 8 s, time
+# enough for the old job step to be torn down (KillWait=2; started at once, the new step's launch fails).
 hurried=""
 hurry_requeued() {
     if [ "$hurried" != "$job" ] && scontrol show job "$job" 2>/dev/null | grep -q 'Reason=BeginTime'; then
-        scontrol update JobId="$job" StartTime=now+15 2>/dev/null && hurried=$job
+        scontrol update JobId="$job" StartTime=now+8 2>/dev/null && hurried=$job
     fi
     return 0
 }
@@ -165,7 +167,7 @@ source "$here/fixtures/faults.sh"
 run="$tmp/run-restart" out="$tmp/job-restart.out"
 job=$(PLEXUS_MAX_RESTARTS=2 PLEXUS_SLURM_LAUNCHER=srun sbatch --parsable --ntasks=2 --cpus-per-task=1 --time=00:05:00 \
     --job-name=plexus-restart --output="$out" --chdir="$root" --export=ALL "$root/launch/slurm.sbatch" "$config" \
-    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=30 --set checkpoint.every_steps=40) \
+    --run-dir "$run" --set data.train_limit=20000 --set training.epochs=10 --set checkpoint.every_steps=40) \
     || fail "sbatch of the restart job failed"
 wait_until 60 checkpoint_after "$run" 0 || fail "restart job wrote no checkpoint in 60 s: $(tail -3 "$out" | tr '\n' ' ')"
 wait_until 30 rank_pid "$run" 1 >/dev/null || fail "rank 1 of the restart job is not running"
