@@ -24,6 +24,11 @@ struct GemmShape: Equatable, Sendable {
     var transposeB: Bool { product == .forward }
     /// The layout as BLAS spells it: N or T for A, then for B.
     var layout: String { (transposeA ? "T" : "N") + (transposeB ? "T" : "N") }
+    /// Floating-point operations of one call: 2·m·n·k.
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    /// The product `bench step` measures the GEMM's peak rate with: large enough that packing and threads cost little.
+    static let peak = GemmShape(product: .forward, m: 1024, n: 1024, k: 1024)
 
     /// The products one training step of an MLP with these widths computes at `batch` rows (first layer's input gradient excluded, as in training).
     static func trainingShapes(widths: [Int], batch: Int) -> [GemmShape] {
@@ -80,7 +85,7 @@ enum GemmBenchmark {
         let a = (0..<(rowsA * columnsA)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
         let b = (0..<(rowsB * columnsB)).map { _ in Float(2 * generator.nextUnitDouble() - 1) }
         var c = [Float](repeating: 0, count: shape.m * shape.n)
-        let flops = 2.0 * Double(shape.m) * Double(shape.n) * Double(shape.k)
+        let flops = shape.flops
         return a.withUnsafeBufferPointer { aBuffer in
             b.withUnsafeBufferPointer { bBuffer in
                 c.withUnsafeMutableBufferPointer { cBuffer in

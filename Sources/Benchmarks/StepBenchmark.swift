@@ -22,6 +22,20 @@ struct StepBenchmarkResult: Encodable {
     let firstStepSeconds: Double
     /// Peak resident memory (VmHWM) of the largest rank, in bytes.
     let peakResidentBytes: Int64
+    /// Floating-point operations of the matrix products of one step over the global batch (2·m·n·k each: forward,
+    /// input gradients but the first layer's, weight gradients).
+    let productFlopsPerStep: Double
+    /// The GEMM's rate on this machine (GFLOP/s per rank, mean over ranks measured at once), the limit the step is held
+    /// against: a 1024×1024×1024 product at the rank's threads, best of 3 runs.
+    let gemmPeakGigaflops: Double
+
+    /// GFLOP/s of the step's matrix products per rank, over the whole timed step.
+    var stepGigaflopsPerRank: Double {
+        productFlopsPerStep * Double(timings.steps) / max(timings.total, 1e-12) / Double(worldSize) / 1e9
+    }
+
+    /// Model FLOP/s utilization: the step's product rate as a fraction of the GEMM peak.
+    var modelFlopsUtilization: Double { stepGigaflopsPerRank / max(gemmPeakGigaflops, 1e-12) }
 
     /// Training samples (global) per second over the timed steps.
     var samplesPerSecond: Double { Double(timings.samples) / max(timings.total, 1e-12) }
@@ -39,7 +53,9 @@ struct StepBenchmarkResult: Encodable {
         try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel.rawValue, "deterministic": deterministic,
                                   "global_batch": globalBatch, "steps": timings.steps, "samples_per_second": samplesPerSecond,
                                   "setup_seconds": setupSeconds, "first_step_seconds": firstStepSeconds,
-                                  "peak_rss_mib": Double(peakResidentBytes) / 1_048_576],
+                                  "peak_rss_mib": Double(peakResidentBytes) / 1_048_576,
+                                  "step_product_gflop": productFlopsPerStep / 1e9, "step_gflops_per_rank": stepGigaflopsPerRank, "gemm_peak_gflops": gemmPeakGigaflops,
+                                  "mfu": modelFlopsUtilization],
                                  flattened: MetricValues(perStep))
     }
 
@@ -55,6 +71,9 @@ struct StepBenchmarkResult: Encodable {
             lines.append("  " + pad(name, 10) + String(format: "%8.3f ms  %5.1f %%", seconds / steps * 1000,
                                                        100 * seconds / max(timings.total, 1e-12)))
         }
+        lines.append(String(format: "%.1f GFLOP/s per rank in the step's matrix products, %.0f %% of the GEMM peak "
+                            + "(%.1f GFLOP/s: 1024³ at %d thread(s))", stepGigaflopsPerRank, 100 * modelFlopsUtilization,
+                            gemmPeakGigaflops, threadsPerRank))
         lines.append(String(format: "setup %.3f s after launch, first step done %.3f s after launch, peak RSS %.1f MiB per rank (max)",
                             setupSeconds, firstStepSeconds, Double(peakResidentBytes) / 1_048_576))
         return lines.joined(separator: "\n")
@@ -94,11 +113,17 @@ enum StepBenchmark {
         (timings.data, timings.forward, timings.backward) = (sums[0] / ranks, sums[1] / ranks, sums[2] / ranks)
         (timings.wait, timings.reduce, timings.optimizer) = (sums[3] / ranks, sums[4] / ranks, sums[5] / ranks)
         let peak = try communicator.allreduceMax(peakResidentBytes())
+        // Every rank at once, as in the step: ranks sharing a node's memory bandwidth see it in their peak too.
+        try communicator.barrier()
+        let gemmPeak = GemmBenchmark.measure(GemmShape.peak, threads: setup.threads, runs: 3, minimumSeconds: 0.1).gigaflops
+        let gemmPeakMean = try communicator.allreduceSum([gemmPeak])[0] / ranks
+        let widths = [setup.network.inputWidth] + setup.network.layers.map(\.outputWidth)
+        let flops = GemmShape.trainingShapes(widths: widths, batch: config.training.batchSize).map(\.flops).reduce(0, +)
         guard communicator.rank == 0 else { return nil }
         return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel,
                                    deterministic: config.training.deterministic, globalBatch: config.training.batchSize,
                                    timings: timings, setupSeconds: setupSeconds, firstStepSeconds: firstStep,
-                                   peakResidentBytes: peak)
+                                   peakResidentBytes: peak, productFlopsPerStep: flops, gemmPeakGigaflops: gemmPeakMean)
     }
 
     /// Runs `warmupSteps` + `steps` steps from the first batch (epochs wrap around), timing only the last `steps`.

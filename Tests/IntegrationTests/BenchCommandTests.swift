@@ -24,6 +24,15 @@ final class BenchCommandTests: FashionMNISTTestCase {
         if worldSize == 1 { XCTAssertEqual(values[3], 0, "wait at one rank", file: file, line: line) }
         XCTAssertGreaterThan(try XCTUnwrap(step["samples_per_second"] as? Double), 0, file: file, line: line)
         XCTAssertGreaterThan(try XCTUnwrap(step["peak_rss_mib"] as? Double), 50, "holds the dataset", file: file, line: line)
+        // The products' FLOPs per step over the step's time: the rate and its fraction of the GEMM peak agree.
+        let rate = try XCTUnwrap(step["step_gflops_per_rank"] as? Double, file: file, line: line)
+        let peak = try XCTUnwrap(step["gemm_peak_gflops"] as? Double, file: file, line: line)
+        let utilization = try XCTUnwrap(step["mfu"] as? Double, file: file, line: line)
+        XCTAssertGreaterThan(rate, 0, file: file, line: line)
+        XCTAssertGreaterThan(peak, 0, file: file, line: line)
+        XCTAssertEqual(utilization, rate / peak, accuracy: 1e-9, file: file, line: line)
+        let gigaflop = try XCTUnwrap(step["step_product_gflop"] as? Double, file: file, line: line)
+        XCTAssertEqual(rate, gigaflop / (total / 1000) / Double(worldSize), accuracy: rate * 1e-6, file: file, line: line)
     }
 
     func testStepOnOneAndTwoRanks() throws {
