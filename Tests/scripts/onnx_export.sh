@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `plexus export --format onnx` round trip: one tiny model per task (softmax classification through relu, leaky_relu
 # and gelu layers with standardize; a binary label through sigmoid and tanh; two 0/1 labels; two regression targets
-# with normalize_targets; byte features from an npz with scale) is trained for an epoch, exported, checked by
+# with normalize_targets; byte features from an npz with scale; a table with text columns, gaps and class names, once
+# for its classes and once for a regression with quantile normalization) is trained for an epoch, exported, checked by
 # onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
-# 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv). Then the mistakes: a file
+# 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv; the table models on raw
+# rows with NaN, empty and NA cells and unseen levels, against predict --probabilities). Then the mistakes: a file
 # that is not a model, an unknown --format, an unwritable --output and a feature column named like an output each exit
 # 2 with one line.
 set -euo pipefail
