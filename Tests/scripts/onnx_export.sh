@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `plexus export --format onnx` round trip: one tiny model per task (softmax classification through relu, leaky_relu
 # and gelu layers with standardize; a binary label through sigmoid and tanh; two 0/1 labels; two regression targets
-# with normalize_targets; byte features from an npz with scale; a table with text columns, gaps and class names, once
-# for its classes and once for a regression with quantile normalization) is trained for an epoch, exported, checked by
+# with normalize_targets; byte features from an npz with scale; a table with text columns, gaps and class names, for
+# its three classes, two of them, and a regression with quantile normalization) is trained for an epoch, exported, checked by
 # onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
 # 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv; the table models on raw
 # rows with NaN, empty and NA cells and unseen levels, against predict --probabilities). Then the mistakes: a file
@@ -54,6 +54,8 @@ round_trip pixels "$tmp/pixels.npz" "normalize: scale" "[{units: 8, activation: 
 round_trip table "$root/Tests/fixtures/tables/table.csv" \
     "targets: [species], categorical: [island, sex], missing: median, missing_indicator: true, normalize: standardize" \
     "[{units: 8, activation: relu}, {units: 3}]" cross_entropy table "$tmp/table-input.csv" --probabilities
+round_trip table_binary "$tmp/table-binary.csv" "targets: [species], categorical: [island, sex], missing: zero" \
+    "[{units: 4, activation: tanh}, {units: 1}]" binary_cross_entropy binary "$tmp/table-input.csv"
 round_trip table_regression "$tmp/table-regression.csv" \
     "targets: [mass], categorical: [island, sex, species], rare_category_count: 10, missing: mean, normalize: quantile, quantiles: 12, normalize_targets: standardize" \
     "[{units: 8, activation: gelu}, {units: 1}]" mse table_regression "$tmp/table-input.csv"
