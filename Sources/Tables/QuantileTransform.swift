@@ -10,8 +10,10 @@ import Foundation
 public struct FeatureQuantiles: Equatable, Sendable {
     /// The values at the levels 0, 1/(Q−1), ..., 1, non-decreasing.
     public private(set) var values: [Double]
-    /// The levels, and both negated in reverse order (the interpolation from above).
-    private var levels: [Double] = [], reversedValues: [Double] = [], reversedLevels: [Double] = []
+    /// The levels of `values`: 0, 1/(Q−1), ..., 1 as numpy.linspace computes them.
+    public private(set) var levels: [Double] = []
+    /// Values and levels negated in reverse order (the interpolation from above).
+    private var reversedValues: [Double] = [], reversedLevels: [Double] = []
 
     /// Quantiles as saved (a model file).
     public init(values: [Double]) {

@@ -27,38 +27,38 @@ enum ModelExport {
     /// The graph's first output: class probabilities, or targets in their own units for regression.
     static func outputName(of task: LearningTask) -> String { task.isClassification ? "probabilities" : "predictions" }
 
-    /// The model's inference path: its raw feature columns (one float32 [N, 1] input per named column, else one
-    /// `x` [N, features]), the normalization, every layer, and the head; `predicted_class` (int64 [N]) follows the
-    /// probabilities of single-target classification. A feature column named like an output is a `UserError`
-    /// naming `source` (ONNX values have one name each).
+    /// The model's inference path: its raw feature columns (a table model's as `addTableInputs` takes them, else one
+    /// float32 [N, 1] input per named column, else one `x` [N, features]), the normalization, every layer, and the
+    /// head; `predicted_class` follows the probabilities of single-target classification (the class name, string
+    /// [N], when the class column held text, else its index, int64 [N]). A feature column named like an output is a
+    /// `UserError` naming `source` (ONNX values have one name each).
     static func onnxGraph(of saved: ModelFile.Saved, task: LearningTask,
                           source: String) throws -> (graph: ONNXGraph, inputs: [String], outputs: [String]) {
-        let network = saved.network, normalization = saved.normalization
+        let network = saved.network, normalization = saved.normalization, encoding = normalization.encoding
         let probabilities = outputName(of: task), predictedClass = "predicted_class"
-        if let clash = normalization.featureNames.first(where: { $0 == probabilities || $0 == predictedClass }) {
+        let names = encoding?.columns.map(\.name)
+            ?? (normalization.featureNames.count == network.inputWidth ? normalization.featureNames : [])
+        if let clash = names.first(where: { $0 == probabilities || $0 == predictedClass }) {
             throw UserError("\(source): the feature column \(clash) has the name of an ONNX output; rename the column and train again")
-        }
-        // The column rules (plexus.columns) and the quantile transform are recorded for exporters; this graph does
-        // not build them yet, so such a model is refused rather than exported with the wrong inputs.
-        if normalization.encoding != nil || normalization.mode == .quantile {
-            throw UserError("\(source): the model's column rules (categories, gaps, class names, sample weights) or quantile "
-                + "normalization are not exported to ONNX yet")
         }
         var graph = ONNXGraph(name: "plexus", reserving: [probabilities, predictedClass])
         let batch = ONNXDimension.named("N")
-        let names = normalization.featureNames.count == network.inputWidth ? normalization.featureNames : []
-        let inputs = names.isEmpty ? ["x"] : names
+        let inputs: [String]
         var x: String
-        if names.isEmpty {
+        if let encoding {
+            (x, inputs) = try addTableInputs(encoding, to: &graph, batch: batch, source: source)
+        } else if names.isEmpty {
+            inputs = ["x"]
             x = graph.addInput("x", type: .float, shape: [batch, .size(network.inputWidth)])
         } else {
+            inputs = names
             x = graph.addConcatenation(ofColumns: names.map { graph.addInput($0, type: .float, shape: [batch, .size(1)]) })
         }
         switch normalization.mode {
         case .none: break
         case .scale: x = graph.addNormalization(x, offset: [0], scale: [1 / 255])
         case .standardize: x = graph.addNormalization(x, offset: normalization.offset, scale: normalization.scale)
-        case .quantile: preconditionFailure("ModelExport: quantile models are refused above")
+        case .quantile: x = try addQuantiles(x, normalization, to: &graph, source: source)
         }
         let parameters = network.parameters
         for layer in network.layers {
@@ -71,14 +71,24 @@ enum ModelExport {
         switch task {
         case .classification:
             graph.addOutput(graph.addSoftmax(x), named: probabilities, type: .float, shape: [batch, .size(width)])
-            graph.addOutput(graph.addArgMax(x), named: predictedClass, type: .int64, shape: [batch])
+            if let names = encoding?.classNames {
+                graph.addOutput(graph.addClassName(x, names: names), named: predictedClass, type: .string, shape: [batch])
+            } else {
+                graph.addOutput(graph.addArgMax(x), named: predictedClass, type: .int64, shape: [batch])
+            }
             outputs.append(predictedClass)
         case .binaryClassification:
             graph.addOutput(graph.addNode("Sigmoid", x), named: probabilities, type: .float, shape: [batch, .size(1)])
             let positive = graph.addNode("Greater", x, graph.addConstant(floats: [0], dims: []))
             let label = graph.addNode("Cast", positive, attributes: [("to", .int(Int(ONNXElementType.int64.rawValue)))])
-            graph.addOutput(graph.addNode("Squeeze", label, graph.addConstant(int64s: [1], dims: [1])), named: predictedClass,
-                            type: .int64, shape: [batch])
+            let index = graph.addNode("Squeeze", label, graph.addConstant(int64s: [1], dims: [1]))
+            if let names = encoding?.classNames {
+                let table = graph.addConstant(.strings(names, dims: [names.count]), named: "class_names")
+                graph.addOutput(graph.addNode("Gather", table, index, attributes: [("axis", .int(0))]), named: predictedClass,
+                                type: .string, shape: [batch])
+            } else {
+                graph.addOutput(index, named: predictedClass, type: .int64, shape: [batch])
+            }
             outputs.append(predictedClass)
         case .multiLabel:
             graph.addOutput(graph.addNode("Sigmoid", x), named: probabilities, type: .float, shape: [batch, .size(width)])

@@ -2,6 +2,7 @@
 @testable import Formats
 import Foundation
 import Metrics
+import NeuralNet
 @testable import Support
 @testable import Tables
 @testable import Training
@@ -148,6 +149,23 @@ final class TablesTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(errorMessage { try ModelFile.readTableMetadata(metadata, into: &restored, inputWidth: data.featureCount,
                                                                       path: "model.safetensors") },
                        "model.safetensors: corrupt plexus metadata: plexus.columns")
+    }
+
+    func testExportRefusesLearnedEmbeddingsInOneLine() throws {
+        let city = CategoricalLevels(levels: ["Lima", "Oslo"], missingLevel: false, encoding: .embedding(dimension: 2))
+        var record = NormalizationRecord(mode: .none, offset: [], scale: [], targetNames: ["y"])
+        record.encoding = TableEncoding(columns: [FeatureColumn(name: "x", kind: .numeric(fill: nil, indicator: false)),
+                                                  FeatureColumn(name: "city", kind: .categorical(city))],
+                                        missingValues: [""], missing: .error, targets: ["y"], sampleWeight: nil, classNames: nil)
+        let saved = ModelFile.Saved(network: Network(inputWidth: record.encoding!.featureCount, layers: [(1, .identity)]),
+                                    loss: LossOptions(kind: .meanSquaredError), normalization: record, config: nil)
+        XCTAssertEqual(errorMessage { _ = try ModelExport.onnxGraph(of: saved, task: .regression(targets: 1), source: "m.safetensors") },
+                       "m.safetensors: the column \"city\" is a learned embedding, which the ONNX export does not write yet; "
+                           + "encode it one_hot to export the model")
+        record.encoding!.columns[1].kind = .categorical(CategoricalLevels(levels: ["Lima", "Oslo"], missingLevel: false, encoding: .oneHot))
+        let oneHot = ModelFile.Saved(network: Network(inputWidth: record.encoding!.featureCount, layers: [(1, .identity)]),
+                                     loss: LossOptions(kind: .meanSquaredError), normalization: record, config: nil)
+        XCTAssertEqual(try ModelExport.onnxGraph(of: oneHot, task: .regression(targets: 1), source: "m.safetensors").inputs, ["x", "city"])
     }
 
     func testBadValuesAreOneLineNamingKeyOrLine() throws {

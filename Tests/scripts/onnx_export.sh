@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `plexus export --format onnx` round trip: one tiny model per task (softmax classification through relu, leaky_relu
 # and gelu layers with standardize; a binary label through sigmoid and tanh; two 0/1 labels; two regression targets
-# with normalize_targets; byte features from an npz with scale) is trained for an epoch, exported, checked by
+# with normalize_targets; byte features from an npz with scale; a table with text columns, gaps and class names, for
+# its three classes, two of them, and a regression with quantile normalization) is trained for an epoch, exported, checked by
 # onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
-# 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv). Then the mistakes: a file
+# 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv; the table models on raw
+# rows with NaN, empty and NA cells and unseen levels, against predict --probabilities). Then the mistakes: a file
 # that is not a model, an unknown --format, an unwritable --output and a feature column named like an output each exit
 # 2 with one line.
 set -euo pipefail
@@ -15,9 +17,9 @@ python="$(test_venv onnx onnxruntime numpy)" || fail "could not install onnx, on
 
 tmp="$(mktemp -d /tmp/plexus-onnx.XXXXXX)"
 trap '[ -n "${PLEXUS_KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
-"$python" "$here/fixtures/onnx_round_trip.py" make "$tmp" || fail "making the data failed"
+"$python" "$here/fixtures/onnx_round_trip.py" make "$tmp" "$root/Tests/fixtures/tables/table.csv" || fail "making the data failed"
 
-round_trip() {  # task, data file, data keys (YAML), layers (YAML), loss
+round_trip() {  # task, data file, data keys (YAML), layers (YAML), loss[, check as, predict's input, predict's option]
     local task=$1 data=$2
     cat >"$tmp/$task.yaml" <<YAML
 seed: 3
@@ -32,9 +34,10 @@ YAML
     "$binary" export "$tmp/run-$task" --format onnx --output "$tmp/$task.onnx" >"$tmp/log" 2>&1 \
         || fail "$task: export failed: $(tail -2 "$tmp/log")"
     grep -q "^wrote $tmp/$task.onnx" "$tmp/log" || fail "$task: export said: $(cat "$tmp/log")"
-    "$binary" predict "$tmp/run-$task" --input "$data" --output "$tmp/$task-predictions.csv" 2>"$tmp/log" \
+    local input="${7:-$data}"
+    "$binary" predict "$tmp/run-$task" --input "$input" --output "$tmp/$task-predictions.csv" ${8:-} 2>"$tmp/log" \
         || fail "$task: predict failed: $(tail -2 "$tmp/log")"
-    checks+=("$tmp/$task.onnx" "$data" "$tmp/$task-predictions.csv" "${6:-$task}")
+    checks+=("$tmp/$task.onnx" "$input" "$tmp/$task-predictions.csv" "${6:-$task}")
 }
 checks=()
 round_trip classification "$tmp/classification.csv" "normalize: standardize" \
@@ -46,6 +49,16 @@ round_trip multilabel "$tmp/multilabel.csv" "targets: [a, b], normalize: standar
 round_trip regression "$tmp/regression.csv" "targets: [price, speed], normalize: standardize, normalize_targets: standardize" \
     "[{units: 8, activation: gelu}, {units: 2}]" mse
 round_trip pixels "$tmp/pixels.npz" "normalize: scale" "[{units: 8, activation: relu}, {units: 2}]" cross_entropy classification
+# Table models on raw columns: text categories (an unseen island, gaps as their own level or "other"), numeric gaps
+# filled with indicators, class names; then quantile normalization and a rare level folded, for a regression.
+round_trip table "$root/Tests/fixtures/tables/table.csv" \
+    "targets: [species], categorical: [island, sex], missing: median, missing_indicator: true, normalize: standardize" \
+    "[{units: 8, activation: relu}, {units: 3}]" cross_entropy table "$tmp/table-input.csv" --probabilities
+round_trip table_binary "$tmp/table-binary.csv" "targets: [species], categorical: [island, sex], missing: zero" \
+    "[{units: 4, activation: tanh}, {units: 1}]" binary_cross_entropy binary "$tmp/table-input.csv"
+round_trip table_regression "$tmp/table-regression.csv" \
+    "targets: [mass], categorical: [island, sex, species], rare_category_count: 10, missing: mean, normalize: quantile, quantiles: 12, normalize_targets: standardize" \
+    "[{units: 8, activation: gelu}, {units: 1}]" mse table_regression "$tmp/table-input.csv"
 "$python" "$here/fixtures/onnx_round_trip.py" check "${checks[@]}" || fail "an exported model does not match plexus predict (above)"
 
 mistake() {  # what, arguments...
