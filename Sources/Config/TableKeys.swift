@@ -7,12 +7,14 @@ import Tables
 
 extension TrainingConfig.DataSection {
     static let tableKeys: [ConfigKey<Self>] = [
-        .custom("categorical", type: "list of column names, or a mapping of names to `one_hot`", default: "none",
-                read: readCategorical, write: writeCategorical,
+        .custom("categorical", type: "list of column names, or a mapping of names to `one_hot` or `{embedding: N}`",
+                default: "none", read: readCategorical, write: writeCategorical,
                 description: "Text columns whose values are categories: a list (`[island, sex]`) one-hot encodes each, a "
-                    + "mapping says how per column (`{island: one_hot}`). The levels come from the training rows, sorted; "
-                    + "a value never seen in training (or rarer than `data.rare_category_count`) is the level \"other\"; "
-                    + "an empty cell is a level of its own."),
+                    + "mapping says how per column (`{zip: {embedding: 8}, island: one_hot}`): `{embedding: N}` (N ≥ 1) "
+                    + "learns a table of N values per level, trained with the network (PyTorch's `nn.Embedding`, drawn "
+                    + "from N(0, 1)), whose row for the cell's level goes to the first layer. The levels come from the "
+                    + "training rows, sorted; a value never seen in training (or rarer than `data.rare_category_count`) "
+                    + "is the level \"other\"; an empty cell is a level of its own."),
         .custom("rare_category_count", type: "integer ≥ 1 or `null`", default: KeyDocumentation.none, read: { data, section in
             data.rules.rareCategoryCount = try section.integer("rare_category_count", minimum: 1)
         }, write: { $0.rules.rareCategoryCount.map { .scalar(String($0)) } },
@@ -72,12 +74,9 @@ extension TrainingConfig.DataSection {
         case let .mapping(pairs, _):
             for (name, value) in pairs {
                 let place = section.location(value, "categorical.\(name)")
-                guard case let .scalar(text, _, _) = value, text == "one_hot" else {
-                    throw UserError("\(place): expected one_hot (learned embeddings are not available yet)")
-                }
-                try add(name, .oneHot, place)
+                try add(name, try categoricalEncoding(value, place: place, section: section, path: "categorical.\(name)"), place)
             }
-        default: throw UserError("\(location): expected a list of column names or a mapping of names to one_hot")
+        default: throw UserError("\(location): expected a list of column names or a mapping of names to one_hot or {embedding: N}")
         }
         if let target = columns.first(where: { data.targets?.contains($0.name) ?? false }) {
             throw UserError("\(location): \(quotedForMessage(target.name)) is a target (data.targets); a target's classes "
@@ -89,7 +88,32 @@ extension TrainingConfig.DataSection {
         data.rules.categorical = columns
     }
 
+    /// One column's encoding in the mapping form: `one_hot` or `{embedding: N}` with N ≥ 1.
+    private static func categoricalEncoding(_ value: ConfigTree, place: String, section: ConfigReader.Section,
+                                            path: String) throws -> CategoricalEncoding {
+        let expected = "\(place): expected one_hot or {embedding: N} with N an integer ≥ 1"
+        switch value {
+        case let .scalar(text, _, _) where text == "one_hot": return .oneHot
+        case .mapping:
+            let entry = try ConfigReader.Section(reader: section.reader, path: section.childPath(path), tree: value)
+            guard let dimension = try entry.integer("embedding", minimum: 1) else { throw UserError(expected) }
+            try entry.finish()
+            return .embedding(dimension: dimension)
+        default: throw UserError(expected)
+        }
+    }
+
     static func writeCategorical(_ data: Self) -> ResolvedValue? {
-        data.rules.categorical.isEmpty ? nil : .scalar("[" + data.rules.categorical.map { quotedString($0.name) }.joined(separator: ", ") + "]")
+        let columns = data.rules.categorical
+        if columns.isEmpty { return nil }
+        if columns.allSatisfy({ $0.encoding == .oneHot }) {
+            return .scalar("[" + columns.map { quotedString($0.name) }.joined(separator: ", ") + "]")
+        }
+        return .scalar("{" + columns.map { column in
+            switch column.encoding {
+            case .oneHot: return "\(quotedString(column.name)): one_hot"
+            case let .embedding(dimension): return "\(quotedString(column.name)): {embedding: \(dimension)}"
+            }
+        }.joined(separator: ", ") + "}")
     }
 }

@@ -51,7 +51,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
         var buckets: [Range<Int>] = [], completing = [Int?](repeating: nil, count: network.layers.count)
         var end = network.parameterCount
         for index in network.layers.indices.reversed() {
-            let start = network.layers[index].weightOffset
+            let start = index == 0 ? 0 : network.layers[index].weightOffset  // the first layer's bucket holds the tables
             if (end - start) * 4 >= bytes || index == 0 {
                 completing[index] = buckets.count
                 buckets.append(start..<end)

@@ -240,6 +240,23 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
             weightGradient: writesFloats ? network.gradients.baseAddress! + layer.weightOffset : nil) && summable
     }
 
+    // The tables: each row's looked-up gradient added in fixed point at its level, exact in any order or grouping.
+    func embeddingGradients(of network: Network, inputGradient dx: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                            batch: Int) {
+        let range = network.embeddingParameters
+        (sums.baseAddress! + range.lowerBound).update(repeating: 0, count: range.count)
+        var summable = true
+        network.forEachEmbeddingGradient(inputGradient: dx, input: input, batch: batch) { table, code, values in
+            summable = accumulateFixedPoint(values, into: sums.baseAddress! + table.offset + code * table.dimension,
+                                            count: table.dimension) && summable
+        }
+        self.summable = summable && self.summable
+        if writesFloats && group <= fixedPointGemmMaximumGroup {
+            fixedPointToFloat(sums.baseAddress! + range.lowerBound, into: network.gradients.baseAddress! + range.lowerBound,
+                              count: range.count)
+        }
+    }
+
     var description: String { "fixed-point groups of \(group), one Int64 allreduce over \(communicator.size) ranks" }
 
     func finish() throws {

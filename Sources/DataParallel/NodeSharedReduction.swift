@@ -96,6 +96,11 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
                                         into: floatSegments + node.rank * stride)
     }
 
+    func embeddingGradients(of network: Network, inputGradient dx: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                            batch: Int) {
+        network.writeEmbeddingGradients(inputGradient: dx, input: input, batch: batch, into: floatSegments + node.rank * stride)
+    }
+
     func finish() throws {
         try memory.synchronize()
         let slice = updateRange, start = slice.lowerBound

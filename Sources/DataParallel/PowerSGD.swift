@@ -53,6 +53,7 @@ final class PowerSGD {
                 uncompressed.append(layer.weightOffset..<layer.biasOffset + n)
             }
         }
+        if !network.embeddingParameters.isEmpty { uncompressed.append(network.embeddingParameters) }
         self.matrices = matrices
         self.uncompressed = uncompressed
         pMessage = .allocate(capacity: pCount + uncompressed.reduce(0) { $0 + $1.count })

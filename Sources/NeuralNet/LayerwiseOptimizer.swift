@@ -13,9 +13,10 @@ public struct ParameterLayer: Equatable, Sendable {
 }
 
 extension Network {
-    /// Each layer's weights and biases in the flat buffers, for the optimizers that treat them by layer.
+    /// Each embedding table (as weights without biases), then each layer's weights and biases in the flat buffers, for
+    /// the optimizers that treat them by layer.
     public var parameterLayers: [ParameterLayer] {
-        layers.map { ParameterLayer(weights: $0.weightOffset..<$0.biasOffset, biases: $0.biasOffset..<$0.biasOffset + $0.outputWidth) }
+        embeddings.map { ParameterLayer(weights: $0.offset..<$0.offset + $0.parameterCount, biases: 0..<0) } + layers.map { ParameterLayer(weights: $0.weightOffset..<$0.biasOffset, biases: $0.biasOffset..<$0.biasOffset + $0.outputWidth) }
     }
 }
 

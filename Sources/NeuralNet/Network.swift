@@ -27,12 +27,17 @@ public enum WeightInitialization: String, CaseIterable, Sendable {
     case heNormal = "he_normal"
 }
 
-/// A stack of dense layers whose parameters and gradients each live in one flat Float buffer,
-/// laid out layer by layer as weight then bias — so one allreduce covers every weight and bias
-/// and the bytes hash and save in the safetensors order.
+/// A stack of dense layers, optionally behind embedding tables, whose parameters and gradients each live in one flat
+/// Float buffer, laid out as the tables, then layer by layer weight then bias — so one allreduce covers every
+/// parameter and the bytes hash and save in the safetensors order.
 public final class Network {
+    /// Inputs per row: the plain inputs, then one code per embedding table.
     public let inputWidth: Int
     public let layers: [DenseLayer]
+    /// The learned tables whose looked-up rows follow the plain inputs into the first layer (none for most networks).
+    public let embeddings: [EmbeddingTable]
+    /// Inputs per row that go to the first layer as they are (all of them without embeddings).
+    public var plainInputWidth: Int { inputWidth - embeddings.count }
     public let parameterCount: Int
     /// Every weight and bias, layer by layer: the network's own buffer, or memory shared with other ranks.
     public private(set) var parameters: UnsafeMutableBufferPointer<Float>
@@ -52,15 +57,25 @@ public final class Network {
     private var droppedOutputs: [UnsafeMutablePointer<Float>?] = []
     // Whether the last forward pass applied dropout (a training pass), so backward goes through the masks.
     private var dropoutApplied = false
+    // With embeddings: the first layer's input of the last forward pass [batch×layers[0].inputWidth].
+    private var embeddedInput: UnsafeMutablePointer<Float>?
 
     /// A network for inputs of `inputWidth` features with layers of the given widths and activations and, per layer,
-    /// an optional dropout rate in [0, 1) (`dropout` empty: none); parameters zeroed.
-    public init(inputWidth: Int, layers specs: [(units: Int, activation: Activation)], dropout: [Float] = [], threads: Int = 1) {
+    /// an optional dropout rate in [0, 1) (`dropout` empty: none); parameters zeroed. With `embeddings`, the last
+    /// `embeddings.count` of the `inputWidth` inputs are codes, each replaced by its table's row of `dimension` values.
+    public init(inputWidth: Int, layers specs: [(units: Int, activation: Activation)], dropout: [Float] = [],
+                embeddings tables: [(name: String, levels: Int, dimension: Int)] = [], threads: Int = 1) {
         precondition(inputWidth > 0 && !specs.isEmpty && specs.allSatisfy { $0.units > 0 })
         precondition(dropout.isEmpty || (dropout.count == specs.count && dropout.allSatisfy { $0 >= 0 && $0 < 1 }))
-        var layers: [DenseLayer] = []
-        var width = inputWidth
+        precondition(tables.count <= inputWidth && tables.allSatisfy { $0.levels > 0 && $0.dimension > 0 })
+        var embeddings: [EmbeddingTable] = []
         var offset = 0
+        for table in tables {
+            embeddings.append(EmbeddingTable(name: table.name, levels: table.levels, dimension: table.dimension, offset: offset))
+            offset += table.levels * table.dimension
+        }
+        var layers: [DenseLayer] = []
+        var width = inputWidth - tables.count + tables.reduce(0) { $0 + $1.dimension }
         for (index, spec) in specs.enumerated() {
             let layer = DenseLayer(inputWidth: width, outputWidth: spec.units, activation: spec.activation,
                                    weightOffset: offset, biasOffset: offset + spec.units * width,
@@ -71,6 +86,7 @@ public final class Network {
         }
         self.inputWidth = inputWidth
         self.layers = layers
+        self.embeddings = embeddings
         self.parameterCount = offset
         self.threads = max(1, threads)
         ownParameters = .allocate(capacity: offset)
@@ -96,8 +112,10 @@ public final class Network {
     /// Width of the last layer.
     public var outputWidth: Int { layers.last!.outputWidth }
 
-    /// Draws every weight from `weights` and sets every bias to `biasValue`, from `seed` (same on every rank).
+    /// Draws every weight from `weights`, sets every bias to `biasValue` and draws the embedding tables from N(0, 1),
+    /// from `seed` (same on every rank).
     public func initialize(weights: WeightInitialization, biasValue: Float, seed: UInt64) {
+        initializeEmbeddings(seed: seed)
         for (index, layer) in layers.enumerated() {
             var generator = SplitMix64(seed: seed, stream: UInt64(index + 1))
             let fanIn = Double(layer.inputWidth), fanOut = Double(layer.outputWidth)
@@ -120,7 +138,8 @@ public final class Network {
         guard capacity > batchCapacity else { return }
         releaseWorkspace()
         batchCapacity = capacity
-        let widest = max(inputWidth, layers.map(\.outputWidth).max()!)
+        let widest = max(inputWidth, layers[0].inputWidth, layers.map(\.outputWidth).max()!)
+        if !embeddings.isEmpty { embeddedInput = .allocate(capacity: capacity * layers[0].inputWidth) }
         for layer in layers {
             let z = UnsafeMutablePointer<Float>.allocate(capacity: capacity * layer.outputWidth)
             preActivations.append(z)
@@ -138,6 +157,8 @@ public final class Network {
             z.deallocate()
         }
         gradientScratch.forEach { $0.deallocate() }
+        embeddedInput?.deallocate()
+        embeddedInput = nil
         (dropoutMasks + droppedOutputs).forEach { $0?.deallocate() }
         preActivations = []
         outputs = []
@@ -157,6 +178,11 @@ public final class Network {
         reserve(batchCapacity: batch)
         dropoutApplied = pass != nil
         var x = input
+        if let embeddedInput {
+            embeddingForward(input: input, plainWidth: plainInputWidth, tables: embeddings, parameters: parameters.baseAddress!,
+                             output: embeddedInput, batch: batch)
+            x = UnsafePointer(embeddedInput)
+        }
         for (index, layer) in layers.enumerated() {
             let z = preActivations[index], a = outputs[index]
             denseForward(input: x, weight: parameters.baseAddress! + layer.weightOffset,
@@ -185,7 +211,8 @@ public final class Network {
     /// point at those rows), so a batch can be back-propagated in fixed groups of samples.
     ///
     /// Each layer's parameter gradients go through `listener` when one is given (last layer first): it may compute
-    /// them itself and learns when each layer is done, before the layer below is back-propagated.
+    /// them itself and learns when each layer is done, before the layer below is back-propagated. The embedding
+    /// tables' gradients count as the first layer's: they are complete when it is.
     public func backward(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, batch: Int, rowOffset: Int = 0,
                          listener: BackwardListener? = nil) {
         var upstream = outputGradient // ∂loss/∂a for the current layer
@@ -211,14 +238,14 @@ public final class Network {
                 dz = UnsafePointer(target)
                 scratchIndex ^= 1
             }
-            let layerInput = index == 0 ? input : UnsafePointer(passedOutput(index - 1) + rowOffset * layer.inputWidth)
+            let layerInput = index > 0 ? UnsafePointer(passedOutput(index - 1) + rowOffset * layer.inputWidth)
+                : embeddedInput.map { UnsafePointer($0 + rowOffset * layer.inputWidth) } ?? input
             if let listener {
                 listener.parameterGradients(of: self, layer: index, outputGradient: dz, input: layerInput, batch: batch)
-                listener.parameterGradientsReady(of: self, layer: index)
             } else {
                 writeParameterGradients(layer: index, outputGradient: dz, input: layerInput, batch: batch)
             }
-            if index > 0 {
+            if index > 0 || !embeddings.isEmpty {
                 let target = gradientScratch[scratchIndex]
                 denseInputGradient(outputGradient: dz, weight: parameters.baseAddress! + layer.weightOffset,
                                    inputGradient: target, batch: batch, inputWidth: layer.inputWidth,
@@ -226,6 +253,14 @@ public final class Network {
                 upstream = UnsafePointer(target)
                 scratchIndex ^= 1
             }
+            if index == 0 && !embeddings.isEmpty {
+                if let listener {
+                    listener.embeddingGradients(of: self, inputGradient: upstream, input: input, batch: batch)
+                } else {
+                    writeEmbeddingGradients(inputGradient: upstream, input: input, batch: batch)
+                }
+            }
+            listener?.parameterGradientsReady(of: self, layer: index)
         }
     }
 
@@ -253,7 +288,11 @@ public protocol BackwardListener: AnyObject {
     /// by default `network.writeParameterGradients`.
     func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
                             input x: UnsafePointer<Float>, batch: Int)
-    /// Layer `index`'s parameter gradients are complete for this pass.
+    /// Produces the embedding tables' gradients from dx = ∂loss/∂(first layer's input) [batch×layers[0].inputWidth]
+    /// and the network's input rows (their codes); by default `network.writeEmbeddingGradients`.
+    func embeddingGradients(of network: Network, inputGradient dx: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                            batch: Int)
+    /// Layer `index`'s parameter gradients (with layer 0, the embedding tables' too) are complete for this pass.
     func parameterGradientsReady(of network: Network, layer index: Int)
 }
 
@@ -261,6 +300,11 @@ extension BackwardListener {
     public func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
                                    input x: UnsafePointer<Float>, batch: Int) {
         network.writeParameterGradients(layer: index, outputGradient: dy, input: x, batch: batch)
+    }
+
+    public func embeddingGradients(of network: Network, inputGradient dx: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                   batch: Int) {
+        network.writeEmbeddingGradients(inputGradient: dx, input: input, batch: batch)
     }
 
     public func parameterGradientsReady(of network: Network, layer index: Int) {}

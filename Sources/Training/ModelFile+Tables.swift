@@ -10,6 +10,8 @@ import Tables
 // with each feature COLUMN in file order either
 //   {"name": N, "kind": "numeric", "fill": NUMBER|null, "indicator": BOOL}
 //   {"name": N, "kind": "one_hot", "levels": [TEXT, ...], "missing_level": BOOL, "folded": [TEXT, ...]}
+//   {"name": N, "kind": "embedding", "dimension": D, "levels": ..., "missing_level": ..., "folded": ...}
+// (an embedding's table is the tensor embedding.N.weight, [codes, D]; its code is the last inputs' own)
 // and `plexus.quantiles` (with `plexus.normalization` quantile) one list of quantile values per network input
 // (empty for an input the transform leaves alone).
 
@@ -87,8 +89,10 @@ extension TableEncoding {
             case let .numeric(fill, indicator):
                 return ["name": column.name, "kind": "numeric", "fill": fill.map { Double($0) as Any } ?? NSNull(), "indicator": indicator]
             case let .categorical(levels):
-                return ["name": column.name, "kind": "one_hot", "levels": levels.levels, "missing_level": levels.missingLevel,
-                        "folded": levels.folded]
+                var entry: [String: Any] = ["name": column.name, "kind": "one_hot", "levels": levels.levels,
+                                            "missing_level": levels.missingLevel, "folded": levels.folded]
+                if case let .embedding(dimension) = levels.encoding { (entry["kind"], entry["dimension"]) = ("embedding", dimension) }
+                return entry
             }
         }
         return ["columns": columns, "missing_values": missingValues, "missing": missing.rawValue, "targets": targets,
@@ -110,10 +114,15 @@ extension TableEncoding {
                 let fill = entry["fill"] as? Double
                 guard fill != nil || entry["fill"] is NSNull else { return nil }
                 columns.append(FeatureColumn(name: name, kind: .numeric(fill: fill.map { Float($0) }, indicator: indicator)))
-            case "one_hot":
+            case let kind as String where kind == "one_hot" || kind == "embedding":
                 guard let levels = entry["levels"] as? [String], let missingLevel = entry["missing_level"] as? Bool else { return nil }
+                var encoding = CategoricalEncoding.oneHot
+                if kind == "embedding" {
+                    guard let dimension = entry["dimension"] as? Int, dimension >= 1 else { return nil }
+                    encoding = .embedding(dimension: dimension)
+                }
                 columns.append(FeatureColumn(name: name, kind: .categorical(CategoricalLevels(
-                    levels: levels, missingLevel: missingLevel, encoding: .oneHot, folded: entry["folded"] as? [String] ?? []))))
+                    levels: levels, missingLevel: missingLevel, encoding: encoding, folded: entry["folded"] as? [String] ?? []))))
             default: return nil
             }
         }

@@ -6,12 +6,16 @@ import NeuralNet
 import Support
 
 /// Weights and biases on disk: safetensors in PyTorch's nn.Linear layout (`layers.{i}.weight` [out, in],
-/// `layers.{i}.bias` [out], F32), with the architecture and resolved config in `__metadata__`.
+/// `layers.{i}.bias` [out], F32) after any nn.Embedding tables (`embedding.{column}.weight` [levels, dimension]),
+/// with the architecture and resolved config in `__metadata__`.
 enum ModelFile {
-    /// The tensors of a network in safetensors order: every layer's weight, then its bias.
+    /// The tensors of a network in safetensors order: every embedding table, then every layer's weight and bias.
     static func tensors(of network: Network) -> [TensorRecord] {
-        var records: [TensorRecord] = []
         let base = network.parameters.baseAddress!
+        var records = network.embeddings.map { table in
+            TensorRecord(name: embeddingTensorName(table), shape: [table.levels, table.dimension],
+                         values: Array(UnsafeBufferPointer(start: base + table.offset, count: table.parameterCount)))
+        }
         for (index, layer) in network.layers.enumerated() {
             records.append(TensorRecord(
                 name: "layers.\(index).weight", shape: [layer.outputWidth, layer.inputWidth],
@@ -23,7 +27,19 @@ enum ModelFile {
         return records
     }
 
-    /// SHA-256 of every layer's weight then bias as float32 little-endian: the flat parameter buffer's bytes.
+    /// The safetensors name of an embedding table, as PyTorch names a `ModuleDict` of `nn.Embedding`s called `embedding`.
+    static func embeddingTensorName(_ table: EmbeddingTable) -> String { "embedding.\(table.name).weight" }
+
+    /// Each embedding table of a loaded network: its column, levels, dimension and values [levels×dimension] row-major
+    /// (for an exporter's lookup of the codes).
+    static func embeddingTables(of network: Network) -> [(column: String, levels: Int, dimension: Int, values: [Float])] {
+        network.embeddings.map { table in
+            (table.name, table.levels, table.dimension,
+             Array(UnsafeBufferPointer(start: network.parameters.baseAddress! + table.offset, count: table.parameterCount)))
+        }
+    }
+
+    /// SHA-256 of every table, then every layer's weight then bias as float32 little-endian: the flat parameter buffer's bytes.
     static func parameterHash(of network: Network) -> String {
         var hasher = SHA256()
         hasher.update(UnsafeRawBufferPointer(network.parameters))
@@ -67,17 +83,19 @@ enum ModelFile {
         var byName: [String: TensorRecord] = [:]
         for tensor in tensors { byName[tensor.name] = tensor }
         let base = network.parameters.baseAddress!
-        for (index, layer) in network.layers.enumerated() {
-            for (name, shape, offset) in [("layers.\(index).weight", [layer.outputWidth, layer.inputWidth], layer.weightOffset),
-                                          ("layers.\(index).bias", [layer.outputWidth], layer.biasOffset)] {
-                guard let tensor = byName[name] else {
-                    throw UserError("\(source): tensor \(name) is missing (the model needs shape \(shape))")
-                }
-                guard tensor.shape == shape else {
-                    throw UserError("\(source): tensor \(name) has shape \(tensor.shape), the model needs \(shape)")
-                }
-                tensor.values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: $0.count) }
+        let tables = network.embeddings.map { (embeddingTensorName($0), [$0.levels, $0.dimension], $0.offset) }
+        let layers = network.layers.enumerated().flatMap { index, layer in
+            [("layers.\(index).weight", [layer.outputWidth, layer.inputWidth], layer.weightOffset),
+             ("layers.\(index).bias", [layer.outputWidth], layer.biasOffset)]
+        }
+        for (name, shape, offset) in tables + layers {
+            guard let tensor = byName[name] else {
+                throw UserError("\(source): tensor \(name) is missing (the model needs shape \(shape))")
             }
+            guard tensor.shape == shape else {
+                throw UserError("\(source): tensor \(name) has shape \(tensor.shape), the model needs \(shape)")
+            }
+            tensor.values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: $0.count) }
         }
     }
 
@@ -139,7 +157,8 @@ enum ModelFile {
         let loss = try readTargetMetadata(metadata, lossKind: lossKind, outputWidth: specs.last!.units,
                                           into: &normalization, path: path)
         try readTableMetadata(metadata, into: &normalization, inputWidth: inputWidth, path: path)
-        let network = Network(inputWidth: inputWidth, layers: specs, threads: threads)
+        let network = Network(inputWidth: inputWidth, layers: specs, embeddings: normalization.encoding?.embeddings ?? [],
+                              threads: threads)
         try load(tensors, into: network, source: path)
         let config = metadata["plexus.config"].flatMap { try? TrainingConfig.parse($0, source: path) }
         return Saved(network: network, loss: loss, normalization: normalization, config: config)

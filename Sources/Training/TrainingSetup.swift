@@ -145,7 +145,8 @@ public final class TrainingSetup {
         try EarlyStoppingState.checkMetric(of: config, task: task)
 
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },
-                              dropout: config.model.layers.map { Float($0.dropout) }, threads: threads)
+                              dropout: config.model.layers.map { Float($0.dropout) },
+                              embeddings: train.encoding?.embeddings ?? [], threads: threads)
         network.initialize(weights: config.model.initialization.weights, biasValue: config.model.initialization.biases.value,
                            seed: config.seed)
         if let path = config.model.initFrom {
@@ -171,6 +172,9 @@ public final class TrainingSetup {
         hasher.update(bytes: Array(config.yaml.utf8))
         hasher.update(bytes: Array(network.layers.map { "\($0.inputWidth)x\($0.outputWidth):\($0.activation)" }
             .joined(separator: ",").utf8))
+        if !network.embeddings.isEmpty {
+            hasher.update(bytes: Array(network.embeddings.map { "\($0.name):\($0.levels)x\($0.dimension)" }.joined(separator: ",").utf8))
+        }
         hasher.update(bytes: Array("\(data.train.count) \(data.test?.count ?? -1) \(data.validation?.count ?? -1)".utf8))
         hasher.update(bytes: Array((data.split?.text ?? "").utf8))
         let digest = hasher.finalize()
