@@ -1,4 +1,4 @@
-/// NeuralNet: dense layers, activations, losses, optimizers, schedules and dropout, each forward next to its backward.
+/// NeuralNet: dense layers, embedding tables, activations, losses, optimizers, schedules and dropout, each forward next to its backward.
 
 import Foundation
 import Kernels
