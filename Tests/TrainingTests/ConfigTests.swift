@@ -2,6 +2,7 @@
 import DataParallel
 @testable import NeuralNet
 @testable import Support
+import Tables
 @testable import Training
 import XCTest
 
@@ -74,6 +75,32 @@ final class ConfigTests: XCTestCase {
         assertUserError(minimal, overrides: ["noequals"], contains: ["--set noequals"])
         assertUserError("model: {layers: [{units: 2}]}", contains: ["data.train", "required"])
         assertUserError(minimal + "\noptimizer: {name: adam, momentum: 0.9}\n", contains: ["optimizer.momentum"])
+    }
+
+    /// `data.categorical`: a list one-hot encodes, a mapping takes `one_hot` or `{embedding: N}` per column; the
+    /// resolved YAML reads back the same; every other form is one line naming the column's key.
+    func testCategoricalEmbeddingForms() throws {
+        let table = "data: {train: t.csv, targets: [y], categorical: %@}\nmodel: {layers: [{units: 2}]}"
+        func rules(_ value: String) throws -> [(name: String, encoding: CategoricalEncoding)] {
+            let config = try TrainingConfig.parse(table.replacingOccurrences(of: "%@", with: value), source: "c.yaml")
+            XCTAssertEqual(try TrainingConfig.parse(config.yaml, source: "resolved.yaml"), config, value)
+            return config.data.rules.categorical
+        }
+        XCTAssertEqual(try rules("[island, sex]").map(\.encoding), [.oneHot, .oneHot])
+        let mapped = try rules("{zip: {embedding: 8}, island: one_hot, \"a b\": {embedding: 1}}")
+        XCTAssertEqual(mapped.map(\.name), ["zip", "island", "a b"])
+        XCTAssertEqual(mapped.map(\.encoding), [.embedding(dimension: 8), .oneHot, .embedding(dimension: 1)])
+        for (value, fragments) in [
+            ("{zip: {embedding: 0}}", ["data.categorical.zip.embedding", "at least 1"]),
+            ("{zip: {embedding: eight}}", ["data.categorical.zip.embedding", "integer"]),
+            ("{zip: {embedding: 2.5}}", ["data.categorical.zip.embedding", "integer"]),
+            ("{zip: {embedding: 4, size: 2}}", ["data.categorical.zip.size", "unknown key"]),
+            ("{zip: {}}", ["data.categorical.zip", "expected one_hot or {embedding: N}"]),
+            ("{zip: embedding}", ["data.categorical.zip", "expected one_hot or {embedding: N}"]),
+            ("{zip: [8]}", ["data.categorical.zip", "expected one_hot or {embedding: N}"]),
+        ] {
+            assertUserError(table.replacingOccurrences(of: "%@", with: value), contains: ["c.yaml:1"] + fragments)
+        }
     }
 
     /// Periodic synchronization and the layer-wise optimizers: off by default, every mistake one line naming its key.
