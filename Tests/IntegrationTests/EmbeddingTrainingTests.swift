@@ -7,8 +7,8 @@ import Support
 import XCTest
 
 /// A categorical column learned as an embedding: the class is the category's, so only the table can learn it. In
-/// deterministic mode one rank, two ranks that are threads and two mpirun processes end with the same weights (and
-/// with float sums, buckets between nodes and a node's shared memory agree); the
+/// deterministic mode one rank, two ranks that are threads, two mpirun processes and a run resumed from a checkpoint
+/// end with the same weights (and with float sums, buckets between nodes and a node's shared memory agree); the
 /// model file holds the table as `embedding.c.weight`, and `predict` gives what the saved tensors give when the
 /// lookup and the layers are done by hand (an unseen level as the table's last row, "other").
 final class EmbeddingTrainingTests: TemporaryDirectoryTestCase {
@@ -45,6 +45,13 @@ final class EmbeddingTrainingTests: TemporaryDirectoryTestCase {
         let mpi = try PlexusProcess.mpirun(ranks: 2, ["train", config, "--run-dir", path("mpi"), "--progress", "plain"])
         XCTAssertEqual(mpi.status, 0, mpi.standardError)
         XCTAssertEqual(try summary(path("mpi"))["param_sha256"] as? String, reference["param_sha256"] as? String)
+        // 2 of the 4 epochs, then resumed from the newest checkpoint: the tables come back from it bit for bit.
+        let first = try PlexusProcess.plexus(["train", config, "--run-dir", path("resumed"), "--progress", "plain",
+                                              "--set", "training.epochs=2", "--set", "checkpoint.every_steps=25"])
+        XCTAssertEqual(first.status, 0, first.standardError)
+        let resumed = try PlexusProcess.plexus(["train", config, "--run-dir", path("resumed"), "--progress", "plain", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertEqual(try summary(path("resumed"))["param_sha256"] as? String, reference["param_sha256"] as? String)
         defer { for number in [SIGUSR1, SIGTERM, SIGINT] { signal(number, SIG_DFL) } }
         func threads(_ run: String, ranksPerNode: Int, _ overrides: [String]) throws -> String? {
             for result in InProcessWorld.run(ranks: 2, ranksPerNode: ranksPerNode, timeoutSeconds: 120, { world in
