@@ -1,4 +1,5 @@
-/// NeuralNet: dense layers, embedding tables, activations, losses, optimizers, schedules and dropout, each forward next to its backward.
+/// NeuralNet: dense layers, embedding tables, activations, losses, optimizers, schedules and dropout, each forward next
+/// to its backward.
 
 import Foundation
 import Kernels
@@ -242,6 +243,8 @@ public final class Network {
                 : embeddedInput.map { UnsafePointer($0 + rowOffset * layer.inputWidth) } ?? input
             if let listener {
                 listener.parameterGradients(of: self, layer: index, outputGradient: dz, input: layerInput, batch: batch)
+                // Ready before the input gradient's GEMM, so sending overlaps it; the tables come after layer 0's.
+                if index > 0 || embeddings.isEmpty { listener.parameterGradientsReady(of: self, layer: index) }
             } else {
                 writeParameterGradients(layer: index, outputGradient: dz, input: layerInput, batch: batch)
             }
@@ -256,11 +259,11 @@ public final class Network {
             if index == 0 && !embeddings.isEmpty {
                 if let listener {
                     listener.embeddingGradients(of: self, inputGradient: upstream, input: input, batch: batch)
+                    listener.parameterGradientsReady(of: self, layer: 0)
                 } else {
                     writeEmbeddingGradients(inputGradient: upstream, input: input, batch: batch)
                 }
             }
-            listener?.parameterGradientsReady(of: self, layer: index)
         }
     }
 
