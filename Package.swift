@@ -62,6 +62,8 @@ let package = Package(
                 dependencies: ["Config", "Datasets", "DataParallel", "Distributed", "Formats", "Kernels", "NeuralNet", "Observe",
                                "Metrics", "ONNX", "Support", "Tables"],
                 swiftSettings: fastMath),
+        .target(name: "StarterConfig", dependencies: ["Config", "Datasets", "Formats", "Parquet", "Support", "Tables"],
+                swiftSettings: fastMath),
         // `plexus --version` names the commit: the plugin writes VERSION and `git describe` into CommandLineText at
         // build time (Sources/BuildIdentity/plugin.swift says why not here).
         .plugin(name: "BuildIdentity", capability: .buildTool(), path: "Sources/BuildIdentity"),
@@ -71,7 +73,7 @@ let package = Package(
                 dependencies: ["Training", "Config", "DataParallel", "Distributed", "Kernels", "NeuralNet", "Observe", "Support"],
                 swiftSettings: fastMath),
         .executableTarget(name: "plexus",
-                          dependencies: ["Training", "Benchmarks", "CommandLineText", "Distributed", "Support",
+                          dependencies: ["Training", "Benchmarks", "CommandLineText", "Distributed", "StarterConfig", "Support",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: fastMath),

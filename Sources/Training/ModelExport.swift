@@ -45,8 +45,18 @@ enum ModelExport {
         let batch = ONNXDimension.named("N")
         let inputs: [String]
         var x: String
+        var embedded: [String] = []
+        // The inputs normalization sees: all, or a table's before its embedding codes.
+        let normalizedWidth = encoding.map { $0.featureCount - $0.embeddings.count } ?? network.inputWidth
+        func normalized<Value>(_ values: [Value]) -> [Value] {
+            values.count > normalizedWidth ? Array(values.prefix(normalizedWidth)) : values
+        }
         if let encoding {
-            (x, inputs) = try addTableInputs(encoding, to: &graph, batch: batch, source: source)
+            let plain: [String]
+            (plain, embedded, inputs) = addTableInputs(encoding, tables: ModelFile.embeddingTables(of: network), to: &graph, batch: batch)
+            // Only embedding columns: nothing to normalize.
+            x = graph.addConcatenation(ofColumns: plain.isEmpty ? embedded : plain)
+            if plain.isEmpty { embedded = [] }
         } else if names.isEmpty {
             inputs = ["x"]
             x = graph.addInput("x", type: .float, shape: [batch, .size(network.inputWidth)])
@@ -54,12 +64,13 @@ enum ModelExport {
             inputs = names
             x = graph.addConcatenation(ofColumns: names.map { graph.addInput($0, type: .float, shape: [batch, .size(1)]) })
         }
-        switch normalization.mode {
+        switch normalizedWidth == 0 ? .none : normalization.mode {
         case .none: break
         case .scale: x = graph.addNormalization(x, offset: [0], scale: [1 / 255])
-        case .standardize: x = graph.addNormalization(x, offset: normalization.offset, scale: normalization.scale)
-        case .quantile: x = try addQuantiles(x, normalization, to: &graph, source: source)
+        case .standardize: x = graph.addNormalization(x, offset: normalized(normalization.offset), scale: normalized(normalization.scale))
+        case .quantile: x = try addQuantiles(x, normalization, width: normalizedWidth, to: &graph, source: source)
         }
+        if !embedded.isEmpty { x = graph.addConcatenation(ofColumns: [x] + embedded) }
         let parameters = network.parameters
         for layer in network.layers {
             let weight = Array(parameters[layer.weightOffset..<(layer.weightOffset + layer.outputWidth * layer.inputWidth)])

@@ -5,6 +5,7 @@ import Benchmarks
 import CommandLineText
 import Distributed
 import Foundation
+import StarterConfig
 import Support
 import Training
 
@@ -292,7 +293,7 @@ struct Init: ParsableCommand {
 
     func run() throws {
         runInThisProcess {
-            let text = try Commands.starterConfig(data: data, targets: targets)
+            let text = try StarterConfig.yaml(data: data, targets: targets)
             if let output { try FileIO.writeAtomically(text, to: output) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
         }
     }

@@ -151,17 +151,18 @@ final class TablesTests: TemporaryDirectoryTestCase {
                        "model.safetensors: corrupt plexus metadata: plexus.columns")
     }
 
-    func testExportRefusesLearnedEmbeddingsInOneLine() throws {
+    func testExportTakesEmbeddingColumnsAsText() throws {
         let city = CategoricalLevels(levels: ["Lima", "Oslo"], missingLevel: false, encoding: .embedding(dimension: 2))
         var record = NormalizationRecord(mode: .none, offset: [], scale: [], targetNames: ["y"])
         record.encoding = TableEncoding(columns: [FeatureColumn(name: "x", kind: .numeric(fill: nil, indicator: false)),
                                                   FeatureColumn(name: "city", kind: .categorical(city))],
                                         missingValues: [""], missing: .error, targets: ["y"], sampleWeight: nil, classNames: nil)
-        let saved = ModelFile.Saved(network: Network(inputWidth: record.encoding!.featureCount, layers: [(1, .identity)]),
+        let saved = ModelFile.Saved(network: Network(inputWidth: record.encoding!.featureCount, layers: [(1, .identity)],
+                                                     embeddings: record.encoding!.embeddings),
                                     loss: LossOptions(kind: .meanSquaredError), normalization: record, config: nil)
-        XCTAssertEqual(errorMessage { _ = try ModelExport.onnxGraph(of: saved, task: .regression(targets: 1), source: "m.safetensors") },
-                       "m.safetensors: the column \"city\" is a learned embedding, which the ONNX export does not write yet; "
-                           + "encode it one_hot to export the model")
+        let embedded = try ModelExport.onnxGraph(of: saved, task: .regression(targets: 1), source: "m.safetensors")
+        XCTAssertEqual(embedded.inputs, ["x", "city"])
+        XCTAssertEqual(embedded.outputs, ["predictions"])
         record.encoding!.columns[1].kind = .categorical(CategoricalLevels(levels: ["Lima", "Oslo"], missingLevel: false, encoding: .oneHot))
         let oneHot = ModelFile.Saved(network: Network(inputWidth: record.encoding!.featureCount, layers: [(1, .identity)]),
                                      loss: LossOptions(kind: .meanSquaredError), normalization: record, config: nil)

@@ -2,7 +2,8 @@
 # `plexus export --format onnx` round trip: one tiny model per task (softmax classification through relu, leaky_relu
 # and gelu layers with standardize; a binary label through sigmoid and tanh; two 0/1 labels; two regression targets
 # with normalize_targets; byte features from an npz with scale; a table with text columns, gaps and class names, for
-# its three classes, two of them, and a regression with quantile normalization) is trained for an epoch, exported, checked by
+# its three classes (island a learned embedding), two of them, and a regression with quantile normalization and an
+# embedded species) is trained for an epoch, exported, checked by
 # onnx.checker (full check) and run in ONNX Runtime, whose outputs must equal `plexus predict`'s on the same rows to
 # 1e-5 (fixtures/onnx_round_trip.py; onnx, onnxruntime and numpy from PyPI in a cached venv; the table models on raw
 # rows with NaN, empty and NA cells and unseen levels, against predict --probabilities). Then the mistakes: a file
@@ -52,12 +53,12 @@ round_trip pixels "$tmp/pixels.npz" "normalize: scale" "[{units: 8, activation: 
 # Table models on raw columns: text categories (an unseen island, gaps as their own level or "other"), numeric gaps
 # filled with indicators, class names; then quantile normalization and a rare level folded, for a regression.
 round_trip table "$root/Tests/fixtures/tables/table.csv" \
-    "targets: [species], categorical: [island, sex], missing: median, missing_indicator: true, normalize: standardize" \
+    "targets: [species], categorical: {island: {embedding: 3}, sex: one_hot}, missing: median, missing_indicator: true, normalize: standardize" \
     "[{units: 8, activation: relu}, {units: 3}]" cross_entropy table "$tmp/table-input.csv" --probabilities
 round_trip table_binary "$tmp/table-binary.csv" "targets: [species], categorical: [island, sex], missing: zero" \
     "[{units: 4, activation: tanh}, {units: 1}]" binary_cross_entropy binary "$tmp/table-input.csv"
 round_trip table_regression "$tmp/table-regression.csv" \
-    "targets: [mass], categorical: [island, sex, species], rare_category_count: 10, missing: mean, normalize: quantile, quantiles: 12, normalize_targets: standardize" \
+    "targets: [mass], categorical: {island: one_hot, sex: one_hot, species: {embedding: 2}}, rare_category_count: 10, missing: mean, normalize: quantile, quantiles: 12, normalize_targets: standardize" \
     "[{units: 8, activation: gelu}, {units: 1}]" mse table_regression "$tmp/table-input.csv"
 "$python" "$here/fixtures/onnx_round_trip.py" check "${checks[@]}" || fail "an exported model does not match plexus predict (above)"
 

@@ -1,3 +1,4 @@
+/// StarterConfig: `plexus init`, a first config for a table, each choice commented, that `plexus train` runs as it is.
 import Config
 import Datasets
 import Formats
@@ -5,12 +6,11 @@ import Parquet
 import Support
 import Tables
 
-// `plexus init`: a first config for a table, each choice commented, that `plexus train` runs as it is.
-
-extension Commands {
+/// `plexus init`'s config.
+public enum StarterConfig {
     /// The starter config for the data at `data` (CSV, Parquet or npz) with `targets` as the target columns (npz: names
     /// for y's columns), as YAML with a comment on each choice.
-    public static func starterConfig(data: String, targets requested: [String]) throws -> String {
+    public static func yaml(data: String, targets requested: [String]) throws -> String {
         let location = DataLocation.path(data)
         let format = DataFormat(impliedBy: location)
         guard [.csv, .parquet, .npz].contains(format) else {
