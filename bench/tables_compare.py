@@ -14,8 +14,10 @@ MissingIndicator on the numeric columns; text: SimpleImputer(constant) → OneHo
 targets standardized, TransformedTargetRegressor). Plexus reads the raw CSV with data.categorical, data.missing:
 median, data.missing_indicator and data.normalize (standardize or quantile). Both sides: 32 ReLU → 32 ReLU, Adam lr
 1e-3, batch 32, 200 epochs, no weight decay, Glorot-uniform weights. --seeds N repeats every run with N seeds
-(plexus `seed`, scikit-learn `random_state`) and prints the mean. Last, `plexus init` writes a config for the
-training CSV and `plexus train` runs it untouched.
+(plexus `seed`, scikit-learn `random_state`) and prints the mean. Then the ONNX round trip of the last seed's
+standardized classifier and quantile regressor: `plexus export`, ONNX Runtime on the raw test rows (gaps, text
+columns) against `plexus predict` (Tests/scripts/fixtures/onnx_round_trip.py, in the test suite's cached venv with
+onnx and onnxruntime). Last, `plexus init` writes a config for the training CSV and `plexus train` runs it untouched.
 
   bench/python bench/tables_compare.py [--plexus .build/release/plexus] [--seeds 3]
 """
@@ -109,6 +111,19 @@ training: {{epochs: {EPOCHS}, batch_size: {BATCH}}}
     return report["r2" if regression else "accuracy"]
 
 
+def onnx_round_trip(binary, run_dir, test_csv, task):
+    """plexus export of run_dir, then ONNX Runtime against plexus predict on test_csv's raw rows; the checker's lines."""
+    model, predictions = run_dir + ".onnx", run_dir + "-predictions.csv"
+    subprocess.run([binary, "export", run_dir, "--format", "onnx", "--output", model], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([binary, "predict", run_dir, "--input", test_csv, "--output", predictions]
+                   + (["--probabilities"] if task == "table" else []), check=True, stderr=subprocess.DEVNULL)
+    python = subprocess.run(["bash", "-c", f"source {root}/launch/common.sh && source {root}/Tests/scripts/fixtures/python_venv.sh"
+                             " && test_venv onnx onnxruntime numpy"], check=True, capture_output=True, text=True).stdout.strip()
+    checker = os.path.join(root, "Tests/scripts/fixtures/onnx_round_trip.py")
+    return subprocess.run([python, checker, "check", model, test_csv, predictions, task], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--plexus", default=os.path.join(root, ".build/release/plexus"))
@@ -137,6 +152,10 @@ def main():
             verdict = "ok" if mean["plexus"] >= mean["scikit-learn"] - 0.01 else "BELOW scikit-learn − 0.01"
             print(f"{target} {normalize}: mean {metric} plexus {mean['plexus']:.4f}, scikit-learn "
                   f"{mean['scikit-learn']:.4f} ({verdict})")
+    last = arguments.seeds - 1
+    for run, test_csv, task in [(f"species-standardize-{last}", paths["test"], "table"),
+                                (f"body_mass_g-quantile-{last}", paths["test-mass"], "table_regression")]:
+        print(f"ONNX round trip, {run}: " + onnx_round_trip(arguments.plexus, os.path.join(arguments.runs, run), test_csv, task))
     config = os.path.join(arguments.runs, "init.yaml")
     subprocess.run([arguments.plexus, "init", paths["train"], "--target", "species", "--output", config], check=True)
     subprocess.run([arguments.plexus, "train", config, "--run-dir", os.path.join(arguments.runs, "init-run"),
