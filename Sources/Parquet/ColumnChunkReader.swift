@@ -19,7 +19,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         let codec = Codec(rawValue: chunk.codec)!
         let end = chunk.start + chunk.compressedSize
         var position = chunk.start
-        var dictionary: PageDictionary<Storage>?
+        var dictionary: Storage?
         var seen = 0
         while seen < rows.upperBound {
             guard position < end else {
@@ -42,18 +42,10 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                 }
                 guard header.valueCount >= 0 else { throw UserError("\(page): a dictionary of \(header.valueCount) values") }
                 dictionary = try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
-                    // Fixed-width values of an uncompressed page are read where they are (raw is the file's mapping).
-                    if codec == .uncompressed, let width = Storage.plainWidth {
-                        let (bytes, overflow) = header.valueCount.multipliedReportingOverflow(by: width)
-                        guard !overflow, bytes <= raw.count else {
-                            throw UserError("\(page): a dictionary of \(header.valueCount) values in \(raw.count) bytes (truncated or corrupt)")
-                        }
-                        return .stored(raw, count: header.valueCount)
-                    }
                     var cursor = ByteCursor(raw, what: page)
                     var values = Storage()
                     try values.appendPlain(&cursor, count: header.valueCount)
-                    return .decoded(values)
+                    return values
                 }
             case PageHeader.dataPage, PageHeader.dataPageV2:
                 let slots = header.valueCount
@@ -79,7 +71,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
 
     /// Decodes slots `window` of a data page: finds its definition levels and values (decompressing what is
     /// compressed), then appends the slots.
-    private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: PageDictionary<Storage>?,
+    private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: Storage?,
                         window: Range<Int>, into storage: inout Storage, nulls: inout [Bool], what: String) throws {
         let optional = column.maximumDefinitionLevel > 0
         if header.type == PageHeader.dataPage {
@@ -117,7 +109,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
     /// Appends slots `window` of a page given its definition levels (nil: none stored, every slot has a value) and
     /// its encoded values.
     private func decodeSlots(_ header: PageHeader, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
-                             dictionary: PageDictionary<Storage>?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
+                             dictionary: Storage?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
                              what: String) throws {
         // Which slots of the window hold a value, and how many values come before the window.
         var skip = window.lowerBound
@@ -147,7 +139,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                 guard index < dictionary.count else {
                     throw UserError("\(what): dictionary index \(index) of a dictionary of \(dictionary.count) values")
                 }
-                dictionary.append(index, to: &storage)
+                storage.append(from: dictionary, at: index)
             }
         case Encoding.rle.rawValue:
             var runs = try HybridDecoder(try cursor.take(try cursor.length()), bitWidth: 1, what: "\(what): RLE values")
@@ -168,29 +160,6 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             }
         } else {
             for _ in window { try append(&storage) }
-        }
-    }
-}
-
-/// A column chunk's dictionary: its values decoded, or the PLAIN bytes of fixed-width values in an uncompressed page,
-/// read in place.
-enum PageDictionary<Storage: ValueStorage> {
-    case decoded(Storage)
-    case stored(UnsafeRawBufferPointer, count: Int)
-
-    /// Entries in the dictionary.
-    var count: Int {
-        switch self {
-        case let .decoded(values): return values.count
-        case let .stored(_, count): return count
-        }
-    }
-
-    /// Appends entry `index` (in 0..<count) to `storage`.
-    func append(_ index: Int, to storage: inout Storage) {
-        switch self {
-        case let .decoded(values): storage.append(from: values, at: index)
-        case let .stored(bytes, _): storage.appendStored(bytes, at: index)
         }
     }
 }

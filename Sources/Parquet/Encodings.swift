@@ -161,10 +161,6 @@ protocol ValueStorage {
     mutating func appendPlain(_ cursor: inout ByteCursor) throws
     /// `count` PLAIN-encoded values from `cursor` (a dictionary page's).
     mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws
-    /// Bytes per PLAIN value when every value has the same width (nil: booleans, byte arrays).
-    static var plainWidth: Int? { get }
-    /// Value `index` of PLAIN values of `plainWidth` bytes each in `bytes` (which holds it).
-    mutating func appendStored(_ bytes: UnsafeRawBufferPointer, at index: Int)
     /// Skips `count` PLAIN-encoded values.
     static func skipPlain(_ cursor: inout ByteCursor, count: Int) throws
     /// One value of an RLE-encoded boolean page (only booleans are stored that way).
@@ -172,11 +168,6 @@ protocol ValueStorage {
 }
 
 extension ValueStorage {
-    static var plainWidth: Int? { nil }
-    mutating func appendStored(_ bytes: UnsafeRawBufferPointer, at index: Int) {
-        preconditionFailure("appendStored: values of \(Self.self) have no fixed width")
-    }
-
     mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws {
         for _ in 0..<count { try appendPlain(&cursor) }
     }
@@ -215,11 +206,6 @@ extension Array: ValueStorage where Element: FixedWidthValue {
     mutating func append(from dictionary: [Element], at index: Int) { append(dictionary[index]) }
     mutating func appendPlain(_ cursor: inout ByteCursor) throws {
         append(Element.load(try cursor.take(MemoryLayout<Element>.size)))
-    }
-    static var plainWidth: Int? { MemoryLayout<Element>.size }
-    mutating func appendStored(_ bytes: UnsafeRawBufferPointer, at index: Int) {
-        let size = MemoryLayout<Element>.size
-        append(Element.load(UnsafeRawBufferPointer(rebasing: bytes[(index * size)..<((index + 1) * size)])))
     }
     mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws {
         let size = MemoryLayout<Element>.size
