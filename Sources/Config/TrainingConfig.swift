@@ -244,7 +244,7 @@ extension TrainingConfig.DataSection: ConfigSection {
                      + "order, so keep it fixed across a resume."),
         .integer("prefetch_batches", \.prefetchBatches, default: 2, minimum: 0,
                  description: "Batches a background reader prepares while the step runs, for data read from its files "
-                     + "as training goes (`.npy`, uncompressed `.npz`, HDF5); 0 reads each batch in the step."),
+                     + "as training goes (`.npy`, uncompressed `.npz`, HDF5, numeric Parquet); 0 reads each batch in the step."),
     ] + tableKeys
     static let unread = Self(train: .path(""), test: nil, format: .idx, targets: nil, normalize: .none, normalizeTargets: .none,
                              trainLimit: nil, validation: nil, validationFraction: nil, shuffleBlockRows: 1,

@@ -17,6 +17,13 @@ final class FileRows {
     // libhdf5 is not thread-safe: the background reader and the main thread take turns, for every file.
     private static let lock = NSLock()
 
+    /// Runs `body` holding the lock every read of a file row takes.
+    static func withLock<Value>(_ body: () throws -> Value) rethrows -> Value {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
     /// The rows of `arrays` in order; every array has rows of `width` values.
     init(_ arrays: [RowArray], width: Int) {
         precondition(arrays.allSatisfy { $0.rowWidth == width }, "FileRows: shards of different widths")

@@ -29,8 +29,12 @@ public enum LoadedData {
         case .parquet:
             if case .pair = location { throw UserError("\(location): Parquet data is a file, a pattern or a list of shards") }
             if case .arrays = location { throw UserError("\(location): Parquet data is a file, a pattern or a list of shards") }
-            return .table(try Dataset.parquetTable(try files.map { try ParquetFile(path: $0) }, textColumns: textColumns,
-                                                   targets: names, requireTargets: requireTargets))
+            let opened = try files.map { try ParquetFile(path: $0) }
+            if let rows = try Dataset.parquetRows(opened, rules: rules, targets: names, classTargets: classTargets,
+                                                  requireTargets: requireTargets) {
+                return .rows(rows)
+            }
+            return .table(try Dataset.parquetTable(opened, textColumns: textColumns, targets: names, requireTargets: requireTargets))
         case .idx, .npz, .npy, .hdf5:
             let data = try Dataset.loadRows(location, files: files, format: format, targets: targets,
                                             requireTargets: requireTargets, gapsAllowed: rules.missing != .error)
@@ -98,7 +102,7 @@ extension Dataset {
         unseen = encoded.unseen
     }
 
-    /// The features as numeric columns `x_0`, `x_1`, ... and the targets under their names, each row's gaps NaN.
+    /// The features as numeric columns (their names, else `x_0`, `x_1`, ...) and the targets under their names, each row's gaps NaN.
     func columnTable() throws -> ColumnTable {
         var columns: [ColumnTable.Column] = []
         var scratch = [Double](repeating: 0, count: featureCount)
@@ -111,7 +115,8 @@ extension Dataset {
         }
         for (feature, cells) in values.enumerated() {
             let gaps = cells.indices.filter { cells[$0].isNaN }.map { (row: $0, text: String?.none) }
-            columns.append(ColumnTable.Column(name: "x_\(feature)", cells: .numbers(cells), nonNumbers: gaps))
+            let name = featureNames.count == featureCount ? featureNames[feature] : "x_\(feature)"
+            columns.append(ColumnTable.Column(name: name, cells: .numbers(cells), nonNumbers: gaps))
         }
         for (slot, name) in targetNames.enumerated() {
             columns.append(ColumnTable.Column(name: name, cells: .numbers((0..<count).map { targets[$0 * targetCount + slot] })))

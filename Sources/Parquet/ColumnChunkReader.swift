@@ -44,7 +44,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                 dictionary = try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
                     var cursor = ByteCursor(raw, what: page)
                     var values = Storage()
-                    for _ in 0..<header.valueCount { try values.appendPlain(&cursor) }
+                    try values.appendPlain(&cursor, count: header.valueCount)
                     return values
                 }
             case PageHeader.dataPage, PageHeader.dataPageV2:
@@ -116,10 +116,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         var present: [Bool]?
         if let levels {
             var decoder = try HybridDecoder(levels, bitWidth: 1, what: "\(what): definition levels")
-            skip = 0
-            for _ in 0..<window.lowerBound {
-                if try decoder.next() == 1 { skip += 1 }
-            }
+            skip = try decoder.skip(window.lowerBound, counting: 1)
             var flags: [Bool] = []
             flags.reserveCapacity(window.count)
             for _ in window { flags.append(try decoder.next() == 1) }

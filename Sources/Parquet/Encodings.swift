@@ -76,9 +76,39 @@ struct HybridDecoder {
         return UInt32(truncatingIfNeeded: (word >> UInt64(shift)) & ((1 << UInt64(bitWidth)) - 1))
     }
 
-    /// Skips `count` values.
+    /// Skips `count` values (a run at once).
     mutating func skip(_ count: Int) throws {
-        for _ in 0..<count { _ = try next() }
+        var left = count
+        while left > 0 {
+            while runLeft == 0 { try startRun() }
+            let taken = min(left, runLeft)
+            if repeated == nil {
+                // Only moved past here; `next` checks the bits it reads lie in the data.
+                let (bits, overflow) = taken.multipliedReportingOverflow(by: bitWidth)
+                guard !overflow, bits <= 8 * bytes.count - packedBit else {
+                    throw corrupt("bit-packed values run past the end of the data (truncated)")
+                }
+                packedBit += bits
+            }
+            (runLeft, left) = (runLeft - taken, left - taken)
+        }
+    }
+
+    /// Skips `count` values and returns how many of them equal `value` (a repeated run is skipped at once).
+    mutating func skip(_ count: Int, counting value: UInt32) throws -> Int {
+        var left = count, matches = 0
+        while left > 0 {
+            while runLeft == 0 { try startRun() }
+            if let repeated {
+                let taken = min(left, runLeft)
+                (runLeft, left) = (runLeft - taken, left - taken)
+                if repeated == value { matches += taken }
+            } else {
+                if try next() == value { matches += 1 }
+                left -= 1
+            }
+        }
+        return matches
     }
 
     private mutating func startRun() throws {
@@ -129,6 +159,8 @@ protocol ValueStorage {
     mutating func append(from dictionary: Self, at index: Int)
     /// One PLAIN-encoded value from `cursor`.
     mutating func appendPlain(_ cursor: inout ByteCursor) throws
+    /// `count` PLAIN-encoded values from `cursor` (a dictionary page's).
+    mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws
     /// Skips `count` PLAIN-encoded values.
     static func skipPlain(_ cursor: inout ByteCursor, count: Int) throws
     /// One value of an RLE-encoded boolean page (only booleans are stored that way).
@@ -136,6 +168,10 @@ protocol ValueStorage {
 }
 
 extension ValueStorage {
+    mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws {
+        for _ in 0..<count { try appendPlain(&cursor) }
+    }
+
     mutating func appendRun(_ value: UInt32, _ cursor: ByteCursor) throws {
         throw cursor.corrupt("RLE encoding is for booleans only")
     }
@@ -170,6 +206,14 @@ extension Array: ValueStorage where Element: FixedWidthValue {
     mutating func append(from dictionary: [Element], at index: Int) { append(dictionary[index]) }
     mutating func appendPlain(_ cursor: inout ByteCursor) throws {
         append(Element.load(try cursor.take(MemoryLayout<Element>.size)))
+    }
+    mutating func appendPlain(_ cursor: inout ByteCursor, count: Int) throws {
+        let size = MemoryLayout<Element>.size
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow else { throw cursor.corrupt("\(count) values do not fit the page") }
+        let raw = try cursor.take(bytes)
+        reserveCapacity(self.count + count)
+        for index in 0..<count { append(Element.load(UnsafeRawBufferPointer(rebasing: raw[(index * size)..<((index + 1) * size)]))) }
     }
     static func skipPlain(_ cursor: inout ByteCursor, count: Int) throws {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.size)

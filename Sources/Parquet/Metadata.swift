@@ -90,6 +90,8 @@ struct ColumnChunkMetadata {
     var compressedSize = -1
     var dataPageOffset = -1
     var dictionaryPageOffset: Int?
+    /// Nulls in the chunk, when its statistics say.
+    var nullCount: Int?
     var path: [String] = []
     /// Set when the chunk lives in another file (a feature of the format no common writer uses).
     var filePath: String?
@@ -227,6 +229,10 @@ extension ColumnChunkMetadata {
                     case 7: chunk.compressedSize = try reader.integer(type)
                     case 9: chunk.dataPageOffset = try reader.integer(type)
                     case 11: chunk.dictionaryPageOffset = try reader.integer(type)
+                    case 12:                                 // Statistics {3: null_count}
+                        try reader.structure(type) { reader, id, type in
+                            if id == 3 { chunk.nullCount = try reader.integer(type) } else { try reader.skip(type) }
+                        }
                     default: try reader.skip(type)
                     }
                 }

@@ -74,6 +74,11 @@ public final class ParquetFile {
         rowGroups = metadata.rowGroups
     }
 
+    /// Whether column `index` may hold a null: it is optional and a row group's statistics do not say it has none.
+    public func mayHoldNulls(column index: Int) -> Bool {
+        columns[index].isOptional && rowGroups.contains { ($0.columns[index].nullCount ?? 1) != 0 }
+    }
+
     /// The values of column `index` in `rows` (which must lie in 0..<rowCount); a page that is corrupt, truncated or
     /// in an encoding this reader lacks is a `UserError` naming the file, column and page.
     public func read(column index: Int, rows: Range<Int>) throws -> ParquetColumnData {
@@ -147,6 +152,44 @@ public struct ParquetColumnData {
         case let .floats(values): return Double(values[index])
         case let .doubles(values): return values[index]
         case .byteArrays: return nil
+        }
+    }
+
+    /// Writes each row's number as a Float to `destination[row × stride]`, as `number(at:)` reads it; returns the
+    /// first row that is null, not a number or not finite as a Float (nil: every row was written).
+    public func writeNumbers(to destination: UnsafeMutablePointer<Float>, stride: Int) -> Int? {
+        let count = rowCount
+        if let nulls, let row = nulls.firstIndex(of: true) { return row }
+        switch values {
+        case let .floats(values):
+            for row in 0..<count {
+                guard values[row].isFinite else { return row }
+                destination[row * stride] = values[row]
+            }
+        case let .doubles(values):
+            for row in 0..<count {
+                let value = Float(values[row])
+                guard value.isFinite else { return row }
+                destination[row * stride] = value
+            }
+        default:
+            for row in 0..<count {
+                guard let number = number(at: row), Float(number).isFinite else { return row }
+                destination[row * stride] = Float(number)
+            }
+        }
+        return nil
+    }
+
+    /// Rows held.
+    var rowCount: Int {
+        switch values {
+        case let .booleans(values): return values.count
+        case let .int32s(values): return values.count
+        case let .int64s(values): return values.count
+        case let .floats(values): return values.count
+        case let .doubles(values): return values.count
+        case let .byteArrays(values): return values.count
         }
     }
 

@@ -85,6 +85,9 @@ public struct ParquetColumn: Equatable {
             : annotation.isDecimal ? " (decimal)" : "")
     }
 
+    /// Whether the values are numbers (booleans, integers, reals), not text, bytes or a type this reader lacks.
+    public var isNumeric: Bool { kind == .boolean || kind == .integer || kind == .real }
+
     /// Definition levels go up to this: 1 for an optional column (0 means null), 0 for a required one (none stored).
     var maximumDefinitionLevel: Int { isOptional ? 1 : 0 }
 

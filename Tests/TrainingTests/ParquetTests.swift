@@ -93,10 +93,12 @@ final class ParquetTests: TemporaryDirectoryTestCase {
         // Two files are one data set, rows in the listed order; errors name the file and its own row.
         let shards = try Dataset.load(.shards([fixture("numeric-part-1.parquet"), fixture("numeric-part-2.parquet")]),
                                       format: .parquet, targets: ["label"])
+        // Numeric columns without nulls stay in their files (read by rows), with the table's names and values.
         XCTAssertEqual(shards.count, 12)
+        XCTAssertTrue(shards.readsFromFiles)
+        XCTAssertEqual(shards.featureNames, data.featureNames)
         XCTAssertEqual(shards.targets, data.targets)
-        guard case let .floats(shardFeatures) = shards.features else { return XCTFail("expected float features") }
-        XCTAssertEqual(shardFeatures, features)
+        XCTAssertEqual(try shards.rawFeatureValues(), features)
         XCTAssertEqual(shards.location(ofRow: 8), fixture("numeric-part-2.parquet") + " (row 1)")
         let pattern = try Dataset.load(.path(Self.fixtures + "/numeric-part-*.parquet"), format: .parquet, targets: ["label"])
         XCTAssertEqual(pattern.targets, data.targets)
@@ -108,6 +110,38 @@ final class ParquetTests: TemporaryDirectoryTestCase {
         let input = try Dataset.load(.path(fixture("numeric.parquet")), format: .parquet, targets: ["price"], requireTargets: false)
         XCTAssertEqual(input.featureNames, ["a", "label", "b", "c"])
         XCTAssertEqual(Set(input.targets), [0])
+    }
+
+    /// Numeric columns read by rows through decoded slabs (several per row group, in a cache that holds three) give
+    /// the column reader's values for every codec, page version and encoding; a slab held is not decoded again.
+    func testRowsReadThroughSlabsMatchTheColumns() throws {
+        for variant in Self.variants {
+            let file = try ParquetFile(path: fixture(variant))
+            let columns = [1, 2, 0] // a (DOUBLE, required), b (nulls), label (INT64, required)
+            XCTAssertEqual(columns.map { file.mayHoldNulls(column: $0) }, [false, true, false], variant)
+            let whole = try columns.map { try file.read(column: $0, rows: 0..<41) }
+            let cache = DecodedSlabs(budget: 3 * 5 * 2 * 4)
+            let rows = ParquetRows(file, columns: [1, 0], slabRows: 5, cache: cache)
+            var previous: Range<Int>?
+            for range in [0..<41, 3..<9, 3..<9, 14..<18, 40..<41, 15..<33, 30..<33] {
+                let before = cache.decodedCount
+                var values = [Float](repeating: .nan, count: range.count * 2)
+                try values.withUnsafeMutableBufferPointer { try rows.readRows(range, into: $0) }
+                for (offset, row) in range.enumerated() {
+                    XCTAssertEqual(values[offset * 2], whole[0].number(at: row).map { Float($0) }, "\(variant) row \(row)")
+                    XCTAssertEqual(values[offset * 2 + 1], whole[2].number(at: row).map { Float($0) }, "\(variant) row \(row)")
+                }
+                if range == previous || range == 30..<33 { XCTAssertEqual(cache.decodedCount, before, "\(variant): \(range) held") }
+                previous = range
+            }
+            // 10 slabs (groups of 16, 16 and 9 rows in slabs of 5), the first pass; then more, as three are held.
+            XCTAssertGreaterThan(cache.decodedCount, 10, variant)
+            let nulls = ParquetRows(file, columns: [2], slabRows: 5, cache: cache)
+            var value: [Float] = [0]
+            let row = try XCTUnwrap((0..<41).first { whole[1].number(at: $0) == nil })
+            let message = errorMessage { try value.withUnsafeMutableBufferPointer { try nulls.readRows(row..<(row + 1), into: $0) } }
+            XCTAssertTrue(message.hasPrefix(fixture(variant) + " (row \(row)): column \"b\""), message)
+        }
     }
 
     func testBrokenFilesAreOneLineNamingTheFile() throws {

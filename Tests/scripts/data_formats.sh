@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One data set in every format gives the same model: fixtures/make_formats.py writes it as CSV, npz, an .npy pair,
-# HDF5 and Parquet with their usual writers (numpy, h5py, pyarrow from PyPI, in a cached venv), plus Parquet, HDF5
-# and npz split into two shards; training in deterministic mode must end with the same param_sha256 from each (and
-# from the Parquet shards on 2 ranks), `evaluate` must report the same loss on the test copy of every format, and
-# `predict` the same lines for the CSV, .npy and Parquet inputs. With `training.shuffle: blocks` every format, on 1
-# and 2 ranks, ends with one param_sha256, and a run killed mid-epoch and resumed ends with it too. HDF5 needs
-# libhdf5, installed here when root.
+# HDF5 and Parquet with their usual writers (numpy, h5py, pyarrow from PyPI, in a cached venv), plus Parquet (several
+# row groups per file; numeric Parquet columns are read by rows from the files), HDF5 and npz split into two shards;
+# training in deterministic mode must end with the same param_sha256 from each (and from the Parquet shards on 2
+# ranks), `evaluate` must report the same loss on the test copy of every format, and `predict` the same lines for the
+# CSV, .npy and Parquet inputs. With `training.shuffle: blocks` every format, on 1 and 2 ranks, ends with one
+# param_sha256, with batches read ahead (data.prefetch_batches: 2) or not (0), and a run killed mid-epoch and resumed
+# ends with it too. HDF5 needs libhdf5, installed here when root.
 set -euo pipefail
 name=data_formats
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -31,6 +32,7 @@ hash_of() {  # run directory
 extra=()  # more --set arguments for train
 train() {  # name, data.train, data.test (YAML values)
     "$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-$1" --progress plain --set "data.train=$2" --set "data.test=$3" "${extra[@]}" \
+        --set "data.prefetch_batches=${extra_prefetch:-2}" \
         >"$tmp/log-$1" 2>&1 || fail "training on $1 failed: $(tail -2 "$tmp/log-$1")"
     hash_of "$tmp/run-$1"
 }
@@ -81,6 +83,20 @@ if command -v mpirun >/dev/null; then
     done
     echo "shuffle: blocks on 2 ranks (npy, HDF5, Parquet shards): param_sha256 $blocks"
 fi
+# data.prefetch_batches: 0 (each batch read in the step) trains what the default, 2 batches read ahead, trains.
+for format in npy parquet-shards; do
+    IFS='|' read -r train_data test_data <<<"${sources[$format]}"
+    got="$(extra_prefetch=0 train "blocks-prefetch0-$format" "$train_data" "$test_data")"
+    [ "$got" = "$blocks" ] || fail "data.prefetch_batches: 0, $format: param_sha256 $got differs from 2 batches ahead's $blocks"
+done
+if command -v mpirun >/dev/null; then
+    IFS='|' read -r train_data test_data <<<"${sources[npy]}"
+    run_mpirun -np 2 --oversubscribe "$binary" train "$tmp/config.yaml" --run-dir "$tmp/run-prefetch0-2" --progress plain \
+        --set "data.train=$train_data" --set "data.test=$test_data" "${extra[@]}" --set data.prefetch_batches=0 \
+        >"$tmp/log-prefetch0-2" 2>&1 || fail "2 ranks, data.prefetch_batches: 0 failed: $(tail -2 "$tmp/log-prefetch0-2")"
+    [ "$(hash_of "$tmp/run-prefetch0-2")" = "$blocks" ] || fail "2 ranks, data.prefetch_batches: 0: param_sha256 differs from 2 batches ahead's"
+fi
+echo "data.prefetch_batches 0 and 2 (npy, Parquet shards; npy on 2 ranks): param_sha256 $blocks"
 # Killed (SIGKILL) after its first mid-epoch checkpoint and resumed: the uninterrupted run's hash. Long enough (many
 # small steps) for the kill to land before the end; the .npy rows are read from the file by the background reader.
 extra+=(--set training.epochs=40 --set training.batch_size=8 --set checkpoint.every_steps=7)

@@ -3,6 +3,7 @@
 # open_memmap) and one epoch with `shuffle: blocks` in a memory cgroup of 64 MiB (the v1 controller's
 # memory.limit_in_bytes, or cgroup v2's memory.max) must end with status 0, not a kill, and summary.json's
 # peak_private_bytes must stay under the limit: the rows are read from the file as batches need them, never held.
+# Then the same rows as a Parquet file (pyarrow), whose row groups are decoded a slab of rows at a time, as well.
 # Needs root and a memory controller; skipped with the reason otherwise.
 set -euo pipefail
 name=memory_limit
@@ -18,7 +19,7 @@ elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
 else
     echo "SKIP $name: no cgroup memory controller (v1 /sys/fs/cgroup/memory or v2 memory in cgroup.controllers)"; exit 0
 fi
-python="$(test_venv numpy)" || fail "could not install numpy from PyPI into a venv"
+python="$(test_venv numpy pyarrow)" || fail "could not install numpy and pyarrow from PyPI into a venv"
 tmp="$(mktemp -d /tmp/plexus-memory-limit.XXXXXX)"
 cleanup() { rmdir "$cgroup" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -43,12 +44,33 @@ training: {epochs: 1, batch_size: 512, threads: 1, shuffle: blocks}
 EOF
 mkdir "$cgroup" || fail "cannot make the cgroup $cgroup"
 echo "$limit" >"$cgroup/$limit_file"
-status=0
-bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cgroup" "$binary" train "$tmp/config.yaml" \
-    --run-dir "$tmp/run" --progress plain >"$tmp/log" 2>&1 || status=$?
-[ "$status" = 0 ] || fail "training under a $((limit / 1048576)) MiB limit ended with status $status: $(tail -2 "$tmp/log")"
-private=$(tr -d ' \n' <"$tmp/run/summary.json" | sed -nE 's/.*"peak_private_bytes":\[([0-9]+)\].*/\1/p')
-[ -n "$private" ] || fail "no peak_private_bytes in summary.json"
-[ "$private" -lt "$limit" ] || fail "peak_private_bytes $private is not under the limit $limit"
-echo "$((size / 1048576)) MiB of .npy trained under a $((limit / 1048576)) MiB limit: peak_private_bytes $((private / 1048576)) MiB"
+train_under_limit() {  # label, file size, --set arguments...
+    local label=$1 bytes=$2 status=0 private
+    shift 2
+    bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cgroup" "$binary" train "$tmp/config.yaml" \
+        --run-dir "$tmp/run-$label" --progress plain "$@" >"$tmp/log-$label" 2>&1 || status=$?
+    [ "$status" = 0 ] || fail "$label: training under a $((limit / 1048576)) MiB limit ended with status $status: $(tail -2 "$tmp/log-$label")"
+    private=$(tr -d ' \n' <"$tmp/run-$label/summary.json" | sed -nE 's/.*"peak_private_bytes":\[([0-9]+)\].*/\1/p')
+    [ -n "$private" ] || fail "$label: no peak_private_bytes in summary.json"
+    [ "$private" -lt "$limit" ] || fail "$label: peak_private_bytes $private is not under the limit $limit"
+    echo "$((bytes / 1048576)) MiB of $label trained under a $((limit / 1048576)) MiB limit: peak_private_bytes $((private / 1048576)) MiB"
+}
+train_under_limit .npy "$size"
+# The same rows as Parquet (pyarrow, PLAIN and uncompressed, so as large; row groups of 16384 rows), decoded a slab
+# at a time; windows of 4 blocks of 1024 rows keep the decoded rows a window needs small.
+"$python" - "$tmp" <<'PY' || fail "pyarrow could not write the Parquet copy"
+import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+x, y = np.load(sys.argv[1] + "/x.npy", mmap_mode="r"), np.load(sys.argv[1] + "/y.npy")
+names = [f"f{i}" for i in range(x.shape[1])]
+schema = pa.schema([(n, pa.float32()) for n in names] + [("label", pa.int64())])
+with pq.ParquetWriter(sys.argv[1] + "/train.parquet", schema, compression="none", use_dictionary=False) as writer:
+    for start in range(0, len(y), 16384):
+        rows = slice(start, start + 16384)
+        writer.write_table(pa.table([pa.array(np.ascontiguousarray(x[rows, i])) for i in range(x.shape[1])] + [pa.array(y[rows])],
+                                    names=names + ["label"]))
+PY
+rm "$tmp/x.npy"
+[ "$(stat -c %s "$tmp/train.parquet")" -gt $((3 * limit)) ] || fail "the Parquet copy is not several times the limit"
+train_under_limit Parquet "$(stat -c %s "$tmp/train.parquet")" --set "data.train=$tmp/train.parquet" \
+    --set data.shuffle_block_rows=1024 --set data.shuffle_window_blocks=4
 echo "PASS $name"
