@@ -38,7 +38,7 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     /// Every rank of the node calls it (after rank 0's parameters were broadcast): maps the node's shared memory and
     /// moves the network's parameters into it.
     init(network: Network, communicator: Communicator, node: Communicator, crossNode: Communicator, deterministicGroup: Int?,
-         compression: GradientCompression, threads: Int) throws {
+         compression: GradientCompression, threads: Int, shares: BatchShares? = nil) throws {
         self.network = network
         self.node = node
         self.crossNode = crossNode
@@ -59,11 +59,11 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
         if let group = deterministicGroup {
             let sums = (memory.base + node.rank * stride * 8).bindMemory(to: Int64.self, capacity: stride)
             fixedPoint = FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads,
-                                                  sums: sums)
+                                                  sums: sums, shares: shares)
             rows = fixedPoint!
         } else {
             fixedPoint = nil
-            rows = FloatAllreduce(network: network, communicator: communicator)
+            rows = FloatAllreduce(network: network, communicator: communicator, shares: shares)
         }
         bfloat16Slice = compression == .bf16 && crossNode.size > 1 && deterministicGroup == nil ? .allocate(capacity: updateRange.count) : nil
         // Every rank holds rank 0's parameters already; node rank 0 copies them into the shared memory.
