@@ -11,7 +11,7 @@ import Support
 ///
 /// Weighted, every rank gets one unit, then each further unit goes to the rank that would finish it soonest (the
 /// least (units + 1) / weight, the lower rank on a tie): the cut whose slowest rank is done first, which plain
-/// rounding of the proportional shares is not (6.5 of 8 units rounds to 6, where 7 is faster). Every rank
+/// rounding of the proportional shares is not (6.48 of 8 units rounds to 6, where 7 finishes first). Every rank
 /// computes the same cut.
 public final class BatchShares {
     let rank: Int

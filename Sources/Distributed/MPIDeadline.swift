@@ -14,8 +14,11 @@ final class MPIDeadline {
     private let size: Int
     var timeoutSeconds = CollectiveTimeout.startUpDefault
     var activity = Activity.startUp
-    /// Seconds waited in `complete` so far (from the first clock reading of each wait, a few polls in).
+    /// Seconds waited in `complete` so far (from the first clock reading of each wait, a few polls in), without the
+    /// time this rank was held off its CPU meanwhile.
     private(set) var waitedSeconds = 0.0
+    /// A gap between two clock readings of a wait longer than its nap by this much is time the rank was not run.
+    static let heldNanoseconds: UInt64 = 500_000
     /// Collectives started so far: the same count on every rank, so it names one collective across ranks.
     private var sequence: Int64 = 0
     private var ledger: ArrivalLedger
@@ -58,7 +61,7 @@ final class MPIDeadline {
         if let stall { throw stall }
         sequence += 1
         var polls = 0
-        var start: UInt64 = 0
+        var start: UInt64 = 0, previous: UInt64 = 0, held: UInt64 = 0
         var nap: UInt32 = 0
         var wait = SlowWait()
         while true {
@@ -68,6 +71,10 @@ final class MPIDeadline {
             guard nap > 0 || polls & 15 == 0 else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
             if start == 0 { start = now }
+            // A gap far longer than the nap: this rank was held off its CPU (a quota, another process), not waiting.
+            let expected = previous + UInt64(nap) * 1000 + Self.heldNanoseconds
+            if previous > 0 && now > expected { held += now - expected + Self.heldNanoseconds }
+            previous = now
             let waited = Double(now - start) * 1e-9
             if waited >= 0.01 { try watch(&wait, waited: waited) }
             guard waited >= Self.spinSeconds else { continue }
@@ -76,7 +83,7 @@ final class MPIDeadline {
         }
         guard start != 0 else { return }
         let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        waitedSeconds += waited
+        waitedSeconds += max(0, waited - Double(held) * 1e-9)
         if let ranks = wait.warnedAbout {
             warn("\(rankList(ranks)) arrived \(activity) after \(String(format: "%.1f", waited)) s; continuing")
         }
