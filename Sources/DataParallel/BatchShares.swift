@@ -144,6 +144,7 @@ public final class ShareBalance {
             }
         }
         guard steps >= due else { return }
+        let before = (0..<shares.size).map { shares.rows(of: $0, ofBatch: count).count }
         let old = shares.weights ?? Array(repeating: 1, count: shares.size)
         let speeds = (0..<shares.size).map { rank in
             rowSums[rank] > 0 && secondSums[rank] > 0 ? rowSums[rank] / secondSums[rank] : old[rank]
@@ -152,9 +153,9 @@ public final class ShareBalance {
         shares.setWeights(speeds.map { $0 / total })
         (steps, measured) = (0, true)
         for rank in 0..<shares.size { (rowSums[rank], secondSums[rank]) = (0, 0) }
-        if shares.rank == 0, let weights = shares.weights {
-            let rows = (0..<shares.size).map { String(shares.rows(of: $0, ofBatch: count).count) }
-            Diagnostics.note("balance: rows per rank " + rows.joined(separator: ", ") + " of each batch of \(count) (speeds "
+        let rows = (0..<shares.size).map { shares.rows(of: $0, ofBatch: count).count }
+        if shares.rank == 0, rows != before, let weights = shares.weights {
+            Diagnostics.note("balance: rows per rank " + rows.map(String.init).joined(separator: ", ") + " of each batch of \(count) (speeds "
                 + weights.map { String(format: "%.2f", $0 * Double(shares.size)) }.joined(separator: ", ") + " × the mean)")
         }
     }

@@ -42,7 +42,7 @@ final class MPIDeadline {
     static let spinSeconds = 50e-6
     /// The naps grow from the first to the longest (µs), so a long wait (a slow rank, a checkpoint being written, a
     /// stall) costs next to no CPU, and a short one is not overslept by much.
-    static let napMicroseconds: ClosedRange<UInt32> = 10...100
+    static let napMicroseconds: ClosedRange<UInt32> = 1...100
 
     /// Where one slow wait stands.
     private struct SlowWait {
