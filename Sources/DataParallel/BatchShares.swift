@@ -82,8 +82,8 @@ public final class BatchShares {
     }
 }
 
-/// `distributed.balance`: each rank's share of every global batch follows its measured speed, its rows per busy second,
-/// summed over the steps since the shares last changed. A rank's busy time of a step is the time from one step's
+/// `distributed.balance`: each rank's share of every global batch follows its measured speed, its rows per busy second
+/// (`typical` over the steps since the shares last changed). A rank's busy time of a step is the time from one step's
 /// agreement to the next not spent waiting for other ranks, so all of its work counts (rows, its slice of the
 /// parameters, CPU a quota withheld); shares in proportion to rows per busy second settle where every rank is busy
 /// alike. The first shares come `firstSteps` steps after a start or resume, new ones every `everySteps` steps after
@@ -103,7 +103,9 @@ public final class ShareBalance {
     /// The clock and the seconds waited at the last agreement.
     private var last: (nanoseconds: UInt64, waited: Double)?
     private var rowSums: [Double]
-    private var secondSums: [Double]
+    /// Each rank's busy seconds of the steps counted since the last measurement (`everySteps` × ranks at most).
+    private var busy: [Double]
+    private var counted = 0
     /// Steps since the start or since the shares last changed.
     private var steps = 0
     private var measured = false
@@ -113,7 +115,7 @@ public final class ShareBalance {
     public init(_ shares: BatchShares, state: [TensorRecord] = [], communicator: Communicator) throws {
         (self.shares, self.communicator) = (shares, communicator)
         rowSums = Array(repeating: 0, count: shares.size)
-        secondSums = rowSums
+        busy = Array(repeating: 0, count: shares.size * Self.everySteps)
         // [1 if saved, weight of each rank]
         var saved = [Double](repeating: 0, count: shares.size + 1)
         if let record = state.first(where: { $0.name == Self.recordName }), record.values.count == shares.size {
@@ -137,27 +139,38 @@ public final class ShareBalance {
     func afterStep(count: Int, busySeconds seconds: UnsafeBufferPointer<Double>) {
         steps += 1
         let due = measured ? Self.everySteps : Self.firstSteps
-        if steps > (measured ? 0 : Self.warmupSteps) {
+        if steps > (measured ? 0 : Self.warmupSteps) && counted < Self.everySteps {
             for rank in 0..<shares.size {
                 rowSums[rank] += Double(shares.rows(of: rank, ofBatch: count).count)
-                secondSums[rank] += seconds[rank]
+                busy[counted * shares.size + rank] = seconds[rank]
             }
+            counted += 1
         }
         guard steps >= due else { return }
         let before = (0..<shares.size).map { shares.rows(of: $0, ofBatch: count).count }
         let old = shares.weights ?? Array(repeating: 1, count: shares.size)
         let speeds = (0..<shares.size).map { rank in
-            rowSums[rank] > 0 && secondSums[rank] > 0 ? rowSums[rank] / secondSums[rank] : old[rank]
+            let seconds = Self.typical((0..<counted).map { busy[$0 * shares.size + rank] })
+            return rowSums[rank] > 0 && seconds > 0 ? rowSums[rank] / Double(counted) / seconds : old[rank]
         }
         let total = speeds.reduce(0, +)
         shares.setWeights(speeds.map { $0 / total })
-        (steps, measured) = (0, true)
-        for rank in 0..<shares.size { (rowSums[rank], secondSums[rank]) = (0, 0) }
+        (steps, measured, counted) = (0, true, 0)
+        for rank in 0..<shares.size { rowSums[rank] = 0 }
         let rows = (0..<shares.size).map { shares.rows(of: $0, ofBatch: count).count }
         if shares.rank == 0, rows != before, let weights = shares.weights {
             Diagnostics.note("balance: rows per rank " + rows.map(String.init).joined(separator: ", ") + " of each batch of \(count) (speeds "
                 + weights.map { String(format: "%.2f", $0 * Double(shares.size)) }.joined(separator: ", ") + " × the mean)")
         }
+    }
+
+    /// A rank's busy time per step: the 90th percentile of its steps, not their mean. A CPU quota lets a rank run at
+    /// full speed in some steps and holds it for the rest of its period in others, and those are the steps every
+    /// other rank waits for.
+    static func typical(_ seconds: [Double]) -> Double {
+        guard !seconds.isEmpty else { return 0 }
+        let sorted = seconds.sorted()
+        return sorted[Int(0.9 * Double(sorted.count - 1))]
     }
 
     /// What a checkpoint keeps: each rank's weight (none while the shares are even).
