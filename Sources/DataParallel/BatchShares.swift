@@ -135,8 +135,9 @@ public final class ShareBalance {
         return max(0, Double(now.nanoseconds - last.nanoseconds) * 1e-9 - (now.waited - last.waited))
     }
 
-    /// After a step of `count` rows whose ranks were busy for `seconds` (one per rank): the shares of the next step.
-    func afterStep(count: Int, busySeconds seconds: UnsafeBufferPointer<Double>) {
+    /// After a step of `count` rows whose ranks were busy for `seconds` (one per rank): the shares of the next step;
+    /// `changed` runs (on every rank alike) when they changed.
+    func afterStep(count: Int, busySeconds seconds: UnsafeBufferPointer<Double>, changed: () throws -> Void = {}) rethrows {
         steps += 1
         let due = measured ? Self.everySteps : Self.firstSteps
         if steps > (measured ? 0 : Self.warmupSteps) && counted < Self.everySteps {
@@ -158,6 +159,7 @@ public final class ShareBalance {
         (steps, measured, counted) = (0, true, 0)
         for rank in 0..<shares.size { rowSums[rank] = 0 }
         let rows = (0..<shares.size).map { shares.rows(of: $0, ofBatch: count).count }
+        if rows != before { try changed() }
         if shares.rank == 0, rows != before, let weights = shares.weights {
             Diagnostics.note("balance: rows per rank " + rows.map(String.init).joined(separator: ", ") + " of each batch of \(count) (speeds "
                 + weights.map { String(format: "%.2f", $0 * Double(shares.size)) }.joined(separator: ", ") + " × the mean)")

@@ -31,6 +31,8 @@ public protocol GradientReduction: AnyObject {
     var updateRange: Range<Int> { get }
     /// After this rank's optimizer step: the node's parameters are complete and visible to all its ranks.
     func publish() throws
+    /// After the batch shares changed (every rank calls it): the parameters this rank steps may follow its share.
+    func followShares(optimizer: Optimizer) throws
     /// Before a checkpoint (every rank calls it): brings the optimizer state of every slice to rank 0 and returns
     /// the reduction's own state to save with it (e.g. compression state); by default nothing.
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord]
@@ -39,6 +41,7 @@ public protocol GradientReduction: AnyObject {
 extension GradientReduction {
     func meanRows(ofBatch count: Int) -> Int { count }
     func publish() throws {}
+    func followShares(optimizer: Optimizer) throws {}
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { [] }
 }
 

@@ -213,8 +213,11 @@ public final class TrainingStep {
         let agreed = try agreement.agree(
             StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
                           unsummable: !summable || !totals.lossSum.isFinite), communicator: communicator)
-        // The next steps' shares of the batch may follow the ranks' busy times (every rank sets the same).
-        balance?.afterStep(count: globalCount, busySeconds: agreement.busySeconds)
+        // The next steps' shares of the batch may follow the ranks' busy times (every rank sets the same), and the
+        // parameter slices the shares.
+        try balance?.afterStep(count: globalCount, busySeconds: agreement.busySeconds) {
+            try reduction.followShares(optimizer: optimizer)
+        }
         try observer?.begin(.optimizer)
         let norm = try reduction.gradientNorm(threads: threads)
         var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,

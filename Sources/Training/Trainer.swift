@@ -53,6 +53,8 @@ final class Trainer {
         let pace = try RankPace.gathering(communicator)
         let balance = config.distributed.balance && pace != nil
             ? try ShareBalance(shares, state: setup.balanceState, communicator: communicator) : nil
+        // Shares a checkpoint kept: the parameter slices follow them from the first step.
+        if balance != nil && shares.weights != nil { try reduction.followShares(optimizer: setup.optimizer) }
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
                             options: config.stepOptions(threads: setup.threads), synchronization: synchronization,

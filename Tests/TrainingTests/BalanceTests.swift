@@ -48,7 +48,7 @@ final class BalanceTests: XCTestCase {
                 for rank in speeds.indices {
                     seconds[rank] = 0.001 + Double(balance.shares.rows(of: rank, ofBatch: batch).count) / speeds[rank]
                 }
-                seconds.withUnsafeBufferPointer { balance.afterStep(count: batch, busySeconds: $0) }
+                try seconds.withUnsafeBufferPointer { try balance.afterStep(count: batch, busySeconds: $0) }
             }
             return speeds.indices.map { balance.shares.rows(of: $0, ofBatch: batch) }
         }.map { try $0.get() }

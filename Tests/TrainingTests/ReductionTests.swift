@@ -146,6 +146,32 @@ final class ReductionTests: XCTestCase {
                     "float, weights 3:1")
     }
 
+    func testNodeSlicesFollowTheSharesAndMatchBetweenNodes() throws {
+        // 2 nodes of 2 ranks, the second rank of each much slower: its slice of the parameters shrinks alike on both.
+        let ranges = try InProcessWorld.run(ranks: 4, ranksPerNode: 2, timeoutSeconds: 60) { world -> [Range<Int>] in
+            let network = self.makeNetwork()
+            let options = self.options(deterministicGroup: 4)
+            let shares = BatchShares(options, communicator: world)
+            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: 1, shares: shares)
+            let optimizer = Optimizer(settings: OptimizerOptions(kind: .adam), parameterCount: network.parameterCount)
+            let even = reduction.updateRange
+            shares.setWeights([3, 1, 3, 1])
+            try reduction.followShares(optimizer: optimizer)
+            return [even, reduction.updateRange]
+        }.map { try $0.get() }
+        let count = makeNetwork().parameterCount
+        for node in [0, 2] {
+            XCTAssertEqual(ranges[node][1].lowerBound, 0)
+            XCTAssertEqual(ranges[node][1].upperBound, ranges[node + 1][1].lowerBound)
+            XCTAssertEqual(ranges[node + 1][1].upperBound, count)
+            XCTAssertEqual(Double(ranges[node][1].count) / Double(count), 0.75, accuracy: 0.02)
+            XCTAssertEqual(ranges[node][1].upperBound % 16, 0)
+            XCTAssertEqual(ranges[node][0].count, count / 2, accuracy: 16)
+        }
+        XCTAssertEqual(ranges[0][1], ranges[2][1])
+        XCTAssertEqual(ranges[1][1], ranges[3][1])
+    }
+
     func testBucketsEqualOneBuffer() throws {
         // bucket_mb 0: a ring sum per layer, started as back-propagation finishes it.
         let two = try run(ranks: 2, options(sharedMemory: false, bucketBytes: 0))
