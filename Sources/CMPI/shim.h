@@ -30,6 +30,15 @@ static inline MPI_Datatype plexus_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Win plexus_mpi_win_null(void) { return MPI_WIN_NULL; }
 static inline int plexus_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 
+// A waiting rank's naps (Sources/Distributed/MPIDeadline.swift) last what they ask for, not Linux's default 50 µs
+// of timer slack more; prctl is variadic, which Swift cannot call.
+#if defined(__linux__)
+#include <sys/prctl.h>
+static inline void plexus_precise_sleeps(void) { prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); }
+#else
+static inline void plexus_precise_sleeps(void) {}
+#endif
+
 // The MPI library and version of these headers, for `plexus --version` (what the build was compiled against).
 #define PLEXUS_MPI_STRING_(x) #x
 #define PLEXUS_MPI_STRING(x) PLEXUS_MPI_STRING_(x)

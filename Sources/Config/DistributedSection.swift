@@ -24,6 +24,8 @@ extension TrainingConfig {
         var syncWarmupSteps: Int
         /// DiLoCo's outer optimizer over the nodes' mean change; nil: the nodes average their parameters.
         var outerOptimizer: OuterOptimizerOptions?
+        /// Each rank's share of every global batch follows its measured speed.
+        public var balance: Bool
 
         /// The bucket size in bytes.
         var bucketBytes: Int { Int(bucketMegabytes * 1_048_576) }
@@ -60,13 +62,24 @@ extension TrainingConfig.DistributedSection: ConfigSection {
                          description: "With `sync_every` > 1, DiLoCo's outer optimizer: each round's mean parameter change "
                              + "is a gradient for Nesterov momentum SGD, e.g. `{name: nesterov, lr: 0.7, momentum: 0.9}`; "
                              + "none: the nodes average their parameters."),
+        .value("balance", \.balance, default: false,
+               description: "Each rank's share of every global batch follows its measured speed (rows per second of "
+                   + "compute), set 50 steps after a start or resume and measured again every 100 steps, so a slower rank "
+                   + "(a CPU quota, an older host) gets fewer rows. With `training.deterministic` shares move in whole "
+                   + "`deterministic_group`s and the bits are those of even shares; otherwise they may differ. Not with "
+                   + "`sync_every` > 1."),
     ]
     static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDApproximationRank: 1,
-                             timeoutSeconds: 1, startUpTimeoutSeconds: 1, syncEvery: 1, syncWarmupSteps: 0, outerOptimizer: nil)
+                             timeoutSeconds: 1, startUpTimeoutSeconds: 1, syncEvery: 1, syncWarmupSteps: 0, outerOptimizer: nil,
+                             balance: false)
 
     func validate(_ section: ConfigReader.Section) throws {
         if outerOptimizer != nil && syncEvery == 1 {
             throw UserError("\(section.location(section.tree, "outer_optimizer")): needs distributed.sync_every > 1")
+        }
+        if balance && syncEvery > 1 {
+            throw UserError("\(section.location(section.tree, "balance")): balanced shares need every step's reduction; "
+                + "use distributed.sync_every 1 with balance true")
         }
         if syncEvery > 1 && gradientCompression != .none {
             throw UserError("\(section.location(section.tree, "sync_every")): periodic synchronization sends parameters, "

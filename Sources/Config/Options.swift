@@ -21,7 +21,8 @@ extension TrainingConfig {
     public var reductionOptions: ReductionOptions {
         ReductionOptions(sharedMemory: distributed.sharedMemory, bucketBytes: distributed.bucketBytes,
                          compression: distributed.gradientCompression, approximationRank: distributed.powerSGDApproximationRank,
-                         deterministicGroup: training.deterministic ? training.deterministicGroup : nil, seed: seed)
+                         deterministicGroup: training.deterministic ? training.deterministicGroup : nil, seed: seed,
+                         balance: distributed.balance)
     }
 
     /// When the nodes synchronize.

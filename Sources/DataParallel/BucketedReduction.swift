@@ -10,7 +10,7 @@ import Support
 final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
     let group: Communicator
-    /// How rows are cut: evenly, as the plain allreduce does.
+    /// How rows are cut: as the plain allreduce does.
     private let rows: FloatAllreduce
     /// Parameter ranges sent together, in the order back-propagation completes them.
     private let buckets: [Range<Int>]
@@ -25,10 +25,10 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
 
     /// `state` is rank 0's saved compression state from a checkpoint (empty otherwise); every rank calls it.
     init(network: Network, communicator: Communicator, group: Communicator, options: ReductionOptions,
-         state: [TensorRecord] = []) throws {
+         state: [TensorRecord] = [], shares: BatchShares? = nil) throws {
         self.network = network
         self.group = group
-        rows = FloatAllreduce(network: network, communicator: communicator)
+        rows = FloatAllreduce(network: network, communicator: communicator, shares: shares)
         let compression = options.compression
         if compression == .powersgd {
             powerSGD = try PowerSGD(network: network, approximationRank: options.approximationRank, group: group, seed: options.seed,

@@ -31,6 +31,8 @@ public protocol GradientReduction: AnyObject {
     var updateRange: Range<Int> { get }
     /// After this rank's optimizer step: the node's parameters are complete and visible to all its ranks.
     func publish() throws
+    /// After the batch shares changed (every rank calls it): the parameters this rank steps may follow its share.
+    func followShares(optimizer: Optimizer) throws
     /// Before a checkpoint (every rank calls it): brings the optimizer state of every slice to rank 0 and returns
     /// the reduction's own state to save with it (e.g. compression state); by default nothing.
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord]
@@ -39,6 +41,7 @@ public protocol GradientReduction: AnyObject {
 extension GradientReduction {
     func meanRows(ofBatch count: Int) -> Int { count }
     func publish() throws {}
+    func followShares(optimizer: Optimizer) throws {}
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { [] }
 }
 
@@ -96,12 +99,22 @@ public struct ReductionOptions: Equatable, Sendable {
     var deterministicGroup: Int?
     /// Seeds PowerSGD's first factors.
     var seed: UInt64
+    /// Each rank's share of a batch may follow its speed (`ShareBalance`), so buffers fit the largest share.
+    var balance: Bool
 
     /// Options as a config resolves them.
     public init(sharedMemory: Bool, bucketBytes: Int, compression: GradientCompression, approximationRank: Int,
-                deterministicGroup: Int?, seed: UInt64) {
+                deterministicGroup: Int?, seed: UInt64, balance: Bool = false) {
         (self.sharedMemory, self.bucketBytes, self.compression) = (sharedMemory, bucketBytes, compression)
         (self.approximationRank, self.deterministicGroup, self.seed) = (approximationRank, deterministicGroup, seed)
+        self.balance = balance
+    }
+}
+
+extension BatchShares {
+    /// Even shares of `communicator`'s ranks in the units `options` sum in (deterministic groups, else rows).
+    public convenience init(_ options: ReductionOptions, communicator: Communicator) {
+        self.init(communicator, unit: options.deterministicGroup ?? 1, balanced: options.balance)
     }
 }
 
@@ -109,10 +122,13 @@ public struct ReductionOptions: Equatable, Sendable {
 ///
 /// Several ranks on a node (the same number on every node): through the node's shared memory, then between nodes.
 /// One rank per node: bucketed and overlapped with back-propagation, optionally compressed. Otherwise (one rank,
-/// or nodes with different rank counts) the plain reductions.
+/// or nodes with different rank counts) the plain reductions. Every one cuts the batches as `shares` says (by default
+/// evenly, in the units of `options`).
 public func makeGradientReduction(_ options: ReductionOptions, network: Network, communicator: Communicator,
-                                  threads: Int, state: [TensorRecord] = []) throws -> GradientReduction {
+                                  threads: Int, state: [TensorRecord] = [], shares: BatchShares? = nil) throws
+    -> GradientReduction {
     let deterministicGroup = options.deterministicGroup
+    let shares = shares ?? BatchShares(options, communicator: communicator)
     if communicator.size > 1 {
         let (node, crossNode) = try communicator.nodeGroups(sharedMemory: options.sharedMemory)
         let uniform = try communicator.allreduceMin(Int64(node.size)) == communicator.allreduceMax(Int64(node.size))
@@ -123,38 +139,37 @@ public func makeGradientReduction(_ options: ReductionOptions, network: Network,
             }
             return try NodeSharedReduction(network: network, communicator: communicator, node: node, crossNode: crossNode,
                                            deterministicGroup: deterministicGroup, compression: options.compression,
-                                           threads: threads)
+                                           threads: threads, shares: shares)
         }
         if uniform && deterministicGroup == nil
             && (options.compression != .none || options.bucketBytes < network.parameterCount * 4) {
             return try BucketedReduction(network: network, communicator: communicator, group: crossNode, options: options,
-                                         state: state)
+                                         state: state, shares: shares)
         }
     }
     if let group = deterministicGroup {
-        return FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads)
+        return FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads,
+                                        shares: shares)
     }
-    return FloatAllreduce(network: network, communicator: communicator)
+    return FloatAllreduce(network: network, communicator: communicator, shares: shares)
 }
 
 /// One in-place float allreduce of the whole gradient buffer after back-propagation.
 final class FloatAllreduce: WholeBufferReduction, CustomStringConvertible {
     let network: Network
     let communicator: Communicator
+    /// How the rows of a batch are cut.
+    let shares: BatchShares
 
-    init(network: Network, communicator: Communicator) {
+    init(network: Network, communicator: Communicator, shares: BatchShares? = nil) {
         self.network = network
         self.communicator = communicator
+        self.shares = shares ?? BatchShares(communicator)
     }
 
-    func localRows(ofBatch count: Int) -> Range<Int> {
-        chunkRange(communicator.rank, of: communicator.size, total: count)
-    }
+    func localRows(ofBatch count: Int) -> Range<Int> { shares.localRows(ofBatch: count) }
 
-    func rowCapacity(batchSize: Int) -> Int {
-        // Rank 0 gets the remainder first, so its share of a full batch is the largest.
-        chunkRange(0, of: communicator.size, total: batchSize).count
-    }
+    func rowCapacity(batchSize: Int) -> Int { shares.rowCapacity(batchSize: batchSize) }
 
     func backward(_ pass: BackwardPass) -> Bool {
         pass.run(0..<pass.rows)
@@ -179,6 +194,8 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
     let communicator: Communicator
     let group: Int
     let threads: Int
+    /// How the rows of a batch are cut: in whole groups.
+    let shares: BatchShares
     private let sums: UnsafeMutableBufferPointer<Int64>
     private let ownsSums: Bool
     /// Whether every value of this step's backward pass so far could be summed.
@@ -186,8 +203,12 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
     /// One rank with sums of its own: nothing to allreduce, so the weight GEMMs write the Float gradient themselves.
     private var writesFloats: Bool { ownsSums && communicator.size == 1 }
 
-    /// Sums into `sums` (parameterCount values, e.g. this rank's part of a node's shared memory) when given.
-    init(network: Network, communicator: Communicator, group: Int, threads: Int, sums: UnsafeMutablePointer<Int64>? = nil) {
+    /// Sums into `sums` (parameterCount values, e.g. this rank's part of a node's shared memory) when given; the
+    /// batches are cut as `shares` says (their unit must be `group`), by default evenly.
+    init(network: Network, communicator: Communicator, group: Int, threads: Int, sums: UnsafeMutablePointer<Int64>? = nil,
+         shares: BatchShares? = nil) {
+        precondition(shares.map { $0.unit == group } ?? true, "the shares of fixed-point groups move whole groups")
+        self.shares = shares ?? BatchShares(communicator, unit: group)
         self.network = network
         self.communicator = communicator
         self.group = group
@@ -199,15 +220,9 @@ final class FixedPointGroupReduction: WholeBufferReduction, BackwardListener, Cu
 
     deinit { if ownsSums { sums.deallocate() } }
 
-    func localRows(ofBatch count: Int) -> Range<Int> {
-        let groups = chunkRange(communicator.rank, of: communicator.size, total: (count + group - 1) / group)
-        return min(count, groups.lowerBound * group)..<min(count, groups.upperBound * group)
-    }
+    func localRows(ofBatch count: Int) -> Range<Int> { shares.localRows(ofBatch: count) }
 
-    func rowCapacity(batchSize: Int) -> Int {
-        // Rank 0 gets the most groups; a short last batch can give another rank as many whole groups.
-        min(batchSize, chunkRange(0, of: communicator.size, total: (batchSize + group - 1) / group).count * group)
-    }
+    func rowCapacity(batchSize: Int) -> Int { shares.rowCapacity(batchSize: batchSize) }
 
     func backward(_ pass: BackwardPass) -> Bool {
         if pass.rows == 0 { sums.initialize(repeating: 0) }

@@ -18,7 +18,14 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     let node: Communicator
     let crossNode: Communicator
     let threads: Int
-    let updateRange: Range<Int>
+    /// The parameters this rank sums and steps: its slice of `bounds`.
+    var updateRange: Range<Int> { bounds[node.rank]..<bounds[node.rank + 1] }
+    /// Where each node rank's slice of the parameters starts (node.size + 1 bounds, whole 64-byte blocks).
+    private var bounds: [Int]
+    /// How the batches are cut; with weights, the slices follow them (`followShares`).
+    private let shares: BatchShares?
+    /// The world, over which the node ranks' weights are summed, so every node cuts the same slices.
+    private let world: Communicator
     let reducedGradients: UnsafeMutablePointer<Float>
     /// How the rows of a batch are cut (the plain reductions' rule for this mode).
     private let rows: GradientReduction
@@ -38,14 +45,16 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     /// Every rank of the node calls it (after rank 0's parameters were broadcast): maps the node's shared memory and
     /// moves the network's parameters into it.
     init(network: Network, communicator: Communicator, node: Communicator, crossNode: Communicator, deterministicGroup: Int?,
-         compression: GradientCompression, threads: Int) throws {
+         compression: GradientCompression, threads: Int, shares: BatchShares? = nil) throws {
         self.network = network
         self.node = node
         self.crossNode = crossNode
         self.threads = threads
         let count = network.parameterCount, ranks = node.size
         stride = (count + 15) / 16 * 16
-        updateRange = NodeSharedReduction.slice(node.rank, of: ranks, count: count)
+        bounds = (0..<ranks).map { NodeSharedReduction.slice($0, of: ranks, count: count).lowerBound } + [count]
+        self.shares = shares
+        world = communicator
         // [ranks segments of Float or Int64][reduced Float, deterministic only][parameters Float][norm partials Double]
         let segmentBytes = ranks * stride * (deterministicGroup == nil ? 4 : 8)
         let floatArrays = deterministicGroup == nil ? 1 : 2
@@ -59,13 +68,14 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
         if let group = deterministicGroup {
             let sums = (memory.base + node.rank * stride * 8).bindMemory(to: Int64.self, capacity: stride)
             fixedPoint = FixedPointGroupReduction(network: network, communicator: communicator, group: group, threads: threads,
-                                                  sums: sums)
+                                                  sums: sums, shares: shares)
             rows = fixedPoint!
         } else {
             fixedPoint = nil
-            rows = FloatAllreduce(network: network, communicator: communicator)
+            rows = FloatAllreduce(network: network, communicator: communicator, shares: shares)
         }
-        bfloat16Slice = compression == .bf16 && crossNode.size > 1 && deterministicGroup == nil ? .allocate(capacity: updateRange.count) : nil
+        bfloat16Slice = compression == .bf16 && crossNode.size > 1 && deterministicGroup == nil
+            ? .allocate(capacity: shares?.balanced == true ? count : bounds[node.rank + 1] - bounds[node.rank]) : nil
         // Every rank holds rank 0's parameters already; node rank 0 copies them into the shared memory.
         network.useParameterStorage(parameters, copying: node.rank == 0)
         try memory.synchronize()
@@ -155,16 +165,37 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
 
     /// Each rank stepped only its slice of the optimizer state: every rank of the node sends its slice to the others.
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {
-        let count = network.parameterCount, ranks = node.size
+        let ranks = node.size
         try optimizer.withMutableState { first, second, _ in
             for rank in 0..<ranks {
-                let slice = NodeSharedReduction.slice(rank, of: ranks, count: count)
+                let slice = bounds[rank]..<bounds[rank + 1]
                 for state in [first, second] where !state.isEmpty {
                     try node.broadcast(UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: state[slice])), root: rank)
                 }
             }
         }
         return []
+    }
+
+    /// After the batch shares changed (every rank of the node calls it): each rank's slice of the parameters follows
+    /// its share of the rows, so a slow rank also sums and steps fewer parameters. Every rank first sends its slice
+    /// of the optimizer state to the others (as for a checkpoint), so any rank can step any slice afterwards; the
+    /// updates are elementwise, so who steps a parameter changes no bit.
+    func followShares(optimizer: Optimizer) throws {
+        guard let weights = shares?.weights else { return }
+        _ = try checkpointState(optimizer: optimizer)
+        // Node rank r's slice follows the weights of rank r of every node (their sum), so the slices match between nodes.
+        var mine = [Double](repeating: 0, count: node.size)
+        mine[node.rank] = weights[world.rank]
+        try mine.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+        let blocks = (network.parameterCount + 15) / 16, total = mine.reduce(0, +)
+        var sum = 0.0
+        bounds = [0]
+        for weight in mine {
+            sum += weight
+            bounds.append(min(network.parameterCount, Int((Double(blocks) * sum / total).rounded()) * 16))
+        }
+        bounds[node.size] = network.parameterCount
     }
 
     /// The slice of `count` parameters node rank `rank` of `ranks` sums and steps: whole 64-byte blocks, so no two

@@ -94,6 +94,8 @@ public final class TrainingStep {
     public var observer: StepObserver?
     /// Each rank's compute time, carried by the agreement, and the naming of a slow rank; nil for a world of one.
     public let pace: RankPace?
+    /// With `distributed.balance`: moves the ranks' shares of the batches to follow their speeds; nil otherwise.
+    let balance: ShareBalance?
     private let features: UnsafeMutablePointer<Float>
     private let targets: UnsafeMutablePointer<Float>
     private let outputGradient: UnsafeMutablePointer<Float>
@@ -105,20 +107,21 @@ public final class TrainingStep {
     public init(network: Network, optimizer: Optimizer, schedule: LearningRateSchedule, loss: LossOptions, rows: TrainingRows,
                 reduction: GradientReduction, communicator: Communicator, options: StepOptions,
                 synchronization: Synchronization? = nil, stopRequested: @escaping () -> Bool = { false },
-                observer: StepObserver? = nil, pace: RankPace? = nil) {
+                observer: StepObserver? = nil, pace: RankPace? = nil, balance: ShareBalance? = nil) {
         (self.network, self.optimizer, self.schedule, self.loss, self.rows) = (network, optimizer, schedule, loss, rows)
         (self.reduction, self.communicator, self.options) = (reduction, communicator, options)
         self.synchronization = synchronization ?? EveryStepSync(reduction)
         self.stopRequested = stopRequested
         self.observer = observer
         self.pace = pace
+        self.balance = pace == nil ? nil : balance
         let capacity = max(1, reduction.rowCapacity(batchSize: options.batchSize),
                            self.synchronization.reduction(forStep: Int.max).rowCapacity(batchSize: options.batchSize))
         network.reserve(batchCapacity: capacity)
         features = .allocate(capacity: capacity * rows.featureCount)
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
-        agreement = StepAgreement.Buffer(pace: pace)
+        agreement = StepAgreement.Buffer(pace: pace, balance: self.balance)
         batches = options.prefetchBatches > 0 && rows.readsFromFiles
             ? PrefetchedBatches(rows, depth: options.prefetchBatches, capacity: capacity) : DirectBatches(rows)
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
@@ -210,6 +213,11 @@ public final class TrainingStep {
         let agreed = try agreement.agree(
             StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
                           unsummable: !summable || !totals.lossSum.isFinite), communicator: communicator)
+        // The next steps' shares of the batch may follow the ranks' busy times (every rank sets the same), and the
+        // parameter slices the shares.
+        try balance?.afterStep(count: globalCount, busySeconds: agreement.busySeconds) {
+            try reduction.followShares(optimizer: optimizer)
+        }
         try observer?.begin(.optimizer)
         let norm = try reduction.gradientNorm(threads: threads)
         var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,
@@ -248,17 +256,31 @@ struct StepAgreement {
     var unsummable: Bool
 
     /// The allreduce's buffer, allocated once so agreeing allocates nothing: four values, then with a pace one
-    /// compute time per rank (each rank fills its own slot, zeros elsewhere, so the sum is every rank's time exactly).
+    /// compute time per rank and with a balance one busy time per rank (each rank fills its own slots, zeros
+    /// elsewhere, so the sum is every rank's time exactly).
     final class Buffer {
         private let pace: RankPace?
+        private let balance: ShareBalance?
         private let values: UnsafeMutableBufferPointer<Double>
+        private let ranks: Int
 
-        init(pace: RankPace?) {
-            self.pace = pace
-            values = .allocate(capacity: 4 + (pace?.size ?? 0))
+        init(pace: RankPace?, balance: ShareBalance? = nil) {
+            (self.pace, self.balance) = (pace, balance)
+            ranks = pace?.size ?? 0
+            values = .allocate(capacity: 4 + (pace == nil ? 0 : ranks) + (balance == nil ? 0 : ranks))
         }
 
         deinit { values.deallocate() }
+
+        /// Each rank's compute time of the step last agreed on (empty without a pace).
+        var computeSeconds: UnsafeBufferPointer<Double> {
+            UnsafeBufferPointer(rebasing: values[4..<(4 + (pace == nil ? 0 : ranks))])
+        }
+
+        /// Each rank's busy time up to the step last agreed on (empty without a balance).
+        var busySeconds: UnsafeBufferPointer<Double> {
+            UnsafeBufferPointer(rebasing: values[(4 + (pace == nil ? 0 : ranks))...])
+        }
 
         /// Sums every rank's `local` agreement: the global loss, and whether any rank asked to stop or met a problem.
         func agree(_ local: StepAgreement, communicator: Communicator) throws -> StepAgreement {
@@ -266,13 +288,11 @@ struct StepAgreement {
             values[1] = local.stopRequested ? 1 : 0
             values[2] = local.unsummable ? 1 : 0
             values[3] = local.checkpointRequested ? 1 : 0
-            if let pace {
-                let times = UnsafeMutableBufferPointer(rebasing: values[4...])
-                times.update(repeating: 0)
-                times[communicator.rank] = pace.localComputeSeconds
-            }
+            UnsafeMutableBufferPointer(rebasing: values[4...]).update(repeating: 0)
+            if let pace { values[4 + communicator.rank] = pace.localComputeSeconds }
+            if let balance { values[4 + (pace == nil ? 0 : ranks) + communicator.rank] = balance.busySeconds() }
             try communicator.allreduceSum(values)
-            pace?.record(UnsafeBufferPointer(rebasing: values[4...]))
+            pace?.record(computeSeconds)
             return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, checkpointRequested: values[3] > 0,
                                  unsummable: values[2] > 0)
         }

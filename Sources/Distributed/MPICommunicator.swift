@@ -18,6 +18,7 @@ final class MPICommunicator: Communicator {
         get { deadline.activity }
         set { deadline.activity = newValue }
     }
+    var waitedSeconds: Double { deadline.waitedSeconds }
     let communicator: MPI_Comm
     /// The world's deadline, shared with its groups.
     let deadline: MPIDeadline

@@ -14,6 +14,11 @@ final class MPIDeadline {
     private let size: Int
     var timeoutSeconds = CollectiveTimeout.startUpDefault
     var activity = Activity.startUp
+    /// Seconds waited in `complete` so far (from the first clock reading of each wait, a few polls in), without the
+    /// time this rank was held off its CPU meanwhile.
+    private(set) var waitedSeconds = 0.0
+    /// A gap between two clock readings of a wait longer than its nap by this much is time the rank was not run.
+    static let heldNanoseconds: UInt64 = 500_000
     /// Collectives started so far: the same count on every rank, so it names one collective across ranks.
     private var sequence: Int64 = 0
     private var ledger: ArrivalLedger
@@ -30,7 +35,14 @@ final class MPIDeadline {
         self.rank = rank
         self.size = size
         ledger = ArrivalLedger(rank: rank, size: size)
+        plexus_precise_sleeps()
     }
+
+    /// A wait polls this long, then naps between polls: a rank held by a CPU quota must not spend it waiting.
+    static let spinSeconds = 50e-6
+    /// The naps grow from the first to the longest (µs), so a long wait (a slow rank, a checkpoint being written, a
+    /// stall) costs next to no CPU, and a short one is not overslept by much.
+    static let napMicroseconds: ClosedRange<UInt32> = 1...100
 
     /// Where one slow wait stands.
     private struct SlowWait {
@@ -42,30 +54,37 @@ final class MPIDeadline {
 
     /// Polls `progress` (true once the operation is done) within the deadline: every collective of Distributed (of
     /// the world, of a group of its ranks, a ring sum) ends here, in the same order on every rank, so the count of
-    /// them names one collective on all ranks. A wait over 10 ms starts listening for arrival notices; at half the
+    /// them names one collective on all ranks. Past `spinSeconds` the wait naps between polls. A wait over 10 ms starts listening for arrival notices; at half the
     /// timeout this rank sends its own, then the lowest arrived rank warns; at the timeout it throws
     /// `CollectiveStalled`, and so does every later call.
     func complete(_ call: String, progress: () throws -> Bool) throws {
         if let stall { throw stall }
         sequence += 1
         var polls = 0
-        var start: UInt64 = 0
+        var start: UInt64 = 0, previous: UInt64 = 0, held: UInt64 = 0
+        var nap: UInt32 = 0
         var wait = SlowWait()
         while true {
             if try progress() { break }
             polls &+= 1
-            // The clock is read every 64 polls; a wait of a few ms (the slowest rank's lag) does nothing else.
-            guard polls & 63 == 0 else { continue }
+            // While spinning the clock is read every 16 polls; a wait of a few µs does nothing else.
+            guard nap > 0 || polls & 15 == 0 else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
             if start == 0 { start = now }
+            // A gap far longer than the nap: this rank was held off its CPU (a quota, another process), not waiting.
+            let expected = previous + UInt64(nap) * 1000 + Self.heldNanoseconds
+            if previous > 0 && now > expected { held += now - expected + Self.heldNanoseconds }
+            previous = now
             let waited = Double(now - start) * 1e-9
-            guard waited >= 0.01 else { continue }
-            try watch(&wait, waited: waited)
-            // A long wait (a checkpoint being written, a stall) need not spin a core at 100%.
-            if waited >= 0.05 { usleep(100) }
+            if waited >= 0.01 { try watch(&wait, waited: waited) }
+            guard waited >= Self.spinSeconds else { continue }
+            nap = min(Self.napMicroseconds.upperBound, max(Self.napMicroseconds.lowerBound, nap * 2))
+            usleep(nap)
         }
+        guard start != 0 else { return }
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        waitedSeconds += max(0, waited - Double(held) * 1e-9)
         if let ranks = wait.warnedAbout {
-            let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             warn("\(rankList(ranks)) arrived \(activity) after \(String(format: "%.1f", waited)) s; continuing")
         }
     }

@@ -64,17 +64,18 @@ final class CheckpointPolicy {
     }
 }
 
-/// Writes one checkpoint: the reduction's and synchronization's state gathered on rank 0, which writes the file (a
-/// timeline span).
+/// Writes one checkpoint: the reduction's and synchronization's state gathered on rank 0, and the balance of batch
+/// shares, which rank 0 writes to the file (a timeline span).
 struct CheckpointWriter {
     let setup: TrainingSetup
     let synchronization: Synchronization
+    let balance: ShareBalance?
     let recorder: RunRecorder
     let files: RunDirectory
 
     /// Every rank calls it; rank 0 writes and returns the checkpoint's path, keeping the newest `keep`.
     func write(_ position: TrainingPosition, keep: Int) throws -> String? {
-        let reductionState = try synchronization.checkpointState(optimizer: setup.optimizer)
+        let reductionState = try synchronization.checkpointState(optimizer: setup.optimizer) + (balance?.checkpointState ?? [])
         return try recorder.span(.checkpoint, step: position.step) {
             guard setup.communicator.rank == 0 else { return nil }
             return try Checkpoint.write(network: setup.network, optimizer: setup.optimizer, reductionState: reductionState,

@@ -40,8 +40,9 @@ final class Trainer {
         progress = ProgressReporter(enabled: isRoot, interactive: progressMode.isLive)
         // The largest batch the network runs: a share of the global batch, or an evaluation batch.
         setup.network.reserve(batchCapacity: config.training.evaluationBatchSize)
+        let shares = BatchShares(config.reductionOptions, communicator: communicator)
         let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: communicator,
-                                                  threads: setup.threads, state: setup.reductionState)
+                                                  threads: setup.threads, state: setup.reductionState, shares: shares)
         if config.optimizer.kind.isLayerwise && reduction.updateRange.count != setup.network.parameterCount {
             throw AgreedUserError("optimizer.name \(config.optimizer.kind.rawValue) takes norms over whole layers, and the "
                 + "ranks of a node each step a slice of them here; set distributed.shared_memory false or run one rank per node")
@@ -50,13 +51,18 @@ final class Trainer {
                                                       optimizer: setup.optimizer, communicator: communicator,
                                                       state: setup.syncState)
         let pace = try RankPace.gathering(communicator)
+        let balance = config.distributed.balance && pace != nil
+            ? try ShareBalance(shares, state: setup.balanceState, communicator: communicator) : nil
+        // Shares a checkpoint kept: the parameter slices follow them from the first step.
+        if balance != nil && shares.weights != nil { try reduction.followShares(optimizer: setup.optimizer) }
         step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule, loss: config.loss,
                             rows: setup.train, reduction: reduction, communicator: communicator,
                             options: config.stepOptions(threads: setup.threads), synchronization: synchronization,
-                            stopRequested: { StopSignal.requested }, pace: pace)
+                            stopRequested: { StopSignal.requested }, pace: pace, balance: balance)
         recorder = RunRecorder(options: config.logging, files: files, communicator: communicator, network: setup.network,
                                learningRate: { [schedule = setup.schedule] in schedule.rate(atStep: $0) }, pace: pace)
-        let writer = CheckpointWriter(setup: setup, synchronization: synchronization, recorder: recorder, files: files)
+        let writer = CheckpointWriter(setup: setup, synchronization: synchronization, balance: balance, recorder: recorder,
+                                      files: files)
         checkpoints = CheckpointPolicy(config.checkpoint, epochs: config.training.epochs, isRoot: isRoot, writer: writer)
         let metrics = isRoot ? try MetricsLog(path: files[.metrics], resuming: setup.resumedFrom != nil,
                                               keepingEpochs: position.epoch) : nil

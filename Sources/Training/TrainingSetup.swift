@@ -38,6 +38,8 @@ public final class TrainingSetup {
     let reductionState: [TensorRecord]
     /// Periodic synchronization's saved state (`sync.*` tensors) on rank 0 when resuming; empty otherwise.
     let syncState: [TensorRecord]
+    /// The ranks' saved balance of batch shares (`balance.*` tensors) on rank 0 when resuming; empty otherwise.
+    let balanceState: [TensorRecord]
 
     /// Loads data and network on every rank and, with `resumingFrom`, restores that run directory's newest checkpoint.
     public init(config: TrainingConfig, communicator: Communicator, resumingFrom runDirectory: RunDirectory? = nil) throws {
@@ -96,6 +98,7 @@ public final class TrainingSetup {
         }
         reductionState = checkpoint?.tensors.filter { $0.name.hasPrefix("compression.") } ?? []
         syncState = checkpoint?.tensors.filter { $0.name.hasPrefix("sync.") } ?? []
+        balanceState = checkpoint?.tensors.filter { $0.name.hasPrefix("balance.") } ?? []
     }
 
     /// Optimizer steps in one epoch (the last batch may be short).

@@ -120,6 +120,8 @@ final class ConfigTests: XCTestCase {
                         contains: ["distributed.outer_optimizer.momentum"])
         assertUserError(minimal, overrides: ["distributed.sync_every=8", "training.deterministic=true"],
                         contains: ["distributed.sync_every", "training.deterministic"])
+        assertUserError(minimal, overrides: ["distributed.sync_every=8", "distributed.balance=true"],
+                        contains: ["distributed.balance", "sync_every"])
         assertUserError(minimal, overrides: ["distributed.sync_every=8", "distributed.gradient_compression=powersgd"],
                         contains: ["distributed.sync_every", "gradient_compression"])
         assertUserError(minimal, overrides: ["optimizer.name=lars", "optimizer.trust_coefficient=0"],

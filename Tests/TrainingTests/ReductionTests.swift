@@ -42,11 +42,16 @@ final class ReductionTests: XCTestCase {
         var state: [TensorRecord] = []
     }
 
-    /// Runs `steps` steps' reductions on `ranks` in-process ranks, `ranksPerNode` to a node (1×1: the world of one).
-    func run(ranks: Int, ranksPerNode: Int = 1, _ options: ReductionOptions, steps: Int = 1) throws -> [RankRun] {
+    /// Runs `steps` steps' reductions on `ranks` in-process ranks, `ranksPerNode` to a node (1×1: the world of one),
+    /// the batch shared by `weights` (nil: evenly).
+    func run(ranks: Int, ranksPerNode: Int = 1, _ options: ReductionOptions, steps: Int = 1,
+             weights: [Double]? = nil) throws -> [RankRun] {
         let body = { (world: Communicator) throws -> RankRun in
             let network = self.makeNetwork()
-            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: 1)
+            let shares = BatchShares(options, communicator: world)
+            shares.setWeights(weights)
+            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: 1,
+                                                      shares: shares)
             var run = RankRun(description: String(describing: reduction))
             for step in 0..<steps {
                 let (input, outputGradient) = self.globalBatch(step: step)
@@ -125,6 +130,46 @@ final class ReductionTests: XCTestCase {
             XCTAssertEqual(runs[0].reduced[0], single, "\(ranks) ranks, \(perNode) per node")
         }
         assertClose(single, try plain(ranks: 1), tolerance: 1e-4, "fixed point vs float")
+    }
+
+    func testBalancedSharesKeepTheBitsOfFixedPoint() throws {
+        let deterministic = options(deterministicGroup: 4)
+        let even = try run(ranks: 1, deterministic)[0].reduced[0]
+        // 7 groups of 4 rows (the last short), cut unevenly by the weights.
+        for (ranks, perNode, weights) in [(2, 2, [3.0, 1]), (2, 1, [3.0, 1]), (3, 3, [1.0, 5, 2]), (3, 1, [1.0, 5, 2])] {
+            let runs = try run(ranks: ranks, ranksPerNode: perNode, deterministic, steps: 1, weights: weights)
+            assertSameOnEveryRank(runs, "\(ranks) ranks, \(perNode) per node, weights \(weights)")
+            XCTAssertEqual(runs[0].reduced[0], even, "\(ranks) ranks, \(perNode) per node, weights \(weights)")
+        }
+        // Float sums of uneven shares are the same gradient up to rounding.
+        assertClose(try run(ranks: 2, options(sharedMemory: false), weights: [3, 1])[0].reduced[0], try plain(ranks: 2),
+                    "float, weights 3:1")
+    }
+
+    func testNodeSlicesFollowTheSharesAndMatchBetweenNodes() throws {
+        // 2 nodes of 2 ranks, the second rank of each much slower: its slice of the parameters shrinks alike on both.
+        let ranges = try InProcessWorld.run(ranks: 4, ranksPerNode: 2, timeoutSeconds: 60) { world -> [Range<Int>] in
+            let network = self.makeNetwork()
+            let options = self.options(deterministicGroup: 4)
+            let shares = BatchShares(options, communicator: world)
+            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: 1, shares: shares)
+            let optimizer = Optimizer(settings: OptimizerOptions(kind: .adam), parameterCount: network.parameterCount)
+            let even = reduction.updateRange
+            shares.setWeights([3, 1, 3, 1])
+            try reduction.followShares(optimizer: optimizer)
+            return [even, reduction.updateRange]
+        }.map { try $0.get() }
+        let count = makeNetwork().parameterCount
+        for node in [0, 2] {
+            XCTAssertEqual(ranges[node][1].lowerBound, 0)
+            XCTAssertEqual(ranges[node][1].upperBound, ranges[node + 1][1].lowerBound)
+            XCTAssertEqual(ranges[node + 1][1].upperBound, count)
+            XCTAssertEqual(Double(ranges[node][1].count) / Double(count), 0.75, accuracy: 0.02)
+            XCTAssertEqual(ranges[node][1].upperBound % 16, 0)
+            XCTAssertEqual(ranges[node][0].count, count / 2, accuracy: 16)
+        }
+        XCTAssertEqual(ranges[0][1], ranges[2][1])
+        XCTAssertEqual(ranges[1][1], ranges[3][1])
     }
 
     func testBucketsEqualOneBuffer() throws {

@@ -3,7 +3,8 @@
 # from its start to 10% of a core by the cgroup v1 cpu controller (cpu.cfs_quota_us): rank 0 must print, once,
 # "plexus: rank 1 (host H) computes R× slower than the others' median; the job runs at its pace, P% of each step
 # waiting" with R > 1.5, and the lines of metrics.jsonl past the first 100 steps (the window judged) must carry
-# slowest_rank 1, its ratio and the wait fraction.
+# slowest_rank 1, its ratio and the wait fraction. Then, under the same quota in deterministic mode, a run with
+# distributed.balance must move rows away from rank 1 and end with the same param_sha256 as a run without it.
 set -euo pipefail
 name=slow_rank
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -18,23 +19,28 @@ cpu=/sys/fs/cgroup/cpu
 mpirun_root_flags
 
 scratch_directory plexus-slow-rank
+# Rank 1's group holds it to 10% of a core; both groups have the most cpu.shares, so other load on the machine
+# does not make rank 0 as slow.
 group="$cpu/plexus-slow-rank-$$"
-mkdir "$group"
+mkdir "$group-0" "$group-1"
 remove_group() {
-    if [ -d "$group" ]; then
-        while read -r pid; do echo "$pid" > "$cpu/cgroup.procs" 2>/dev/null || true; done < "$group/cgroup.procs"
-        rmdir "$group" 2>/dev/null || true
-    fi
+    for rank in 0 1; do
+        [ -d "$group-$rank" ] || continue
+        while read -r pid; do echo "$pid" > "$cpu/cgroup.procs" 2>/dev/null || true; done < "$group-$rank/cgroup.procs"
+        rmdir "$group-$rank" 2>/dev/null || true
+    done
     cleanup_scratch
 }
 trap remove_group EXIT
-echo 10000 > "$group/cpu.cfs_period_us"
-echo 1000 > "$group/cpu.cfs_quota_us"
+echo 262144 > "$group-0/cpu.shares"
+echo 262144 > "$group-1/cpu.shares"
+echo 10000 > "$group-1/cpu.cfs_period_us"
+echo 1000 > "$group-1/cpu.cfs_quota_us"
 
-# Rank 1 joins the group before plexus starts, so it is slow from its first instruction.
+# Each rank joins its group before plexus starts, so rank 1 is slow from its first instruction.
 cat > "$tmp/slow-rank-1" <<EOF
 #!/usr/bin/env bash
-[ "\${OMPI_COMM_WORLD_RANK:-0}" = 1 ] && echo \$\$ > "$group/cgroup.procs"
+echo \$\$ > "$group-\${OMPI_COMM_WORLD_RANK:-0}/cgroup.procs"
 exec "\$@"
 EOF
 chmod +x "$tmp/slow-rank-1"
@@ -60,5 +66,21 @@ assert len(lines) == 8, len(lines)
 for record in (record for record in lines if record["step"] >= 100):
     assert record["slowest_rank"] == 1 and record["slowest_rank_ratio"] > 1.5 and 0 < record["wait_fraction"] <= 1, record
 PY
+# Balanced or not, the same bits: 80 steps, so the first shares (60 steps in) move whole deterministic groups of 10.
+for balance in false true; do
+    timeout -k 5 120 mpirun --oversubscribe --bind-to none -np 2 "$tmp/slow-rank-1" "$binary" train "$config" \
+        --run-dir "$tmp/run-$balance" --progress plain --set data.test=null --set training.epochs=4 \
+        --set 'model.layers=[{units: 256, activation: relu}, {units: 10}]' --set training.deterministic=true \
+        --set training.deterministic_group=10 --set distributed.balance=$balance \
+        >"$tmp/out-$balance" 2>"$tmp/err" </dev/null || fail "training with balance $balance failed: $(tail -3 "$tmp/err" | tr '\n' ' ')"
+done
+shares=$(grep -oE "balance: rows per rank [0-9]+, [0-9]+" "$tmp/out-true" | tail -1 || true)
+[[ "$shares" =~ rows\ per\ rank\ ([0-9]+),\ ([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "${BASH_REMATCH[2]}" ] \
+    || fail "the balanced run did not move rows from rank 1: ${shares:-no balance line} $(grep plexus "$tmp/out-true" | tr '\n' ' ')"
+hashes=$(python3 -c 'import json,sys; print(" ".join(json.load(open(f))["param_sha256"][:16] for f in sys.argv[1:]))' \
+    "$tmp/run-false/summary.json" "$tmp/run-true/summary.json")
+read -r even balanced <<<"$hashes"
+[ "$even" = "$balanced" ] || fail "param_sha256 differs balanced ($balanced) or not ($even)"
+echo "balanced: $shares, param_sha256 $even… in both runs"
 echo "$line (run ${took}s); metrics: $(python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readlines()[-1]); print(r['slowest_rank'], round(r['slowest_rank_ratio'], 2), round(r['wait_fraction'], 2))" "$run/metrics.jsonl")"
 echo "PASS $name"
