@@ -121,7 +121,9 @@ private func packPairs(_ source: UnsafePointer<Float>, stride: Int, depthContigu
         count >= 16 ? F(loadingFrom: pointer) : count <= 0 ? F() : F(loadingFrom: pointer, count: count)
     }
     if depthContiguous {
-        // 16 indexes × 32 depths at a time: each index's 32 floats become 16 words, then a 16×16 transpose.
+        // 16 indexes × 32 depths at a time: each index's 32 floats become 16 words, then a 16×16 transpose stores
+        // one row of 16 words per depth pair (a panel of 12 has room for the overhang: the next pair's row, or the
+        // workspace's slack). A last block of fewer than 32 depths goes through `turned`.
         var stage = (F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F(), F())
         var turned = stage
         withUnsafeMutableBytes(of: &stage) { stageBytes in
@@ -130,7 +132,6 @@ private func packPairs(_ source: UnsafePointer<Float>, stride: Int, depthContigu
                 let columnsOut = turnedBytes.baseAddress!.assumingMemoryBound(to: Float.self)
                 var group = 0
                 while group < width {
-                    let indexes = min(16, width - group)
                     var p = 0
                     while p < depth {
                         let count = min(32, depth - p)
@@ -142,9 +143,12 @@ private func packPairs(_ source: UnsafePointer<Float>, stride: Int, depthContigu
                             }
                             UnsafeMutableRawPointer(rowsOut + 16 * i).storeBytes(of: bits, as: SIMD16<UInt32>.self)
                         }
-                        transposeSquare(F.self, rowsOut, stride: 16, rows: 16, into: columnsOut, stride: 16)
-                        for q in 0..<((count + 1) / 2) {
-                            (panel + (p / 2 + q) * width + group).update(from: columnsOut + 16 * q, count: indexes)
+                        let destination = panel + (p / 2) * width + group
+                        if count == 32 {
+                            transposeSquare(F.self, rowsOut, stride: 16, rows: 16, into: destination, stride: width)
+                        } else {
+                            transposeSquare(F.self, rowsOut, stride: 16, rows: 16, into: columnsOut, stride: 16)
+                            for q in 0..<((count + 1) / 2) { F(loadingFrom: columnsOut + 16 * q).store(to: destination + q * width) }
                         }
                         p += 32
                     }
@@ -154,8 +158,10 @@ private func packPairs(_ source: UnsafePointer<Float>, stride: Int, depthContigu
         }
         return
     }
-    // Two depths × 16 indexes at a time: round both rows, then interleave their words (vpermw).
-    let interleave = SIMD16<UInt32>((0..<16).map { UInt32($0) | UInt32(16 + $0) << 16 })
+    // Two depths × 16 indexes at a time: round both rows, then interleave their words (vpermw). Whole vectors are
+    // stored, a panel of 12's overhang as above.
+    let lane = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    let interleave = lane | (lane &+ 16) &<< 16
     for q in 0..<pairs {
         let even = source + 2 * q * stride
         let hasOdd = 2 * q + 1 < depth
@@ -164,12 +170,7 @@ private func packPairs(_ source: UnsafePointer<Float>, stride: Int, depthContigu
             let count = min(16, valid - group, available - group)
             let low = load(even + group, count), high = hasOdd ? load(even + stride + group, count) : F()
             let bits = plexus_permutexvar_epi16(interleave, plexus_cvtne2ps_pbh(high, low))
-            let destination = words + 4 * (q * width + group)
-            if width - group >= 16 {
-                destination.storeBytes(of: bits, as: SIMD16<UInt32>.self)
-            } else {
-                for lane in 0..<(width - group) { destination.storeBytes(of: bits[lane], toByteOffset: 4 * lane, as: UInt32.self) }
-            }
+            (words + 4 * (q * width + group)).storeBytes(of: bits, as: SIMD16<UInt32>.self)
             group += 16
         }
     }

@@ -1,4 +1,4 @@
-/// Kernels: SIMD GEMM (AVX2, AVX-512) and elementwise kernels, fixed-point sums and the worker threads they run on.
+/// Kernels: SIMD GEMM (AVX2, AVX-512, AVX512_BF16) and elementwise kernels, fixed-point sums and their worker threads.
 
 import CCPU
 import Foundation
