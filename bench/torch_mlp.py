@@ -10,6 +10,9 @@ unset, so that OpenBLAS picks its best kernel: bench/run_all.sh and bench/kernel
 One process:  torch_mlp.py --threads 1     (torch.set_num_threads)
 DDP (gloo):   torchrun --nproc_per_node=2 torch_mlp.py --threads 1   (each rank batch 128/world)
 DDP across hosts: RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT in the environment of each process (bench/cluster.sh).
+bf16 mixed precision:  torch_mlp.py --threads 1 --autocast bf16   (forward and loss under torch.autocast("cpu",
+bfloat16): the Linear layers' matmuls read bf16, master weights and Adam stay float32; the peer of
+`--set training.precision=bf16`)
 Gradient compression hooks (DDP only): --hook fp16 | bf16 | powersgd [--powersgd-rank R] (PowerSGD with error
 feedback and warm start, compressing from iteration --start-powersgd-iter, within the untimed warm-up by default).
 """
@@ -53,6 +56,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128, help="global batch")
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--autocast", choices=["none", "bf16"], default="none")
     parser.add_argument("--hook", choices=["none", "fp16", "bf16", "powersgd"], default="none")
     parser.add_argument("--powersgd-rank", type=int, default=4)
     parser.add_argument("--start-powersgd-iter", type=int, default=2)
@@ -92,7 +96,8 @@ def main():
         rows = order[position * args.batch + rank * local: position * args.batch + (rank + 1) * local]
         x, y = images[rows], labels[rows]
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bf16"):
+            loss = loss_function(model(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -110,7 +115,7 @@ def main():
         print(json.dumps({"framework": f"pytorch {torch.__version__}",
                           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "kernels": kernels(),
                           "world_size": world, "threads": args.threads,
-                          "hook": args.hook if distributed else "none", "global_batch": args.batch,
+                          "hook": args.hook if distributed else "none", "autocast": args.autocast, "global_batch": args.batch,
                           "steps": args.steps, "samples_per_second": round(args.steps * args.batch / seconds, 1)}), flush=True)
     if distributed:
         dist.destroy_process_group()

@@ -10,8 +10,15 @@ import Training
 public enum BenchCommands {
     /// `plexus bench gemm`: the table or JSON for the given thread counts (default: 1 and all CPUs) at `batch` rows per
     /// rank, each product timed in runs of at least `runSeconds`.
-    public static func gemm(json: Bool, threads: String?, batch: Int = 128, runSeconds: Double = 0.2) throws -> String {
+    public static func gemm(json: Bool, threads: String?, batch: Int = 128, runSeconds: Double = 0.2,
+                            precision precisionName: String = "fp32") throws -> String {
         guard batch >= 1 else { throw UserError("--batch must be at least 1, got \(batch)") }
+        guard let precision = MatrixPrecision(rawValue: precisionName) else {
+            throw UserError("--precision: expected fp32 or bf16, got '\(precisionName)'")
+        }
+        if let missing = precision.missingFeature {
+            throw UserError("--precision \(precision.rawValue): this CPU (\(MatrixPrecision.cpuModel)) \(missing)")
+        }
         guard runSeconds > 0, runSeconds.isFinite else { throw UserError("--run-seconds must be above 0, got \(runSeconds)") }
         _ = try agreeOnKernel(InProcessCommunicator())
         let available = availableCPUCount()
@@ -24,7 +31,7 @@ public enum BenchCommands {
             }
         } ?? (available > 1 ? [1, available] : [1])
         let results = GemmBenchmark.measure(shapes: GemmShape.benchmarkShapes(batch: batch), threads: counts,
-                                           minimumSeconds: runSeconds)
+                                           minimumSeconds: runSeconds, precision: precision)
         return json ? GemmBenchmark.json(results) : GemmBenchmark.table(results)
     }
 

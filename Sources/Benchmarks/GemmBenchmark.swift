@@ -59,25 +59,27 @@ struct GemmMeasurement: Sendable {
     let gigaflops: Double
     /// Calls per timed run.
     let calls: Int
-    /// The SIMD kernel variant that ran.
-    let kernel: KernelVariant
+    /// The kernels that ran: the SIMD variant's name, with "-bf16" for bf16 products.
+    let kernel: String
 }
 
 /// Times `plexus.gemm` on training shapes.
 enum GemmBenchmark {
     /// Runs every shape at every thread count: best of `runs` timed runs, each repeating the call for at least `minimumSeconds`.
     static func measure(shapes: [GemmShape] = GemmShape.benchmarkShapes(), threads: [Int], runs: Int = 3,
-                               minimumSeconds: Double = 0.2) -> [GemmMeasurement] {
+                        minimumSeconds: Double = 0.2, precision: MatrixPrecision = .fp32) -> [GemmMeasurement] {
         var results: [GemmMeasurement] = []
         for threadCount in threads {
             for shape in shapes {
-                results.append(measure(shape, threads: threadCount, runs: runs, minimumSeconds: minimumSeconds))
+                results.append(measure(shape, threads: threadCount, runs: runs, minimumSeconds: minimumSeconds,
+                                       precision: precision))
             }
         }
         return results
     }
 
-    static func measure(_ shape: GemmShape, threads: Int, runs: Int, minimumSeconds: Double) -> GemmMeasurement {
+    static func measure(_ shape: GemmShape, threads: Int, runs: Int, minimumSeconds: Double,
+                        precision: MatrixPrecision = .fp32) -> GemmMeasurement {
         let (rowsA, columnsA) = shape.transposeA ? (shape.k, shape.m) : (shape.m, shape.k)
         let (rowsB, columnsB) = shape.transposeB ? (shape.n, shape.k) : (shape.k, shape.n)
         // Operands uniform in [-1, 1).
@@ -92,7 +94,7 @@ enum GemmBenchmark {
                     let call = {
                         gemm(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
                              alpha: 1, a: aBuffer.baseAddress!, lda: columnsA, b: bBuffer.baseAddress!, ldb: columnsB,
-                             beta: 0, c: cBuffer.baseAddress!, ldc: shape.n, threads: threads)
+                             beta: 0, c: cBuffer.baseAddress!, ldc: shape.n, threads: threads, precision: precision)
                     }
                     // Warm-up: grows the packing buffers and wakes the threads; also sizes a run.
                     var calls = 1
@@ -107,7 +109,7 @@ enum GemmBenchmark {
                     var best = Double.infinity
                     for _ in 0..<runs { best = min(best, time(calls, call) / Double(calls)) }
                     return GemmMeasurement(shape: shape, threads: threads, gigaflops: flops / best / 1e9, calls: calls,
-                                           kernel: .active)
+                                           kernel: precision.kernelName(.active))
                 }
             }
         }
@@ -124,7 +126,7 @@ enum GemmBenchmark {
         let rows = results.map { result in
             "{\"m\": \(result.shape.m), \"n\": \(result.shape.n), \"k\": \(result.shape.k), "
                 + "\"layout\": \"\(result.shape.layout)\", \"product\": \"\(result.shape.product.rawValue)\", "
-                + "\"threads\": \(result.threads), \"kernel\": \"\(result.kernel.rawValue)\", "
+                + "\"threads\": \(result.threads), \"kernel\": \"\(result.kernel)\", "
                 + "\"gflops\": \(String(format: "%.2f", result.gigaflops))}"
         }
         return "[\n  " + rows.joined(separator: ",\n  ") + "\n]"
@@ -132,7 +134,7 @@ enum GemmBenchmark {
 
     /// The measurements as an aligned text table.
     static func table(_ results: [GemmMeasurement]) -> String {
-        let kernels = Set(results.map(\.kernel.rawValue)).sorted().joined(separator: ", ")
+        let kernels = Set(results.map(\.kernel)).sorted().joined(separator: ", ")
         var lines = ["GEMM GFLOP/s (best of 3 runs of ≥0.2 s; C is m×n, depth k; kernel \(kernels))",
                      "product           layout      m      n      k  threads   GFLOP/s"]
         for result in results {

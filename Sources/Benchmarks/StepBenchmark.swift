@@ -11,8 +11,8 @@ import Training
 struct StepBenchmarkResult: Encodable {
     let worldSize: Int
     let threadsPerRank: Int
-    /// The SIMD kernel variant all ranks ran.
-    let kernel: KernelVariant
+    /// The kernels all ranks ran: the SIMD variant's name, with "-bf16" for bf16 products.
+    let kernel: String
     let deterministic: Bool
     let globalBatch: Int
     let timings: StepTimings
@@ -50,7 +50,7 @@ struct StepBenchmarkResult: Encodable {
     func encode(to encoder: Encoder) throws {
         let steps = Double(max(1, timings.steps))
         let perStep = ([("step", timings.total)] + parts).map { (name: "\($0.name)_ms", value: $0.seconds / steps * 1000) }
-        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel.rawValue, "deterministic": deterministic,
+        try encoder.encodeObject(["world_size": worldSize, "threads_per_rank": threadsPerRank, "kernel": kernel, "deterministic": deterministic,
                                   "global_batch": globalBatch, "steps": timings.steps, "samples_per_second": samplesPerSecond,
                                   "setup_seconds": setupSeconds, "first_step_seconds": firstStepSeconds,
                                   "peak_rss_mib": Double(peakResidentBytes) / 1_048_576,
@@ -63,7 +63,7 @@ struct StepBenchmarkResult: Encodable {
     var text: String {
         let steps = Double(max(1, timings.steps))
         var lines = [
-            "world size \(worldSize) × \(threadsPerRank) threads, \(kernel.rawValue) kernel, global batch \(globalBatch), deterministic \(deterministic), "
+            "world size \(worldSize) × \(threadsPerRank) threads, \(kernel) kernel, global batch \(globalBatch), deterministic \(deterministic), "
                 + "\(timings.steps) timed steps",
             String(format: "%.0f samples/s, %.3f ms per step", samplesPerSecond, timings.total / steps * 1000),
         ]
@@ -115,12 +115,14 @@ enum StepBenchmark {
         let peak = try communicator.allreduceMax(peakResidentBytes())
         // Every rank at once, as in the step: ranks sharing a node's memory bandwidth see it in their peak too.
         try communicator.barrier()
-        let gemmPeak = GemmBenchmark.measure(GemmShape.peak, threads: setup.threads, runs: 3, minimumSeconds: 0.1).gigaflops
+        // The peak of the precision the step's products ran in.
+        let gemmPeak = GemmBenchmark.measure(GemmShape.peak, threads: setup.threads, runs: 3, minimumSeconds: 0.1,
+                                             precision: config.training.precision).gigaflops
         let gemmPeakMean = try communicator.allreduceSum([gemmPeak])[0] / ranks
         let widths = [setup.network.inputWidth] + setup.network.layers.map(\.outputWidth)
         let flops = GemmShape.trainingShapes(widths: widths, batch: config.training.batchSize).map(\.flops).reduce(0, +)
         guard communicator.rank == 0 else { return nil }
-        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel,
+        return StepBenchmarkResult(worldSize: communicator.size, threadsPerRank: setup.threads, kernel: setup.kernelName,
                                    deterministic: config.training.deterministic, globalBatch: config.training.batchSize,
                                    timings: timings, setupSeconds: setupSeconds, firstStepSeconds: firstStep,
                                    peakResidentBytes: peak, productFlopsPerStep: flops, gemmPeakGigaflops: gemmPeakMean)

@@ -1,6 +1,7 @@
 // What the CPU's vector unit offers (cpuid, xgetbv); header-only, compiled into the Swift code that calls it.
 // What the build itself was compiled for is told by the submodules CCPU.AVX2 / CCPU.AVX512 (module.modulemap).
 #include <stdint.h>
+#include "bf16.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 // registers[0..3] = eax, ebx, ecx, edx of cpuid(leaf, subleaf).

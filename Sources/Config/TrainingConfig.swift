@@ -3,6 +3,7 @@
 import DataParallel
 import Datasets
 import Foundation
+import Kernels
 import NeuralNet
 import Observe
 import Support
@@ -114,6 +115,8 @@ public struct TrainingConfig: Equatable {
         var deterministicGroup: Int
         /// Stop when a validation metric stops improving; nil: train every epoch.
         public var earlyStopping: EarlyStoppingSection?
+        /// What the dense layers' matrix products read: fp32, or bf16 copies with fp32 sums (needs AVX512_BF16).
+        public var precision: MatrixPrecision
     }
 
     /// `training.early_stopping`: stop after `patience` epochs in a row without an improvement of `metric`
@@ -432,9 +435,15 @@ extension TrainingConfig.TrainingSection: ConfigSection {
         .optionalSection("early_stopping", \.earlyStopping,
                          description: "Stop after `patience` epochs in a row without an improvement of `metric` by more "
                              + "than `min_delta`, e.g. `{metric: val_loss, patience: 3}`; needs validation data."),
+        .value("precision", \.precision, default: .fp32,
+               description: "What the matrix products read: `fp32`; `bf16` rounds weights and activations to bfloat16 "
+                   + "for the forward and backward products (fp32 sums; needs a CPU with AVX512_BF16), while master "
+                   + "weights, optimizer state, biases, loss and the gradient reduction stay fp32. With "
+                   + "`deterministic`, the weight gradients' products stay fp32 (their fixed-point groups)."),
     ]
     static let unread = Self(epochs: 1, batchSize: 1, shuffle: .rows, threads: .auto, clipGradientNorm: nil,
-                             evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1, earlyStopping: nil)
+                             evaluationBatchSize: 1, deterministic: false, deterministicGroup: 1, earlyStopping: nil,
+                             precision: .fp32)
 
     func validate(_ section: ConfigReader.Section) throws {
         if deterministic && (batchSize + deterministicGroup - 1) / deterministicGroup > Self.maximumDeterministicGroups {
@@ -444,6 +453,7 @@ extension TrainingConfig.TrainingSection: ConfigSection {
     }
 }
 
+extension MatrixPrecision: ConfigChoice {}
 extension Loss: ConfigChoice {}
 extension Activation: ConfigChoice {}
 extension WeightInitialization: ConfigChoice {}

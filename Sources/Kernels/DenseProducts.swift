@@ -1,10 +1,10 @@
-// The three matrix products of a dense layer, with naive references for the tests.
+// The three matrix products of a dense layer (in fp32, or bf16 products with fp32 sums), with naive references.
 
 /// Dense forward pass y = x·Wᵀ + b for x [batch×inputWidth], W [outputWidth×inputWidth], y [batch×outputWidth].
 public func denseForward(
     input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
     output y: UnsafeMutablePointer<Float>, batch: Int, inputWidth: Int, outputWidth: Int, threads: Int,
-    variant: KernelVariant = .active
+    variant: KernelVariant = .active, precision: MatrixPrecision = .fp32
 ) {
     // y[batch×out] = x[batch×in] · W[out×in]ᵀ + b[out]
     guard batch > 0 && outputWidth > 0 else { return }
@@ -14,31 +14,32 @@ public func denseForward(
     }
     gemm(transposeA: false, transposeB: true, m: batch, n: outputWidth, k: inputWidth, alpha: 1,
          a: x, lda: inputWidth, b: w, ldb: inputWidth, beta: 1, c: y, ldc: outputWidth, threads: threads,
-         variant: variant)
+         variant: variant, precision: precision)
 }
 
 /// Dense input gradient dx = dy·W for dy [batch×outputWidth], W [outputWidth×inputWidth], dx [batch×inputWidth].
 public func denseInputGradient(
     outputGradient dy: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
     inputGradient dx: UnsafeMutablePointer<Float>, batch: Int, inputWidth: Int, outputWidth: Int, threads: Int,
-    variant: KernelVariant = .active
+    variant: KernelVariant = .active, precision: MatrixPrecision = .fp32
 ) {
     // dx[batch×in] = dy[batch×out] · W[out×in]
     gemm(transposeA: false, transposeB: false, m: batch, n: inputWidth, k: outputWidth, alpha: 1,
          a: dy, lda: outputWidth, b: w, ldb: inputWidth, beta: 0, c: dx, ldc: inputWidth, threads: threads,
-         variant: variant)
+         variant: variant, precision: precision)
 }
 
 /// Dense parameter gradients dW = dyᵀ·x and db = Σ_batch dy (both overwritten; zeros when batch is 0).
 public func denseWeightGradient(
     outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
     weightGradient dw: UnsafeMutablePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>,
-    batch: Int, inputWidth: Int, outputWidth: Int, threads: Int, variant: KernelVariant = .active
+    batch: Int, inputWidth: Int, outputWidth: Int, threads: Int, variant: KernelVariant = .active,
+    precision: MatrixPrecision = .fp32
 ) {
     // dW[out×in] = dy[batch×out]ᵀ · x[batch×in]
     gemm(transposeA: true, transposeB: false, m: outputWidth, n: inputWidth, k: batch, alpha: 1,
          a: dy, lda: outputWidth, b: x, ldb: inputWidth, beta: 0, c: dw, ldc: inputWidth, threads: threads,
-         variant: variant)
+         variant: variant, precision: precision)
     // db[out] = Σ_r dy[r, :], summed in row order.
     db.update(repeating: 0, count: outputWidth)
     for row in 0..<batch {

@@ -34,7 +34,8 @@ let gemmParallelThreshold = 1_000_000
 public func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int, variant: KernelVariant = .active
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int, variant: KernelVariant = .active,
+    precision: MatrixPrecision = .fp32
 ) {
     precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension")
     guard m > 0 && n > 0 else { return }
@@ -42,24 +43,31 @@ public func gemm(
         scaleMatrix(c, rows: m, columns: n, ldc: ldc, beta: beta)
         return
     }
-    variant.run(GemmCall(operands: GemmOperands(
+    let call = GemmCall(operands: GemmOperands(
         transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc), threads: threads))
+        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc), threads: threads)
+    guard precision == .bf16 else { return variant.run(call) }
+    precondition(precision.missingFeature == nil, "gemm: bf16 products need AVX512_BF16")
+    #if canImport(CCPU.AVX512)
+    call.perform(with: Tile12x32BF16.self)
+    #endif
 }
 
-/// Naive reference for `gemm`: a triple loop accumulating each element in Float in k order.
+/// Naive reference for `gemm`: a triple loop accumulating each element in Float in k order (with bf16, of the
+/// operands rounded to bf16).
 public func gemmReference(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int, precision: MatrixPrecision = .fp32
 ) {
     // C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C
+    let round: (Float) -> Float = precision == .bf16 ? { floatFromBFloat16(bfloat16Bits($0)) } : { $0 }
     for i in 0..<m {
         for j in 0..<n {
             var sum: Float = 0
             for p in 0..<k {
-                let x = transposeA ? a[p * lda + i] : a[i * lda + p]
-                let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                let x = round(transposeA ? a[p * lda + i] : a[i * lda + p])
+                let y = round(transposeB ? b[j * ldb + p] : b[p * ldb + j])
                 sum += x * y
             }
             let index = i * ldc + j
@@ -231,7 +239,8 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
     // A B block used by one row panel only (a C of a few rows: the output layer's weight gradient) is read in place
     // rather than packed, like a transposed A: packing it would cost as much as the product. Only a ragged last
     // column panel is packed (zero-padded).
-    let bInPlace = !op.transposeB && rows.count <= mr
+    let bInPlace = !Tile.packsBFloat16 && !op.transposeB && rows.count <= mr
+    let aInPlace = !Tile.packsBFloat16 && op.transposeA
 
     var jc = columns.lowerBound
     while jc < columns.upperBound {
@@ -252,7 +261,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                 // A transposed (k×m) already holds a tile's rows of each depth side by side: full panels are read
                 // in place and only a ragged last panel is packed. Otherwise pack it all.
                 let lastRows = mc % mr
-                if !op.transposeA {
+                if !aInPlace {
                     packA(op, Tile.self, row: ic, mc: mc, depth: pc, kc: kc, into: packedA)
                 } else if lastRows != 0 {
                     packA(op, Tile.self, row: ic + mc - lastRows, mc: lastRows, depth: pc, kc: kc, into: packedA)
@@ -274,7 +283,7 @@ private func gemmBlock<Tile: GemmTile>(_: Tile.Type, _ op: GemmOperands, rows: R
                         let tileRows = min(mr, mc - ir)
                         let panelA: UnsafePointer<Float>
                         let aStride: Int
-                        if !op.transposeA {
+                        if !aInPlace {
                             (panelA, aStride) = (UnsafePointer(packedA + ir * kc), mr)
                         } else if tileRows < mr {
                             (panelA, aStride) = (UnsafePointer(packedA), mr)

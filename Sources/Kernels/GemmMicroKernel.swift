@@ -9,6 +9,8 @@ protocol GemmTile {
     associatedtype Vector: FloatVector
     /// Blocks of six rows of C per tile (1 or 2).
     static var rowBlocks: Int { get }
+    /// Whether the panels hold bf16 word pairs (GemmBFloat16.swift), always packed, rather than floats.
+    static var packsBFloat16: Bool { get }
     /// `microKernel` for this tile: a requirement, so each conformance gets its own copy specialized in this file
     /// (also in builds without whole-module optimization, such as the tests').
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
@@ -23,6 +25,7 @@ extension GemmTile {
     static var rows: Int { 6 * rowBlocks }
     /// Columns of C per tile (two vectors).
     static var columns: Int { 2 * Vector.scalarCount }
+    static var packsBFloat16: Bool { false }
 
     @inline(never)
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,

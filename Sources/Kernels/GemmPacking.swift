@@ -1,10 +1,15 @@
 // Packing of op(A) and op(B) blocks into the panel layouts the micro-kernel reads.
 
+import CCPU
+
 /// Packs op(A)[row..<row+mc, depth..<depth+kc] into `Tile.rows`-row panels, zero-padding the last panel.
 func packA<Tile: GemmTile>(_ op: GemmOperands, _: Tile.Type, row: Int, mc: Int, depth: Int, kc: Int,
                            into packed: UnsafeMutablePointer<Float>) {
     // panel r, element (i, p) → packed[r·kc·MR + p·MR + i]
     let rows = Tile.rows
+    #if canImport(CCPU.AVX512)
+    if Tile.packsBFloat16 { return packABFloat16(op, rows: rows, row: row, mc: mc, depth: depth, kc: kc, into: packed) }
+    #endif
     let a = op.a
     let lda = op.lda
     var ir = 0
@@ -51,6 +56,9 @@ func packB<Tile: GemmTile>(_ op: GemmOperands, _: Tile.Type, depth: Int, kc: Int
     // panel s, element (p, j) → packed[s·kc·NR + p·NR + j]
     typealias V = Tile.Vector
     let columns = Tile.columns, lanes = V.scalarCount
+    #if canImport(CCPU.AVX512)
+    if Tile.packsBFloat16 { return packBBFloat16(op, columns: columns, depth: depth, kc: kc, column: column, nc: nc, into: packed) }
+    #endif
     let b = op.b
     let ldb = op.ldb
     if !op.transposeB {

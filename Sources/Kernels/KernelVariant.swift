@@ -1,4 +1,4 @@
-/// Kernels: SIMD GEMM (AVX2, AVX-512) and elementwise kernels, fixed-point sums and the worker threads they run on.
+/// Kernels: SIMD GEMM (AVX2, AVX-512, AVX512_BF16) and elementwise kernels, fixed-point sums and their worker threads.
 
 import CCPU
 import Foundation
@@ -118,12 +118,16 @@ struct CPUFeatures {
     /// AVX-512 F, DQ, BW and VL (what every AVX-512 target from skylake-avx512 on compiles for), with the OS saving
     /// the 512-bit and mask registers.
     let avx512: Bool
+    /// AVX512_BF16 (cpuid leaf 7 subleaf 1, EAX bit 5) on top of `avx512`: vdpbf16ps and vcvtne2ps2bf16.
+    let avx512BF16: Bool
+    /// The processor's brand string (cpuid 0x80000002...4), e.g. "AMD EPYC 9R45"; "unknown CPU" if it has none.
+    let model: String
 
     static let current = CPUFeatures()
 
     private init() {
         #if !(arch(x86_64) || arch(i386))
-        (avx2, avx512) = (false, false)
+        (avx2, avx512, avx512BF16, model) = (false, false, false, "unknown CPU")
         #else
         func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
             var registers: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
@@ -133,8 +137,17 @@ struct CPUFeatures {
         let maximumLeaf = cpuid(0).eax
         let leaf1 = cpuid(1)
         let osSavesState = leaf1.ecx & (1 << 27) != 0  // OSXSAVE: xgetbv is usable
+        var brand: [UInt8] = []
+        if cpuid(0x8000_0000).eax >= 0x8000_0004 {
+            for leaf: UInt32 in 0x8000_0002...0x8000_0004 {
+                let r = cpuid(leaf)
+                for word in [r.eax, r.ebx, r.ecx, r.edx] { for byte in 0..<4 { brand.append(UInt8(truncatingIfNeeded: word >> (8 * byte))) } }
+            }
+        }
+        let name = String(decoding: brand.prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        model = name.isEmpty ? "unknown CPU" : name
         guard maximumLeaf >= 7, osSavesState else {
-            (avx2, avx512) = (false, false)
+            (avx2, avx512, avx512BF16) = (false, false, false)
             return
         }
         let xcr0 = plexus_xgetbv(0)
@@ -146,6 +159,7 @@ struct CPUFeatures {
         let avx512Bits: UInt32 = (1 << 16) | (1 << 17) | (1 << 30) | (1 << 31)  // F, DQ, BW, VL
         avx2 = osYMM && avx && fma && avx2Bit
         avx512 = avx2 && osZMM && leaf7.ebx & avx512Bits == avx512Bits
+        avx512BF16 = avx512 && leaf7.eax >= 1 && cpuid(7, 1).eax & (1 << 5) != 0
         #endif
     }
 }

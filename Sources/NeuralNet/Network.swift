@@ -47,6 +47,9 @@ public final class Network {
     public let gradients: UnsafeMutableBufferPointer<Float>
     /// Threads each kernel spreads over.
     public var threads: Int
+    /// What the dense layers' matrix products read: fp32, or bf16 copies of weights and activations (fp32 sums).
+    /// Parameters, gradients, biases and activations stay fp32 either way.
+    public var precision: MatrixPrecision = .fp32
 
     // Per-layer activations for the current batch: preActivations[l] is z, outputs[l] is a = f(z) (shared if identity).
     private var batchCapacity = 0
@@ -188,7 +191,8 @@ public final class Network {
             let z = preActivations[index], a = outputs[index]
             denseForward(input: x, weight: parameters.baseAddress! + layer.weightOffset,
                          bias: parameters.baseAddress! + layer.biasOffset, output: z, batch: batch,
-                         inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+                         inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads,
+                         precision: precision)
             layer.activation.forward(z, a, count: batch * layer.outputWidth, threads: threads)
             x = UnsafePointer(a)
             if let pass, let mask = dropoutMasks[index], let dropped = droppedOutputs[index] {
@@ -252,7 +256,7 @@ public final class Network {
                 let target = gradientScratch[scratchIndex]
                 denseInputGradient(outputGradient: dz, weight: parameters.baseAddress! + layer.weightOffset,
                                    inputGradient: target, batch: batch, inputWidth: layer.inputWidth,
-                                   outputWidth: layer.outputWidth, threads: threads)
+                                   outputWidth: layer.outputWidth, threads: threads, precision: precision)
                 upstream = UnsafePointer(target)
                 scratchIndex ^= 1
             }
@@ -275,7 +279,8 @@ public final class Network {
         let layer = layers[index], target = destination ?? gradients.baseAddress!
         denseWeightGradient(outputGradient: dy, input: x, weightGradient: target + layer.weightOffset,
                             biasGradient: target + layer.biasOffset, batch: batch,
-                            inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads)
+                            inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads,
+                            precision: precision)
     }
 
     /// The square root of the sum of squares of every gradient (for clipping by global norm).

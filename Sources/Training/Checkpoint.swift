@@ -85,7 +85,7 @@ enum Checkpoint {
         var metadata = ModelFile.metadata(network: network, config: config, normalization: normalization)
         metadata["plexus.position"] = position.json
         metadata["plexus.optimizer_steps"] = String(optimizer.stepCount)
-        metadata["plexus.kernel"] = KernelVariant.active.rawValue
+        metadata["plexus.kernel"] = config.training.precision.kernelName(KernelVariant.active)
         metadata["plexus.checksum"] = SafeTensors.sha256OfValues(tensors)
         let path = files.checkpoint(step: position.step)
         try SafeTensors.write(tensors, metadata: metadata, to: path)

@@ -106,7 +106,7 @@ struct RunFinish {
     func run(_ position: TrainingPosition, epochEnd: EpochEnd) throws -> RunSummary {
         let isRoot = setup.communicator.rank == 0
         let summary = RunSummary(
-            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernel.rawValue,
+            worldSize: setup.communicator.size, threadsPerRank: setup.threads, kernel: setup.kernelName,
             epochs: position.epoch, epochsAllowed: setup.config.training.epochs,
             steps: position.step, trainLoss: epochEnd.lastTrainLoss, evaluation: epochEnd.lastEvaluation,
             bestEpoch: position.earlyStopping,

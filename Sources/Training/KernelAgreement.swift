@@ -21,3 +21,14 @@ public func agreeOnKernel(_ communicator: Communicator) throws -> KernelVariant 
     try KernelVariant.select(agreed)
     return agreed
 }
+
+/// Checks that every rank of `communicator` can run `precision`'s matrix products; a rank that cannot (bf16 without
+/// AVX512_BF16) stops every rank with one line naming it, its CPU and what it lacks (status 2).
+public func agreeOnPrecision(_ precision: MatrixPrecision, _ communicator: Communicator) throws {
+    try collectively(communicator) {
+        if let missing = precision.missingFeature {
+            throw UserError("training.precision \(precision.rawValue): rank \(communicator.rank)'s CPU (\(MatrixPrecision.cpuModel)) "
+                + "\(missing); use precision fp32 there")
+        }
+    }
+}

@@ -44,11 +44,11 @@ final class ProgressReporter {
         Diagnostics.note(message)
     }
 
-    func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, kernel: KernelVariant, trainCount: Int, validationCount: Int?,
+    func start(config: TrainingConfig, network: Network, worldSize: Int, threads: Int, kernel: String, trainCount: Int, validationCount: Int?,
                testCount: Int?, runDirectory: String) {
         guard enabled else { return }
         let shape = ([network.inputWidth] + network.layers.map(\.outputWidth)).map(String.init).joined(separator: "-")
-        emit("plexus: \(worldSize) rank\(worldSize == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s") (\(kernel.rawValue) kernel), "
+        emit("plexus: \(worldSize) rank\(worldSize == 1 ? "" : "s") × \(threads) thread\(threads == 1 ? "" : "s") (\(kernel) kernel), "
             + "model \(shape) (\(network.parameterCount) parameters), \(trainCount) train"
             + (validationCount.map { " / \($0) validation" } ?? "") + (testCount.map { " / \($0) test" } ?? "") + " samples, batch \(config.training.batchSize), "
             + "\(config.optimizer.kind.rawValue) lr \(config.optimizer.learningRate), run dir \(runDirectory)\n")

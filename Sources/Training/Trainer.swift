@@ -103,7 +103,7 @@ final class Trainer {
         let data = setup.data
         if let warning = setup.oversubscriptionWarning { progress.warn(warning) }
         progress.start(config: setup.config, network: setup.network, worldSize: setup.communicator.size, threads: setup.threads,
-                       kernel: setup.kernel, trainCount: data.train.count, validationCount: data.validation?.count,
+                       kernel: setup.kernelName, trainCount: data.train.count, validationCount: data.validation?.count,
                        testCount: data.test?.count, runDirectory: files.path)
         if setup.communicator.size > 1 { progress.note("gradient reduction: \(step.reduction)") }
         if !(step.synchronization is EveryStepSync) { progress.note("periodic synchronization: \(step.synchronization)") }

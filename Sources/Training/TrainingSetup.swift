@@ -23,6 +23,8 @@ public final class TrainingSetup {
     public let threads: Int
     /// The SIMD kernel variant every rank runs (the narrowest any rank supports or asks for).
     public let kernel: KernelVariant
+    /// The name of the kernels the run uses: the variant's, with "-bf16" for bf16 products (first line, summary).
+    public var kernelName: String { config.training.precision.kernelName(kernel) }
     /// The training, validation and test rows, normalized.
     let data: SplitData
     /// What the network learns, from the loss and the targets.
@@ -47,6 +49,7 @@ public final class TrainingSetup {
         self.communicator = communicator
         communicator.timeoutSeconds = config.distributed.startUpTimeoutSeconds
         kernel = try agreeOnKernel(communicator)
+        try agreeOnPrecision(config.training.precision, communicator)
         switch config.training.threads {
         case .auto: threads = availableCPUCount()
         case let .fixed(count): threads = count
@@ -151,6 +154,7 @@ public final class TrainingSetup {
         let network = Network(inputWidth: train.featureCount, layers: config.model.layers.map { ($0.units, $0.activation) },
                               dropout: config.model.layers.map { Float($0.dropout) },
                               embeddings: train.encoding?.embeddings ?? [], threads: threads)
+        network.precision = config.training.precision
         network.initialize(weights: config.model.initialization.weights, biasValue: config.model.initialization.biases.value,
                            seed: config.seed)
         if let path = config.model.initFrom {

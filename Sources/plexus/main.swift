@@ -241,9 +241,13 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "Rows per rank (the global batch divided by the ranks).") var batch = 128
     @Option(help: ArgumentHelp("Least seconds of each of the three timed runs per product (the best run counts).",
                                valueName: "seconds")) var runSeconds = 0.2
+    @Option(help: ArgumentHelp("What the products read: fp32, or bf16 (fp32 sums; needs AVX512_BF16).",
+                               valueName: "fp32|bf16")) var precision = "fp32"
 
     func run() throws {
-        runInThisProcess { print(try BenchCommands.gemm(json: json, threads: threads, batch: batch, runSeconds: runSeconds)) }
+        runInThisProcess {
+            print(try BenchCommands.gemm(json: json, threads: threads, batch: batch, runSeconds: runSeconds, precision: precision))
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 # - the release binary trains the small config with PLEXUS_KERNEL=avx2 and (where the CPU has AVX-512) avx512,
 #   at 1 and 2 threads: every run's param_sha256 is the same;
 # - the portable package's binary (a PLEXUS_TARGET_CPU=haswell build) holds no AVX-512 instruction and trains the
-#   same config under `qemu-x86_64 -cpu Haswell` (an AVX2 CPU without AVX-512) to the same param_sha256;
+#   same config under `qemu-x86_64 -cpu Haswell` (an AVX2 CPU without AVX-512) to the same param_sha256, and
+#   refuses training.precision bf16 there (no AVX512_BF16) with status 2 and one line;
 # - ranks agree on the narrowest kernel: a 2-rank run whose rank 1 alone is forced to avx2 (an MPMD command line,
 #   each rank with its own PLEXUS_KERNEL) runs avx2 on both (summary.json, the first line, the checkpoint's
 #   metadata) and ends with the param_sha256 of a 2-rank run with avx2 everywhere; a bad PLEXUS_KERNEL on one
@@ -82,4 +83,14 @@ wide=$(objdump -d --no-show-raw-insn "$portable" | grep -cE '%zmm|%k[1-7]|%[xy]m
 train haswell-qemu 1 qemu-x86_64 -cpu Haswell "$portable"
 echo "package (haswell) under qemu-x86_64 -cpu Haswell: $hash"
 [ "$hash" = "$reference" ] || fail "the haswell build under qemu gave $hash, the native build $reference"
+# bf16 products need AVX512_BF16: on that CPU they stop the run with status 2 and one line naming the rank, its CPU
+# and the missing feature (qemu's own warnings aside).
+st=0
+qemu-x86_64 -cpu Haswell "$portable" train "$config" --run-dir "$tmp/bf16-qemu" --set training.precision=bf16 \
+    >"$tmp/bf16-qemu.log" 2>&1 || st=$?
+[ "$st" = 2 ] || fail "precision bf16 under qemu -cpu Haswell: exit status $st, expected 2"
+refusal=$(grep -v '^qemu-x86_64: warning' "$tmp/bf16-qemu.log" || true)
+[ "$(wc -l <<<"$refusal")" = 1 ] && [[ "$refusal" == *"rank 0"*"Haswell"*"lacks AVX512_BF16"* ]] \
+    || fail "precision bf16 under qemu -cpu Haswell: $(head -3 <<<"$refusal")"
+echo "precision bf16 under qemu-x86_64 -cpu Haswell: status 2, $refusal"
 echo "PASS $name"

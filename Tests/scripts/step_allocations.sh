@@ -2,8 +2,9 @@
 # The steady-state training step allocates nothing on the heap: `plexus bench step` run for 20 and
 # for 60 timed steps (same warm-up) must make the same number of allocations, counted by an
 # LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode, with and without
-# dropout, with the timeline on, and with 3 targets (l1, huber, multi-label binary cross-entropy). One
-# allocation per step would add 40; a few are allowed for the report's text (its numbers' lengths vary).
+# dropout, with bf16 products (where the CPU has AVX512_BF16), with the timeline on, and with 3 targets
+# (l1, huber, multi-label binary cross-entropy). One allocation per step would add 40; a few are allowed
+# for the report's text (its numbers' lengths vary).
 set -euo pipefail
 name=step_allocations
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -53,16 +54,20 @@ several_targets "loss=binary_cross_entropy" "data.targets=[b0, b1, b2]" "data.no
 
 # Dropout (masks drawn in the forward pass, applied in backward) in both modes, at 1 and 2 threads.
 dropout='model.layers=[{units: 512, activation: relu, dropout: 0.2}, {units: 256, activation: relu, dropout: 0.2}, {units: 10}]'
-for variant in "1 false" "1 true" "2 false" "2 true" "1 false dropout" "2 true dropout"; do
-    read -r threads deterministic layers <<<"$variant"
-    settings=(training.threads=$threads training.deterministic=$deterministic)
+# bf16 products (training.precision) where the CPU has AVX512_BF16.
+variants=("1 false" "1 true" "2 false" "2 true" "1 false dropout" "2 true dropout")
+! grep -qw avx512_bf16 /proc/cpuinfo || variants+=("2 false - bf16" "2 true - bf16")
+for variant in "${variants[@]}"; do
+    read -r threads deterministic layers precision <<<"$variant"
+    [ "$layers" != - ] || layers=""
+    settings=(training.threads=$threads training.deterministic=$deterministic training.precision=${precision:-fp32})
     [ -z "$layers" ] || settings+=("$dropout")
     short=$(allocations 20 "${settings[@]}")
     long=$(allocations 60 "${settings[@]}")
     [ -n "$short" ] && [ "$short" -gt 0 ] || fail "the counter reported nothing (is LD_PRELOAD honoured?)"
-    echo "threads $threads, deterministic $deterministic${layers:+, dropout}: $short allocations for 20 steps, $long for 60"
-    [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] \
-        || fail "$((long - short)) allocations in 40 extra steps (threads $threads, deterministic $deterministic${layers:+, dropout})"
+    what="threads $threads, deterministic $deterministic${layers:+, dropout}${precision:+, $precision}"
+    echo "$what: $short allocations for 20 steps, $long for 60"
+    [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] || fail "$((long - short)) allocations in 40 extra steps ($what)"
 done
 # With the timeline recording every step (its spans go to memory reserved up front).
 timeline=(training.threads=1 logging.timeline=true logging.timeline_steps=1-1000)
