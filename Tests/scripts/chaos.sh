@@ -11,6 +11,8 @@
 #   Tests/scripts/chaos.sh                                  the suite's short run: 1 run, 4 faults (one of each kind)
 #   PLEXUS_CHAOS_RUNS=5 PLEXUS_CHAOS_FAULTS=7 Tests/scripts/chaos.sh    (bench/chaos.sh: the long one)
 #   PLEXUS_CHAOS_SEED=N                                     replay a sequence of faults
+#   PLEXUS_CHAOS_SLOW=1    also SLOW: the rank is held to 10% of a core (cgroup v1 cpu quota, root) for 1-3 s, which
+#                          must end in no restart and change no bit (bench/chaos.sh sets it)
 set -euo pipefail
 name=chaos
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -45,7 +47,23 @@ export PLEXUS_SKIP_BUILD=1 PLEXUS_SKIP_PACKAGES=1 PLEXUS_BINARY="$binary" PLEXUS
 uninterrupted_run "$tmp/config.yaml"
 
 signals=(KILL STOP TERM USR1)
-declare -A sent=([KILL]=0 [STOP]=0 [TERM]=0 [USR1]=0)
+declare -A sent=([KILL]=0 [STOP]=0 [TERM]=0 [USR1]=0 [SLOW]=0)
+cpu=/sys/fs/cgroup/cpu
+if [ "${PLEXUS_CHAOS_SLOW:-0}" = 1 ]; then
+    [ "$(id -u)" = 0 ] && [ -w "$cpu/cgroup.procs" ] || fail "PLEXUS_CHAOS_SLOW needs root and a writable $cpu"
+    signals+=(SLOW)
+    slow_group="$cpu/plexus-chaos-slow-$$"
+    mkdir "$slow_group"
+    echo 10000 > "$slow_group/cpu.cfs_period_us"
+    echo 1000 > "$slow_group/cpu.cfs_quota_us"
+    trap 'while read -r p; do echo "$p" > "$cpu/cgroup.procs" 2>/dev/null || true; done < "$slow_group/cgroup.procs"; rmdir "$slow_group"; cleanup_scratch' EXIT
+fi
+# SLOW: rank pid $1 held to 10% of a core for 1-3 s, then let go.
+slow_down() {
+    echo "$1" > "$slow_group/cgroup.procs" 2>/dev/null || return 0
+    sleep "$((1 + RANDOM % 3))"
+    echo "$1" > "$cpu/cgroup.procs" 2>/dev/null || true
+}
 injected=0 restarts=0 identical=0
 trained_since() { checkpoint_after "$1" "$2" && rank_pid "$1" 0 >/dev/null; }
 for r in $(seq "$runs"); do
@@ -54,7 +72,7 @@ for r in $(seq "$runs"); do
         --progress plain >"$tmp/run$r.out" 2>"$tmp/run$r.err" </dev/null &
     job=$!
     # A shuffled cycle of the four kinds, so that every kind is sent.
-    mapfile -t kinds < <(for i in $(seq 0 $((faults - 1))); do echo "$((RANDOM)) ${signals[$((i % 4))]}"; done | sort -n | cut -d' ' -f2)
+    mapfile -t kinds < <(for i in $(seq 0 $((faults - 1))); do echo "$((RANDOM)) ${signals[$((i % ${#signals[@]}))]}"; done | sort -n | cut -d' ' -f2)
     resumed=0
     for i in $(seq 0 $((faults - 1))); do
         # This attempt trains (a checkpoint of its own, rank 0 alive); the fault comes 0.3-2 s later.
@@ -65,9 +83,15 @@ for r in $(seq "$runs"); do
         victim=$((RANDOM % ranks))
         pid=$(rank_pid "$run" "$victim") || fail "run $r: rank $victim not running at fault $((i + 1)) (the run ended too soon? PLEXUS_CHAOS_EPOCHS)"
         before=$(restart_count "$run")
-        kill "-${kinds[$i]}" "$pid"
         injected=$((injected + 1))
         sent[${kinds[$i]}]=$((sent[${kinds[$i]}] + 1))
+        if [ "${kinds[$i]}" = SLOW ]; then
+            echo "run $r fault $((i + 1)): rank $victim (pid $pid) held to 10% of a core at step ~$(newest_step "$run")"
+            slow_down "$pid"
+            [ "$(restart_count "$run")" = "$before" ] || fail "run $r: a slow rank made the job restart"
+            continue
+        fi
+        kill "-${kinds[$i]}" "$pid"
         echo "run $r fault $((i + 1)): SIG${kinds[$i]} to rank $victim (pid $pid) at step ~$(newest_step "$run")"
         # Wait for the restart it causes (a stop signal after the last step causes none: the run then ends).
         wait_until 60 restarted "$run" $((before + 1)) || ! kill -0 "$job" 2>/dev/null \
@@ -88,7 +112,7 @@ for r in $(seq "$runs"); do
     echo "run $r: $faults faults, $count restarts, param_sha256 $sha ($( [ "$sha" = "$reference" ] && echo identical || echo DIFFERENT))"
     grep '^plexus: supervise: restart' "$tmp/run$r.err" | sed 's/^/  /'
 done
-summary="$injected faults (KILL ${sent[KILL]}, STOP ${sent[STOP]}, TERM ${sent[TERM]}, USR1 ${sent[USR1]}), $restarts restarts, $identical/$runs runs identical to the uninterrupted one, seed $seed"
+summary="$injected faults (KILL ${sent[KILL]}, STOP ${sent[STOP]}, TERM ${sent[TERM]}, USR1 ${sent[USR1]}, SLOW ${sent[SLOW]}), $restarts restarts, $identical/$runs runs identical to the uninterrupted one, seed $seed"
 echo "chaos: $summary"
 [ "$identical" = "$runs" ] || fail "$summary"
 echo "PASS $name"
