@@ -28,7 +28,7 @@ for round in $(seq 1 "$rounds"); do
         done
         for autocast in none bf16; do
             json=$(peer "$py" bench/torch_mlp.py --threads $threads --steps "$steps" --autocast $autocast)
-            [ "$round" != 1 ] || [ "$autocast" != bf16 ] || echo "PyTorch: $(field framework <<<"$json"), CPU capability $(field cpu_capability <<<"$json")"
+            [ "$round" != 1 ] || [ "$autocast" != bf16 ] || [ "$threads" != 1 ] || echo "PyTorch: $(field framework <<<"$json"), CPU capability $(field cpu_capability <<<"$json")"
             rate=$(field samples_per_second <<<"$json")
             echo "$threads torch-$autocast $rate" >> "$results"
             line+=" torch autocast $autocast $(printf %.0f "$rate"),"
