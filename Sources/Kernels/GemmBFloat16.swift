@@ -73,6 +73,7 @@ extension GemmRowBlock where V == SIMD16<Float> {
     }
 }
 
+// panel r, word (q, i) → packed[r·kc·MR + q·MR + i] (as floats' offsets), i < MR = 12, q < ⌈kc/2⌉
 /// Packs op(A)[row..<row+mc, depth..<depth+kc] into 12-row bf16 word panels (at the offsets fp32 panels have).
 func packABFloat16(_ op: GemmOperands, rows: Int, row: Int, mc: Int, depth: Int, kc: Int, into packed: UnsafeMutablePointer<Float>) {
     var ir = 0
@@ -89,6 +90,7 @@ func packABFloat16(_ op: GemmOperands, rows: Int, row: Int, mc: Int, depth: Int,
     }
 }
 
+// panel s, word (q, j) → packed[s·kc·NR + q·NR + j] (as floats' offsets), j < NR = 32, q < ⌈kc/2⌉
 /// Packs op(B)[depth..<depth+kc, column..<column+nc] into 32-column bf16 word panels (at the offsets fp32 panels have).
 func packBBFloat16(_ op: GemmOperands, columns: Int, depth: Int, kc: Int, column: Int, nc: Int,
                    into packed: UnsafeMutablePointer<Float>) {
