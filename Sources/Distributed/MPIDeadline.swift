@@ -76,7 +76,7 @@ final class MPIDeadline {
             if previous > 0 && now > expected { held += now - expected + Self.heldNanoseconds }
             previous = now
             let waited = Double(now - start) * 1e-9
-            if waited >= 0.01 { try watch(&wait, waited: waited) }
+            if waited >= 0.01 { try watch(&wait, waited: waited, heldSeconds: Double(held) * 1e-9) }
             guard waited >= Self.spinSeconds else { continue }
             nap = min(Self.napMicroseconds.upperBound, max(Self.napMicroseconds.lowerBound, nap * 2))
             usleep(nap)
@@ -89,9 +89,13 @@ final class MPIDeadline {
         }
     }
 
-    /// One look at a slow wait: notices in and out, the warning, the stall.
-    private func watch(_ wait: inout SlowWait, waited: Double) throws {
+    /// One look at a slow wait: notices in and out, the warning, the stall. `heldSeconds` of the wait this rank was
+    /// not run (stopped, or held off its CPU).
+    private func watch(_ wait: inout SlowWait, waited: Double, heldSeconds: Double) throws {
         let heard = try receiveNotices()
+        // Held for half the timeout or more (SIGSTOP, then resumed): this rank is the one that stalled, whatever the
+        // notices it has had time to take in say.
+        let heldItself = heldSeconds >= timeoutSeconds / 2
         let grace = CollectiveTimeout.grace(timeout: timeoutSeconds)
         // Answer another rank's notice at once, so its warning can tell this rank arrived.
         if !wait.announced && (waited >= timeoutSeconds / 2 || heard) {
@@ -99,7 +103,7 @@ final class MPIDeadline {
             try sendNotice(expired: false)
         }
         let reporting = ledger.reporter(at: sequence) == rank
-        if waited >= timeoutSeconds / 2 + grace && wait.warnedAbout == nil && reporting {
+        if waited >= timeoutSeconds / 2 + grace && wait.warnedAbout == nil && reporting && !heldItself {
             let missing = ledger.missing(at: sequence)
             wait.warnedAbout = missing
             warn("waiting \(secondsText((waited * 10).rounded() / 10)) \(activity) for \(rankList(missing)) (no arrival); "
@@ -113,7 +117,7 @@ final class MPIDeadline {
         // little longer for the reporter's abort to end it, and reports the stall itself if none came.
         if reporting ? waited >= timeoutSeconds || ledger.deadlinePassedElsewhere(at: sequence)
                      : waited >= timeoutSeconds + 2 + 2 * grace {
-            let stalled = CollectiveStalled(ranks: ledger.missing(at: sequence), activity: activity,
+            let stalled = CollectiveStalled(ranks: heldItself ? [] : ledger.missing(at: sequence), activity: activity,
                                             timeoutSeconds: timeoutSeconds)
             // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it.
             if stalled.ranks.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
