@@ -39,16 +39,19 @@ def measure_numpy(shapes):
         opa = a.T if layout[0] == "T" else a
         opb = b.T if layout[1] == "T" else b
         c = np.empty((m, n), dtype=np.float32)
-        call = lambda: np.matmul(opa, opb, out=c)
-        calls = 1
-        while True:
-            t = time.perf_counter(); [call() for _ in range(calls)]; dt = time.perf_counter() - t
-            if dt >= 0.05:
-                calls = max(1, int(calls * 0.2 / dt) + 1); break
-            calls *= 4
-        best = min(timed(call, calls) for _ in range(3)) / calls
+        best = seconds_per_call(lambda: np.matmul(opa, opb, out=c))
         out.append(dict(s, gflops=2.0 * m * n * k / best / 1e9))
     return out
+
+def seconds_per_call(call):
+    """Best of 3 timed runs of >= 0.2 s (the call count sized by a warm-up), in seconds per call."""
+    calls = 1
+    while True:
+        dt = timed(call, calls)
+        if dt >= 0.05:
+            calls = max(1, int(calls * 0.2 / dt) + 1); break
+        calls *= 4
+    return min(timed(call, calls) for _ in range(3)) / calls
 
 def timed(call, calls):
     t = time.perf_counter()

@@ -7,7 +7,9 @@ are measured R times, alternating, and each keeps its best round. PyTorch multip
 bf16 result: what torch.autocast gives a Linear layer); plexus reads fp32 operands, rounds them to bf16 while packing
 and writes fp32. Prints one line per shape and thread count, then the geometric mean and the worst ratio.
 """
-import argparse, json, math, subprocess, sys, time
+import argparse, json, math, subprocess
+
+from gemm_vs_numpy import seconds_per_call
 
 def measure_torch(shapes, threads):
     import torch
@@ -20,18 +22,7 @@ def measure_torch(shapes, threads):
         b = (torch.rand((n, k) if layout[1] == "T" else (k, n), generator=generator) * 2 - 1).to(torch.bfloat16)
         opa = a.t() if layout[0] == "T" else a
         opb = b.t() if layout[1] == "T" else b
-        call = lambda: torch.matmul(opa, opb)
-        calls = 1
-        while True:
-            t = time.perf_counter(); [call() for _ in range(calls)]; dt = time.perf_counter() - t
-            if dt >= 0.05:
-                calls = max(1, int(calls * 0.2 / dt) + 1); break
-            calls *= 4
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            for _ in range(calls): call()
-            best = min(best, (time.perf_counter() - t) / calls)
+        best = seconds_per_call(lambda: torch.matmul(opa, opb))
         out.append(dict(s, gflops=2.0 * m * n * k / best / 1e9))
     return out, f"pytorch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
 
