@@ -110,6 +110,8 @@ final class PrefetchedBatches: BatchReader {
             if let base = next.baseAddress { slots[free].rows.update(from: base, count: next.count) }
             queuedCount += 1
             (slots[free].count, slots[free].held, slots[free].queued, slots[free].ready) = (next.count, true, queuedCount, false)
+            // The disk reads every queued batch at once, while the thread gathers them one at a time.
+            self.rows.willRead(rows: next)
         }
         condition.broadcast()
         condition.unlock()

@@ -15,12 +15,15 @@ public protocol TrainingRows: AnyObject {
                 threads: Int)
     /// Whether `gather` reads the rows from files (then a background reader prepares the next batches).
     var readsFromFiles: Bool { get }
+    /// Starts reading `rows` from disk in the background, before they are gathered (a hint; may do nothing).
+    func willRead(rows: UnsafeBufferPointer<Int32>)
     /// Each row's weight in the loss (sample weight × class weight), nil when every row weighs 1.
     var rowWeights: [Float]? { get }
 }
 
 extension TrainingRows {
     public var readsFromFiles: Bool { false }
+    public func willRead(rows: UnsafeBufferPointer<Int32>) {}
 }
 
 /// What a step needs from the config: the global batch, the seed (dropout masks), clipping, this rank's threads and

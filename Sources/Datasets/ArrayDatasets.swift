@@ -12,6 +12,15 @@ protocol RowArray {
     func readRows(_ rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Float>) throws
     /// The bytes of `rows` in place, when the array stores bytes (so the features need no copy).
     func byteRows(_ rows: Range<Int>) -> ByteStorage?
+    /// Starts reading `rows` from disk in the background, where the array is a mapped file.
+    func willRead(_ rows: Range<Int>)
+    /// Tells the kernel the rows will be read at random, where the array is a mapped file.
+    func expectRandomReads()
+}
+
+extension RowArray {
+    func willRead(_ rows: Range<Int>) {}
+    func expectRandomReads() {}
 }
 
 extension NumPyFile: RowArray {

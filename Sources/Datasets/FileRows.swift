@@ -44,16 +44,29 @@ final class FileRows {
     /// Writes rows `rows` (`rows.count × width` Floats) to `destination`; a value not finite as a Float, or a failed
     /// read, is a `UserError` naming the file, row and column.
     func read(_ rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
-        precondition(rows.lowerBound >= 0 && rows.upperBound <= count, "FileRows.read: rows \(rows) outside 0..<\(count)")
         FileRows.lock.lock()
         defer { FileRows.lock.unlock() }
+        try forEachShard(of: rows) { array, local, done in
+            try array.readRows(local, into: UnsafeMutableBufferPointer(start: destination + done * width, count: local.count * width))
+        }
+    }
+
+    /// Starts reading `rows` from disk in the background where their files are mapped (`.npy`, `.npz`).
+    func willRead(_ rows: Range<Int>) {
+        forEachShard(of: rows) { array, local, _ in array.willRead(local) }
+    }
+
+    /// Tells the kernel every mapped file is read at random (`training.shuffle: rows`).
+    func expectRandomReads() { arrays.forEach { $0.expectRandomReads() } }
+
+    /// Calls `body` with each array `rows` span, its rows there, and how many of `rows` came before them.
+    private func forEachShard(of rows: Range<Int>, _ body: (RowArray, Range<Int>, Int) throws -> Void) rethrows {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= count, "FileRows: rows \(rows) outside 0..<\(count)")
         var row = rows.lowerBound
         while row < rows.upperBound {
             let shard = starts.lastIndex { $0 <= row }!
             let end = min(rows.upperBound, shard + 1 < starts.count ? starts[shard + 1] : count)
-            let local = (row - starts[shard])..<(end - starts[shard])
-            try arrays[shard].readRows(local, into: UnsafeMutableBufferPointer(
-                start: destination + (row - rows.lowerBound) * width, count: local.count * width))
+            try body(arrays[shard], (row - starts[shard])..<(end - starts[shard]), row - rows.lowerBound)
             row = end
         }
     }
@@ -76,6 +89,16 @@ extension Dataset {
     public var readsFromFiles: Bool {
         if case .file = features { return true }
         return false
+    }
+
+    /// Starts reading the features of `rows` from disk in the background, where they stay in mapped files (a
+    /// reader ahead of the steps calls it for the batches it has queued).
+    public func willRead(rows: UnsafeBufferPointer<Int32>) {
+        guard case let .file(file) = features else { return }
+        for row in rows {
+            let stored = storageRow(Int(row))
+            file.willRead(stored..<(stored + 1))
+        }
     }
 
     /// Every row's raw features as Floats, in row order (for checks and tests; training reads only the rows it needs).

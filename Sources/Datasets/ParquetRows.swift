@@ -191,13 +191,16 @@ extension Dataset {
                        origin: .rows(paths: files.map(\.path), starts: starts))
     }
 
-    /// Keeps as many decoded Parquet rows as `order` needs to decode each slab about once an epoch: one window of
-    /// `blocks`, every slab for `rows` (which visits them all in any order), the minimum for `none`.
-    public func keepDecodedRows(for order: EpochOrder) {
-        guard case .file = features else { return }
+    /// Prepares reading the rows from their files in `order`: keeps as many decoded Parquet rows as it needs to
+    /// decode each slab about once an epoch (one window of `blocks`, every slab for `rows`, which visits them all in
+    /// any order, the minimum for `none`), and for `rows` tells the kernel that mapped files are read at random.
+    public func prepareReads(for order: EpochOrder) {
+        guard case let .file(file) = features else { return }
         switch order.shuffle {
         case .none: return
-        case .rows: DecodedSlabs.shared.reserve(bytes: .max)
+        case .rows:
+            DecodedSlabs.shared.reserve(bytes: .max)
+            file.expectRandomReads()
         case .blocks:
             // A block spans its slabs, one more where it starts within a slab, one more where it crosses a row group.
             let slabRows = ParquetRows.slabRows(width: featureCount)

@@ -40,6 +40,22 @@ public final class FileBytes {
         mapped = false
     }
 
+    /// Asks the kernel to start reading bytes `range` of a mapped file from disk now, so that they are in memory
+    /// when read (nothing for a copy in memory).
+    public func willRead(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
+
+    /// Tells the kernel that a mapped file is read at random: a page fault reads its page, not the pages around it.
+    public func expectRandomReads() { advise(0..<buffer.count, MADV_RANDOM) }
+
+    private func advise(_ range: Range<Int>, _ advice: Int32) {
+        guard mapped, !range.isEmpty, let base = buffer.baseAddress else { return }
+        // madvise takes a page-aligned start; the mapping itself starts at a page.
+        let start = range.lowerBound / FileBytes.pageSize * FileBytes.pageSize
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, advice)
+    }
+
+    private static let pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
+
     deinit {
         if mapped {
             munmap(UnsafeMutableRawPointer(mutating: buffer.baseAddress), buffer.count)

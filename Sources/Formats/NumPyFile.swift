@@ -63,6 +63,15 @@ public final class NumPyFile {
                                 firstElement: first, rowWidth: rowWidth, what: path)
     }
 
+    /// Asks the kernel to start reading the bytes of `rows` from disk now (see `FileBytes.willRead`).
+    public func willRead(_ rows: Range<Int>) {
+        let rowBytes = rowWidth * header.type.size
+        file.willRead((dataOffset + rows.lowerBound * rowBytes)..<(dataOffset + rows.upperBound * rowBytes))
+    }
+
+    /// Tells the kernel the rows are read at random (see `FileBytes.expectRandomReads`).
+    public func expectRandomReads() { file.expectRandomReads() }
+
     /// The bytes of `rows` in place (no copy) for a uint8 or bool array; nil for other element types.
     public func byteRows(_ rows: Range<Int>) -> ByteStorage? {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= rowCount, "NumPyFile.byteRows: rows \(rows) outside 0..<\(rowCount)")

@@ -61,7 +61,7 @@ public final class TrainingSetup {
         let data = try SplitData(train: read.whole, validation: read.validation, test: read.test, options: config.dataOptions,
                                  communicator: communicator)
         self.data = data
-        data.train.keepDecodedRows(for: config.epochOrder)
+        data.train.prepareReads(for: config.epochOrder)
         (task, network, optimizer, checkpoint) = try collectively(communicator) {
             let (task, network) = try TrainingSetup.build(config, data: data, threads: threadCount)
             let optimizer = Optimizer(settings: config.optimizer, parameterCount: network.parameterCount,

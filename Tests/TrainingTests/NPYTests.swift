@@ -43,6 +43,52 @@ final class NPYTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(values, (0..<5).flatMap { expectedRow($0, "float32") })
     }
 
+    /// The reader ahead of the steps asks for the pages of the rows it has queued: after `willRead` they come into
+    /// the page cache without being touched (the file's pages were dropped from it first), and rows never asked for
+    /// stay out. With `expectRandomReads` (`shuffle: rows`) reading a row faults in its pages, not those around it
+    /// (the kernel's read-around reaches megabytes on some disks). The rows read back unchanged.
+    func testWillReadBringsJustTheQueuedRowsIntoMemory() throws {
+        let rows = 4096, width = 1024, page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // A version 1.0 header padded to 128 bytes, then rows × width float32 values v[r, c] = r.
+        var header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(width)), }".utf8)
+        header += [UInt8](repeating: 0x20, count: 128 - 10 - header.count - 1) + [0x0a]
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count), 0] + header
+        for row in 0..<rows { bytes += [Float](repeating: Float(row), count: width).withUnsafeBytes { Array($0) } }
+        let path = try write(bytes, "x.npy")
+        let file = try NumPyFile(path: path), stored = FileRows([file], width: width)
+        file.expectRandomReads()
+        // Drop the file's pages from the page cache (clean once synced); the header's stay, mapped by the reader.
+        let descriptor = open(path, O_RDONLY)
+        defer { close(descriptor) }
+        fsync(descriptor)
+        _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        let view = mmap(nil, bytes.count, PROT_READ, MAP_SHARED, descriptor, 0)!
+        defer { munmap(view, bytes.count) }
+        func resident(_ row: Int) -> Bool {
+            var flag: UInt8 = 0
+            _ = mincore(view + (128 + row * width * 4) / page * page, page, &flag)
+            return flag & 1 == 1
+        }
+        // Rows a few megabytes past the header, whose pages the reader keeps mapped (in folios of up to 2 MB).
+        let asked = [1200, 2200, 4095], untouched = [1600, 2600, 3400], faulted = 3000
+        guard !(asked + untouched + [faulted]).contains(where: resident) else {
+            throw XCTSkip("the kernel kept the file's pages in memory: rows \((asked + untouched + [faulted]).filter(resident))")
+        }
+        for row in asked { stored.willRead(row..<(row + 1)) }
+        let deadline = Date().addingTimeInterval(10)
+        while !asked.allSatisfy(resident) && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(asked.filter(resident), asked, "pages of the rows asked for")
+        XCTAssertEqual(untouched.filter(resident), [], "pages of rows nobody asked for")
+        var values = [Float](repeating: -1, count: width)
+        try values.withUnsafeMutableBufferPointer { try stored.read(faulted..<(faulted + 1), into: $0.baseAddress!) }
+        XCTAssertEqual(Set(values), [Float(faulted)])
+        XCTAssertEqual(untouched.filter(resident), [], "pages around a row read at random")
+        for row in asked + untouched {
+            try values.withUnsafeMutableBufferPointer { try stored.read(row..<(row + 1), into: $0.baseAddress!) }
+            XCTAssertEqual(Set(values), [Float(row)], "row \(row)")
+        }
+    }
+
     func testPairsAreDataSets() throws {
         let data = try Dataset.load(.pair(features: fixture("x-float32.npy"), targets: fixture("y2.npy")), format: .npy, targets: nil)
         XCTAssertEqual(data.count, 5)
