@@ -5,10 +5,14 @@
 # Parquet copies bench/make_big_data.py writes. Prints per format: exit status (137: killed), samples/s and each
 # rank's peak_private_bytes and peak_rss_bytes (summary.json). Then, alternated, the .npz with no limit and the file
 # in page cache, again under the limit, and the PyTorch peer (DataLoader over the memory-mapped .npy with a
-# DistributedSampler, 2 ranks, DDP) under the limit.
+# DistributedSampler, 2 ranks under mpirun, DDP over gloo; PyTorch's CPU-only build, bench/requirements-torch-cpu.txt)
+# under the limit; last, the .npz with shuffle: rows.
 # Usage (as root, with the cgroup v1 memory controller): bench/big_data.sh [PLEXUS_BINARY] [DIR] [LIMIT_MIB] [FORMATS]
-# (ROUNDS=N in the environment: how many times the alternated runs repeat, default 2)
-# DIR (default runs/big-data) gets the files first when they are missing (about 6.5 GB of disk).
+# Environment: ROUNDS=N how many times the alternated runs repeat (default 2; 0: only the runs per format);
+# ROWS=N rows of the files bench/make_big_data.py writes (default 500000, 1.6 GB; 2550000 is 8 GB);
+# PEER_SECONDS=S the PyTorch peer's epoch stops after S seconds (default 600) and reports the batches it trained.
+# DIR (default runs/big-data) gets the files first when they are missing (about 6.5 GB of disk at 500k rows); a
+# DIR written with other ROWS is not rewritten, so give each size its own DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 plexus=$(realpath "${1:-.build/release/plexus}")
@@ -19,7 +23,7 @@ formats=${4:-npy npz hdf5 parquet}
 mkdir -p "$directory"
 declare -A file_of=([npy]=big_x.npy [npz]=big.npz [hdf5]=big.h5 [parquet]=big.parquet)
 missing=$(for format in $formats npz npy; do [ -f "$directory/${file_of[$format]}" ] || echo "$format"; done | sort -u | paste -sd,)
-[ -z "$missing" ] || bench/python bench/make_big_data.py "$directory" --formats "$missing" >&2
+[ -z "$missing" ] || bench/python bench/make_big_data.py "$directory" --rows "${ROWS:-500000}" --formats "$missing" >&2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 group=/sys/fs/cgroup/memory/plexus-big-data-$$
 tmp=$(mktemp -d); trap 'rmdir "$group" 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -57,13 +61,15 @@ train() {  # label, format, limit ("none": no limit, file pre-read into page cac
         printf '%-22s status %s: %s\n' "$1" "$status" "$(grep -m1 -E 'plexus:|Killed|killed' "$tmp/log-$1" || tail -1 "$tmp/log-$1")"
     fi
 }
+[ "${ROUNDS:-2}" = 0 ] || torch_python=$(PLEXUS_BENCH_REQUIREMENTS=bench/requirements-torch-cpu.txt bench/python --path)
 for format in $formats; do train "$format-$limit_mib" "$format" "$limit_mib" blocks; done
 for round in $(seq 1 "${ROUNDS:-2}"); do
     train "npz-cached-$round" npz none blocks
     train "npz-$limit_mib-$round" npz "$limit_mib" blocks
     status=0
-    in_group "$limit_mib" bench/python -m torch.distributed.run --nproc_per_node=2 bench/torch_big_data.py \
-        "$directory/big_x.npy" "$directory/big_y.npy" --batch 256 --threads 1 >"$tmp/torch" 2>"$tmp/torch-err" || status=$?
+    in_group "$limit_mib" mpirun -np 2 --oversubscribe "$torch_python" bench/torch_big_data.py \
+        "$directory/big_x.npy" "$directory/big_y.npy" --batch 256 --threads 1 --max-seconds "${PEER_SECONDS:-600}" \
+        >"$tmp/torch" 2>"$tmp/torch-err" || status=$?
     printf '%-22s status %s, %s\n' "torch-$limit_mib-$round" "$status" "$(tail -1 "$tmp/torch")"
 done
-train "npz-$limit_mib-rows" npz "$limit_mib" rows
+[ "${ROUNDS:-2}" = 0 ] || train "npz-$limit_mib-rows" npz "$limit_mib" rows
