@@ -43,9 +43,9 @@ final class NPYTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(values, (0..<5).flatMap { expectedRow($0, "float32") })
     }
 
-    /// The reader ahead of the steps asks for the pages of the rows it has queued: after `willRead` they come into
-    /// the page cache without being touched (the file's pages were dropped from it first), and rows never asked for
-    /// stay out. With `expectRandomReads` (`shuffle: rows`) reading a row faults in its pages, not those around it
+    /// With `shuffle: rows` (`expectRandomReads`) the reader ahead of the steps asks for the pages of the rows it has
+    /// queued: after `willRead` they come into the page cache without being touched (the file's pages were dropped
+    /// from it first), and rows never asked for stay out; reading a row faults in its pages, not those around it
     /// (the kernel's read-around reaches megabytes on some disks). The rows read back unchanged.
     func testWillReadBringsJustTheQueuedRowsIntoMemory() throws {
         let rows = 4096, width = 1024, page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -56,7 +56,7 @@ final class NPYTests: TemporaryDirectoryTestCase {
         for row in 0..<rows { bytes += [Float](repeating: Float(row), count: width).withUnsafeBytes { Array($0) } }
         let path = try write(bytes, "x.npy")
         let file = try NumPyFile(path: path), stored = FileRows([file], width: width)
-        file.expectRandomReads()
+        stored.expectRandomReads()
         // Drop the file's pages from the page cache (clean once synced); the header's stay, mapped by the reader.
         let descriptor = open(path, O_RDONLY)
         defer { close(descriptor) }
