@@ -94,10 +94,11 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
     let network: Network
     let crossNode: Communicator
     /// The parameters after the last synchronization and the outer momentum (this rank's slice; outer only).
-    private(set) var anchor: [Float]
-    private(set) var outerMomentum: [Float]
+    /// Buffers, not arrays: a round's loops over them run at memory speed, with no checks per element.
+    let anchor: UnsafeMutableBufferPointer<Float>
+    let outerMomentum: UnsafeMutableBufferPointer<Float>
     /// The mean change of a round (outer only).
-    private var change: [Float]
+    private let change: UnsafeMutableBufferPointer<Float>
 
     init(_ options: SyncOptions, reduction: GradientReduction, network: Network, optimizer: Optimizer, communicator: Communicator,
          node: Communicator, crossNode: Communicator, state: [TensorRecord]) throws {
@@ -106,11 +107,16 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             ?? FloatAllreduce(network: network, communicator: node)
         local = NodeLocalReduction(inner: withinNode, node: node, crossNode: crossNode)
         let slice = reduction.updateRange, outerCount = options.outer == nil ? 0 : slice.count
-        anchor = Array(UnsafeBufferPointer(rebasing: network.parameters[slice]).prefix(outerCount))
-        outerMomentum = [Float](repeating: 0, count: outerCount)
-        change = outerMomentum
+        anchor = .allocate(capacity: outerCount)
+        _ = anchor.initialize(from: UnsafeBufferPointer(rebasing: network.parameters[slice]).prefix(outerCount))
+        outerMomentum = .allocate(capacity: outerCount)
+        outerMomentum.initialize(repeating: 0)
+        change = .allocate(capacity: outerCount)
+        change.initialize(repeating: 0)
         try restore(state, optimizer: optimizer, communicator: communicator)
     }
+
+    deinit { for buffer in [anchor, outerMomentum, change] { buffer.deallocate() } }
 
     var description: String {
         "every \(options.every) steps between \(crossNode.size) nodes"
@@ -146,8 +152,9 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             return
         }
         // Δ = mean(anchor − local); b = μ·b + Δ; anchor −= lr·(Δ + μ·b); every node continues from the anchor.
+        let (anchor, change, outerMomentum) = (anchor.baseAddress!, change.baseAddress!, outerMomentum.baseAddress!)
         for i in 0..<slice.count { change[i] = anchor[i] - parameters[i] }
-        try change.withUnsafeMutableBufferPointer { try crossNode.allreduceSum($0) }
+        try crossNode.allreduceSum(self.change)
         let momentum = outer.momentum, rate = outer.learningRate
         for i in 0..<slice.count {
             let delta = change[i] / nodes
@@ -182,7 +189,7 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             }
         }
         if options.outer != nil {
-            records += try gatherSlices([("sync.anchor", anchor), ("sync.outer_momentum", outerMomentum)], isRoot: isRoot)
+            records += try gatherSlices([("sync.anchor", Array(anchor)), ("sync.outer_momentum", Array(outerMomentum))], isRoot: isRoot)
         }
         return records
     }
@@ -230,8 +237,7 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             var values = state.first { $0.name == name }?.values ?? []
             if values.count != network.parameterCount { values = Array(network.parameters) }
             try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
-            let part = Array(values[slice])
-            if keep { anchor = part } else { outerMomentum = part }
+            _ = (keep ? anchor : outerMomentum).update(fromContentsOf: values[slice])
         }
     }
 }
