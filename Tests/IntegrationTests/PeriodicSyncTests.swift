@@ -24,9 +24,11 @@ extension InProcessTrainingTests {
     }
 
     /// Checkpoints every 5 steps fall between rounds of 4 (each is a synchronization point); resuming from the one
-    /// after step 15 ends with the uninterrupted run's weights, for the average and for the outer optimizer.
+    /// after step 15 ends with the uninterrupted run's weights, for the average and the outer optimizer overlapped with
+    /// the next round (the default) and for the outer optimizer blocking.
     func testResumeBetweenRoundsIsExact() throws {
-        for (name, extra) in [("average", [String]()), ("outer", ["distributed.outer_optimizer={name: nesterov, lr: 0.7, momentum: 0.9}"])] {
+        let outer = "distributed.outer_optimizer={name: nesterov, lr: 0.7, momentum: 0.9}"
+        for (name, extra) in [("average", [String]()), ("outer", [outer]), ("outer-blocking", [outer, "distributed.sync_overlap=false"])] {
             let overrides = twoNodes + ["distributed.sync_every=4", "checkpoint.every_steps=5", "checkpoint.keep=10"] + extra
             let whole = try threads("resume-\(name)", ranks: 2, overrides)
             let run = path("threads-resume-\(name)-2x1"), copy = path("resumed-\(name)")
@@ -83,6 +85,64 @@ extension InProcessTrainingTests {
                 let delta = ((Double(start[i]) - Double(local[0][i])) + (Double(start[i]) - Double(local[1][i]))) / 2
                 let expected = Double(start[i]) - Double(outer.learningRate) * (delta + Double(outer.momentum) * delta)
                 XCTAssertEqual(Double(after[0][i]), expected, accuracy: 1e-5)
+            }
+        }
+    }
+
+    /// Overlapped rounds of 2 steps: the round started after step 2 is in flight during step 3, and the forced
+    /// synchronization after step 3 completes it (x ← c + (x − s)) and then synchronizes blocking. Every node ends with
+    /// the parameters a written-out reference computes from each node's parameters at the round's start and at the end.
+    func testOverlappedRoundThenForcedSynchronizationMatchesReference() throws {
+        for outer in [nil, OuterOptimizerOptions(learningRate: 0.7, momentum: 0.9)] {
+            let config = try TrainingConfig.load(path: self.config, overrides: ["distributed.shared_memory=false"])
+            var roundStart: [[Float]] = [[], []], local: [[Float]] = [[], []], after: [[Float]] = [[], []], initial: [Float] = []
+            var described = ""
+            let lock = NSLock()
+            for result in InProcessWorld.run(ranks: 2, ranksPerNode: 1, timeoutSeconds: 60, { world in
+                let setup = try TrainingSetup(config: config, communicator: world)
+                let reduction = try makeGradientReduction(config.reductionOptions, network: setup.network, communicator: world,
+                                                          threads: 1)
+                let sync = try makeSynchronization(SyncOptions(every: 2, warmupSteps: 0, outer: outer, sharedMemory: false,
+                                                               overlap: true),
+                                                   reduction: reduction, network: setup.network, optimizer: setup.optimizer,
+                                                   communicator: world)
+                let step = TrainingStep(network: setup.network, optimizer: setup.optimizer, schedule: setup.schedule,
+                                        loss: config.loss, rows: setup.train, reduction: reduction, communicator: world,
+                                        options: config.stepOptions(threads: 1), synchronization: sync)
+                let start = Array(setup.network.parameters)
+                for index in 0..<2 { _ = try step.run(batchIndex: index, of: setup.epochOrder(0), step: index) }
+                let atRound = Array(setup.network.parameters)
+                XCTAssertEqual((sync as? PeriodicSync)?.roundInFlight, true, "the round after step 2 is in flight")
+                _ = try step.run(batchIndex: 2, of: setup.epochOrder(0), step: 2)
+                let mine = Array(setup.network.parameters)
+                try sync.afterStep(2, force: true)
+                XCTAssertEqual((sync as? PeriodicSync)?.roundInFlight, false, "a forced synchronization leaves nothing in flight")
+                lock.lock(); defer { lock.unlock() }
+                (roundStart[world.rank], local[world.rank], after[world.rank]) = (atRound, mine, Array(setup.network.parameters))
+                (initial, described) = (start, "\(sync)")
+            }) { try result.get() }
+            XCTAssertTrue(described.contains("overlapped with the next round"), described)
+            XCTAssertNotEqual(roundStart[0], local[0], "a local step while the round is in flight")
+            XCTAssertEqual(after[0], after[1], "every node holds the same parameters after a forced synchronization")
+            for i in 0..<initial.count {
+                let start = (0..<2).map { Double(roundStart[$0][i]) }, end = (0..<2).map { Double(local[$0][i]) }
+                let expected: Double
+                if let outer {
+                    // Round 1 (one round late): Δ₁ = mean(a₀ − s), b₁ = Δ₁, a₁ = a₀ − lr·(Δ₁ + μ·b₁); each node carries its
+                    // progress onto a₁; the forced round: Δ₂ = mean(a₁ − y), b₂ = μ·b₁ + Δ₂, a₂ = a₁ − lr·(Δ₂ + μ·b₂).
+                    let (rate, momentum) = (Double(outer.learningRate), Double(outer.momentum))
+                    let a0 = Double(initial[i])
+                    let delta1 = ((a0 - start[0]) + (a0 - start[1])) / 2
+                    let a1 = a0 - rate * (delta1 + momentum * delta1)
+                    let carried = (0..<2).map { a1 + (end[$0] - start[$0]) }
+                    let delta2 = ((a1 - carried[0]) + (a1 - carried[1])) / 2
+                    let b2 = momentum * delta1 + delta2
+                    expected = a1 - rate * (delta2 + momentum * b2)
+                } else {
+                    let mean = (start[0] + start[1]) / 2
+                    expected = ((mean + end[0] - start[0]) + (mean + end[1] - start[1])) / 2
+                }
+                XCTAssertEqual(Double(after[0][i]), expected, accuracy: 1e-5, "parameter \(i), outer \(outer != nil)")
             }
         }
     }
