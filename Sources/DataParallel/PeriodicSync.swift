@@ -98,8 +98,8 @@ public func makeSynchronization(_ options: SyncOptions, reduction: GradientReduc
 /// a with Δ = mean m, or the mean of the sent x), and the local progress made meanwhile is carried onto them:
 /// x ← c + (x − s), s the parameters when m was taken; the next boundary's change a − x then covers the whole round.
 /// The average lags a whole round (its sum completes at the next boundary, before that one goes out); the outer
-/// optimizer a quarter round, since its momentum applied a whole round late cost epochs to an accuracy (10 against
-/// blocking's 6 on the default config at `sync_every` 32; a quarter round needed 6). A forced synchronization (epoch
+/// optimizer a quarter round, since its momentum applied a whole round late cost epochs to an accuracy (more than 9
+/// against blocking's 6 on the default config at `sync_every` 32; a quarter round needed 6). A forced synchronization (epoch
 /// end, checkpoint, stop, the end) completes the sum in flight the same way and then synchronizes blocking, so every
 /// node holds the same parameters and nothing is in flight afterwards.
 final class PeriodicSync: Synchronization, CustomStringConvertible {
