@@ -66,9 +66,10 @@ extension TrainingConfig.DistributedSection: ConfigSection {
                              + "none: the nodes average their parameters."),
         .value("sync_overlap", \.syncOverlap, default: true,
                description: "With `sync_every` > 1: a round's sum between nodes runs while local steps go on, and "
-                   + "lands a round later (the average) or a quarter round later (`outer_optimizer`) as the new common "
-                   + "parameters plus the local progress made meanwhile. Every epoch end, checkpoint and stop completes "
-                   + "it and synchronizes blocking. `false`: each round waits for its sum."),
+                   + "lands a round later (the average) or a quarter round later (`outer_optimizer`, whose change goes "
+                   + "out in bfloat16) as the new common parameters plus the local progress made meanwhile. Every epoch "
+                   + "end, checkpoint and stop completes it and synchronizes blocking. `false`: each round waits for "
+                   + "its sum, in float."),
         .value("balance", \.balance, default: false,
                description: "Each rank's share of every global batch follows its measured speed (rows per second of "
                    + "compute), set 50 steps after a start or resume and measured again every 100 steps, so a slower rank "

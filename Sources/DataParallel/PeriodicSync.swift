@@ -99,9 +99,10 @@ public func makeSynchronization(_ options: SyncOptions, reduction: GradientReduc
 /// x ← c + (x − s), s the parameters when m was taken; the next boundary's change a − x then covers the whole round.
 /// The average lags a whole round (its sum completes at the next boundary, before that one goes out); the outer
 /// optimizer a quarter round, since its momentum applied a whole round late cost epochs to an accuracy (more than 9
-/// against blocking's 6 on the default config at `sync_every` 32; a quarter round needed 6). A forced synchronization (epoch
-/// end, checkpoint, stop, the end) completes the sum in flight the same way and then synchronizes blocking, so every
-/// node holds the same parameters and nothing is in flight afterwards.
+/// against blocking's 6 on the default config at `sync_every` 32; a quarter round needed 6), and it sends its change
+/// in bfloat16 so that the sum fits in that quarter round (also 6 epochs). A forced synchronization (epoch end,
+/// checkpoint, stop, the end) completes the sum in flight the same way and then synchronizes blocking in float, so
+/// every node holds the same parameters and nothing is in flight afterwards.
 final class PeriodicSync: Synchronization, CustomStringConvertible {
     let options: SyncOptions
     let global: GradientReduction
@@ -117,6 +118,9 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
     /// With overlap: the parameters when the message in flight was taken (s), and its ring sum.
     private let roundStart: UnsafeMutableBufferPointer<Float>
     private let ring: RingSum?
+    /// The outer optimizer's overlapped change as sent: bfloat16, half the bytes (a change, not the parameters, so
+    /// rounding it to 8 significant bits moves the outer step by at most 0.4% of itself).
+    private let wire: UnsafeMutableBufferPointer<UInt16>
     /// Whether a round's sum was started and not yet applied.
     private(set) var roundInFlight = false
     /// The ring's tag on the cross-node group, apart from the gradient buckets' tags (0, 1, ...).
@@ -141,11 +145,16 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
         roundStart = .allocate(capacity: overlapCount)
         roundStart.initialize(repeating: 0)
         ring = options.overlap ? crossNode.ringSum(capacity: slice.count, tag: Self.ringTag) : nil
+        wire = .allocate(capacity: min(outerCount, overlapCount))
+        wire.initialize(repeating: 0)
         local.background = ring
         try restore(state, optimizer: optimizer, communicator: communicator)
     }
 
-    deinit { for buffer in [anchor, outerMomentum, message, roundStart] { buffer.deallocate() } }
+    deinit {
+        for buffer in [anchor, outerMomentum, message, roundStart] { buffer.deallocate() }
+        wire.deallocate()
+    }
 
     var description: String {
         "every \(options.every) steps between \(crossNode.size) nodes"
@@ -216,13 +225,16 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
     private func startRound() throws {
         let slice = global.updateRange
         let parameters = network.parameters.baseAddress! + slice.lowerBound
-        if options.outer != nil {
-            takeChange(parameters, count: slice.count)
-        } else {
-            message.baseAddress!.update(from: parameters, count: slice.count)
-        }
         roundStart.baseAddress!.update(from: parameters, count: slice.count)
-        try ring!.start(message.baseAddress!, count: slice.count, of: .float)
+        guard options.outer != nil else {
+            message.baseAddress!.update(from: parameters, count: slice.count)
+            try ring!.start(message.baseAddress!, count: slice.count, of: .float)
+            roundInFlight = true
+            return
+        }
+        takeChange(parameters, count: slice.count)
+        convertToBFloat16(message.baseAddress!, wire.baseAddress!, count: slice.count)
+        try ring!.start(wire.baseAddress!, count: slice.count, of: .bfloat16)
         roundInFlight = true
     }
 
@@ -235,6 +247,7 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
         let parameters = network.parameters.baseAddress! + slice.lowerBound
         let (start, message) = (roundStart.baseAddress!, message.baseAddress!)
         if let outer = options.outer {
+            convertFromBFloat16(wire.baseAddress!, message, count: count)
             outerStep(outer, count: count)
             let anchor = anchor.baseAddress!
             for i in 0..<count { parameters[i] = anchor[i] + (parameters[i] - start[i]) }
