@@ -24,6 +24,8 @@ extension TrainingConfig {
         var syncWarmupSteps: Int
         /// DiLoCo's outer optimizer over the nodes' mean change; nil: the nodes average their parameters.
         var outerOptimizer: OuterOptimizerOptions?
+        /// A round's sum between nodes runs during the next round's local steps.
+        var syncOverlap: Bool
         /// Each rank's share of every global batch follows its measured speed.
         public var balance: Bool
 
@@ -62,6 +64,12 @@ extension TrainingConfig.DistributedSection: ConfigSection {
                          description: "With `sync_every` > 1, DiLoCo's outer optimizer: each round's mean parameter change "
                              + "is a gradient for Nesterov momentum SGD, e.g. `{name: nesterov, lr: 0.7, momentum: 0.9}`; "
                              + "none: the nodes average their parameters."),
+        .value("sync_overlap", \.syncOverlap, default: true,
+               description: "With `sync_every` > 1: a round's sum between nodes runs while local steps go on, and "
+                   + "lands a round later (the average) or a quarter round later (`outer_optimizer`, whose change goes "
+                   + "out in bfloat16) as the new common parameters plus the local progress made meanwhile. Every epoch "
+                   + "end, checkpoint and stop completes it and synchronizes blocking. `false`: each round waits for "
+                   + "its sum, in float."),
         .value("balance", \.balance, default: false,
                description: "Each rank's share of every global batch follows its measured speed (rows per second of "
                    + "compute), set 50 steps after a start or resume and measured again every 100 steps, so a slower rank "
@@ -71,7 +79,7 @@ extension TrainingConfig.DistributedSection: ConfigSection {
     ]
     static let unread = Self(sharedMemory: true, bucketMegabytes: 0, gradientCompression: .none, powerSGDApproximationRank: 1,
                              timeoutSeconds: 1, startUpTimeoutSeconds: 1, syncEvery: 1, syncWarmupSteps: 0, outerOptimizer: nil,
-                             balance: false)
+                             syncOverlap: true, balance: false)
 
     func validate(_ section: ConfigReader.Section) throws {
         if outerOptimizer != nil && syncEvery == 1 {

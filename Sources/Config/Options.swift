@@ -28,7 +28,7 @@ extension TrainingConfig {
     /// When the nodes synchronize.
     public var syncOptions: SyncOptions {
         SyncOptions(every: distributed.syncEvery, warmupSteps: distributed.syncWarmupSteps, outer: distributed.outerOptimizer,
-                    sharedMemory: distributed.sharedMemory)
+                    sharedMemory: distributed.sharedMemory, overlap: distributed.syncOverlap)
     }
 
     /// What the training step needs, for a rank running `threads` threads.

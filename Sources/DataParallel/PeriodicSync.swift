@@ -47,17 +47,20 @@ public struct OuterOptimizerOptions: Equatable, Sendable {
 }
 
 /// When and how nodes synchronize: every `every` steps after `warmupSteps` synchronous ones, by averaging the
-/// parameters or through `outer`.
+/// parameters or through `outer`, blocking or overlapped with the next round.
 public struct SyncOptions: Equatable, Sendable {
     var every: Int
     var warmupSteps: Int
     var outer: OuterOptimizerOptions?
     /// Whether ranks sharing memory form one node (`distributed.shared_memory`).
     var sharedMemory: Bool
+    /// Whether a round's sum between nodes runs during the next round's local steps (`distributed.sync_overlap`).
+    var overlap: Bool
 
     /// Options as a config resolves them.
-    public init(every: Int, warmupSteps: Int, outer: OuterOptimizerOptions?, sharedMemory: Bool) {
+    public init(every: Int, warmupSteps: Int, outer: OuterOptimizerOptions?, sharedMemory: Bool, overlap: Bool = false) {
         (self.every, self.warmupSteps, self.outer, self.sharedMemory) = (every, warmupSteps, outer, sharedMemory)
+        self.overlap = overlap
     }
 }
 
@@ -87,6 +90,19 @@ public func makeSynchronization(_ options: SyncOptions, reduction: GradientReduc
 ///
 /// Each rank averages its `updateRange` with the same slice of every other node (the hierarchical layout of the
 /// node's shared memory), so the bytes between nodes are the parameters once per round.
+///
+/// With `overlap` (streaming DiLoCo's overlapped outer step): at a round boundary each node sends its round's
+/// message m (the change a − x from the anchor a, or for the average its parameters x) through a ring sum and trains
+/// on from the same parameters; the ring advances between layers and steps (`RingSum.test` on this thread) while
+/// local steps run. `lagSteps` later the sum completes, which gives the new common parameters c (the outer step from
+/// a with Δ = mean m, or the mean of the sent x), and the local progress made meanwhile is carried onto them:
+/// x ← c + (x − s), s the parameters when m was taken; the next boundary's change a − x then covers the whole round.
+/// The average lags a whole round (its sum completes at the next boundary, before that one goes out); the outer
+/// optimizer a quarter round, since its momentum applied a whole round late cost epochs to an accuracy (more than 9
+/// against blocking's 6 on the default config at `sync_every` 32; a quarter round needed 6), and it sends its change
+/// in bfloat16 so that the sum fits in that quarter round (also 6 epochs). A forced synchronization (epoch end,
+/// checkpoint, stop, the end) completes the sum in flight the same way and then synchronizes blocking in float, so
+/// every node holds the same parameters and nothing is in flight afterwards.
 final class PeriodicSync: Synchronization, CustomStringConvertible {
     let options: SyncOptions
     let global: GradientReduction
@@ -94,10 +110,23 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
     let network: Network
     let crossNode: Communicator
     /// The parameters after the last synchronization and the outer momentum (this rank's slice; outer only).
-    private(set) var anchor: [Float]
-    private(set) var outerMomentum: [Float]
-    /// The mean change of a round (outer only).
-    private var change: [Float]
+    /// Buffers, not arrays: a round's loops over them run at memory speed, with no checks per element.
+    let anchor: UnsafeMutableBufferPointer<Float>
+    let outerMomentum: UnsafeMutableBufferPointer<Float>
+    /// What a round sums over the nodes: the change from the anchor (outer), or the parameters (overlapped average).
+    private let message: UnsafeMutableBufferPointer<Float>
+    /// With overlap: the parameters when the message in flight was taken (s), and its ring sum.
+    private let roundStart: UnsafeMutableBufferPointer<Float>
+    private let ring: RingSum?
+    /// The outer optimizer's overlapped change as sent: bfloat16, half the bytes (a change, not the parameters, so
+    /// rounding it to 8 significant bits moves the outer step by at most 0.4% of itself).
+    private let wire: UnsafeMutableBufferPointer<UInt16>
+    /// Whether a round's sum was started and not yet applied.
+    private(set) var roundInFlight = false
+    /// The ring's tag on the cross-node group, apart from the gradient buckets' tags (0, 1, ...).
+    static let ringTag = 4096
+    /// With overlap: the steps after a round boundary at which its sum completes (1...every).
+    var lagSteps: Int { options.outer == nil ? options.every : max(1, options.every / 4) }
 
     init(_ options: SyncOptions, reduction: GradientReduction, network: Network, optimizer: Optimizer, communicator: Communicator,
          node: Communicator, crossNode: Communicator, state: [TensorRecord]) throws {
@@ -106,16 +135,32 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             ?? FloatAllreduce(network: network, communicator: node)
         local = NodeLocalReduction(inner: withinNode, node: node, crossNode: crossNode)
         let slice = reduction.updateRange, outerCount = options.outer == nil ? 0 : slice.count
-        anchor = Array(UnsafeBufferPointer(rebasing: network.parameters[slice]).prefix(outerCount))
-        outerMomentum = [Float](repeating: 0, count: outerCount)
-        change = outerMomentum
+        let overlapCount = options.overlap ? slice.count : 0
+        anchor = .allocate(capacity: outerCount)
+        _ = anchor.initialize(from: UnsafeBufferPointer(rebasing: network.parameters[slice]).prefix(outerCount))
+        outerMomentum = .allocate(capacity: outerCount)
+        outerMomentum.initialize(repeating: 0)
+        message = .allocate(capacity: max(outerCount, overlapCount))
+        message.initialize(repeating: 0)
+        roundStart = .allocate(capacity: overlapCount)
+        roundStart.initialize(repeating: 0)
+        ring = options.overlap ? crossNode.ringSum(capacity: slice.count, tag: Self.ringTag) : nil
+        wire = .allocate(capacity: min(outerCount, overlapCount))
+        wire.initialize(repeating: 0)
+        local.background = ring
         try restore(state, optimizer: optimizer, communicator: communicator)
+    }
+
+    deinit {
+        for buffer in [anchor, outerMomentum, message, roundStart] { buffer.deallocate() }
+        wire.deallocate()
     }
 
     var description: String {
         "every \(options.every) steps between \(crossNode.size) nodes"
             + (options.warmupSteps > 0 ? " after \(options.warmupSteps) synchronous steps" : "")
             + (options.outer.map { ", outer Nesterov (lr \($0.learningRate), momentum \($0.momentum))" } ?? ", parameter average")
+            + (options.overlap ? ", overlapped with the next \(lagSteps) local steps" : "")
     }
 
     func reduction(forStep step: Int) -> GradientReduction {
@@ -131,11 +176,18 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             if done == options.warmupSteps || force { copySliceToAnchor() }
             return
         }
-        guard force || (done - options.warmupSteps) % options.every == 0 else { return }
-        try synchronize()
+        let due = (done - options.warmupSteps) % options.every == 0
+        guard options.overlap else {
+            if force || due { try synchronize() }
+            return
+        }
+        if roundInFlight { try ring!.test() }
+        let lagged = (done - options.warmupSteps) % options.every == lagSteps % options.every
+        if force || due || lagged { try completeRound() }
+        if force { try synchronize() } else if due { try startRound() }
     }
 
-    /// The nodes' mean parameters, or the outer step from the mean change, on every node.
+    /// The nodes' mean parameters, or the outer step from the mean change, on every node (blocking).
     func synchronize() throws {
         let slice = global.updateRange, nodes = Float(crossNode.size)
         let parameters = network.parameters.baseAddress! + slice.lowerBound
@@ -145,15 +197,63 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             try global.publish()
             return
         }
-        // Δ = mean(anchor − local); b = μ·b + Δ; anchor −= lr·(Δ + μ·b); every node continues from the anchor.
-        for i in 0..<slice.count { change[i] = anchor[i] - parameters[i] }
-        try change.withUnsafeMutableBufferPointer { try crossNode.allreduceSum($0) }
-        let momentum = outer.momentum, rate = outer.learningRate
-        for i in 0..<slice.count {
-            let delta = change[i] / nodes
+        takeChange(parameters, count: slice.count)
+        try crossNode.allreduceSum(message)
+        outerStep(outer, count: slice.count)
+        parameters.update(from: anchor.baseAddress!, count: slice.count)
+        try global.publish()
+    }
+
+    /// m = a − x, the change of this node since the anchor (outer only).
+    private func takeChange(_ parameters: UnsafeMutablePointer<Float>, count: Int) {
+        let (anchor, message) = (anchor.baseAddress!, message.baseAddress!)
+        for i in 0..<count { message[i] = anchor[i] - parameters[i] }
+    }
+
+    /// Δ = m / nodes (the sum of the changes in `message`); b = μ·b + Δ; a −= lr·(Δ + μ·b) (PyTorch's Nesterov SGD).
+    private func outerStep(_ outer: OuterOptimizerOptions, count: Int) {
+        let (anchor, message, outerMomentum) = (anchor.baseAddress!, message.baseAddress!, outerMomentum.baseAddress!)
+        let momentum = outer.momentum, rate = outer.learningRate, nodes = Float(crossNode.size)
+        for i in 0..<count {
+            let delta = message[i] / nodes
             outerMomentum[i] = momentum * outerMomentum[i] + delta
             anchor[i] -= rate * (delta + momentum * outerMomentum[i])
-            parameters[i] = anchor[i]
+        }
+    }
+
+    /// Overlap: this node's message of the round that ends now goes out; training goes on from the same parameters (s).
+    private func startRound() throws {
+        let slice = global.updateRange
+        let parameters = network.parameters.baseAddress! + slice.lowerBound
+        roundStart.baseAddress!.update(from: parameters, count: slice.count)
+        guard options.outer != nil else {
+            message.baseAddress!.update(from: parameters, count: slice.count)
+            try ring!.start(message.baseAddress!, count: slice.count, of: .float)
+            roundInFlight = true
+            return
+        }
+        takeChange(parameters, count: slice.count)
+        convertToBFloat16(message.baseAddress!, wire.baseAddress!, count: slice.count)
+        try ring!.start(wire.baseAddress!, count: slice.count, of: .bfloat16)
+        roundInFlight = true
+    }
+
+    /// Overlap: waits for the round in flight (if any), then x ← c + (x − s) with c the new common parameters.
+    private func completeRound() throws {
+        guard roundInFlight else { return }
+        try ring!.wait()
+        roundInFlight = false
+        let slice = global.updateRange, count = slice.count
+        let parameters = network.parameters.baseAddress! + slice.lowerBound
+        let (start, message) = (roundStart.baseAddress!, message.baseAddress!)
+        if let outer = options.outer {
+            convertFromBFloat16(wire.baseAddress!, message, count: count)
+            outerStep(outer, count: count)
+            let anchor = anchor.baseAddress!
+            for i in 0..<count { parameters[i] = anchor[i] + (parameters[i] - start[i]) }
+        } else {
+            let share = 1 / Float(crossNode.size)
+            for i in 0..<count { parameters[i] = message[i] * share + (parameters[i] - start[i]) }
         }
         try global.publish()
     }
@@ -164,9 +264,10 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
         for i in 0..<slice.count { anchor[i] = network.parameters[slice.lowerBound + i] }
     }
 
-    // Checkpoints are synchronization points, so the parameters are the anchor then; what else is kept: every node's
-    // optimizer state (they differ), and the outer momentum.
+    // Checkpoints are synchronization points, so the parameters are the anchor then and no round is in flight; what
+    // else is kept: every node's optimizer state (they differ), and the outer momentum.
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {
+        precondition(!roundInFlight, "PeriodicSync: a checkpoint with a round in flight")
         var records = try global.checkpointState(optimizer: optimizer)
         let isRoot = crossNode.rank == 0 && local.node.rank == 0
         try optimizer.withMutableState { first, second, _ in
@@ -182,7 +283,7 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             }
         }
         if options.outer != nil {
-            records += try gatherSlices([("sync.anchor", anchor), ("sync.outer_momentum", outerMomentum)], isRoot: isRoot)
+            records += try gatherSlices([("sync.anchor", Array(anchor)), ("sync.outer_momentum", Array(outerMomentum))], isRoot: isRoot)
         }
         return records
     }
@@ -230,18 +331,22 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             var values = state.first { $0.name == name }?.values ?? []
             if values.count != network.parameterCount { values = Array(network.parameters) }
             try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
-            let part = Array(values[slice])
-            if keep { anchor = part } else { outerMomentum = part }
+            _ = (keep ? anchor : outerMomentum).update(fromContentsOf: values[slice])
         }
     }
 }
 
 /// A node's share of each global batch, reduced within the node only: the local steps of periodic synchronization.
-/// The gradient is the mean over the node's rows.
-final class NodeLocalReduction: GradientReduction {
+/// The gradient is the mean over the node's rows. While `background` (an overlapped round's sum between nodes) is in
+/// flight, back-propagation advances it after each layer.
+final class NodeLocalReduction: GradientReduction, BackwardListener {
     let inner: GradientReduction
     let node: Communicator
     let crossNode: Communicator
+    /// The ring sum of an overlapped round, advanced between layers while it is in flight.
+    var background: RingSum?
+    /// The first error of advancing it inside back-propagation (which cannot throw), thrown by `finish`.
+    private var failure: Error?
 
     init(inner: GradientReduction, node: Communicator, crossNode: Communicator) {
         (self.inner, self.node, self.crossNode) = (inner, node, crossNode)
@@ -263,8 +368,34 @@ final class NodeLocalReduction: GradientReduction {
         chunkRange(0, of: node.size, total: chunkRange(0, of: crossNode.size, total: batchSize).count).count
     }
 
-    func backward(_ pass: BackwardPass) -> Bool { inner.backward(pass) }
-    func finish() throws { try inner.finish() }
+    // The plain allreduce within a node listens to no layer, so back-propagation can report each layer here (the same
+    // gradients as without a listener); a shared-memory node's reduction listens itself, and the ring advances after.
+    func backward(_ pass: BackwardPass) -> Bool {
+        guard let background, background.inFlight, inner is FloatAllreduce else {
+            let summable = inner.backward(pass)
+            advanceBackground()
+            return summable
+        }
+        pass.run(0..<pass.rows, listener: self)
+        return true
+    }
+
+    func parameterGradientsReady(of network: Network, layer index: Int) { advanceBackground() }
+
+    private func advanceBackground() {
+        guard failure == nil, let background, background.inFlight else { return }
+        do { try background.test() } catch { failure = error }
+    }
+
+    func finish() throws {
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+        try inner.finish()
+        if let background, background.inFlight { try background.test() }
+    }
+
     var reducedGradients: UnsafeMutablePointer<Float> { inner.reducedGradients }
     func gradientNorm(threads: Int) throws -> Double { try inner.gradientNorm(threads: threads) }
     var updateRange: Range<Int> { inner.updateRange }
