@@ -105,3 +105,32 @@ struct ArrivalLedger: Equatable {
     /// The collective before `sequence`; collectives count from 1, and 0 (no notice yet) never counts.
     private func oneBefore(_ sequence: Int64) -> Int64 { max(1, sequence - 1) }
 }
+
+/// The time a waiting rank was not run: gaps between two clock readings of its wait far longer than the nap between
+/// them (a CPU quota, other processes on its core, a stop signal), not time spent waiting.
+struct HeldTime: Equatable {
+    /// A gap longer than its nap by this much is time the rank was not run.
+    static let slackNanoseconds: UInt64 = 500_000
+    /// Every such gap, less its nap, added up.
+    private(set) var totalNanoseconds: UInt64 = 0
+    /// The longest of them.
+    private(set) var longestNanoseconds: UInt64 = 0
+    private var previous: UInt64 = 0
+
+    var totalSeconds: Double { Double(totalNanoseconds) * 1e-9 }
+
+    /// Takes in a clock reading `now` (ns) that came after a nap of `afterNapMicroseconds` (0 while spinning).
+    mutating func read(_ now: UInt64, afterNapMicroseconds nap: UInt32) {
+        defer { previous = now }
+        let napped = UInt64(nap) * 1000
+        guard previous > 0, now > previous + napped + Self.slackNanoseconds else { return }
+        let gap = now - previous - napped
+        totalNanoseconds += gap
+        longestNanoseconds = max(longestNanoseconds, gap)
+    }
+
+    /// Whether the rank was stopped for half of `timeoutSeconds` at a stretch: then it is the one that stalled. One
+    /// stretch, not the sum: on a loaded machine many naps end milliseconds late, and in a long wait of a rank that
+    /// was never stopped those add up to seconds.
+    func stoppedItself(timeoutSeconds: Double) -> Bool { Double(longestNanoseconds) * 1e-9 >= timeoutSeconds / 2 }
+}
