@@ -113,10 +113,12 @@ final class MPIDeadline {
         // little longer for the reporter's abort to end it, and reports the stall itself if none came.
         if reporting ? waited >= timeoutSeconds || ledger.deadlinePassedElsewhere(at: sequence)
                      : waited >= timeoutSeconds + 2 + 2 * grace {
-            let stalled = CollectiveStalled(ranks: heldItself ? [] : ledger.missing(at: sequence), activity: activity,
-                                            timeoutSeconds: timeoutSeconds)
-            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it.
-            if stalled.ranks.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
+            let missing = ledger.missing(at: sequence)
+            let stalled = CollectiveStalled(ranks: heldItself ? [] : missing, activity: activity, timeoutSeconds: timeoutSeconds)
+            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it. Also
+            // when this rank was stopped meanwhile and names itself: its MPI_Abort then returns through that daemon,
+            // which would be left waiting for a launcher it cannot reach.
+            if missing.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
             stall = stalled
             throw stalled
         }
