@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PLEXUS_CHAOS_RUNS=${PLEXUS_CHAOS_RUNS:-5} PLEXUS_CHAOS_FAULTS=${PLEXUS_CHAOS_FAULTS:-7}
+# A stall after 5 s: over 35 faults on a shared machine, 3 s (the suite's) also catches a rank that was only slow.
+export PLEXUS_CHAOS_TIMEOUT=${PLEXUS_CHAOS_TIMEOUT:-5}
 if [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then export PLEXUS_CHAOS_SLOW=${PLEXUS_CHAOS_SLOW:-1}; fi
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then export PLEXUS_CHAOS_HOSTS=${PLEXUS_CHAOS_HOSTS:-1}; fi
 exec bash Tests/scripts/chaos.sh

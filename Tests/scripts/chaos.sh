@@ -18,6 +18,8 @@
 #                          host 1 is set down, its processes alive, until the restart it causes; by then every process
 #                          behind the cut must have ended by itself, and the restart runs on the hosts that answer
 #                          (bench/chaos.sh sets it)
+#   PLEXUS_CHAOS_TIMEOUT=5 distributed.timeout_seconds (3): longer on a loaded machine, where a checkpoint or a step
+#                          can keep a rank away for 3 s without any fault, and the job restarts for it
 #   PLEXUS_CHAOS_KINDS="CUT STOP"   only these kinds of fault (of those the settings above allow), e.g. to replay one
 set -euo pipefail
 name=chaos
@@ -50,7 +52,8 @@ chaos_cleanup() {
     cleanup_scratch
 }
 trap chaos_cleanup EXIT
-# 60 steps per epoch; checkpoints every 30 steps and every 0.5 s; a stall is declared after 3 s.
+# 60 steps per epoch; checkpoints every 30 steps and every 0.5 s; a stall is declared after 3 s (PLEXUS_CHAOS_TIMEOUT).
+stall_timeout=${PLEXUS_CHAOS_TIMEOUT:-3}
 cat > "$tmp/config.yaml" <<YAML
 seed: 9
 data: {train: $PLEXUS_FASHION_MNIST/train, train_limit: 6000}
@@ -59,7 +62,7 @@ optimizer: {name: adamw, lr: 0.002}
 schedule: {name: cosine, warmup_steps: 50}
 training: {epochs: $epochs, batch_size: 100, threads: 1, deterministic: true}
 checkpoint: {every_steps: 30, every_seconds: 0.5, keep: 2}
-distributed: {timeout_seconds: 3, startup_timeout_seconds: 20}
+distributed: {timeout_seconds: $stall_timeout, startup_timeout_seconds: 20}
 YAML
 export PLEXUS_SKIP_BUILD=1 PLEXUS_SKIP_PACKAGES=1 PLEXUS_BINARY="$binary" PLEXUS_RANKS=$ranks
 
