@@ -63,6 +63,9 @@ final class MPIDeadline {
         var held = HeldTime()
         var nap: UInt32 = 0
         var wait = SlowWait()
+        // A slow wait is also watched from the watchdog's thread, for a call inside it that never returns.
+        var watched = false
+        defer { if watched { BlockingCallWatchdog.shared.endWaitWatch() } }
         while true {
             if try progress() { break }
             polls &+= 1
@@ -72,10 +75,19 @@ final class MPIDeadline {
             if start == 0 { start = now }
             held.read(now, afterNapMicroseconds: nap)
             let waited = Double(now - start) * 1e-9
-            if waited >= 0.01 { try watch(&wait, waited: waited, held: held) }
+            if waited >= 0.01 {
+                if !watched {
+                    watched = true
+                    let grace = CollectiveTimeout.grace(timeout: timeoutSeconds)
+                    BlockingCallWatchdog.shared.watchWait("the wait of \(call)", rank: rank, seconds: timeoutSeconds + 3 + 2 * grace)
+                }
+                try watch(&wait, waited: waited, held: held)
+            }
             guard waited >= Self.spinSeconds else { continue }
             nap = min(Self.napMicroseconds.upperBound, max(Self.napMicroseconds.lowerBound, nap * 2))
+            let beforeNap = DispatchTime.now().uptimeNanoseconds
             usleep(nap)
+            held.slept(DispatchTime.now().uptimeNanoseconds - beforeNap, napMicroseconds: nap)
         }
         guard start != 0 else { return }
         let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9

@@ -111,10 +111,11 @@ struct ArrivalLedger: Equatable {
 struct HeldTime: Equatable {
     /// A gap longer than its nap by this much is time the rank was not run.
     static let slackNanoseconds: UInt64 = 500_000
-    /// Every such gap, less its nap, added up.
+    /// Every such gap between two readings, less its nap, added up.
     private(set) var totalNanoseconds: UInt64 = 0
-    /// The longest of them.
-    private(set) var longestNanoseconds: UInt64 = 0
+    /// The longest nap overrun: a stretch the rank was not run although it only slept. A gap that spans an MPI call
+    /// is not one: the call may itself block (a connection to a host whose link is down).
+    private(set) var longestNapOverrunNanoseconds: UInt64 = 0
     private var previous: UInt64 = 0
 
     var totalSeconds: Double { Double(totalNanoseconds) * 1e-9 }
@@ -124,13 +125,20 @@ struct HeldTime: Equatable {
         defer { previous = now }
         let napped = UInt64(nap) * 1000
         guard previous > 0, now > previous + napped + Self.slackNanoseconds else { return }
-        let gap = now - previous - napped
-        totalNanoseconds += gap
-        longestNanoseconds = max(longestNanoseconds, gap)
+        totalNanoseconds += now - previous - napped
+    }
+
+    /// Takes in one nap of `napMicroseconds` that took `elapsedNanoseconds`.
+    mutating func slept(_ elapsedNanoseconds: UInt64, napMicroseconds nap: UInt32) {
+        let napped = UInt64(nap) * 1000
+        guard elapsedNanoseconds > napped + Self.slackNanoseconds else { return }
+        longestNapOverrunNanoseconds = max(longestNapOverrunNanoseconds, elapsedNanoseconds - napped)
     }
 
     /// Whether the rank was stopped for half of `timeoutSeconds` at a stretch: then it is the one that stalled. One
     /// stretch, not the sum: on a loaded machine many naps end milliseconds late, and in a long wait of a rank that
     /// was never stopped those add up to seconds.
-    func stoppedItself(timeoutSeconds: Double) -> Bool { Double(longestNanoseconds) * 1e-9 >= timeoutSeconds / 2 }
+    func stoppedItself(timeoutSeconds: Double) -> Bool {
+        Double(longestNapOverrunNanoseconds) * 1e-9 >= timeoutSeconds / 2
+    }
 }

@@ -156,7 +156,10 @@ for r in $(seq "$runs"); do
         [ "$hosts" = 1 ] && live=$(job_ranks "$run" | wc -l)
         victim=$((RANDOM % live))
         # A cut never falls on rank 0's host, host 1: the launcher runs there.
-        [ "${kinds[$i]}" = CUT ] && victim=$((1 + RANDOM % (live - 1)))
+        if [ "${kinds[$i]}" = CUT ]; then
+            [ "$live" -ge 2 ] || fail "run $r: $live rank(s) running at fault $((i + 1)), none off host 1 to cut"
+            victim=$((1 + RANDOM % (live - 1)))
+        fi
         pid=$(rank_pid "$run" "$victim") || fail "run $r: rank $victim not running at fault $((i + 1)) (the run ended too soon? PLEXUS_CHAOS_EPOCHS)"
         before=$(restart_count "$run")
         injected=$((injected + 1))
