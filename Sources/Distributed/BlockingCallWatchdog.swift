@@ -20,6 +20,9 @@ final class BlockingCallWatchdog: @unchecked Sendable {
         var number: Int
         /// Set for MPI_Abort: past the deadline this process ends with this status, without MPI.
         var abortStatus: Int32?
+        /// Set for a collective's wait: a call inside it that does not return most likely reaches a host it is cut off
+        /// from, so this host's launcher daemon is ended too.
+        var cutOff = false
     }
 
     private let condition = NSCondition()
@@ -46,6 +49,17 @@ final class BlockingCallWatchdog: @unchecked Sendable {
         arm(Watch(call: "MPI_Abort", rank: launcherRank(), seconds: seconds, deadline: Date(timeIntervalSinceNow: seconds),
                   number: 0, abortStatus: status))
     }
+
+    /// Watches a collective's wait that has grown slow: if the main thread is still inside it `seconds` later, stuck
+    /// in an MPI call (toward a host whose link is down) that never returns to its own deadline, the job ends, and
+    /// this host's launcher daemon with it.
+    func watchWait(_ call: String, rank: Int, seconds: Double) {
+        arm(Watch(call: call, rank: rank, seconds: seconds, deadline: Date(timeIntervalSinceNow: seconds), number: 0,
+                  cutOff: true))
+    }
+
+    /// The watched wait ended (or threw).
+    func endWaitWatch() { disarm() }
 
     private func arm(_ next: Watch) {
         condition.lock()
@@ -87,6 +101,7 @@ final class BlockingCallWatchdog: @unchecked Sendable {
     private func expire(_ watch: Watch) -> Never {
         let who = watch.rank.map { "rank \($0)" } ?? launcherRank().map { "rank \($0)" } ?? "a rank"
         guard let status = watch.abortStatus else {
+            if watch.cutOff { peersSilent = true }
             Diagnostics.error("\(who): \(watch.call) did not return within \(secondsText(watch.seconds)) (a rank stopped, "
                               + "or its host unreachable); stopping the job")
             MPICommunicator.abort(status: 1)

@@ -17,8 +17,6 @@ final class MPIDeadline {
     /// Seconds waited in `complete` so far (from the first clock reading of each wait, a few polls in), without the
     /// time this rank was held off its CPU meanwhile.
     private(set) var waitedSeconds = 0.0
-    /// A gap between two clock readings of a wait longer than its nap by this much is time the rank was not run.
-    static let heldNanoseconds: UInt64 = 500_000
     /// Collectives started so far: the same count on every rank, so it names one collective across ranks.
     private var sequence: Int64 = 0
     private var ledger: ArrivalLedger
@@ -61,9 +59,13 @@ final class MPIDeadline {
         if let stall { throw stall }
         sequence += 1
         var polls = 0
-        var start: UInt64 = 0, previous: UInt64 = 0, held: UInt64 = 0
+        var start: UInt64 = 0
+        var held = HeldTime()
         var nap: UInt32 = 0
         var wait = SlowWait()
+        // A slow wait is also watched from the watchdog's thread, for a call inside it that never returns.
+        var watched = false
+        defer { if watched { BlockingCallWatchdog.shared.endWaitWatch() } }
         while true {
             if try progress() { break }
             polls &+= 1
@@ -71,31 +73,37 @@ final class MPIDeadline {
             guard nap > 0 || polls & 15 == 0 else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
             if start == 0 { start = now }
-            // A gap far longer than the nap: this rank was held off its CPU (a quota, another process), not waiting.
-            let expected = previous + UInt64(nap) * 1000 + Self.heldNanoseconds
-            if previous > 0 && now > expected { held += now - expected + Self.heldNanoseconds }
-            previous = now
+            held.read(now, afterNapMicroseconds: nap)
             let waited = Double(now - start) * 1e-9
-            if waited >= 0.01 { try watch(&wait, waited: waited, heldSeconds: Double(held) * 1e-9) }
+            if waited >= 0.01 {
+                if !watched {
+                    watched = true
+                    let grace = CollectiveTimeout.grace(timeout: timeoutSeconds)
+                    BlockingCallWatchdog.shared.watchWait("the wait of \(call)", rank: rank, seconds: timeoutSeconds + 3 + 2 * grace)
+                }
+                try watch(&wait, waited: waited, held: held)
+            }
             guard waited >= Self.spinSeconds else { continue }
             nap = min(Self.napMicroseconds.upperBound, max(Self.napMicroseconds.lowerBound, nap * 2))
+            let beforeNap = DispatchTime.now().uptimeNanoseconds
             usleep(nap)
+            held.slept(DispatchTime.now().uptimeNanoseconds - beforeNap, napMicroseconds: nap)
         }
         guard start != 0 else { return }
         let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        waitedSeconds += max(0, waited - Double(held) * 1e-9)
+        waitedSeconds += max(0, waited - held.totalSeconds)
         if let ranks = wait.warnedAbout {
             warn("\(rankList(ranks)) arrived \(activity) after \(String(format: "%.1f", waited)) s; continuing")
         }
     }
 
-    /// One look at a slow wait: notices in and out, the warning, the stall. `heldSeconds` of the wait this rank was
-    /// not run (stopped, or held off its CPU).
-    private func watch(_ wait: inout SlowWait, waited: Double, heldSeconds: Double) throws {
+    /// One look at a slow wait: notices in and out, the warning, the stall. `held`: the time of the wait this rank
+    /// was not run (stopped, or held off its CPU).
+    private func watch(_ wait: inout SlowWait, waited: Double, held: HeldTime) throws {
         let heard = try receiveNotices()
-        // Held for half the timeout or more (SIGSTOP, then resumed): this rank is the one that stalled, whatever the
+        // Stopped for half the timeout or more (SIGSTOP, then resumed): this rank is the one that stalled, whatever the
         // notices it has had time to take in say.
-        let heldItself = heldSeconds >= timeoutSeconds / 2
+        let heldItself = held.stoppedItself(timeoutSeconds: timeoutSeconds)
         let grace = CollectiveTimeout.grace(timeout: timeoutSeconds)
         // Answer another rank's notice at once, so its warning can tell this rank arrived.
         if !wait.announced && (waited >= timeoutSeconds / 2 || heard) {
@@ -117,10 +125,12 @@ final class MPIDeadline {
         // little longer for the reporter's abort to end it, and reports the stall itself if none came.
         if reporting ? waited >= timeoutSeconds || ledger.deadlinePassedElsewhere(at: sequence)
                      : waited >= timeoutSeconds + 2 + 2 * grace {
-            let stalled = CollectiveStalled(ranks: heldItself ? [] : ledger.missing(at: sequence), activity: activity,
-                                            timeoutSeconds: timeoutSeconds)
-            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it.
-            if stalled.ranks.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
+            let missing = ledger.missing(at: sequence)
+            let stalled = CollectiveStalled(ranks: heldItself ? [] : missing, activity: activity, timeoutSeconds: timeoutSeconds)
+            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it. Also
+            // when this rank was stopped meanwhile and names itself: its MPI_Abort then returns through that daemon,
+            // which would be left waiting for a launcher it cannot reach.
+            if missing.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
             stall = stalled
             throw stalled
         }

@@ -105,3 +105,40 @@ struct ArrivalLedger: Equatable {
     /// The collective before `sequence`; collectives count from 1, and 0 (no notice yet) never counts.
     private func oneBefore(_ sequence: Int64) -> Int64 { max(1, sequence - 1) }
 }
+
+/// The time a waiting rank was not run: gaps between two clock readings of its wait far longer than the nap between
+/// them (a CPU quota, other processes on its core, a stop signal), not time spent waiting.
+struct HeldTime: Equatable {
+    /// A gap longer than its nap by this much is time the rank was not run.
+    static let slackNanoseconds: UInt64 = 500_000
+    /// Every such gap between two readings, less its nap, added up.
+    private(set) var totalNanoseconds: UInt64 = 0
+    /// The longest nap overrun: a stretch the rank was not run although it only slept. A gap that spans an MPI call
+    /// is not one: the call may itself block (a connection to a host whose link is down).
+    private(set) var longestNapOverrunNanoseconds: UInt64 = 0
+    private var previous: UInt64 = 0
+
+    var totalSeconds: Double { Double(totalNanoseconds) * 1e-9 }
+
+    /// Takes in a clock reading `now` (ns) that came after a nap of `afterNapMicroseconds` (0 while spinning).
+    mutating func read(_ now: UInt64, afterNapMicroseconds nap: UInt32) {
+        defer { previous = now }
+        let napped = UInt64(nap) * 1000
+        guard previous > 0, now > previous + napped + Self.slackNanoseconds else { return }
+        totalNanoseconds += now - previous - napped
+    }
+
+    /// Takes in one nap of `napMicroseconds` that took `elapsedNanoseconds`.
+    mutating func slept(_ elapsedNanoseconds: UInt64, napMicroseconds nap: UInt32) {
+        let napped = UInt64(nap) * 1000
+        guard elapsedNanoseconds > napped + Self.slackNanoseconds else { return }
+        longestNapOverrunNanoseconds = max(longestNapOverrunNanoseconds, elapsedNanoseconds - napped)
+    }
+
+    /// Whether the rank was stopped for half of `timeoutSeconds` at a stretch: then it is the one that stalled. One
+    /// stretch, not the sum: on a loaded machine many naps end milliseconds late, and in a long wait of a rank that
+    /// was never stopped those add up to seconds.
+    func stoppedItself(timeoutSeconds: Double) -> Bool {
+        Double(longestNapOverrunNanoseconds) * 1e-9 >= timeoutSeconds / 2
+    }
+}

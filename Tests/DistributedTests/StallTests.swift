@@ -64,4 +64,46 @@ final class StallTests: XCTestCase {
         XCTAssertEqual(several.rankInvolved, 1)
         XCTAssertEqual(Activity.startUp.description, "at start-up")
     }
+
+    func testManyLateNapsAreNoStopButOneLongNapIs() {
+        // A loaded machine: 100 µs naps that each end 4 ms late, 730 of them in a 3 s wait. Together they are most of
+        // the wait, yet the rank was never stopped: it must not name itself.
+        var held = HeldTime()
+        var now: UInt64 = 1_000_000
+        held.read(now, afterNapMicroseconds: 0)
+        for _ in 0..<730 {
+            held.slept(4_100_000, napMicroseconds: 100)
+            now += 4_100_000
+            held.read(now, afterNapMicroseconds: 100)
+        }
+        XCTAssertEqual(held.totalSeconds, 730 * 0.004, accuracy: 1e-9)
+        XCTAssertFalse(held.stoppedItself(timeoutSeconds: 3))
+        // Stopped for 1.6 s in one nap, then resumed: half the timeout at a stretch, so it is the one stalled.
+        held.slept(1_600_100_000, napMicroseconds: 100)
+        XCTAssertTrue(held.stoppedItself(timeoutSeconds: 3))
+        XCTAssertFalse(held.stoppedItself(timeoutSeconds: 4))
+    }
+
+    func testALongMPICallIsNoStop() {
+        // 2 s between two readings with no nap in between: an MPI call that blocked (a connection to a cut-off host).
+        // It counts as time not waiting, but the rank was running: it must not name itself.
+        var held = HeldTime()
+        held.read(1_000_000, afterNapMicroseconds: 0)
+        held.read(2_001_000_000, afterNapMicroseconds: 0)
+        XCTAssertEqual(held.totalSeconds, 2, accuracy: 1e-9)
+        XCTAssertFalse(held.stoppedItself(timeoutSeconds: 3))
+    }
+
+    func testAGapWithinTheSlackOfItsNapIsNotHeld() {
+        var held = HeldTime()
+        held.read(10_000_000, afterNapMicroseconds: 0)
+        held.slept(500_000, napMicroseconds: 100)
+        held.read(10_000_000 + 100_000 + 400_000, afterNapMicroseconds: 100)
+        XCTAssertEqual(held.totalSeconds, 0)
+        XCTAssertFalse(held.stoppedItself(timeoutSeconds: 0.001))
+        // The first reading of a wait has nothing before it.
+        var first = HeldTime()
+        first.read(5_000_000_000, afterNapMicroseconds: 100)
+        XCTAssertEqual(first.totalSeconds, 0)
+    }
 }
