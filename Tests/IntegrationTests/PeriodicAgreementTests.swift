@@ -2,6 +2,7 @@
 @testable import Distributed
 import Config
 import Foundation
+import Kernels
 import NeuralNet
 import Support
 @testable import Training
