@@ -57,7 +57,7 @@ public struct StepOptions: Sendable {
 /// calls, not a branch in it.
 /// The step allocates nothing: its buffers are sized once for this rank's largest share of a batch.
 public final class TrainingStep {
-    /// What one step reports back to the loop (identical on every rank).
+    /// What one step reports back to the loop (identical on every rank, but for `lossSum` between rounds).
     public struct Outcome {
         /// Sum of the per-sample losses of the global batch; between rounds of periodic synchronization, when the
         /// ranks agree within their node only, the node's rows' sum scaled to the global batch (its mean loss × rows).
