@@ -137,7 +137,7 @@ enum StepBenchmark {
             if index == warmupSteps { observer.timer.reset() }
             if index > 0 && index % stepsPerEpoch == 0 { order = setup.epochOrder(index / stepsPerEpoch) }
             if let divergence = try step.run(batchIndex: index % stepsPerEpoch, of: order, step: index).divergence {
-                throw TrainingDiverged(step: index + 1, epoch: index / stepsPerEpoch + 1, loss: divergence.loss,
+                throw TrainingDiverged(step: divergence.step + 1, epoch: index / stepsPerEpoch + 1, loss: divergence.loss,
                                        fixedPointOverflow: divergence.fixedPointOverflow, lastCheckpoint: nil)
             }
         }

@@ -16,6 +16,11 @@ public protocol Synchronization: AnyObject {
     func afterStep(_ step: Int, force: Bool) throws
     /// Before a checkpoint (every rank calls it): the reduction's state and what synchronizing keeps, on rank 0.
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord]
+    /// The node's ranks, which agree after the steps between rounds (nil: every step's agreement is over all ranks).
+    var nodeAgreement: Communicator? { get }
+    /// Whether step `step`'s agreement is over all ranks: every step, or with rounds at a round and at a synchronization
+    /// `force`d by the loop (every rank calls it with the same values).
+    func agreesAcrossNodes(afterStep step: Int, force: Bool) -> Bool
 }
 
 /// Today's data parallelism: every step reduces the gradients over all ranks.
@@ -28,6 +33,8 @@ public final class EveryStepSync: Synchronization {
     public func reduction(forStep step: Int) -> GradientReduction { reduction }
     public func afterStep(_ step: Int, force: Bool) throws {}
     public func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { try reduction.checkpointState(optimizer: optimizer) }
+    public var nodeAgreement: Communicator? { nil }
+    public func agreesAcrossNodes(afterStep step: Int, force: Bool) -> Bool { true }
 }
 
 /// DiLoCo's outer optimizer: SGD with Nesterov momentum over the nodes' mean parameter change (PyTorch's rule,
@@ -167,6 +174,15 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
         let synchronous = step < options.warmupSteps
         local.acrossNodes(synchronous)
         return synchronous ? global : local
+    }
+
+    var nodeAgreement: Communicator? { local.node }
+
+    // Between rounds nothing crosses the nodes but an overlapped round's sum: a world agreement would cost a round
+    // trip per step, queued behind that sum's bytes. The synchronous steps agree over all ranks, as they reduce.
+    func agreesAcrossNodes(afterStep step: Int, force: Bool) -> Bool {
+        let done = step + 1
+        return force || done <= options.warmupSteps || (done - options.warmupSteps) % options.every == 0
     }
 
     func afterStep(_ step: Int, force: Bool) throws {

@@ -36,8 +36,12 @@ public final class RankPace {
     private var stepSeconds: [Double]
     private var recorded = 0
     private var stepStart: UInt64 = 0
-    /// This rank's compute time in the current step.
+    /// When the first step since the last `record` began (nil before it).
+    private var roundStart: UInt64?
+    /// This rank's compute time in the steps since the last `record` (one step when every step agrees).
     private(set) var localComputeSeconds = 0.0
+    /// The steps `localComputeSeconds` sums.
+    private var pendingSteps = 0
     private var lastNotice: UInt64?
 
     /// A pace of `size` ranks, this one `rank`, on hosts `hosts`.
@@ -69,17 +73,25 @@ public final class RankPace {
     }
 
     /// The step has started on this rank.
-    func stepBegan() { stepStart = DispatchTime.now().uptimeNanoseconds }
+    func stepBegan() {
+        stepStart = DispatchTime.now().uptimeNanoseconds
+        if roundStart == nil { roundStart = stepStart }
+    }
 
     /// This rank has computed its gradients and arrives at the reduction.
-    func computeEnded() { localComputeSeconds = Self.seconds(since: stepStart) }
+    func computeEnded() {
+        localComputeSeconds += Self.seconds(since: stepStart)
+        pendingSteps += 1
+    }
 
-    /// After the agreement: every rank's compute time of this step (`times`, one per rank); rank 0 judges them every
-    /// tenth step once a window is full.
+    /// After an agreement over all ranks: every rank's compute time of the steps since the last one (`times`, one
+    /// per rank), recorded as their mean step; rank 0 judges them every tenth record once a window is full. Between
+    /// rounds of periodic synchronization a record is a round.
     func record(_ times: UnsafeBufferPointer<Double>) {
-        let slot = recorded % Self.window
-        for index in 0..<size { computeSeconds[slot * size + index] = times[index] }
-        stepSeconds[slot] = Self.seconds(since: stepStart)
+        let slot = recorded % Self.window, steps = Double(max(1, pendingSteps))
+        for index in 0..<size { computeSeconds[slot * size + index] = times[index] / steps }
+        stepSeconds[slot] = Self.seconds(since: roundStart ?? stepStart) / steps
+        (localComputeSeconds, pendingSteps, roundStart) = (0, 0, nil)
         recorded += 1
         guard rank == 0, recorded >= Self.window, recorded % 10 == 0, let figures, figures.ratio > Self.threshold else { return }
         let now = DispatchTime.now().uptimeNanoseconds

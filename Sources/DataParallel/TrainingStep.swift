@@ -57,10 +57,15 @@ public struct StepOptions: Sendable {
 /// calls, not a branch in it.
 /// The step allocates nothing: its buffers are sized once for this rank's largest share of a batch.
 public final class TrainingStep {
-    /// What one step reports back to the loop (identical on every rank).
+    /// What one step reports back to the loop (identical on every rank, but for `lossSum` between rounds).
     public struct Outcome {
-        /// Sum of the per-sample losses of the global batch.
+        /// Sum of the per-sample losses of the global batch; between rounds of periodic synchronization, when the
+        /// ranks agree within their node only, the node's rows' sum scaled to the global batch (its mean loss × rows).
         public var lossSum: Double
+        /// The loss sums of every global batch since the previous agreement over all ranks, this one's included
+        /// (`lossSum` when every step agrees; at a round, the steps of the round; 0 between rounds): what an
+        /// epoch's loss adds up.
+        public var agreedLossSum: Double
         public var samples: Int
         public var stopRequested: Bool
         /// Rank 0 asked for a checkpoint after this step (`checkpoint.every_seconds` by its clock).
@@ -69,9 +74,10 @@ public final class TrainingStep {
         public var divergence: Divergence?
     }
 
-    /// Why a step did not update the parameters: the batch's mean loss, and whether every value was finite but some
-    /// group's gradient left the fixed-point range.
-    public typealias Divergence = (loss: Double, fixedPointOverflow: Bool)
+    /// Why a run stops without updating the parameters: the first step (0-based) a non-finite or unsummable value
+    /// was met, the mean loss of that step's batch (its node's rows between rounds), and whether every value was
+    /// finite but some group's gradient left the fixed-point range.
+    public typealias Divergence = (step: Int, loss: Double, fixedPointOverflow: Bool)
 
     /// The layers the step trains (this rank's copy).
     let network: Network
@@ -124,7 +130,8 @@ public final class TrainingStep {
         features = .allocate(capacity: capacity * rows.featureCount)
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
-        agreement = StepAgreement.Buffer(pace: pace, balance: self.balance)
+        agreement = StepAgreement.Buffer(pace: pace, balance: self.balance, world: communicator,
+                                         node: self.synchronization.nodeAgreement)
         batches = options.prefetchBatches > 0 && rows.readsFromFiles
             ? PrefetchedBatches(rows, depth: options.prefetchBatches, capacity: capacity) : DirectBatches(rows)
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
@@ -207,97 +214,51 @@ public final class TrainingStep {
         try observer?.begin(.backward)
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
                                                        rows: local.count))
-        // 5. Reduce: every rank now holds the global batch's gradient.
+        // 5. Reduce: every rank now holds the global batch's gradient (its node's share in local steps), and its norm.
         pace?.computeEnded()
         try observer?.begin(.reduce)
         try reduction.finish()
-        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum;
-        // each rank's compute time rides along to the pace.
+        let norm = try reduction.gradientNorm(threads: threads)
+        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum,
+        // over all ranks; between rounds within the node, what else there is to agree on waiting for the round. Each
+        // rank's compute time rides along to the pace.
+        let nonFinite = !totals.lossSum.isFinite || !norm.isFinite
         let agreed = try agreement.agree(
             StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
-                          unsummable: !summable || !totals.lossSum.isFinite), communicator: communicator)
+                          unsummable: !summable || nonFinite, nonFinite: nonFinite),
+            step: step, batchRows: globalCount, nodeRows: reduction.meanRows(ofBatch: globalCount),
+            acrossNodes: synchronization.agreesAcrossNodes(afterStep: step, force: synchronize))
         // The next steps' shares of the batch may follow the ranks' busy times (every rank sets the same), and the
         // parameter slices the shares.
         try balance?.afterStep(count: globalCount, busySeconds: agreement.busySeconds) {
             try reduction.followShares(optimizer: optimizer)
         }
         try observer?.begin(.optimizer)
-        let norm = try reduction.gradientNorm(threads: threads)
-        var outcome = Outcome(lossSum: agreed.lossSum, samples: globalCount, stopRequested: agreed.stopRequested,
-                              checkpointRequested: agreed.checkpointRequested)
-        if agreed.unsummable || !agreed.lossSum.isFinite || !norm.isFinite {
-            outcome.divergence = (loss: agreed.lossSum / Double(globalCount),
-                                  fixedPointOverflow: agreed.lossSum.isFinite && norm.isFinite)
+        let outcome = Outcome(lossSum: agreed.lossSum, agreedLossSum: agreed.agreedLossSum, samples: globalCount,
+                              stopRequested: agreed.stopRequested, checkpointRequested: agreed.checkpointRequested,
+                              divergence: agreed.divergence)
+        if outcome.divergence != nil {
             try observer?.endStep(samples: globalCount)
             return outcome
         }
-        // 7. Clip by the global norm (this rank's slice of the gradient: the node's ranks share it).
-        let gradients = reduction.reducedGradients, slice = reduction.updateRange
-        if let maximum = options.clipGradientNorm, norm > maximum {
-            scale(gradients + slice.lowerBound, count: slice.count, by: Float(maximum / (norm + 1e-6)), threads: threads)
-        }
-        // 8. Optimizer step over this rank's slice, then the node's parameters are made whole for the next forward.
-        optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
-                       learningRate: schedule.rate(atStep: step), threads: threads, range: slice)
-        try reduction.publish()
+        // 7–8. Clip and step, unless this node diverged between rounds: it keeps its last finite parameters (and its
+        // part in the collectives) until the round ends the run.
+        if !agreed.nodeDiverged { try update(reduction, norm: norm, step: step) }
         // 9. Synchronize the nodes when periodic synchronization is due (nothing when every step reduced).
         try synchronization.afterStep(step, force: synchronize || agreed.stopRequested || agreed.checkpointRequested)
         try observer?.endStep(samples: globalCount)
         return outcome
     }
-}
 
-/// What the ranks agree on after each step's reduction, with one small allreduce.
-struct StepAgreement {
-    /// Sum of the per-sample losses (over the global batch once agreed).
-    var lossSum: Double
-    /// A stop signal arrived (on some rank, once agreed).
-    var stopRequested: Bool
-    /// A checkpoint is due (rank 0's clock; once agreed, every rank saves after this step).
-    var checkpointRequested: Bool
-    /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range (on some rank).
-    var unsummable: Bool
-
-    /// The allreduce's buffer, allocated once so agreeing allocates nothing: four values, then with a pace one
-    /// compute time per rank and with a balance one busy time per rank (each rank fills its own slots, zeros
-    /// elsewhere, so the sum is every rank's time exactly).
-    final class Buffer {
-        private let pace: RankPace?
-        private let balance: ShareBalance?
-        private let values: UnsafeMutableBufferPointer<Double>
-        private let ranks: Int
-
-        init(pace: RankPace?, balance: ShareBalance? = nil) {
-            (self.pace, self.balance) = (pace, balance)
-            ranks = pace?.size ?? 0
-            values = .allocate(capacity: 4 + (pace == nil ? 0 : ranks) + (balance == nil ? 0 : ranks))
+    /// 7. Clips by the global norm (this rank's slice of the gradient: the node's ranks share it). 8. The optimizer
+    /// step over this rank's slice, then the node's parameters are made whole for the next forward.
+    private func update(_ reduction: GradientReduction, norm: Double, step: Int) throws {
+        let gradients = reduction.reducedGradients, slice = reduction.updateRange, threads = options.threads
+        if let maximum = options.clipGradientNorm, norm > maximum {
+            scale(gradients + slice.lowerBound, count: slice.count, by: Float(maximum / (norm + 1e-6)), threads: threads)
         }
-
-        deinit { values.deallocate() }
-
-        /// Each rank's compute time of the step last agreed on (empty without a pace).
-        var computeSeconds: UnsafeBufferPointer<Double> {
-            UnsafeBufferPointer(rebasing: values[4..<(4 + (pace == nil ? 0 : ranks))])
-        }
-
-        /// Each rank's busy time up to the step last agreed on (empty without a balance).
-        var busySeconds: UnsafeBufferPointer<Double> {
-            UnsafeBufferPointer(rebasing: values[(4 + (pace == nil ? 0 : ranks))...])
-        }
-
-        /// Sums every rank's `local` agreement: the global loss, and whether any rank asked to stop or met a problem.
-        func agree(_ local: StepAgreement, communicator: Communicator) throws -> StepAgreement {
-            values[0] = local.lossSum
-            values[1] = local.stopRequested ? 1 : 0
-            values[2] = local.unsummable ? 1 : 0
-            values[3] = local.checkpointRequested ? 1 : 0
-            UnsafeMutableBufferPointer(rebasing: values[4...]).update(repeating: 0)
-            if let pace { values[4 + communicator.rank] = pace.localComputeSeconds }
-            if let balance { values[4 + (pace == nil ? 0 : ranks) + communicator.rank] = balance.busySeconds() }
-            try communicator.allreduceSum(values)
-            pace?.record(computeSeconds)
-            return StepAgreement(lossSum: values[0], stopRequested: values[1] > 0, checkpointRequested: values[3] > 0,
-                                 unsummable: values[2] > 0)
-        }
+        optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
+                       learningRate: schedule.rate(atStep: step), threads: threads, range: slice)
+        try reduction.publish()
     }
 }

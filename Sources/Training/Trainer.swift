@@ -116,13 +116,13 @@ final class Trainer {
     /// After a step: stops on divergence, else advances the position and tells the recorder and the progress line.
     private func advance(past outcome: TrainingStep.Outcome, started: Date, epochStart: EpochStart) throws {
         if let divergence = outcome.divergence {
-            throw TrainingDiverged(step: position.step + 1, epoch: position.epoch + 1, loss: divergence.loss,
+            throw TrainingDiverged(step: divergence.step + 1, epoch: position.epoch + 1, loss: divergence.loss,
                                    fixedPointOverflow: divergence.fixedPointOverflow,
                                    lastCheckpoint: Checkpoint.checkpointFiles(in: files).last)
         }
         position.batchIndex += 1
         position.step += 1
-        position.epochLossSum += outcome.lossSum
+        position.epochLossSum += outcome.agreedLossSum
         position.trainedSamples += outcome.samples
         position.trainingSeconds += Date().timeIntervalSince(started)
         position.trainSeconds = clock.seconds

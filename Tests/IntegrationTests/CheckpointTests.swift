@@ -34,6 +34,39 @@ final class CheckpointTests: FashionMNISTTestCase {
         return process.terminationStatus
     }
 
+    /// Two simulated nodes synchronizing every 16 steps: SIGUSR1 sent to rank 1 alone, after the first checkpoint
+    /// (step 100), is acted on at a round: every rank stops with status 75 and the checkpoint is of a round's step.
+    func testPeriodicSyncStopOnOneRankWaitsForTheRound() throws {
+        let config = writeConfig(extra: "distributed: {shared_memory: false, sync_every: 16}")
+        let run = directory + "/periodic-stop"
+        let process = try PlexusProcess.start("/usr/bin/mpirun", ["-np", "2", "--oversubscribe", PlexusProcess.binary, "train", config,
+                                                                  "--run-dir", run, "--set", "checkpoint.every_steps=100"])
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline && Checkpoint.checkpointFiles(in: RunDirectory(run)).isEmpty { usleep(10_000) }
+        XCTAssertTrue(process.isRunning, "the run ended before the signal could be sent; make it longer")
+        let rankOne = try XCTUnwrap(Self.process(ofRank: 1, running: run), "rank 1's process")
+        kill(rankOne, SIGUSR1)
+        XCTAssertTrue(PlexusProcess.wait(for: process, seconds: 30), "did not stop within 30 s of the signal")
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 75, "every rank stops with a checkpoint")
+        let newest = try XCTUnwrap(Checkpoint.newestValid(in: RunDirectory(run)).loaded)
+        XCTAssertGreaterThan(newest.position.step, 100)
+        XCTAssertTrue(newest.position.step % 16 == 0 || newest.position.step % 100 == 0,
+                      "stopped after step \(newest.position.step), not at a round")
+    }
+
+    /// The process of MPI rank `rank` whose command line names `run`.
+    static func process(ofRank rank: Int, running run: String) -> Int32? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).first { pid in
+            guard let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  String(decoding: line, as: UTF8.self).contains(run), !String(decoding: line, as: UTF8.self).contains("mpirun"),
+                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environment.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "OMPI_COMM_WORLD_RANK=\(rank)" }
+        }
+    }
+
     /// Uninterrupted vs. stopped by SIGUSR1/SIGTERM and resumed: the same param_sha256, at 1 and at 2 ranks.
     func testSignalStopThenResumeIsBitIdentical() throws {
         let config = writeConfig()

@@ -175,4 +175,6 @@ private final class ParametersBeforeSync: Synchronization {
         try inner.afterStep(step, force: force)
     }
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { try inner.checkpointState(optimizer: optimizer) }
+    var nodeAgreement: Communicator? { inner.nodeAgreement }
+    func agreesAcrossNodes(afterStep step: Int, force: Bool) -> Bool { inner.agreesAcrossNodes(afterStep: step, force: force) }
 }

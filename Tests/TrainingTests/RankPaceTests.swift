@@ -41,13 +41,13 @@ final class RankPaceTests: XCTestCase {
         let steps = RankPace.window + 20
         let results = try InProcessWorld.run(ranks: 3, timeoutSeconds: 60) { communicator -> (RankPace.Figures?, [String]) in
             let pace = try XCTUnwrap(RankPace.gathering(communicator))
-            let agreement = StepAgreement.Buffer(pace: pace)
+            let agreement = StepAgreement.Buffer(pace: pace, world: communicator)
             for _ in 0..<steps {
                 pace.stepBegan()
                 usleep(communicator.rank == 1 ? 4000 : 400)
                 pace.computeEnded()
                 _ = try agreement.agree(StepAgreement(lossSum: 1, stopRequested: false, checkpointRequested: false,
-                                                      unsummable: false), communicator: communicator)
+                                                      unsummable: false), step: 0, batchRows: 1, nodeRows: 1)
             }
             return (pace.figures, pace.hosts)
         }.map { try $0.get() }

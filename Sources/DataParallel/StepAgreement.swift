@@ -1,0 +1,129 @@
+import Distributed
+
+/// What the ranks agree on after each step's reduction, with one small allreduce.
+struct StepAgreement {
+    /// Sum of the per-sample losses of this rank's rows.
+    var lossSum: Double
+    /// A stop signal arrived on this rank.
+    var stopRequested: Bool
+    /// A checkpoint is due (rank 0's clock).
+    var checkpointRequested: Bool
+    /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range.
+    var unsummable: Bool
+    /// The loss or the gradient's norm was not finite (with `unsummable`: not only a fixed-point overflow).
+    var nonFinite = false
+
+    /// What a step learns from the agreement.
+    struct Agreed {
+        /// The step's loss sum over the global batch: over all ranks, or between rounds the node's scaled to the
+        /// global batch (the node's mean loss times the batch's rows).
+        var lossSum: Double
+        /// The loss sums of the global batches since the previous agreement over all ranks, this one's included;
+        /// 0 between rounds.
+        var agreedLossSum: Double
+        var stopRequested: Bool
+        var checkpointRequested: Bool
+        /// Some rank diverged (the first step any node saw it); every rank learns it at the same step.
+        var divergence: TrainingStep.Divergence?
+        /// This node diverged since the last agreement over all ranks: it takes no optimizer step until that ends the run.
+        var nodeDiverged: Bool
+    }
+
+    /// The allreduce's buffer, allocated once so agreeing allocates nothing: six values, then with a pace one
+    /// compute time per rank, with a balance one busy time per rank, and when nodes agree within themselves between
+    /// rounds three values per rank of the first divergence a node saw (each rank fills its own slots, zeros
+    /// elsewhere, so the sum is every rank's value exactly).
+    ///
+    /// Between rounds only the node's ranks agree (the first five values): what a world agreement would carry waits
+    /// on each rank (its loss sums, a stop or checkpoint request, its node's first divergence) for the round.
+    final class Buffer {
+        private let pace: RankPace?
+        private let balance: ShareBalance?
+        private let world: Communicator
+        private let node: Communicator?
+        private let values: UnsafeMutableBufferPointer<Double>
+        private let ranks: Int
+        /// Offsets of the per-rank slots: compute times, busy times, the first divergence (step + 1, mean loss, non-finite).
+        private let paceStart: Int, balanceStart: Int, divergenceStart: Int
+        /// This rank's loss sums of the steps agreed within the node since the last agreement over all ranks.
+        private var pendingLossSum = 0.0
+        private var pendingStop = false, pendingCheckpoint = false
+        /// The first divergence the node agreed on since the last agreement over all ranks.
+        private var pendingDivergence: TrainingStep.Divergence?
+
+        /// A buffer for agreements over `world`, and between rounds within `node` (nil: every step over `world`).
+        init(pace: RankPace?, balance: ShareBalance? = nil, world: Communicator, node: Communicator? = nil) {
+            (self.pace, self.balance, self.world, self.node) = (pace, balance, world, node)
+            ranks = world.size
+            paceStart = 6
+            balanceStart = paceStart + (pace == nil ? 0 : ranks)
+            divergenceStart = balanceStart + (balance == nil ? 0 : ranks)
+            values = .allocate(capacity: divergenceStart + (node == nil ? 0 : 3 * ranks))
+        }
+
+        deinit { values.deallocate() }
+
+        /// Each rank's compute time of the steps last agreed on over all ranks (empty without a pace).
+        var computeSeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[paceStart..<balanceStart]) }
+
+        /// Each rank's busy time up to the step last agreed on (empty without a balance).
+        var busySeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[balanceStart..<divergenceStart]) }
+
+        /// Sums every rank's `local` agreement of step `step`, over all ranks when `acrossNodes` (with what waited
+        /// since the last time), else within the node; `batchRows` are the global batch's rows, `nodeRows` the node's.
+        func agree(_ local: StepAgreement, step: Int, batchRows: Int, nodeRows: Int, acrossNodes: Bool = true) throws -> Agreed {
+            guard acrossNodes || node == nil else { return try agreeWithinNode(local, step: step, batchRows: batchRows, nodeRows: nodeRows) }
+            values[0] = local.lossSum
+            values[1] = local.stopRequested || pendingStop ? 1 : 0
+            values[2] = local.unsummable ? 1 : 0
+            values[3] = local.checkpointRequested || pendingCheckpoint ? 1 : 0
+            values[4] = local.nonFinite ? 1 : 0
+            values[5] = pendingLossSum
+            UnsafeMutableBufferPointer(rebasing: values[paceStart...]).update(repeating: 0)
+            if let pace { values[paceStart + world.rank] = pace.localComputeSeconds }
+            if let balance { values[balanceStart + world.rank] = balance.busySeconds() }
+            if let pendingDivergence {
+                values[divergenceStart + 3 * world.rank] = Double(pendingDivergence.step + 1)
+                values[divergenceStart + 3 * world.rank + 1] = pendingDivergence.loss
+                values[divergenceStart + 3 * world.rank + 2] = pendingDivergence.fixedPointOverflow ? 0 : 1
+            }
+            try world.allreduceSum(values)
+            pace?.record(computeSeconds)
+            (pendingLossSum, pendingStop, pendingCheckpoint, pendingDivergence) = (0, false, false, nil)
+            let current: TrainingStep.Divergence? = values[2] > 0
+                ? (step: step, loss: values[0] / Double(max(1, batchRows)), fixedPointOverflow: values[4] == 0) : nil
+            return Agreed(lossSum: values[0], agreedLossSum: values[0] + values[5], stopRequested: values[1] > 0,
+                          checkpointRequested: values[3] > 0, divergence: firstDivergence() ?? current, nodeDiverged: false)
+        }
+
+        /// Between rounds: the node's loss and divergence; the rest waits on this rank for the next agreement over all.
+        private func agreeWithinNode(_ local: StepAgreement, step: Int, batchRows: Int, nodeRows: Int) throws -> Agreed {
+            values[0] = local.lossSum
+            values[1] = 0
+            values[2] = local.unsummable ? 1 : 0
+            values[3] = 0
+            values[4] = local.nonFinite ? 1 : 0
+            if let node, node.size > 1 { try node.allreduceSum(UnsafeMutableBufferPointer(rebasing: values[0..<5])) }
+            pendingLossSum += local.lossSum
+            pendingStop = pendingStop || local.stopRequested
+            pendingCheckpoint = pendingCheckpoint || local.checkpointRequested
+            if pendingDivergence == nil && values[2] > 0 {
+                pendingDivergence = (step: step, loss: values[0] / Double(max(1, nodeRows)), fixedPointOverflow: values[4] == 0)
+            }
+            return Agreed(lossSum: values[0] * Double(batchRows) / Double(max(1, nodeRows)), agreedLossSum: 0,
+                          stopRequested: false, checkpointRequested: false, divergence: nil, nodeDiverged: pendingDivergence != nil)
+        }
+
+        /// The earliest divergence any rank's node saw between rounds, from the slots just summed.
+        private func firstDivergence() -> TrainingStep.Divergence? {
+            guard node != nil else { return nil }
+            var first: TrainingStep.Divergence?
+            for rank in 0..<ranks {
+                let slot = divergenceStart + 3 * rank, stepPlusOne = values[slot]
+                guard stepPlusOne > 0, first.map({ Double($0.step + 1) > stepPlusOne }) ?? true else { continue }
+                first = (step: Int(stepPlusOne) - 1, loss: values[slot + 1], fixedPointOverflow: values[slot + 2] == 0)
+            }
+            return first
+        }
+    }
+}
