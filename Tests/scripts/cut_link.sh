@@ -81,10 +81,7 @@ PY
     grep -q "host $netns_net.2 does not answer; leaving it out" "$tmp/job-$case.err" || fail "$case: the restart did not leave host 2 out"
     [ "$(sha_of "$run")" = "$reference" ] || fail "$case: param_sha256 $(sha_of "$run") differs from the uninterrupted run's $reference"
     sleep 1
-    for ns in "${netns_hosts[@]}"; do
-        left=$(ip netns pids "$ns" | wc -l)
-        [ "$left" = 0 ] || fail "$case: $left processes left on $ns: $(ip netns pids "$ns" | xargs -r ps -o pid,stat,args -p | tail -n +2 | tr '\n' ' ')"
-    done
+    netns_hosts_assert_empty "$case: "
     [ -z "$(leftover_processes "$run")" ] || fail "$case: processes left: $(leftover_processes "$run")"
     python3 -c "print(f'$case: named {$named - $cut:.1f} s after the cut; attempt ended {$ended - $named:.1f} s after the line')"
     grep -E '^plexus: (rank 1 stalled|supervise:|mpirun did not end)' "$tmp/job-$case.err"

@@ -64,10 +64,7 @@ PY
 [ "$(sha_of "$run")" = "$reference" ] || fail "param_sha256 $(sha_of "$run") differs from the uninterrupted run's $reference"
 problems=$(check_run_files "$run") || fail "$problems"
 sleep 1
-for ns in "${netns_hosts[@]}"; do
-    left=$(ip netns pids "$ns" | wc -l)
-    [ "$left" = 0 ] || fail "$left processes left on $ns: $(ip netns pids "$ns" | xargs -r ps -o pid,stat,args -p | tail -n +2 | tr '\n' ' ')"
-done
+netns_hosts_assert_empty ""
 [ -z "$(leftover_processes "$run")" ] || fail "processes left: $(leftover_processes "$run")"
 grep '^plexus: supervise:' "$tmp/job.err"
 echo "host 3 lost after checkpoint step $lost_at; param_sha256 $(sha_of "$run") (uninterrupted $reference)"
