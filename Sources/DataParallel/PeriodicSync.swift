@@ -181,9 +181,11 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
     // Between rounds nothing crosses the nodes but an overlapped round's sum: a world agreement would cost a round
     // trip per step, queued behind that sum's bytes. The synchronous steps agree over all ranks, as they reduce.
     func agreesAcrossNodes(afterStep step: Int, force: Bool) -> Bool {
-        let done = step + 1
-        return force || done <= options.warmupSteps || (done - options.warmupSteps) % options.every == 0
+        force || step + 1 <= options.warmupSteps || stepsIntoRound(afterStep: step) == 0
     }
+
+    /// The local steps taken since the last round boundary once step `step` is done (0 at a boundary).
+    private func stepsIntoRound(afterStep step: Int) -> Int { (step + 1 - options.warmupSteps) % options.every }
 
     func afterStep(_ step: Int, force: Bool) throws {
         let done = step + 1
@@ -192,13 +194,13 @@ final class PeriodicSync: Synchronization, CustomStringConvertible {
             if done == options.warmupSteps || force { copySliceToAnchor() }
             return
         }
-        let due = (done - options.warmupSteps) % options.every == 0
+        let intoRound = stepsIntoRound(afterStep: step), due = intoRound == 0
         guard options.overlap else {
             if force || due { try synchronize() }
             return
         }
         if roundInFlight { try ring!.test() }
-        let lagged = (done - options.warmupSteps) % options.every == lagSteps % options.every
+        let lagged = intoRound == lagSteps % options.every
         if force || due || lagged { try completeRound() }
         if force { try synchronize() } else if due { try startRound() }
     }

@@ -51,11 +51,8 @@ final class FileRows {
         }
     }
 
-    /// Starts reading `rows` from disk in the background where their files are mapped (`.npy`, `.npz`) and read at
-    /// random. Rows of `shuffle: blocks` or `none` are left to the kernel's read-around, whose large sequential
-    /// reads are faster than asking for each row's pages (0.65–0.74× the samples/s when asked, 2 ranks).
+    /// Starts reading `rows` from disk in the background where their files are mapped (`.npy`, `.npz`).
     func willRead(_ rows: Range<Int>) {
-        guard readsAtRandom else { return }
         forEachShard(of: rows) { array, local, _ in array.willRead(local) }
     }
 
@@ -101,9 +98,11 @@ extension Dataset {
     }
 
     /// Starts reading the features of `rows` from disk in the background, where they stay in mapped files read at
-    /// random (a reader ahead of the steps calls it for the batches it has queued).
+    /// random (a reader ahead of the steps calls it for the batches it has queued). Rows of `shuffle: blocks` or
+    /// `none` are left to the kernel's read-around, whose large sequential reads are faster than asking for each
+    /// row's pages (0.65–0.74× the samples/s when asked, 2 ranks).
     public func willRead(rows: UnsafeBufferPointer<Int32>) {
-        guard case let .file(file) = features else { return }
+        guard case let .file(file) = features, file.readsAtRandom else { return }
         for row in rows {
             let stored = storageRow(Int(row))
             file.willRead(stored..<(stored + 1))
