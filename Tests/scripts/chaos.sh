@@ -130,8 +130,7 @@ cut_link() {
     echo "  restarted $(python3 -c "print(f'{$(date +%s.%N) - $cut:.1f}')") s after the cut: $(tail -1 "$run/restarts.jsonl")"
     [ "$(grep -c "the dying job still has" "$run.err" || true)" = "$lines" ] \
         || fail "run $1: the attempt cut at $host did not end by itself: $(grep "the dying job still has" "$run.err" | tail -1)"
-    [ -z "$(ip netns pids "$ns")" ] \
-        || fail "run $1: processes left behind the cut of $host: $(ip netns pids "$ns" | xargs -r ps -o pid,stat,args -p | tail -n +2 | tr '\n' ' ')"
+    netns_hosts_assert_empty "run $1: behind the cut of $host, " "$ns"
     python3 -c 'import json, sys; sys.exit(json.loads(open(sys.argv[1]).readlines()[-1])["exit_status"] != 1)' \
         "$run/restarts.jsonl" || fail "run $1: the cut attempt did not end with status 1: $(tail -1 "$run/restarts.jsonl")"
     ip -n "$ns" link set eth0 up
@@ -189,9 +188,7 @@ for r in $(seq "$runs"); do
     sleep 0.5
     left=$(leftover_processes "$run")
     [ -z "$left" ] || fail "run $r: processes left: $left"
-    for ns in "${netns_hosts[@]}"; do
-        [ -z "$(ip netns pids "$ns")" ] || fail "run $r: processes left on $ns: $(ip netns pids "$ns" | xargs -r ps -o pid,stat,args -p | tail -n +2 | tr '\n' ' ')"
-    done
+    netns_hosts_assert_empty "run $r: "
     count=$(restart_count "$run")
     restarts=$((restarts + count))
     sha=$(sha_of "$run")
