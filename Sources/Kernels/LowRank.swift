@@ -1,47 +1,60 @@
 // Low-rank factor products for PowerSGD gradient compression, row by row so that a row of the matrix stays in
 // L1 while its rank-r products are formed: one memory pass per product instead of GEMM's packing passes
-// (these products have r = 1..8 columns, where a packed GEMM is all packing).
+// (these products have r = 1..8 columns, where a packed GEMM is all packing). Each is written once over the kernel
+// variant's vector (`FloatVector`: 8 lanes on AVX2, 16 on AVX-512).
 
 // m[rows×columns] += e; pt[rank×rows] = (m · qtᵀ)ᵀ with qt [rank×columns]
 /// Adds the error feedback `e` into `m` and projects every row of the sum on the `rank` rows of `qt`; the result
 /// is stored transposed (column c of P contiguous in `pt`).
 public func lowRankProject(_ m: UnsafeMutablePointer<Float>, adding e: UnsafePointer<Float>, rows: Int, columns: Int,
-                           qt: UnsafePointer<Float>, rank: Int, into pt: UnsafeMutablePointer<Float>) {
-    for row in 0..<rows {
-        let mRow = m + row * columns, eRow = e + row * columns
-        // Four factor columns per pass over the row, each its own chain of fused multiply-adds (the row is in L1).
-        var c = 0
-        while c < rank {
-            let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
-            let q2 = qt + min(c + 2, rank - 1) * columns, q3 = qt + min(c + 3, rank - 1) * columns
-            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-            var j = 0
-            while j + 8 <= columns {
-                var v = SIMD8(loadingFrom: mRow + j)
-                if c == 0 {
-                    v += SIMD8(loadingFrom: eRow + j)
-                    v.store(to: mRow + j)
+                           qt: UnsafePointer<Float>, rank: Int, into pt: UnsafeMutablePointer<Float>,
+                           variant: KernelVariant = .active) {
+    variant.run(ProjectJob(m: m, e: e, rows: rows, columns: columns, qt: qt, rank: rank, pt: pt))
+}
+
+private struct ProjectJob: VectorJob {
+    let m: UnsafeMutablePointer<Float>, e: UnsafePointer<Float>, rows: Int, columns: Int
+    let qt: UnsafePointer<Float>, rank: Int, pt: UnsafeMutablePointer<Float>
+
+    func perform<V: FloatVector>(as _: V.Type) {
+        let width = V.scalarCount
+        for row in 0..<rows {
+            let mRow = m + row * columns, eRow = e + row * columns
+            // Four factor columns per pass over the row, each its own chain of fused multiply-adds (the row is in L1);
+            // the first pass also adds the error feedback in.
+            var c = 0
+            while c < rank {
+                let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
+                let q2 = qt + min(c + 2, rank - 1) * columns, q3 = qt + min(c + 3, rank - 1) * columns
+                var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+                var j = 0
+                while j + width <= columns {
+                    var v = V(loadingFrom: mRow + j)
+                    if c == 0 {
+                        v += V(loadingFrom: eRow + j)
+                        v.store(to: mRow + j)
+                    }
+                    s0 = s0.addingProduct(v, V(loadingFrom: q0 + j))
+                    s1 = s1.addingProduct(v, V(loadingFrom: q1 + j))
+                    s2 = s2.addingProduct(v, V(loadingFrom: q2 + j))
+                    s3 = s3.addingProduct(v, V(loadingFrom: q3 + j))
+                    j += width
                 }
-                s0 = s0.addingProduct(v, SIMD8(loadingFrom: q0 + j))
-                s1 = s1.addingProduct(v, SIMD8(loadingFrom: q1 + j))
-                s2 = s2.addingProduct(v, SIMD8(loadingFrom: q2 + j))
-                s3 = s3.addingProduct(v, SIMD8(loadingFrom: q3 + j))
-                j += 8
+                var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
+                while j < columns {
+                    if c == 0 { mRow[j] += eRow[j] }
+                    let v = mRow[j]
+                    t0 = t0.addingProduct(v, q0[j]); t1 = t1.addingProduct(v, q1[j])
+                    t2 = t2.addingProduct(v, q2[j]); t3 = t3.addingProduct(v, q3[j])
+                    j += 1
+                }
+                // Columns past `rank` repeated the last one: only the first min(4, rank − c) are kept.
+                pt[c * rows + row] = t0
+                if c + 1 < rank { pt[(c + 1) * rows + row] = t1 }
+                if c + 2 < rank { pt[(c + 2) * rows + row] = t2 }
+                if c + 3 < rank { pt[(c + 3) * rows + row] = t3 }
+                c += 4
             }
-            var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
-            while j < columns {
-                if c == 0 { mRow[j] += eRow[j] }
-                let v = mRow[j]
-                t0 = t0.addingProduct(v, q0[j]); t1 = t1.addingProduct(v, q1[j])
-                t2 = t2.addingProduct(v, q2[j]); t3 = t3.addingProduct(v, q3[j])
-                j += 1
-            }
-            // Columns past `rank` repeated the last one: only the first min(4, rank − c) are kept.
-            pt[c * rows + row] = t0
-            if c + 1 < rank { pt[(c + 1) * rows + row] = t1 }
-            if c + 2 < rank { pt[(c + 2) * rows + row] = t2 }
-            if c + 3 < rank { pt[(c + 3) * rows + row] = t3 }
-            c += 4
         }
     }
 }
@@ -50,21 +63,47 @@ public func lowRankProject(_ m: UnsafeMutablePointer<Float>, adding e: UnsafePoi
 /// Projects the columns of `m` on the `rank` columns of P (given transposed as `pt`): the second PowerSGD factor,
 /// stored transposed.
 public func lowRankBackProject(_ m: UnsafePointer<Float>, rows: Int, columns: Int, pt: UnsafePointer<Float>, rank: Int,
-                               into qt: UnsafeMutablePointer<Float>) {
+                               into qt: UnsafeMutablePointer<Float>, variant: KernelVariant = .active) {
     qt.update(repeating: 0, count: rank * columns)
-    for row in 0..<rows {
-        let mRow = m + row * columns
-        for c in 0..<rank {
-            let weight = pt[c * rows + row], weights = SIMD8(repeating: weight), target = qt + c * columns
-            var j = 0
-            while j + 8 <= columns {
-                SIMD8(loadingFrom: target + j).addingProduct(weights, SIMD8(loadingFrom: mRow + j)).store(to: target + j)
-                j += 8
+    variant.run(BackProjectJob(m: m, rows: rows, columns: columns, pt: pt, rank: rank, qt: qt))
+}
+
+private struct BackProjectJob: VectorJob {
+    let m: UnsafePointer<Float>, rows: Int, columns: Int, pt: UnsafePointer<Float>, rank: Int
+    let qt: UnsafeMutablePointer<Float>
+
+    // Four rows at a time: each factor row of qt (in L1) is loaded and stored once per four rows of m, not per row.
+    func perform<V: FloatVector>(as _: V.Type) {
+        let width = V.scalarCount
+        var row = 0
+        while row < rows {
+            let block = min(4, rows - row)
+            // Rows past the matrix's end repeat its last one with weight 0.
+            let m0 = m + row * columns, m1 = m + (row + min(1, block - 1)) * columns
+            let m2 = m + (row + min(2, block - 1)) * columns, m3 = m + (row + min(3, block - 1)) * columns
+            for c in 0..<rank {
+                let weights = pt + c * rows + row, target = qt + c * columns
+                let w0 = weights[0], w1 = block > 1 ? weights[1] : 0, w2 = block > 2 ? weights[2] : 0, w3 = block > 3 ? weights[3] : 0
+                let v0 = V(repeating: w0), v1 = V(repeating: w1), v2 = V(repeating: w2), v3 = V(repeating: w3)
+                var j = 0
+                while j + width <= columns {
+                    var t = V(loadingFrom: target + j)
+                    t = t.addingProduct(v0, V(loadingFrom: m0 + j))
+                    t = t.addingProduct(v1, V(loadingFrom: m1 + j))
+                    t = t.addingProduct(v2, V(loadingFrom: m2 + j))
+                    t = t.addingProduct(v3, V(loadingFrom: m3 + j))
+                    t.store(to: target + j)
+                    j += width
+                }
+                while j < columns {
+                    var t = target[j]
+                    t = t.addingProduct(w0, m0[j]); t = t.addingProduct(w1, m1[j])
+                    t = t.addingProduct(w2, m2[j]); t = t.addingProduct(w3, m3[j])
+                    target[j] = t
+                    j += 1
+                }
             }
-            while j < columns {
-                target[j] = target[j].addingProduct(weight, mRow[j])
-                j += 1
-            }
+            row += block
         }
     }
 }
@@ -73,40 +112,42 @@ public func lowRankBackProject(_ m: UnsafePointer<Float>, rows: Int, columns: In
 /// Replaces `m` by its rank-`rank` approximation P·Qᵀ (from `pt` and `qt`) and keeps what it lost, scaled by
 /// `share`, in `e`: e = m − share·(P·Qᵀ) (PowerSGD's error feedback for one of `1/share` ranks).
 public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, error e: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
-                               pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float) {
-    let shareVector = SIMD8(repeating: share)
-    for row in 0..<rows {
-        let mRow = m + row * columns, eRow = e + row * columns
-        // Four blocks of 8 at once: four independent chains of `rank` fused multiply-adds.
-        var j = 0
-        while j + 32 <= columns {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            for c in 0..<rank {
-                let weight = SIMD8(repeating: pt[c * rows + row]), q = qt + c * columns + j
-                a0 = a0.addingProduct(weight, SIMD8(loadingFrom: q)); a1 = a1.addingProduct(weight, SIMD8(loadingFrom: q + 8))
-                a2 = a2.addingProduct(weight, SIMD8(loadingFrom: q + 16)); a3 = a3.addingProduct(weight, SIMD8(loadingFrom: q + 24))
-            }
-            keep(a0, at: j, m: mRow, e: eRow, share: shareVector)
-            keep(a1, at: j + 8, m: mRow, e: eRow, share: shareVector)
-            keep(a2, at: j + 16, m: mRow, e: eRow, share: shareVector)
-            keep(a3, at: j + 24, m: mRow, e: eRow, share: shareVector)
-            j += 32
-        }
-        while j < columns {
-            var approximation: Float = 0
-            for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
-            eRow[j] = mRow[j] - share * approximation
-            mRow[j] = approximation
-            j += 1
-        }
-    }
+                               pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float,
+                               variant: KernelVariant = .active) {
+    variant.run(ReconstructJob(m: m, e: e, rows: rows, columns: columns, pt: pt, qt: qt, rank: rank, share: share))
 }
 
-/// e[j..<j+8] = m − share·a, then m[j..<j+8] = a.
-@inline(__always)
-private func keep(_ a: SIMD8<Float>, at j: Int, m: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, share: SIMD8<Float>) {
-    (SIMD8(loadingFrom: m + j) - share * a).store(to: e + j)
-    a.store(to: m + j)
+private struct ReconstructJob: VectorJob {
+    let m: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+    let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float
+
+    func perform<V: FloatVector>(as _: V.Type) {
+        let width = V.scalarCount, shareVector = V(repeating: share)
+        for row in 0..<rows {
+            let mRow = m + row * columns, eRow = e + row * columns
+            // Two vectors at once: two independent chains of `rank` fused multiply-adds.
+            var j = 0
+            while j + 2 * width <= columns {
+                var a0 = V(), a1 = V()
+                for c in 0..<rank {
+                    let weight = V(repeating: pt[c * rows + row]), q = qt + c * columns + j
+                    a0 = a0.addingProduct(weight, V(loadingFrom: q)); a1 = a1.addingProduct(weight, V(loadingFrom: q + width))
+                }
+                (V(loadingFrom: mRow + j) - shareVector * a0).store(to: eRow + j)
+                (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: eRow + j + width)
+                a0.store(to: mRow + j)
+                a1.store(to: mRow + j + width)
+                j += 2 * width
+            }
+            while j < columns {
+                var approximation: Float = 0
+                for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
+                eRow[j] = mRow[j] - share * approximation
+                mRow[j] = approximation
+                j += 1
+            }
+        }
+    }
 }
 
 /// Naive references for the three products (plain loops, Double sums; P given transposed as `pt` [rank×rows]):
