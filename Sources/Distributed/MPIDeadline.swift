@@ -36,8 +36,9 @@ final class MPIDeadline {
         plexus_precise_sleeps()
     }
 
-    /// A wait polls this long, then naps between polls: a rank held by a CPU quota must not spend it waiting.
-    static let spinSeconds = 50e-6
+    /// How long a wait polls before it naps between polls (`WaitSpin`: long for a rank that had its core, short for
+    /// one held off it, which must not spend a CPU quota waiting).
+    private var spin = WaitSpin()
     /// The naps grow from the first to the longest (µs), so a long wait (a slow rank, a checkpoint being written, a
     /// stall) costs next to no CPU, and a short one is not overslept by much.
     static let napMicroseconds: ClosedRange<UInt32> = 1...100
@@ -52,7 +53,7 @@ final class MPIDeadline {
 
     /// Polls `progress` (true once the operation is done) within the deadline: every collective of Distributed (of
     /// the world, of a group of its ranks, a ring sum) ends here, in the same order on every rank, so the count of
-    /// them names one collective on all ranks. Past `spinSeconds` the wait naps between polls. A wait over 10 ms starts listening for arrival notices; at half the
+    /// them names one collective on all ranks. Past its spin (`WaitSpin`) the wait naps between polls. A wait over 10 ms starts listening for arrival notices; at half the
     /// timeout this rank sends its own, then the lowest arrived rank warns; at the timeout it throws
     /// `CollectiveStalled`, and so does every later call.
     func complete(_ call: String, progress: () throws -> Bool) throws {
@@ -62,6 +63,7 @@ final class MPIDeadline {
         var start: UInt64 = 0
         var held = HeldTime()
         var nap: UInt32 = 0
+        var spinSeconds = WaitSpin.shortSeconds
         var wait = SlowWait()
         // A slow wait is also watched from the watchdog's thread, for a call inside it that never returns.
         var watched = false
@@ -72,7 +74,10 @@ final class MPIDeadline {
             // While spinning the clock is read every 16 polls; a wait of a few µs does nothing else.
             guard nap > 0 || polls & 15 == 0 else { continue }
             let now = DispatchTime.now().uptimeNanoseconds
-            if start == 0 { start = now }
+            if start == 0 {
+                start = now
+                spinSeconds = spin.seconds(wall: now, cpu: WaitSpin.threadCPUNanoseconds())
+            }
             held.read(now, afterNapMicroseconds: nap)
             let waited = Double(now - start) * 1e-9
             if waited >= 0.01 {
@@ -83,14 +88,16 @@ final class MPIDeadline {
                 }
                 try watch(&wait, waited: waited, held: held)
             }
-            guard waited >= Self.spinSeconds else { continue }
+            guard waited >= spinSeconds else { continue }
             nap = min(Self.napMicroseconds.upperBound, max(Self.napMicroseconds.lowerBound, nap * 2))
             let beforeNap = DispatchTime.now().uptimeNanoseconds
             usleep(nap)
             held.slept(DispatchTime.now().uptimeNanoseconds - beforeNap, napMicroseconds: nap)
         }
         guard start != 0 else { return }
-        let waited = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        let end = DispatchTime.now().uptimeNanoseconds
+        spin.waitEnded(wall: end, cpu: WaitSpin.threadCPUNanoseconds())
+        let waited = Double(end - start) * 1e-9
         waitedSeconds += max(0, waited - held.totalSeconds)
         if let ranks = wait.warnedAbout {
             warn("\(rankList(ranks)) arrived \(activity) after \(String(format: "%.1f", waited)) s; continuing")

@@ -142,3 +142,36 @@ struct HeldTime: Equatable {
         Double(longestNapOverrunNanoseconds) * 1e-9 >= timeoutSeconds / 2
     }
 }
+
+/// How long a wait spins before it naps, from how much of the time since the last wait this thread was run: a rank
+/// that had its core to itself spins long enough to catch a peer a step's jitter behind, with no nap's wake-up
+/// added to the collective; a rank held off its CPU (a CPU quota, ranks sharing a core) naps early, since its
+/// spinning would spend the quota or take the core from the rank it waits for.
+struct WaitSpin {
+    /// The spin of a rank that was run all along: past a step's usual jitter between ranks.
+    static let longSeconds = 1e-3
+    /// The spin of a rank that was held off its CPU, and of the first wait (nothing measured yet).
+    static let shortSeconds = 50e-6
+    /// The share of the time since the last wait this thread must have run for the long spin.
+    static let runShare = 0.9
+    /// Wall and thread CPU nanoseconds when the last wait ended (0: no wait yet).
+    private var lastWall: UInt64 = 0
+    private var lastCPU: UInt64 = 0
+
+    /// The spin of a wait that starts at `wall` ns with this thread's CPU clock at `cpu` ns.
+    func seconds(wall: UInt64, cpu: UInt64) -> Double {
+        guard lastWall > 0, wall > lastWall, cpu >= lastCPU else { return Self.shortSeconds }
+        let ran = Double(cpu - lastCPU) / Double(wall - lastWall)
+        return ran >= Self.runShare ? Self.longSeconds : Self.shortSeconds
+    }
+
+    /// Takes in the end of a wait at `wall` ns, this thread's CPU clock at `cpu` ns.
+    mutating func waitEnded(wall: UInt64, cpu: UInt64) { (lastWall, lastCPU) = (wall, cpu) }
+
+    /// This thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+    static func threadCPUNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}

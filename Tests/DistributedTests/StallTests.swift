@@ -106,4 +106,27 @@ final class StallTests: XCTestCase {
         first.read(5_000_000_000, afterNapMicroseconds: 100)
         XCTAssertEqual(first.totalSeconds, 0)
     }
+
+    func testAWaitSpinsLongOnlyAfterTheRankHadItsCore() {
+        var spin = WaitSpin()
+        // Nothing measured yet: the short spin.
+        XCTAssertEqual(spin.seconds(wall: 5_000_000, cpu: 1_000_000), WaitSpin.shortSeconds)
+        spin.waitEnded(wall: 10_000_000, cpu: 2_000_000)
+        // 4 ms since, 3.9 ms of them run: the long spin.
+        XCTAssertEqual(spin.seconds(wall: 14_000_000, cpu: 5_900_000), WaitSpin.longSeconds)
+        // 4 ms since, 2 ms run (a quota, or a core shared with another rank): the short one.
+        XCTAssertEqual(spin.seconds(wall: 14_000_000, cpu: 4_000_000), WaitSpin.shortSeconds)
+        // Just under the share: short; at it: long.
+        XCTAssertEqual(spin.seconds(wall: 20_000_000, cpu: 2_000_000 + 8_999_000), WaitSpin.shortSeconds)
+        XCTAssertEqual(spin.seconds(wall: 20_000_000, cpu: 2_000_000 + 9_000_000), WaitSpin.longSeconds)
+        // A clock that did not move forward measures nothing.
+        XCTAssertEqual(spin.seconds(wall: 10_000_000, cpu: 3_000_000), WaitSpin.shortSeconds)
+        XCTAssertEqual(spin.seconds(wall: 12_000_000, cpu: 1_000_000), WaitSpin.shortSeconds)
+        // The thread's CPU clock advances with work done on it.
+        let before = WaitSpin.threadCPUNanoseconds()
+        var x = 0.0
+        for i in 0..<2_000_000 { x += Double(i).squareRoot() }
+        XCTAssertGreaterThan(x, 0)
+        XCTAssertGreaterThan(WaitSpin.threadCPUNanoseconds(), before)
+    }
 }
