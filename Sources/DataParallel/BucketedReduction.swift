@@ -6,7 +6,8 @@ import Support
 
 /// One rank per node: the gradient goes out between nodes in buckets as back-propagation completes them (last layer
 /// first), each a non-blocking ring allreduce that the main thread progresses (MPI_Test) between layers, so only the last
-/// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors).
+/// bucket's transfer remains exposed; optionally compressed (bfloat16, or PowerSGD's low-rank factors, which send
+/// their own messages).
 final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStringConvertible {
     let network: Network
     let group: Communicator
@@ -33,7 +34,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
         if compression == .powersgd {
             powerSGD = try PowerSGD(network: network, approximationRank: options.approximationRank, group: group, seed: options.seed,
                                     state: state)
-            // PowerSGD's two allreduces need every layer's gradient: no buckets during back-propagation.
+            // PowerSGD sends its own messages as back-propagation finishes layers.
             buckets = []
             completesBucket = Array(repeating: nil, count: network.layers.count)
         } else {
@@ -64,7 +65,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     var description: String {
         if let powerSGD {
             return "one rank per node, \(group.size) nodes, PowerSGD rank \(powerSGD.approximationRank) "
-                + "(\(powerSGD.matrices.count) matrices compressed), after backward"
+                + "(\(powerSGD.matrices.count) matrices compressed), \(powerSGD.messages.count) message(s) overlapped with backward"
         }
         return "one rank per node, \(group.size) nodes, \(bfloat16Gradients == nil ? "float" : "bfloat16"), "
             + "\(buckets.count) bucket(s) overlapped with backward"
@@ -75,7 +76,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     func rowCapacity(batchSize: Int) -> Int { rows.rowCapacity(batchSize: batchSize) }
 
     func backward(_ pass: BackwardPass) -> Bool {
-        pass.run(0..<pass.rows, listener: self)
+        pass.run(0..<pass.rows, listener: powerSGD ?? self)
         return true
     }
 
@@ -113,7 +114,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
                                     count: range.count)
             }
         }
-        try powerSGD?.reduce(network.gradients.baseAddress!)
+        try powerSGD?.finish()
     }
 
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {

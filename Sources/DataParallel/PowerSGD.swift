@@ -8,55 +8,100 @@ import Support
 /// PowerSGD gradient compression (Vogels, Karimireddy, Jaggi 2019, "PowerSGD: Practical Low-Rank Gradient
 /// Compression for Distributed Optimization"), as PyTorch's `powerSGD_hook` does it:
 ///
-/// for each large weight gradient M [n×m] (plus this rank's error feedback e): P = M·Q, allreduce P (with every
-/// uncompressed value in the same message), orthonormalize P's columns, Q = Mᵀ·P, allreduce Q; the reduced
-/// gradient is P·Qᵀ (the sum's projection on span P), and e = M − P·Qᵀ / ranks is kept for the next step.
-/// Q is the warm start of the next step. Biases and small matrices (a side below 32, or factors above a quarter
-/// of the matrix, such as a 10-wide output layer) go uncompressed. Bytes sent per step: r·(n + m) per compressed
-/// matrix instead of n·m.
-final class PowerSGD {
+/// for each large weight gradient M [n×m] (this rank's plus its error feedback e): P = M·Q, allreduce P (with the
+/// uncompressed values), orthonormalize P's columns, Q = Mᵀ·P, allreduce Q; the reduced gradient is P·Qᵀ (the sum's
+/// projection on span P), and e = M − P·Qᵀ / ranks is kept for the next step. Q is the warm start of the next step.
+/// Biases and small matrices (a side below 32, or factors above a quarter of the matrix, such as a 10-wide output
+/// layer) go uncompressed. Bytes sent per step: r·(n + m) per compressed matrix instead of n·m.
+///
+/// Overlapped with back-propagation: each weight gradient is added straight into its error buffer (so M needs no
+/// pass of its own), projected as soon as its layer is done, and its P goes out in a non-blocking ring sum with the
+/// uncompressed values finished since the previous one, while the layers below are computed. `finish` then takes the
+/// P sums as they arrive, starts each matrix's Q sum as soon as its P is in, and rebuilds each gradient from its Q.
+final class PowerSGD: BackwardListener {
     /// One compressed weight gradient: rows n = outputWidth, columns m = inputWidth.
     struct Matrix {
-        let offset: Int, rows: Int, columns: Int
-        /// Offsets of its Pᵀ [r×n] in the P message, its Qᵀ [r×m] in the Q message, its error e [n×m].
-        let p: Int, q: Int, error: Int
+        let layer: Int, offset: Int, rows: Int, columns: Int
+        /// Offsets of its Qᵀ [r×m] in the Q buffer and of its error e [n×m] (forward layer order, as checkpoints
+        /// store them), and of its Pᵀ [r×n] in the P buffer.
+        let q: Int, error: Int
+        var p = 0
+    }
+
+    /// One ring sum of the first round: a matrix's P factors (if any), then the uncompressed values back-propagation
+    /// finished since the previous message.
+    struct Message {
+        let matrix: Int?
+        /// Where it sits in the P buffer, and how many factors lead it.
+        let start: Int, factors: Int
+        let uncompressed: [Range<Int>]
+        var count: Int { factors + uncompressed.reduce(0) { $0 + $1.count } }
     }
 
     /// The rank r of the factors (columns of P and Q), not a process rank.
     let approximationRank: Int
+    /// In forward layer order.
     let matrices: [Matrix]
-    /// Parameter ranges sent as they are (after the P factors in the first message).
-    let uncompressed: [Range<Int>]
+    /// In the order back-propagation completes them (last layer first).
+    let messages: [Message]
+    private let network: Network
     private let group: Communicator
-    /// [P factors | uncompressed values]
+    /// Each layer's compressed matrix, if any.
+    private let matrixOfLayer: [Int?]
+    /// Each layer's message, if finishing the layer completes one.
+    private let messageOfLayer: [Int?]
+    private let pRings: [RingSum], qRings: [RingSum]
+    /// [P factors | uncompressed values] of every message, in message order.
     private let pMessage: UnsafeMutableBufferPointer<Float>
-    /// Q factors, transposed ([r×m] each): the message of the second allreduce and the warm start of the next step.
+    /// Q factors, transposed ([r×m] each): the messages of the second round and the warm start of the next step.
     private let q: UnsafeMutableBufferPointer<Float>
-    /// Error feedback of this rank, every compressed matrix.
+    /// Error feedback of this rank, every compressed matrix; during a step, M = e + this rank's gradient.
     private let error: UnsafeMutableBufferPointer<Float>
+    /// The first MPI error met inside a backward callback (which cannot throw), thrown by `finish`.
+    private var failure: Error?
 
-    /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank calls it.
-    init(network: Network, approximationRank: Int, group: Communicator, seed: UInt64, state: [TensorRecord]) throws {
+    /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank
+    /// calls it. Its ring sums take the tags from `firstTag` on.
+    init(network: Network, approximationRank: Int, group: Communicator, seed: UInt64, state: [TensorRecord],
+         firstTag: Int = 0) throws {
         self.approximationRank = approximationRank
+        self.network = network
         self.group = group
-        var matrices: [Matrix] = [], uncompressed: [Range<Int>] = []
-        var pCount = 0, qCount = 0, errorCount = 0
-        for layer in network.layers {
+        var matrices: [Matrix] = [], matrixOfLayer = [Int?](repeating: nil, count: network.layers.count)
+        var qCount = 0, errorCount = 0
+        for (index, layer) in network.layers.enumerated() {
             let n = layer.outputWidth, m = layer.inputWidth
-            if min(n, m) >= 32 && 4 * approximationRank * (n + m) <= n * m {
-                matrices.append(Matrix(offset: layer.weightOffset, rows: n, columns: m, p: pCount, q: qCount, error: errorCount))
-                pCount += n * approximationRank
-                qCount += m * approximationRank
-                errorCount += n * m
-                uncompressed.append(layer.biasOffset..<layer.biasOffset + n)
-            } else {
-                uncompressed.append(layer.weightOffset..<layer.biasOffset + n)
-            }
+            guard min(n, m) >= 32 && 4 * approximationRank * (n + m) <= n * m else { continue }
+            matrixOfLayer[index] = matrices.count
+            matrices.append(Matrix(layer: index, offset: layer.weightOffset, rows: n, columns: m, q: qCount, error: errorCount))
+            qCount += m * approximationRank
+            errorCount += n * m
         }
-        if !network.embeddingParameters.isEmpty { uncompressed.append(network.embeddingParameters) }
+        // Messages as back-propagation completes layers; the first layer's also carries the embedding tables.
+        var messages: [Message] = [], messageOfLayer = [Int?](repeating: nil, count: network.layers.count)
+        var waiting: [Range<Int>] = [], pCount = 0
+        for index in network.layers.indices.reversed() {
+            let layer = network.layers[index], matrix = matrixOfLayer[index]
+            let weights = layer.weightOffset..<layer.biasOffset, bias = layer.biasOffset..<layer.biasOffset + layer.outputWidth
+            waiting += matrix == nil ? [weights.lowerBound..<bias.upperBound] : [bias]
+            if index == 0 && !network.embeddingParameters.isEmpty { waiting.append(network.embeddingParameters) }
+            guard matrix != nil || index == 0 else { continue }
+            let factors = matrix.map { matrices[$0].rows * approximationRank } ?? 0
+            if let matrix { matrices[matrix].p = pCount }
+            messageOfLayer[index] = messages.count
+            messages.append(Message(matrix: matrix, start: pCount, factors: factors, uncompressed: waiting))
+            pCount += messages.last!.count
+            waiting = []
+        }
         self.matrices = matrices
-        self.uncompressed = uncompressed
-        pMessage = .allocate(capacity: pCount + uncompressed.reduce(0) { $0 + $1.count })
+        self.messages = messages
+        self.matrixOfLayer = matrixOfLayer
+        self.messageOfLayer = messageOfLayer
+        pRings = messages.enumerated().map { group.ringSum(capacity: $1.count, tag: firstTag + $0) }
+        qRings = matrices.enumerated().map {
+            group.ringSum(capacity: $1.columns * approximationRank, tag: firstTag + messages.count + $0)
+        }
+        pMessage = .allocate(capacity: max(1, pCount))
         q = .allocate(capacity: max(1, qCount))
         error = .allocate(capacity: max(1, errorCount))
         error.initialize(repeating: 0)
@@ -70,37 +115,74 @@ final class PowerSGD {
         pMessage.deallocate(); q.deallocate(); error.deallocate()
     }
 
-    /// Replaces `gradients` (this rank's, laid out as the network's) with the compressed sum over the group.
-    func reduce(_ gradients: UnsafeMutablePointer<Float>) throws {
-        let p = pMessage.baseAddress!, qt = q.baseAddress!, e = error.baseAddress!
-        // M = g + e in place of g; P = M·Q.
-        for matrix in matrices {
-            lowRankProject(gradients + matrix.offset, adding: e + matrix.error, rows: matrix.rows, columns: matrix.columns,
-                           qt: qt + matrix.q, rank: approximationRank, into: p + matrix.p)
+    /// A compressed layer's weight gradient is added into its error buffer (M = e + g); the rest as usual.
+    func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
+                            input x: UnsafePointer<Float>, batch: Int) {
+        let sum = matrixOfLayer[index].map { error.baseAddress! + matrices[$0].error }
+        network.writeParameterGradients(layer: index, outputGradient: dy, input: x, batch: batch, addingWeightGradientTo: sum)
+    }
+
+    /// Projects a finished layer's M and sends the message it completes; advances the sums in flight.
+    func parameterGradientsReady(of network: Network, layer index: Int) {
+        guard failure == nil else { return }
+        do {
+            if let index = messageOfLayer[index] { try send(messages[index], on: pRings[index]) }
+            for ring in pRings where ring.inFlight { try ring.test() }
+        } catch {
+            failure = error
         }
-        let factors = matrices.reduce(0) { $0 + $1.rows * approximationRank }
-        var packed = factors
-        for range in uncompressed {
+    }
+
+    // pt[r×n] = (M·Q)ᵀ, then the uncompressed values, at message.start
+    private func send(_ message: Message, on ring: RingSum) throws {
+        let p = pMessage.baseAddress! + message.start, gradients = network.gradients.baseAddress!
+        if let index = message.matrix {
+            let matrix = matrices[index]
+            lowRankProject(error.baseAddress! + matrix.error, rows: matrix.rows, columns: matrix.columns,
+                           qt: q.baseAddress! + matrix.q, rank: approximationRank, into: p)
+        }
+        var packed = message.factors
+        for range in message.uncompressed {
             (p + packed).update(from: gradients + range.lowerBound, count: range.count)
             packed += range.count
         }
-        try group.allreduceSum(p, count: pMessage.count, of: .float)
-        packed = factors
-        for range in uncompressed {
-            (gradients + range.lowerBound).update(from: p + packed, count: range.count)
-            packed += range.count
+        try ring.start(p, count: message.count, of: .float)
+    }
+
+    /// Completes the step's sums and leaves the compressed sum over the group in the network's gradients.
+    func finish() throws {
+        if let failure {
+            self.failure = nil
+            throw failure
         }
-        // Q = Mᵀ·P with P's columns orthonormal (stored transposed, [r×m]).
-        for matrix in matrices {
-            orthonormalize(p + matrix.p, vectors: approximationRank, length: matrix.rows)
-            lowRankBackProject(gradients + matrix.offset, rows: matrix.rows, columns: matrix.columns, pt: p + matrix.p, rank: approximationRank,
-                               into: qt + matrix.q)
+        let gradients = network.gradients.baseAddress!, e = error.baseAddress!
+        // As each P sum arrives: unpack its uncompressed values; Q = Mᵀ·P with P's columns orthonormal, sent on.
+        for (index, message) in messages.enumerated() {
+            try pRings[index].wait()
+            let p = pMessage.baseAddress! + message.start
+            var packed = message.factors
+            for range in message.uncompressed {
+                (gradients + range.lowerBound).update(from: p + packed, count: range.count)
+                packed += range.count
+            }
+            if let index = message.matrix {
+                let matrix = matrices[index], qt = q.baseAddress! + matrix.q
+                orthonormalize(p, vectors: approximationRank, length: matrix.rows)
+                lowRankBackProject(e + matrix.error, rows: matrix.rows, columns: matrix.columns, pt: p, rank: approximationRank,
+                                   into: qt)
+                try qRings[index].start(qt, count: matrix.columns * approximationRank, of: .float)
+            }
+            for ring in pRings where ring.inFlight { try ring.test() }
+            for ring in qRings where ring.inFlight { try ring.test() }
         }
-        try group.allreduceSum(qt, count: q.count, of: .float)
         // The gradient becomes P·Qᵀ; e = M − P·Qᵀ / ranks.
-        for matrix in matrices {
-            lowRankReconstruct(gradients + matrix.offset, error: e + matrix.error, rows: matrix.rows, columns: matrix.columns,
-                               pt: p + matrix.p, qt: qt + matrix.q, rank: approximationRank, share: 1 / Float(group.size))
+        for message in messages {
+            guard let index = message.matrix else { continue }
+            let matrix = matrices[index]
+            try qRings[index].wait()
+            lowRankReconstruct(e + matrix.error, approximation: gradients + matrix.offset, rows: matrix.rows,
+                               columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p, qt: q.baseAddress! + matrix.q,
+                               rank: approximationRank, share: 1 / Float(group.size))
         }
     }
 

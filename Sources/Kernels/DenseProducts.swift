@@ -29,16 +29,17 @@ public func denseInputGradient(
          variant: variant, precision: precision)
 }
 
-/// Dense parameter gradients dW = dyᵀ·x and db = Σ_batch dy (both overwritten; zeros when batch is 0).
+/// Dense parameter gradients dW = dyᵀ·x and db = Σ_batch dy (both overwritten; zeros when batch is 0), or with
+/// `accumulatingWeights` dW += dyᵀ·x (db still overwritten).
 public func denseWeightGradient(
     outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
     weightGradient dw: UnsafeMutablePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>,
     batch: Int, inputWidth: Int, outputWidth: Int, threads: Int, variant: KernelVariant = .active,
-    precision: MatrixPrecision = .fp32
+    precision: MatrixPrecision = .fp32, accumulatingWeights: Bool = false
 ) {
-    // dW[out×in] = dy[batch×out]ᵀ · x[batch×in]
+    // dW[out×in] (+)= dy[batch×out]ᵀ · x[batch×in]
     gemm(transposeA: true, transposeB: false, m: outputWidth, n: inputWidth, k: batch, alpha: 1,
-         a: dy, lda: outputWidth, b: x, ldb: inputWidth, beta: 0, c: dw, ldc: inputWidth, threads: threads,
+         a: dy, lda: outputWidth, b: x, ldb: inputWidth, beta: accumulatingWeights ? 1 : 0, c: dw, ldc: inputWidth, threads: threads,
          variant: variant, precision: precision)
     // db[out] = Σ_r dy[r, :], summed in row order.
     db.update(repeating: 0, count: outputWidth)

@@ -3,25 +3,23 @@
 // (these products have r = 1..8 columns, where a packed GEMM is all packing). Each is written once over the kernel
 // variant's vector (`FloatVector`: 8 lanes on AVX2, 16 on AVX-512).
 
-// m[rows×columns] += e; pt[rank×rows] = (m · qtᵀ)ᵀ with qt [rank×columns]
-/// Adds the error feedback `e` into `m` and projects every row of the sum on the `rank` rows of `qt`; the result
-/// is stored transposed (column c of P contiguous in `pt`).
-public func lowRankProject(_ m: UnsafeMutablePointer<Float>, adding e: UnsafePointer<Float>, rows: Int, columns: Int,
-                           qt: UnsafePointer<Float>, rank: Int, into pt: UnsafeMutablePointer<Float>,
-                           variant: KernelVariant = .active) {
-    variant.run(ProjectJob(m: m, e: e, rows: rows, columns: columns, qt: qt, rank: rank, pt: pt))
+// pt[rank×rows] = (m · qtᵀ)ᵀ with m [rows×columns], qt [rank×columns]
+/// Projects every row of `m` on the `rank` rows of `qt`; the result is stored transposed (column c of P contiguous
+/// in `pt`).
+public func lowRankProject(_ m: UnsafePointer<Float>, rows: Int, columns: Int, qt: UnsafePointer<Float>, rank: Int,
+                           into pt: UnsafeMutablePointer<Float>, variant: KernelVariant = .active) {
+    variant.run(ProjectJob(m: m, rows: rows, columns: columns, qt: qt, rank: rank, pt: pt))
 }
 
 private struct ProjectJob: VectorJob {
-    let m: UnsafeMutablePointer<Float>, e: UnsafePointer<Float>, rows: Int, columns: Int
+    let m: UnsafePointer<Float>, rows: Int, columns: Int
     let qt: UnsafePointer<Float>, rank: Int, pt: UnsafeMutablePointer<Float>
 
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount
         for row in 0..<rows {
-            let mRow = m + row * columns, eRow = e + row * columns
-            // Four factor columns per pass over the row, each its own chain of fused multiply-adds (the row is in L1);
-            // the first pass also adds the error feedback in.
+            let mRow = m + row * columns
+            // Four factor columns per pass over the row, each its own chain of fused multiply-adds (the row is in L1).
             var c = 0
             while c < rank {
                 let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
@@ -29,11 +27,7 @@ private struct ProjectJob: VectorJob {
                 var s0 = V(), s1 = V(), s2 = V(), s3 = V()
                 var j = 0
                 while j + width <= columns {
-                    var v = V(loadingFrom: mRow + j)
-                    if c == 0 {
-                        v += V(loadingFrom: eRow + j)
-                        v.store(to: mRow + j)
-                    }
+                    let v = V(loadingFrom: mRow + j)
                     s0 = s0.addingProduct(v, V(loadingFrom: q0 + j))
                     s1 = s1.addingProduct(v, V(loadingFrom: q1 + j))
                     s2 = s2.addingProduct(v, V(loadingFrom: q2 + j))
@@ -42,7 +36,6 @@ private struct ProjectJob: VectorJob {
                 }
                 var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
                 while j < columns {
-                    if c == 0 { mRow[j] += eRow[j] }
                     let v = mRow[j]
                     t0 = t0.addingProduct(v, q0[j]); t1 = t1.addingProduct(v, q1[j])
                     t2 = t2.addingProduct(v, q2[j]); t3 = t3.addingProduct(v, q3[j])
@@ -108,23 +101,23 @@ private struct BackProjectJob: VectorJob {
     }
 }
 
-// a = ptᵀ · qt [rows×columns]; e = m − a·share; m = a
-/// Replaces `m` by its rank-`rank` approximation P·Qᵀ (from `pt` and `qt`) and keeps what it lost, scaled by
-/// `share`, in `e`: e = m − share·(P·Qᵀ) (PowerSGD's error feedback for one of `1/share` ranks).
-public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, error e: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
-                               pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float,
+// a = ptᵀ · qt [rows×columns]; m = m − a·share in place
+/// Writes the rank-`rank` approximation P·Qᵀ of `m` (from `pt` and `qt`) to `approximation` and leaves in `m` what
+/// it lost, scaled by `share`: m − share·(P·Qᵀ) (PowerSGD's error feedback for one of `1/share` ranks).
+public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, approximation a: UnsafeMutablePointer<Float>, rows: Int,
+                               columns: Int, pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float,
                                variant: KernelVariant = .active) {
-    variant.run(ReconstructJob(m: m, e: e, rows: rows, columns: columns, pt: pt, qt: qt, rank: rank, share: share))
+    variant.run(ReconstructJob(m: m, a: a, rows: rows, columns: columns, pt: pt, qt: qt, rank: rank, share: share))
 }
 
 private struct ReconstructJob: VectorJob {
-    let m: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+    let m: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>, rows: Int, columns: Int
     let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float
 
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount, shareVector = V(repeating: share)
         for row in 0..<rows {
-            let mRow = m + row * columns, eRow = e + row * columns
+            let mRow = m + row * columns, aRow = a + row * columns
             // Two vectors at once: two independent chains of `rank` fused multiply-adds.
             var j = 0
             while j + 2 * width <= columns {
@@ -133,17 +126,17 @@ private struct ReconstructJob: VectorJob {
                     let weight = V(repeating: pt[c * rows + row]), q = qt + c * columns + j
                     a0 = a0.addingProduct(weight, V(loadingFrom: q)); a1 = a1.addingProduct(weight, V(loadingFrom: q + width))
                 }
-                (V(loadingFrom: mRow + j) - shareVector * a0).store(to: eRow + j)
-                (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: eRow + j + width)
-                a0.store(to: mRow + j)
-                a1.store(to: mRow + j + width)
+                (V(loadingFrom: mRow + j) - shareVector * a0).store(to: mRow + j)
+                (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: mRow + j + width)
+                a0.store(to: aRow + j)
+                a1.store(to: aRow + j + width)
                 j += 2 * width
             }
             while j < columns {
                 var approximation: Float = 0
                 for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
-                eRow[j] = mRow[j] - share * approximation
-                mRow[j] = approximation
+                mRow[j] -= share * approximation
+                aRow[j] = approximation
                 j += 1
             }
         }
@@ -153,13 +146,11 @@ private struct ReconstructJob: VectorJob {
 /// Naive references for the three products (plain loops, Double sums; P given transposed as `pt` [rank×rows]):
 /// the fast ones must agree to rounding.
 public enum LowRankReference {
-    public static func project(_ m: [Float], adding e: [Float], rows: Int, columns: Int, qt: [Float], rank: Int) -> (m: [Float], pt: [Float]) {
-        let sum = zip(m, e).map { $0 + $1 }
-        let pt = (0..<rank * rows).map { index -> Float in
+    public static func project(_ m: [Float], rows: Int, columns: Int, qt: [Float], rank: Int) -> [Float] {
+        (0..<rank * rows).map { index -> Float in
             let c = index / rows, row = index % rows
-            return Float((0..<columns).reduce(0.0) { $0 + Double(sum[row * columns + $1]) * Double(qt[c * columns + $1]) })
+            return Float((0..<columns).reduce(0.0) { $0 + Double(m[row * columns + $1]) * Double(qt[c * columns + $1]) })
         }
-        return (sum, pt)
     }
 
     public static func backProject(_ m: [Float], rows: Int, columns: Int, pt: [Float], rank: Int) -> [Float] {
@@ -170,7 +161,7 @@ public enum LowRankReference {
     }
 
     public static func reconstruct(_ m: [Float], rows: Int, columns: Int, pt: [Float], qt: [Float], rank: Int,
-                                   share: Float) -> (m: [Float], e: [Float]) {
+                                   share: Float) -> (approximation: [Float], error: [Float]) {
         let approximation = (0..<rows * columns).map { index -> Float in
             let row = index / columns, j = index % columns
             return Float((0..<rank).reduce(0.0) { $0 + Double(pt[$1 * rows + row]) * Double(qt[$1 * columns + j]) })

@@ -273,14 +273,16 @@ public final class Network {
 
     // dW[out×in] = dyᵀ·x, db[out] = Σ_rows dy
     /// Overwrites layer `index`'s weight and bias gradients with those of `batch` rows (dy and the layer's input x),
-    /// in `destination` (a buffer laid out like `gradients`) when given, else in `gradients`.
+    /// in `destination` (a buffer laid out like `gradients`) when given, else in `gradients`; with `weightSum`, the
+    /// weight gradient is added to that matrix [out×in] instead.
     public func writeParameterGradients(layer index: Int, outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-                                        batch: Int, into destination: UnsafeMutablePointer<Float>? = nil) {
+                                        batch: Int, into destination: UnsafeMutablePointer<Float>? = nil,
+                                        addingWeightGradientTo weightSum: UnsafeMutablePointer<Float>? = nil) {
         let layer = layers[index], target = destination ?? gradients.baseAddress!
-        denseWeightGradient(outputGradient: dy, input: x, weightGradient: target + layer.weightOffset,
+        denseWeightGradient(outputGradient: dy, input: x, weightGradient: weightSum ?? target + layer.weightOffset,
                             biasGradient: target + layer.biasOffset, batch: batch,
                             inputWidth: layer.inputWidth, outputWidth: layer.outputWidth, threads: threads,
-                            precision: precision)
+                            precision: precision, accumulatingWeights: weightSum != nil)
     }
 
     /// The square root of the sum of squares of every gradient (for clipping by global norm).

@@ -12,9 +12,12 @@ final class ReductionTests: XCTestCase {
     /// 26 rows: uneven over 3 and 4 ranks; in deterministic mode 7 groups of 4, the last short.
     let batch = 26
 
-    /// The network every rank builds (the same weights everywhere); its middle layer is PowerSGD-sized (36×40).
+    /// The layers of the network every rank builds; by default the middle one is PowerSGD-sized (36×40).
+    var layers: [(Int, Activation)] = [(40, .relu), (36, .tanh), (4, .identity)]
+
+    /// The network every rank builds (the same weights everywhere).
     func makeNetwork() -> Network {
-        let network = Network(inputWidth: 7, layers: [(40, .relu), (36, .tanh), (4, .identity)], threads: 1)
+        let network = Network(inputWidth: 7, layers: layers, threads: 1)
         network.initialize(weights: .heUniform, biasValue: 0.1, seed: 3)
         return network
     }
@@ -189,62 +192,81 @@ final class ReductionTests: XCTestCase {
     }
 
     func testPowerSGDAgreesWithItsReferenceAndKeepsWhatItDropped() throws {
-        let steps = 3
-        let runs = try run(ranks: 2, options(sharedMemory: false, compression: .powersgd), steps: steps)
-        XCTAssertTrue(runs[0].description.contains("PowerSGD rank 2 (1 matrices compressed)"), runs[0].description)
+        // Two compressed matrices (36×40, 34×36) between uncompressed layers: three messages of the first round
+        // (the output layer and 34×36's factors, 36×40's, the first layer's), each overlapped with backward.
+        layers = [(40, .relu), (36, .tanh), (34, .relu), (4, .identity)]
+        for ranks in [2, 3] { try checkPowerSGD(ranks: ranks) }
+    }
+
+    func checkPowerSGD(ranks: Int) throws {
+        let steps = 3, rank = 2
+        let runs = try run(ranks: ranks, options(sharedMemory: false, compression: .powersgd), steps: steps)
+        XCTAssertTrue(runs[0].description.contains("PowerSGD rank 2 (2 matrices compressed), 3 message(s)"), runs[0].description)
         assertSameOnEveryRank(runs, "PowerSGD")
-        let network = makeNetwork(), middle = network.layers[1]
-        let (rows, columns, rank) = (middle.outputWidth, middle.inputWidth, 2)
-        let compressed = middle.weightOffset..<middle.weightOffset + rows * columns
-        // The reference: PyTorch's hook in Double, from both ranks' own gradients, error feedback included.
+        let network = makeNetwork()
+        let compressedLayers = [network.layers[1], network.layers[2]]
+        let compressed = compressedLayers.map { $0.weightOffset..<$0.weightOffset + $0.outputWidth * $0.inputWidth }
+        // The reference: PyTorch's hook in Double, from every rank's own gradients, error feedback included; the
+        // pseudo-random start of Q for all matrices in layer order.
         var generator = SplitMix64(seed: 9, stream: 0x5047_5344)
-        var qt = (0..<(rank * columns)).map { _ in Float(generator.nextNormal()) }.map(Double.init)
-        var errors = [[Double]](repeating: [Double](repeating: 0, count: rows * columns), count: 2)
-        var sent: [Float] = [], total: [Double] = []
+        var qts = compressedLayers.map { layer in
+            (0..<(rank * layer.inputWidth)).map { _ in Float(generator.nextNormal()) }.map(Double.init)
+        }
+        var errors = compressedLayers.map { [[Double]](repeating: [Double](repeating: 0, count: $0.outputWidth * $0.inputWidth), count: ranks) }
+        var sent = [[Float]](repeating: [], count: 2), total = [[Double]](repeating: [], count: 2)
         for step in 0..<steps {
-            let m = (0..<2).map { r in (0..<(rows * columns)).map { Double(runs[r].local[step][compressed.lowerBound + $0]) + errors[r][$0] } }
-            var pt = [Double](repeating: 0, count: rank * rows)
-            for r in 0..<2 { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
-                pt[k * rows + i] += m[r][i * columns + j] * qt[k * columns + j]
-            } } } }
-            for k in 0..<rank {  // modified Gram–Schmidt, ε = 1e-8
-                var norm = 0.0
-                for i in 0..<rows { norm += pt[k * rows + i] * pt[k * rows + i] }
-                for i in 0..<rows { pt[k * rows + i] /= norm.squareRoot() + 1e-8 }
-                for later in (k + 1)..<max(k + 1, rank) {
-                    var dot = 0.0
-                    for i in 0..<rows { dot += pt[k * rows + i] * pt[later * rows + i] }
-                    for i in 0..<rows { pt[later * rows + i] -= dot * pt[k * rows + i] }
-                }
-            }
-            qt = [Double](repeating: 0, count: rank * columns)
-            for r in 0..<2 { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
-                qt[k * columns + j] += m[r][i * columns + j] * pt[k * rows + i]
-            } } } }
-            var approximation = [Double](repeating: 0, count: rows * columns)
-            for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
-                approximation[i * columns + j] += pt[k * rows + i] * qt[k * columns + j]
-            } } }
-            for r in 0..<2 { errors[r] = (0..<(rows * columns)).map { m[r][$0] - approximation[$0] / 2 } }
             let reduced = runs[0].reduced[step]
-            assertClose(compressed.map { reduced[$0] }, approximation.map(Float.init), tolerance: 1e-3, "step \(step): P·Qᵀ")
-            // Everything else goes uncompressed: a + b.
-            for index in 0..<network.parameterCount where !compressed.contains(index) {
-                XCTAssertEqual(reduced[index], runs[0].local[step][index] + runs[1].local[step][index], "step \(step), value \(index)")
+            for (index, layer) in compressedLayers.enumerated() {
+                let (rows, columns, range) = (layer.outputWidth, layer.inputWidth, compressed[index])
+                let m = (0..<ranks).map { r in (0..<(rows * columns)).map { Double(runs[r].local[step][range.lowerBound + $0]) + errors[index][r][$0] } }
+                var pt = [Double](repeating: 0, count: rank * rows)
+                for r in 0..<ranks { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                    pt[k * rows + i] += m[r][i * columns + j] * qts[index][k * columns + j]
+                } } } }
+                for k in 0..<rank {  // modified Gram–Schmidt, ε = 1e-8
+                    var norm = 0.0
+                    for i in 0..<rows { norm += pt[k * rows + i] * pt[k * rows + i] }
+                    for i in 0..<rows { pt[k * rows + i] /= norm.squareRoot() + 1e-8 }
+                    for later in (k + 1)..<max(k + 1, rank) {
+                        var dot = 0.0
+                        for i in 0..<rows { dot += pt[k * rows + i] * pt[later * rows + i] }
+                        for i in 0..<rows { pt[later * rows + i] -= dot * pt[k * rows + i] }
+                    }
+                }
+                var qt = [Double](repeating: 0, count: rank * columns)
+                for r in 0..<ranks { for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                    qt[k * columns + j] += m[r][i * columns + j] * pt[k * rows + i]
+                } } } }
+                qts[index] = qt
+                var approximation = [Double](repeating: 0, count: rows * columns)
+                for k in 0..<rank { for i in 0..<rows { for j in 0..<columns {
+                    approximation[i * columns + j] += pt[k * rows + i] * qt[k * columns + j]
+                } } }
+                for r in 0..<ranks { errors[index][r] = (0..<(rows * columns)).map { m[r][$0] - approximation[$0] / Double(ranks) } }
+                assertClose(range.map { reduced[$0] }, approximation.map(Float.init), tolerance: 1e-3,
+                            "\(ranks) ranks, step \(step), matrix \(index): P·Qᵀ")
+                sent[index] = range.map { reduced[$0] }
+                total[index] = (0..<(rows * columns)).map { i in m.reduce(0) { $0 + $1[i] } }
             }
-            sent = compressed.map { reduced[$0] }
-            total = (0..<(rows * columns)).map { m[0][$0] + m[1][$0] }
+            // Everything else goes uncompressed: the ring's sum of every rank's value.
+            for value in 0..<network.parameterCount where !compressed.contains(where: { $0.contains(value) }) {
+                let sum = runs.map { $0.local[step][value] }
+                XCTAssertEqual(reduced[value], sum.reduce(0, +), accuracy: 1e-6 * max(1, abs(reduced[value])),
+                               "\(ranks) ranks, step \(step), value \(value)")
+            }
         }
-        // The checkpoint keeps Q and each rank's error feedback, on rank 0 only.
-        XCTAssertEqual(runs[0].state.map(\.name), ["compression.powersgd.q", "compression.powersgd.error.0", "compression.powersgd.error.1"])
-        XCTAssertEqual(runs[1].state.count, 0)
-        for r in 0..<2 {
-            assertClose(runs[0].state[1 + r].values, errors[r].map(Float.init), tolerance: 1e-3, "rank \(r)'s error feedback")
+        // The checkpoint keeps Q and each rank's error feedback (both matrices in layer order), on rank 0 only.
+        XCTAssertEqual(runs[0].state.map(\.name), ["compression.powersgd.q"] + (0..<ranks).map { "compression.powersgd.error.\($0)" })
+        for run in runs.dropFirst() { XCTAssertEqual(run.state.count, 0) }
+        for r in 0..<ranks {
+            assertClose(runs[0].state[1 + r].values, errors.flatMap { $0[r] }.map(Float.init), tolerance: 1e-3,
+                        "rank \(r)'s error feedback")
         }
-        assertClose(runs[0].state[0].values, qt.map(Float.init), tolerance: 1e-3, "Q")
-        // Nothing is lost: the last step's P·Qᵀ plus both ranks' error feedback is the sum of what they had to send.
-        let kept = (0..<(rows * columns)).map { sent[$0] + runs[0].state[1].values[$0] + runs[0].state[2].values[$0] }
-        assertClose(kept, total.map(Float.init), tolerance: 1e-4, "P·Qᵀ + error feedback")
-        XCTAssertNotEqual(sent, total.map(Float.init))
+        assertClose(runs[0].state[0].values, qts.flatMap { $0 }.map(Float.init), tolerance: 1e-3, "Q")
+        // Nothing is lost: the last step's P·Qᵀ plus every rank's error feedback is the sum of what they had to send.
+        let sentAll = sent.flatMap { $0 }, totalAll = total.flatMap { $0 }.map(Float.init)
+        let kept = (0..<sentAll.count).map { i in sentAll[i] + (0..<ranks).reduce(Float(0)) { $0 + runs[0].state[1 + $1].values[i] } }
+        assertClose(kept, totalAll, tolerance: 1e-4, "P·Qᵀ + error feedback")
+        XCTAssertNotEqual(sentAll, totalAll)
     }
 }
