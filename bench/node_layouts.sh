@@ -38,9 +38,9 @@ for round in $(seq 1 "$rounds"); do
     for net in bench/mlp-784-512-256-10.yaml Configs/fashion-mnist.yaml; do
         tag=$(basename "$net" .yaml)
         step "$tag:1x2" "$net" "-np 1 --bind-to none" "$binary" --set training.threads=2
-        step "$tag:2x1-shared" "$net" "-np 2" "$binary" --set training.threads=1
+        step "$tag:2x1-shared" "$net" "-np 2" "$binary" --set training.threads=1 --split-wait
         step "$tag:2x1-plain" "$net" "-np 2" "$binary" --set training.threads=1 --set distributed.shared_memory=false \
-            --set distributed.bucket_mb=1000
+            --set distributed.bucket_mb=1000 --split-wait
         [ -z "$base" ] || step "$tag:2x1-base" "$net" "-np 2" "$base" --set training.threads=1
     done
     if [ "$torch" = 1 ]; then

@@ -67,7 +67,7 @@ def runs(name):
     return [json.load(open(os.path.join(out, f"{name}.{r}.json"))) for r in range(1, rounds + 1)]
 best = lambda results: max(results, key=lambda r: r["samples_per_second"])
 print(f"\n== samples/s (global batch 128), best of {rounds} rounds per side ==")
-print(f"{'layout':36} {'plexus':>9} {'pytorch':>9} {'ratio':>6} {'ratio per round':>22} {'wait %':>7} {'allreduce %':>12}")
+print(f"{'layout':36} {'plexus':>9} {'pytorch':>9} {'ratio':>6} {'ratio per round':>22} {'wait + allreduce %':>19}")
 for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_1x1", "step_torch_1x1"),
                           ("  against a DataLoader loop", "step_plexus_1x1", "step_torch_epoch_1x1"),
                           ("784-512-256-10, 1 process x 2 threads", "step_plexus_1x2", "step_torch_1x2"),
@@ -80,7 +80,7 @@ for label, mine, peer in [("784-512-256-10, 1 process x 1 thread", "step_plexus_
                           ("784-256-128-10 (default), 2 x 1", "step_default_2x1", None)]:
     mine_runs = runs(mine)
     p = best(mine_runs)
-    shares = f"{100 * p['wait_ms'] / p['step_ms']:6.1f}% {100 * p['reduce_ms'] / p['step_ms']:11.1f}%"
+    shares = f"{100 * (p['wait_ms'] + p['reduce_ms']) / p['step_ms']:18.1f}%"
     if peer:
         peer_runs = runs(peer)
         q = best(peer_runs)

@@ -35,12 +35,13 @@ public enum BenchCommands {
         return json ? GemmBenchmark.json(results) : GemmBenchmark.table(results)
     }
 
-    /// `plexus bench step` on every rank of `communicator`: the step split on rank 0 (its output), nil elsewhere.
+    /// `plexus bench step` on every rank of `communicator`: the step split on rank 0 (its output), nil elsewhere;
+    /// `splitWait` times the wait for the slowest rank apart from the reduction (a barrier before it).
     public static func step(configPath: String, overrides: [String], steps: Int, warmupSteps: Int, json: Bool,
-                            communicator: Communicator) throws -> String? {
+                            splitWait: Bool = false, communicator: Communicator) throws -> String? {
         guard steps >= 1, warmupSteps >= 0 else { throw AgreedUserError("--steps must be at least 1 and --warmup at least 0") }
         let result = try StepBenchmark.run(configPath: configPath, overrides: overrides, steps: steps,
-                                           warmupSteps: warmupSteps, communicator: communicator)
+                                           warmupSteps: warmupSteps, splitWait: splitWait, communicator: communicator)
         return result.map { json ? JSON.text($0) : $0.text }
     }
 

@@ -85,13 +85,14 @@ enum StepBenchmark {
     /// Loads `configPath` with `overrides`, runs one step, then `warmupSteps` + `steps` steps, and returns the split.
     ///
     /// Returns nil on ranks other than 0. Nothing is written to disk.
-    static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int,
+    static func run(configPath: String, overrides: [String], steps: Int, warmupSteps: Int, splitWait: Bool = false,
                            communicator: Communicator) throws -> StepBenchmarkResult? {
         let config = try collectively(communicator) { try TrainingConfig.load(path: configPath, overrides: overrides) }
         let setup = try TrainingSetup(config: config, communicator: communicator)
         if communicator.rank == 0, let warning = setup.oversubscriptionWarning { Diagnostics.warning(warning) }
-        // A barrier before each reduction splits the wait for the slowest rank from the transfer.
-        let observer = WaitSplittingTimer(communicator: communicator)
+        // With splitWait, a barrier before each reduction splits the wait for the slowest rank from the transfer
+        // (and adds its round trip to the step); without, the wait is part of the reduction, as in training.
+        let observer = WaitSplittingTimer(communicator: communicator, splitting: splitWait)
         // With logging.timeline the step also reports to a timeline recorder (its cost is what this then measures).
         let timeline = config.logging.timeline
             ? TimelineRecorder(window: config.logging.timelineSteps, firstStep: 1, next: observer) : nil
@@ -144,16 +145,17 @@ enum StepBenchmark {
     }
 }
 
-/// `plexus bench step`'s observer: a timer that, at several ranks, waits at a barrier before the reduction so the
-/// wait for the slowest rank is timed apart from the transfer.
+/// `plexus bench step`'s observer: a timer that, when `splitting` at several ranks, waits at a barrier before the
+/// reduction so the wait for the slowest rank is timed apart from the transfer.
 final class WaitSplittingTimer: StepObserver {
     let timer = StepTimer()
     let communicator: Communicator
+    let splitting: Bool
 
-    init(communicator: Communicator) { self.communicator = communicator }
+    init(communicator: Communicator, splitting: Bool) { (self.communicator, self.splitting) = (communicator, splitting) }
 
     func begin(_ phase: StepPhase) throws {
-        if phase == .reduce && communicator.size > 1 {
+        if phase == .reduce && splitting && communicator.size > 1 {
             timer.begin(.wait)
             try communicator.barrier()
         }

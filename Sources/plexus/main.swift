@@ -261,11 +261,14 @@ struct BenchStep: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key; the value is parsed as YAML.", valueName: "dotted.key=value"))
     var overrides: [String] = []
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(name: .customLong("split-wait"),
+          help: "Time the wait for the slowest rank apart from the allreduce (a barrier before it, which adds a round trip).")
+    var splitWait = false
 
     func run() throws {
         runOnEveryRank { communicator in
             printOutput(try BenchCommands.step(configPath: config, overrides: overrides, steps: steps, warmupSteps: warmup,
-                                               json: json, communicator: communicator))
+                                               json: json, splitWait: splitWait, communicator: communicator))
         }
     }
 }
