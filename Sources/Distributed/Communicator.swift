@@ -25,8 +25,8 @@ public protocol Communicator: AnyObject {
     var timeoutSeconds: Double { get set }
     /// What the ranks are doing, named when a collective stalls (set once per step: a store, no cost); the world's.
     var activity: Activity { get set }
-    /// Seconds this rank has waited in collectives for other ranks so far, the world's and its groups' together
-    /// (0 where waits are not timed: ranks as threads).
+    /// Seconds this rank has waited in collectives for other ranks so far, the world's and its groups' together,
+    /// without the time it was held off its CPU meanwhile.
     var waitedSeconds: Double { get }
 
     /// Sums `count` values of `element` at `values` element-wise across the ranks, in place; every rank ends with
@@ -79,8 +79,6 @@ public protocol SharedMemory: AnyObject {
 }
 
 extension Communicator {
-    public var waitedSeconds: Double { 0 }
-
     /// Sums `buffer` element-wise across ranks, in place; every rank ends with the total.
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         guard let base = buffer.baseAddress else { return }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Kernels
 
@@ -19,6 +20,9 @@ public final class InProcessCommunicator: Communicator {
         get { state.activity }
         set { state.activity = newValue }
     }
+    /// Seconds this rank spent in collectives so far, the world's and its groups' together: each one's whole time
+    /// (ranks as threads are never held off a CPU by a quota the way a process is, so nothing is subtracted).
+    public var waitedSeconds: Double { state.waitedSeconds }
     /// The world of several threads this rank belongs to (nil for the world of one).
     private let world: InProcessWorld?
     /// What the group's ranks share; nil when the group is this rank alone.
@@ -96,7 +100,7 @@ public final class InProcessCommunicator: Communicator {
                         shared: InProcessBytes? = nil) throws -> [InProcessBytes?] {
         if let stall = state.stall { throw stall }
         let copy = values.map { InProcessBytes(copying: $0, count: bytes) } ?? shared
-        return try group!.gather(copy, from: rank, state: state, call: call)
+        return try state.timingWait { try group!.gather(copy, from: rank, state: state, call: call) }
     }
 
     public func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator) {
@@ -181,10 +185,12 @@ public final class InProcessCommunicator: Communicator {
             let state = communicator.state
             if let stall = state.stall { throw stall }
             let deadline = Date(timeIntervalSinceNow: state.timeoutSeconds)
-            while true {
-                let sends = communicator.group?.sendCount ?? 0
-                if try progress() { return }
-                try communicator.group!.waitForSend(after: sends, from: pending!.source, until: deadline, state: state, call: call)
+            try state.timingWait {
+                while true {
+                    let sends = communicator.group?.sendCount ?? 0
+                    if try progress() { return }
+                    try communicator.group!.waitForSend(after: sends, from: pending!.source, until: deadline, state: state, call: call)
+                }
             }
         }
     }
@@ -196,6 +202,15 @@ final class InProcessRankState {
     var activity = Activity.startUp
     /// Set once a wait passed its deadline: every later collective throws it at once.
     private(set) var stall: CollectiveStalled?
+    /// Seconds spent in collectives so far.
+    private(set) var waitedSeconds = 0.0
+
+    /// `body`'s result, its wall time added to `waitedSeconds`.
+    func timingWait<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { waitedSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
+        return try body()
+    }
 
     /// The stall of a wait for `ranks` (world ranks) that passed its deadline, kept for every later collective.
     func stalled(waitingFor ranks: [Int]) -> CollectiveStalled {

@@ -96,6 +96,8 @@ final class MPIDeadline {
         }
         guard start != 0 else { return }
         let end = DispatchTime.now().uptimeNanoseconds
+        // The last stretch too: a rank held off its CPU while it spins often finds the collective done at its next poll.
+        held.read(end, afterNapMicroseconds: nap)
         spin.waitEnded(wall: end, cpu: WaitSpin.threadCPUNanoseconds())
         let waited = Double(end - start) * 1e-9
         waitedSeconds += max(0, waited - held.totalSeconds)
