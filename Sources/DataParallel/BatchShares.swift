@@ -1,4 +1,3 @@
-import Dispatch
 import Distributed
 import Foundation
 import Formats
@@ -83,8 +82,8 @@ public final class BatchShares {
 }
 
 /// `distributed.balance`: each rank's share of every global batch follows its measured speed, its rows per busy second
-/// (`typical` over the steps since the shares last changed). A rank's busy time of a step is the time from one step's
-/// agreement to the next not spent waiting for other ranks, so all of its work counts (rows, its slice of the
+/// (`typical` over the steps since the shares last changed). A rank's busy time of a step (`RankPace` measures it) is
+/// the step's time not spent waiting for other ranks, so all of its work counts (rows, its slice of the
 /// parameters, CPU a quota withheld); shares in proportion to rows per busy second settle where every rank is busy
 /// alike. The first shares come `firstSteps` steps after a start or resume, new ones every `everySteps` steps after
 /// that. Every rank holds the same busy times (the step's agreement carries them), so every rank sets the same shares
@@ -98,10 +97,6 @@ public final class ShareBalance {
 
     /// The cut the reductions read.
     public let shares: BatchShares
-    /// Whose waits are not counted as busy.
-    private let communicator: Communicator
-    /// The clock and the seconds waited at the last agreement.
-    private var last: (nanoseconds: UInt64, waited: Double)?
     private var rowSums: [Double]
     /// Each rank's busy seconds of the steps counted since the last measurement (`everySteps` × ranks at most).
     private var busy: [Double]
@@ -113,7 +108,7 @@ public final class ShareBalance {
     /// A balance of `shares`, starting from the weights of a checkpoint (`state`, rank 0's, sent to every rank; ignored
     /// unless it has one weight per rank, so a restart on another number of ranks measures anew). Every rank calls it.
     public init(_ shares: BatchShares, state: [TensorRecord] = [], communicator: Communicator) throws {
-        (self.shares, self.communicator) = (shares, communicator)
+        self.shares = shares
         rowSums = Array(repeating: 0, count: shares.size)
         busy = Array(repeating: 0, count: shares.size * Self.everySteps)
         // [1 if saved, weight of each rank]
@@ -126,14 +121,6 @@ public final class ShareBalance {
     }
 
     static let recordName = "balance.weights"
-
-    /// At a step's agreement, before its allreduce: this rank's busy seconds since the last agreement (0 at the first).
-    func busySeconds() -> Double {
-        let now = (nanoseconds: DispatchTime.now().uptimeNanoseconds, waited: communicator.waitedSeconds)
-        defer { last = now }
-        guard let last else { return 0 }
-        return max(0, Double(now.nanoseconds - last.nanoseconds) * 1e-9 - (now.waited - last.waited))
-    }
 
     /// After a step of `count` rows whose ranks were busy for `seconds` (one per rank): the shares of the next step;
     /// `changed` runs (on every rank alike) when they changed.

@@ -3,12 +3,15 @@ import Distributed
 import Foundation
 import Support
 
-/// Each rank's compute time per step (its time from the step's start until it arrives at the reduction), carried to
-/// every rank by the step's agreement allreduce, and the judgement made of it: a rank persistently slower than the
-/// median of the others over the last `window` steps is named by rank 0, at most once every `noticeSeconds`.
+/// Each rank's busy time per step (the step's wall time on that rank less what it waited in collectives for the
+/// others; time a CPU quota held it off its core counts as busy, wherever in the step it falls), carried to every
+/// rank by the step's agreement allreduce, and the judgement made of it: a rank persistently slower than the median
+/// of the others over the last `window` steps is named by rank 0, at most once every `noticeSeconds`. The same busy
+/// times move the batch shares under `distributed.balance` (`ShareBalance`).
 ///
-/// The step calls it (`stepBegan`, `computeEnded`, then the agreement fills `record`); it never communicates itself
-/// after `gathering` has learnt the ranks' host names.
+/// The step calls it (`stepBegan`, `stepEnded`; the agreement takes `busySinceLastAgreement` and fills `record`); it
+/// never communicates itself after `gathering` has learnt the ranks' host names. What runs between steps (an
+/// evaluation, a checkpoint written by rank 0) is not counted.
 public final class RankPace {
     /// What the last `window` steps show: the slowest rank, how much slower it computes than the others' median, and
     /// the share of each step the others spend waiting for it.
@@ -26,28 +29,27 @@ public final class RankPace {
     static let noticeSeconds = 60.0
 
     let rank: Int
-    /// Ranks of the world: the agreement carries one compute time for each.
+    /// Ranks of the world: the agreement carries one busy time for each.
     public let size: Int
     /// Each rank's host name, for the line that names a slow rank.
     let hosts: [String]
-    /// The last `window` steps' compute times, `size` per step, oldest overwritten first.
-    private var computeSeconds: [Double]
-    /// Rank 0's wall time of the same steps (start to agreement).
+    /// Whose waits are not counted as busy.
+    private let communicator: Communicator
+    /// The last `window` records' busy times per step, `size` per record, oldest overwritten first.
+    private var busySeconds: [Double]
+    /// This rank's wall time per step of the same records.
     private var stepSeconds: [Double]
     private var recorded = 0
-    private var stepStart: UInt64 = 0
-    /// When the first step since the last `record` began (nil before it).
-    private var roundStart: UInt64?
-    /// This rank's compute time in the steps since the last `record` (one step when every step agrees).
-    private(set) var localComputeSeconds = 0.0
-    /// The steps `localComputeSeconds` sums.
-    private var pendingSteps = 0
+    /// The clock and the seconds waited when the counted time last resumed (nil between steps).
+    private var mark: (nanoseconds: UInt64, waited: Double)?
+    /// This rank's wall and busy time counted since the last agreement over all ranks, and the steps begun in it.
+    private var pending = (wall: 0.0, busy: 0.0, steps: 0)
     private var lastNotice: UInt64?
 
-    /// A pace of `size` ranks, this one `rank`, on hosts `hosts`.
-    init(rank: Int, size: Int, hosts: [String]) {
-        (self.rank, self.size, self.hosts) = (rank, size, hosts)
-        computeSeconds = Array(repeating: 0, count: size * Self.window)
+    /// The pace of `communicator`'s ranks, on hosts `hosts` (one per rank).
+    init(communicator: Communicator, hosts: [String]) {
+        (rank, size, self.hosts, self.communicator) = (communicator.rank, communicator.size, hosts, communicator)
+        busySeconds = Array(repeating: 0, count: size * Self.window)
         stepSeconds = Array(repeating: 0, count: Self.window)
     }
 
@@ -55,7 +57,7 @@ public final class RankPace {
     public static func gathering(_ communicator: Communicator) throws -> RankPace? {
         guard communicator.size > 1 else { return nil }
         let hosts = try gatherNames(ProcessInfo.processInfo.hostName, communicator: communicator)
-        return RankPace(rank: communicator.rank, size: communicator.size, hosts: hosts)
+        return RankPace(communicator: communicator, hosts: hosts)
     }
 
     /// Every rank's `name` (its first `slot` bytes), by one exact Int64 sum in which each rank fills its own slot.
@@ -74,24 +76,30 @@ public final class RankPace {
 
     /// The step has started on this rank.
     func stepBegan() {
-        stepStart = DispatchTime.now().uptimeNanoseconds
-        if roundStart == nil { roundStart = stepStart }
+        pending.steps += 1
+        mark = now()
     }
 
-    /// This rank has computed its gradients and arrives at the reduction.
-    func computeEnded() {
-        localComputeSeconds += Self.seconds(since: stepStart)
-        pendingSteps += 1
+    /// The step has ended on this rank: the time until the next `stepBegan` is not counted.
+    func stepEnded() {
+        count()
+        mark = nil
     }
 
-    /// After an agreement over all ranks: every rank's compute time of the steps since the last one (`times`, one
-    /// per rank), recorded as their mean step; rank 0 judges them every tenth record once a window is full. Between
-    /// rounds of periodic synchronization a record is a round.
+    /// At the agreement over all ranks, before its allreduce: this rank's busy seconds since the last one.
+    func busySinceLastAgreement() -> Double {
+        count()
+        return pending.busy
+    }
+
+    /// After an agreement over all ranks: every rank's busy time since the last one (`times`, one per rank),
+    /// recorded per step (a record is one step when every step agrees, a round between rounds of periodic
+    /// synchronization); rank 0 judges them every tenth record once a window is full.
     func record(_ times: UnsafeBufferPointer<Double>) {
-        let slot = recorded % Self.window, steps = Double(max(1, pendingSteps))
-        for index in 0..<size { computeSeconds[slot * size + index] = times[index] / steps }
-        stepSeconds[slot] = Self.seconds(since: roundStart ?? stepStart) / steps
-        (localComputeSeconds, pendingSteps, roundStart) = (0, 0, nil)
+        let slot = recorded % Self.window, steps = Double(max(1, pending.steps))
+        for index in 0..<size { busySeconds[slot * size + index] = times[index] / steps }
+        stepSeconds[slot] = pending.wall / steps
+        pending = (0, 0, 0)
         recorded += 1
         guard rank == 0, recorded >= Self.window, recorded % 10 == 0, let figures, figures.ratio > Self.threshold else { return }
         let now = DispatchTime.now().uptimeNanoseconds
@@ -100,19 +108,33 @@ public final class RankPace {
         Diagnostics.note(Self.line(figures, host: hosts[figures.slowestRank]))
     }
 
+    /// Adds the time since `mark` to `pending` and moves the mark to now (nothing between steps).
+    private func count() {
+        guard let start = mark else { return }
+        let end = now()
+        let wall = Double(end.nanoseconds - start.nanoseconds) * 1e-9
+        pending.wall += wall
+        pending.busy += max(0, wall - (end.waited - start.waited))
+        mark = end
+    }
+
+    private func now() -> (nanoseconds: UInt64, waited: Double) {
+        (DispatchTime.now().uptimeNanoseconds, communicator.waitedSeconds)
+    }
+
     /// The figures of the steps recorded so far (at most the last `window`); nil before the first. Each rank's time
     /// is its mean step: a rank held by a CPU quota loses whole quota periods in some steps only, which a median
     /// would not see.
     public var figures: Figures? {
         let steps = min(recorded, Self.window)
         guard steps > 0 else { return nil }
-        let typical = (0..<size).map { index in (0..<steps).reduce(0.0) { $0 + computeSeconds[$1 * size + index] } / Double(steps) }
+        let typical = (0..<size).map { index in (0..<steps).reduce(0.0) { $0 + busySeconds[$1 * size + index] } / Double(steps) }
         return Self.judge(typical: typical, stepSeconds: stepSeconds.prefix(steps).reduce(0, +) / Double(steps))
     }
 
-    /// The slowest of `typical` (each rank's mean compute seconds per step) against the median of the others,
-    /// and the share of `stepSeconds` (a typical step's wall time, start to agreement: the same on every rank, the
-    /// reduction joins them) the others' median does not compute, but waits.
+    /// The slowest of `typical` (each rank's mean busy seconds per step) against the median of the others, and the
+    /// share of `stepSeconds` (a typical step's wall time: about the same on every rank, the collectives join them)
+    /// the others' median is not busy, but waits.
     static func judge(typical: [Double], stepSeconds: Double) -> Figures {
         let slowest = typical.indices.max { typical[$0] < typical[$1] } ?? 0
         let others = typical.enumerated().filter { $0.offset != slowest }.map(\.element)
@@ -134,7 +156,4 @@ public final class RankPace {
             + "\(Int((figures.waitFraction * 100).rounded()))% of each step waiting"
     }
 
-    private static func seconds(since start: UInt64) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-    }
 }

@@ -30,7 +30,7 @@ struct StepAgreement {
     }
 
     /// The allreduce's buffer, allocated once so agreeing allocates nothing: six values, then with a pace one
-    /// compute time per rank, with a balance one busy time per rank, and when nodes agree within themselves between
+    /// busy time per rank (which the balance follows too), and when nodes agree within themselves between
     /// rounds three values per rank of the first divergence a node saw (each rank fills its own slots, zeros
     /// elsewhere, so the sum is every rank's value exactly).
     ///
@@ -38,13 +38,12 @@ struct StepAgreement {
     /// on each rank (its loss sums, a stop or checkpoint request, its node's first divergence) for the round.
     final class Buffer {
         private let pace: RankPace?
-        private let balance: ShareBalance?
         private let world: Communicator
         private let node: Communicator?
         private let values: UnsafeMutableBufferPointer<Double>
         private let ranks: Int
-        /// Offsets of the per-rank slots: compute times, busy times, the first divergence (step + 1, mean loss, non-finite).
-        private let paceStart: Int, balanceStart: Int, divergenceStart: Int
+        /// Offsets of the per-rank slots: busy times, the first divergence (step + 1, mean loss, non-finite).
+        private let paceStart: Int, divergenceStart: Int
         /// This rank's loss sums of the steps agreed within the node since the last agreement over all ranks.
         private var pendingLossSum = 0.0
         private var pendingStop = false, pendingCheckpoint = false
@@ -52,22 +51,18 @@ struct StepAgreement {
         private var pendingDivergence: TrainingStep.Divergence?
 
         /// A buffer for agreements over `world`, and between rounds within `node` (nil: every step over `world`).
-        init(pace: RankPace?, balance: ShareBalance? = nil, world: Communicator, node: Communicator? = nil) {
-            (self.pace, self.balance, self.world, self.node) = (pace, balance, world, node)
+        init(pace: RankPace?, world: Communicator, node: Communicator? = nil) {
+            (self.pace, self.world, self.node) = (pace, world, node)
             ranks = world.size
             paceStart = 6
-            balanceStart = paceStart + (pace == nil ? 0 : ranks)
-            divergenceStart = balanceStart + (balance == nil ? 0 : ranks)
+            divergenceStart = paceStart + (pace == nil ? 0 : ranks)
             values = .allocate(capacity: divergenceStart + (node == nil ? 0 : 3 * ranks))
         }
 
         deinit { values.deallocate() }
 
-        /// Each rank's compute time of the steps last agreed on over all ranks (empty without a pace).
-        var computeSeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[paceStart..<balanceStart]) }
-
-        /// Each rank's busy time up to the step last agreed on (empty without a balance).
-        var busySeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[balanceStart..<divergenceStart]) }
+        /// Each rank's busy time of the steps last agreed on over all ranks (empty without a pace).
+        var busySeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[paceStart..<divergenceStart]) }
 
         /// Sums every rank's `local` agreement of step `step`, over all ranks when `acrossNodes` (with what waited
         /// since the last time), else within the node; `batchRows` are the global batch's rows, `nodeRows` the node's.
@@ -80,15 +75,14 @@ struct StepAgreement {
             values[4] = local.nonFinite ? 1 : 0
             values[5] = pendingLossSum
             UnsafeMutableBufferPointer(rebasing: values[paceStart...]).update(repeating: 0)
-            if let pace { values[paceStart + world.rank] = pace.localComputeSeconds }
-            if let balance { values[balanceStart + world.rank] = balance.busySeconds() }
+            if let pace { values[paceStart + world.rank] = pace.busySinceLastAgreement() }
             if let pendingDivergence {
                 values[divergenceStart + 3 * world.rank] = Double(pendingDivergence.step + 1)
                 values[divergenceStart + 3 * world.rank + 1] = pendingDivergence.loss
                 values[divergenceStart + 3 * world.rank + 2] = pendingDivergence.fixedPointOverflow ? 0 : 1
             }
             try world.allreduceSum(values)
-            pace?.record(computeSeconds)
+            pace?.record(busySeconds)
             (pendingLossSum, pendingStop, pendingCheckpoint, pendingDivergence) = (0, false, false, nil)
             let current: TrainingStep.Divergence? = values[2] > 0
                 ? (step: step, loss: values[0] / Double(max(1, batchRows)), fixedPointOverflow: values[4] == 0) : nil

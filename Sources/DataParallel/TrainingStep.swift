@@ -101,7 +101,7 @@ public final class TrainingStep {
     private let stopRequested: () -> Bool
     /// Hears the phase boundaries (bench timing, the timeline); nil in plain training.
     public var observer: StepObserver?
-    /// Each rank's compute time, carried by the agreement, and the naming of a slow rank; nil for a world of one.
+    /// Each rank's busy time, carried by the agreement, and the naming of a slow rank; nil for a world of one.
     public let pace: RankPace?
     /// With `distributed.balance`: moves the ranks' shares of the batches to follow their speeds; nil otherwise.
     let balance: ShareBalance?
@@ -130,8 +130,7 @@ public final class TrainingStep {
         features = .allocate(capacity: capacity * rows.featureCount)
         targets = .allocate(capacity: capacity * rows.targetCount)
         outputGradient = .allocate(capacity: capacity * network.outputWidth)
-        agreement = StepAgreement.Buffer(pace: pace, balance: self.balance, world: communicator,
-                                         node: self.synchronization.nodeAgreement)
+        agreement = StepAgreement.Buffer(pace: pace, world: communicator, node: self.synchronization.nodeAgreement)
         batches = options.prefetchBatches > 0 && rows.readsFromFiles
             ? PrefetchedBatches(rows, depth: options.prefetchBatches, capacity: capacity) : DirectBatches(rows)
         // Start-up is over once there is a step to run: from here on a collective waits at most timeout_seconds.
@@ -184,6 +183,7 @@ public final class TrainingStep {
         let reduction = synchronization.reduction(forStep: step)
         communicator.activity = .step(step + 1)
         pace?.stepBegan()
+        defer { pace?.stepEnded() }
         let batchStart = batchIndex * batchSize
         let globalCount = min(batchSize, rows.count - batchStart)
         let local = reduction.localRows(ofBatch: globalCount)
@@ -215,13 +215,12 @@ public final class TrainingStep {
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
                                                        rows: local.count))
         // 5. Reduce: every rank now holds the global batch's gradient (its node's share in local steps), and its norm.
-        pace?.computeEnded()
         try observer?.begin(.reduce)
         try reduction.finish()
         let norm = try reduction.gradientNorm(threads: threads)
         // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum,
         // over all ranks; between rounds within the node, what else there is to agree on waiting for the round. Each
-        // rank's compute time rides along to the pace.
+        // rank's busy time rides along to the pace.
         let nonFinite = !totals.lossSum.isFinite || !norm.isFinite
         let agreed = try agreement.agree(
             StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,

@@ -2,7 +2,8 @@
 # A rank much slower than the others must be named, not just slow the job down. Two ranks under mpirun, rank 1 held
 # from its start to 10% of a core by the cgroup v1 cpu controller (cpu.cfs_quota_us): rank 0 must print, once,
 # "plexus: rank 1 (host H) computes R× slower than the others' median; the job runs at its pace, P% of each step
-# waiting" with R > 1.5, and the lines of metrics.jsonl past the first 100 steps (the window judged) must carry
+# waiting" with R > 3 (a tenth of a core predicts about 10; a clock that missed the time the quota held rank 1
+# inside a wait saw 1.1–6), and the lines of metrics.jsonl past the first 100 steps (the window judged) must carry
 # slowest_rank 1, its ratio and the wait fraction. Then, under the same quota in deterministic mode, a run with
 # distributed.balance must move rows away from rank 1 and end with the same param_sha256 as a run without it.
 set -euo pipefail
@@ -58,13 +59,13 @@ lines=$(grep -cE "$pattern" "$tmp/out" || true)
 [ "$lines" = 1 ] || fail "expected one line naming rank 1, found $lines: $(grep plexus "$tmp/out" | tr '\n' ' ')"
 line=$(grep -E "$pattern" "$tmp/out")
 ratio=$(sed -E 's/.* computes ([0-9.]+)× .*/\1/' <<<"$line")
-python3 -c "import sys; sys.exit(0 if $ratio > 1.5 else 1)" || fail "ratio $ratio not above 1.5: $line"
+python3 -c "import sys; sys.exit(0 if $ratio > 3 else 1)" || fail "ratio $ratio not above 3: $line"
 python3 - "$run/metrics.jsonl" <<'PY' || fail "metrics.jsonl lacks the slow rank's figures: $(head -2 "$run/metrics.jsonl")"
 import json, sys
 lines = [json.loads(line) for line in open(sys.argv[1])]
 assert len(lines) == 8, len(lines)
 for record in (record for record in lines if record["step"] >= 100):
-    assert record["slowest_rank"] == 1 and record["slowest_rank_ratio"] > 1.5 and 0 < record["wait_fraction"] <= 1, record
+    assert record["slowest_rank"] == 1 and record["slowest_rank_ratio"] > 3 and 0 < record["wait_fraction"] <= 1, record
 PY
 # Balanced or not, the same bits: 80 steps, so the first shares (60 steps in) move whole deterministic groups of 10.
 for balance in false true; do
