@@ -19,7 +19,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         let codec = Codec(rawValue: chunk.codec)!
         let end = chunk.start + chunk.compressedSize
         var position = chunk.start
-        var dictionary: Storage?
+        var dictionary: ChunkDictionary<Storage>?
         var seen = 0
         while seen < rows.upperBound {
             guard position < end else {
@@ -41,11 +41,20 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                     throw UserError("\(page): a dictionary in \(Encoding.name(header.encoding)), expected PLAIN")
                 }
                 guard header.valueCount >= 0 else { throw UserError("\(page): a dictionary of \(header.valueCount) values") }
-                dictionary = try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
-                    var cursor = ByteCursor(raw, what: page)
-                    var values = Storage()
-                    try values.appendPlain(&cursor, count: header.valueCount)
-                    return values
+                if codec == .uncompressed, let width = Storage.plainWidth {
+                    // Numbers in an uncompressed page: looked up where the file maps them, none decoded (a slab of rows
+                    // would otherwise decode the whole dictionary for its few values).
+                    let (bytes, overflow) = header.valueCount.multipliedReportingOverflow(by: width)
+                    var cursor = ByteCursor(data, what: page)
+                    guard !overflow else { throw cursor.corrupt("\(header.valueCount) values do not fit the page") }
+                    dictionary = .plain(try cursor.take(bytes), count: header.valueCount)
+                } else {
+                    dictionary = .decoded(try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
+                        var cursor = ByteCursor(raw, what: page)
+                        var values = Storage()
+                        try values.appendPlain(&cursor, count: header.valueCount)
+                        return values
+                    })
                 }
             case PageHeader.dataPage, PageHeader.dataPageV2:
                 let slots = header.valueCount
@@ -71,7 +80,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
 
     /// Decodes slots `window` of a data page: finds its definition levels and values (decompressing what is
     /// compressed), then appends the slots.
-    private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: Storage?,
+    private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: ChunkDictionary<Storage>?,
                         window: Range<Int>, into storage: inout Storage, nulls: inout [Bool], what: String) throws {
         let optional = column.maximumDefinitionLevel > 0
         if header.type == PageHeader.dataPage {
@@ -109,7 +118,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
     /// Appends slots `window` of a page given its definition levels (nil: none stored, every slot has a value) and
     /// its encoded values.
     private func decodeSlots(_ header: PageHeader, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
-                             dictionary: Storage?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
+                             dictionary: ChunkDictionary<Storage>?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
                              what: String) throws {
         // Which slots of the window hold a value, and how many values come before the window.
         var skip = window.lowerBound
@@ -134,12 +143,17 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             var indices = try HybridDecoder(UnsafeRawBufferPointer(rebasing: values[cursor.position...]), bitWidth: bitWidth,
                                             what: "\(what): dictionary indices")
             try indices.skip(skip)
-            try forEachSlot(window, present, &storage) { storage in
-                let index = Int(try indices.next())
-                guard index < dictionary.count else {
-                    throw UserError("\(what): dictionary index \(index) of a dictionary of \(dictionary.count) values")
+            let count = dictionary.count
+            func appendEntries(_ append: (inout Storage, Int) -> Void) throws {
+                try forEachSlot(window, present, &storage) { storage in
+                    let index = Int(try indices.next())
+                    guard index < count else { throw UserError("\(what): dictionary index \(index) of a dictionary of \(count) values") }
+                    append(&storage, index)
                 }
-                storage.append(from: dictionary, at: index)
+            }
+            switch dictionary {
+            case let .decoded(values): try appendEntries { $0.append(from: values, at: $1) }
+            case let .plain(raw, _): try appendEntries { $0.appendPlain(at: $1, of: raw) }
             }
         case Encoding.rle.rawValue:
             var runs = try HybridDecoder(try cursor.take(try cursor.length()), bitWidth: 1, what: "\(what): RLE values")
@@ -160,6 +174,19 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             }
         } else {
             for _ in window { try append(&storage) }
+        }
+    }
+}
+
+/// A column chunk's dictionary: decoded, or PLAIN numbers read where the mapped file holds them.
+enum ChunkDictionary<Storage: ValueStorage> {
+    case decoded(Storage)
+    case plain(UnsafeRawBufferPointer, count: Int)
+
+    var count: Int {
+        switch self {
+        case let .decoded(values): return values.count
+        case let .plain(_, count): return count
         }
     }
 }

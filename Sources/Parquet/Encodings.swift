@@ -165,6 +165,10 @@ protocol ValueStorage {
     static func skipPlain(_ cursor: inout ByteCursor, count: Int) throws
     /// One value of an RLE-encoded boolean page (only booleans are stored that way).
     mutating func appendRun(_ value: UInt32, _ cursor: ByteCursor) throws
+    /// Bytes of each PLAIN value when all have one size (nil: byte arrays and booleans).
+    static var plainWidth: Int? { get }
+    /// Value `index` of the PLAIN values `raw`, `plainWidth` bytes each (only for a `plainWidth`).
+    mutating func appendPlain(at index: Int, of raw: UnsafeRawBufferPointer)
 }
 
 extension ValueStorage {
@@ -174,6 +178,12 @@ extension ValueStorage {
 
     mutating func appendRun(_ value: UInt32, _ cursor: ByteCursor) throws {
         throw cursor.corrupt("RLE encoding is for booleans only")
+    }
+
+    static var plainWidth: Int? { nil }
+
+    mutating func appendPlain(at index: Int, of raw: UnsafeRawBufferPointer) {
+        preconditionFailure("\(Self.self) has no fixed PLAIN width")
     }
 }
 
@@ -202,6 +212,11 @@ extension Double: FixedWidthValue {
 }
 
 extension Array: ValueStorage where Element: FixedWidthValue {
+    static var plainWidth: Int? { MemoryLayout<Element>.size }
+    mutating func appendPlain(at index: Int, of raw: UnsafeRawBufferPointer) {
+        let size = MemoryLayout<Element>.size
+        append(Element.load(UnsafeRawBufferPointer(rebasing: raw[(index * size)..<((index + 1) * size)])))
+    }
     mutating func appendNull() { append(.zero) }
     mutating func append(from dictionary: [Element], at index: Int) { append(dictionary[index]) }
     mutating func appendPlain(_ cursor: inout ByteCursor) throws {
@@ -212,8 +227,15 @@ extension Array: ValueStorage where Element: FixedWidthValue {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
         guard !overflow else { throw cursor.corrupt("\(count) values do not fit the page") }
         let raw = try cursor.take(bytes)
+        #if _endian(little)
+        // PLAIN's little-endian values are this host's: one copy (the bytes may be unaligned).
+        let start = self.count
+        append(contentsOf: repeatElement(Element.zero, count: count))
+        withUnsafeMutableBytes { $0.baseAddress!.advanced(by: start * size).copyMemory(from: raw.baseAddress!, byteCount: bytes) }
+        #else
         reserveCapacity(self.count + count)
         for index in 0..<count { append(Element.load(UnsafeRawBufferPointer(rebasing: raw[(index * size)..<((index + 1) * size)]))) }
+        #endif
     }
     static func skipPlain(_ cursor: inout ByteCursor, count: Int) throws {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.size)

@@ -114,6 +114,39 @@ final class ParquetTests: TemporaryDirectoryTestCase {
 
     /// Numeric columns read by rows through decoded slabs (several per row group, in a cache that holds three) give
     /// the column reader's values for every codec, page version and encoding; a slab held is not decoded again.
+    /// PLAIN numbers read in bulk (a dictionary page's: one copy) and looked up in place (an uncompressed
+    /// dictionary's) equal the same bytes read one value at a time, from an unaligned start.
+    func testPlainNumbersInBulkAndInPlaceMatchOneAtATime() throws {
+        func check<Element: FixedWidthValue & Equatable>(_ type: Element.Type) throws {
+            var generator = SystemRandomNumberGenerator()
+            let size = MemoryLayout<Element>.size, count = 37
+            let bytes = (0..<(1 + count * size)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            try bytes.withUnsafeBytes { all in
+                let raw = UnsafeRawBufferPointer(rebasing: all[1...])
+                var one = ByteCursor(raw, what: "one"), bulk = ByteCursor(raw, what: "bulk")
+                var single: [Element] = [], many: [Element] = [Element.zero], looked: [Element] = []
+                for _ in 0..<count { try single.appendPlain(&one) }
+                try many.appendPlain(&bulk, count: count)
+                for index in 0..<count { looked.appendPlain(at: index, of: raw) }
+                // Bit patterns, so that NaNs compare.
+                let bits = { (values: ArraySlice<Element>) in values.map { value in withUnsafeBytes(of: value) { Array($0) } } }
+                XCTAssertEqual(bits(many[1...]), bits(single[...]), "\(type) in bulk")
+                XCTAssertEqual(bits(looked[...]), bits(single[...]), "\(type) in place")
+                XCTAssertEqual(bulk.position, raw.count)
+                XCTAssertEqual([Element].plainWidth, size)
+            }
+            var short = ByteCursor(UnsafeRawBufferPointer(start: nil, count: 0), what: "short")
+            var none: [Element] = []
+            XCTAssertThrowsError(try none.appendPlain(&short, count: 1))
+        }
+        try check(Int32.self)
+        try check(Int64.self)
+        try check(Float.self)
+        try check(Double.self)
+        XCTAssertNil(ParquetByteArrays.plainWidth)
+        XCTAssertNil(BooleanStorage.plainWidth)
+    }
+
     func testRowsReadThroughSlabsMatchTheColumns() throws {
         for variant in Self.variants {
             let file = try ParquetFile(path: fixture(variant))
