@@ -41,13 +41,22 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                     throw UserError("\(page): a dictionary in \(Encoding.name(header.encoding)), expected PLAIN")
                 }
                 guard header.valueCount >= 0 else { throw UserError("\(page): a dictionary of \(header.valueCount) values") }
-                if codec == .uncompressed, let width = Storage.plainWidth {
-                    // Numbers in an uncompressed page: looked up where the file maps them, none decoded (a slab of rows
-                    // would otherwise decode the whole dictionary for its few values).
+                if let width = Storage.plainWidth {
+                    // Numbers are looked up in the page, none decoded (a slab of rows would otherwise decode the
+                    // whole dictionary for its few values): where the file maps it, or decompressed once.
                     let (bytes, overflow) = header.valueCount.multipliedReportingOverflow(by: width)
-                    var cursor = ByteCursor(data, what: page)
-                    guard !overflow else { throw cursor.corrupt("\(header.valueCount) values do not fit the page") }
-                    dictionary = .plain(try cursor.take(bytes), count: header.valueCount)
+                    guard !overflow else { throw UserError("\(page): \(header.valueCount) values do not fit the page") }
+                    if codec == .uncompressed {
+                        var cursor = ByteCursor(data, what: page)
+                        dictionary = .plain(try cursor.take(bytes), count: header.valueCount)
+                    } else {
+                        let values = try Decompression.decompressed(data, codec: codec, size: header.uncompressedSize, what: page)
+                        _ = try values.withUnsafeBytes { raw in
+                            var cursor = ByteCursor(raw, what: page)
+                            return try cursor.take(bytes)
+                        }
+                        dictionary = .decompressed(values, count: header.valueCount)
+                    }
                 } else {
                     dictionary = .decoded(try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
                         var cursor = ByteCursor(raw, what: page)
@@ -154,6 +163,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             switch dictionary {
             case let .decoded(values): try appendEntries { $0.append(from: values, at: $1) }
             case let .plain(raw, _): try appendEntries { $0.appendPlain(at: $1, of: raw) }
+            case let .decompressed(bytes, _): try bytes.withUnsafeBytes { raw in try appendEntries { $0.appendPlain(at: $1, of: raw) } }
             }
         case Encoding.rle.rawValue:
             var runs = try HybridDecoder(try cursor.take(try cursor.length()), bitWidth: 1, what: "\(what): RLE values")
@@ -178,15 +188,17 @@ struct ColumnChunkReader<Storage: ValueStorage> {
     }
 }
 
-/// A column chunk's dictionary: decoded, or PLAIN numbers read where the mapped file holds them.
+/// A column chunk's dictionary: decoded, or PLAIN numbers read in the page: where the mapped file holds it, or in
+/// its decompressed bytes.
 enum ChunkDictionary<Storage: ValueStorage> {
     case decoded(Storage)
     case plain(UnsafeRawBufferPointer, count: Int)
+    case decompressed([UInt8], count: Int)
 
     var count: Int {
         switch self {
         case let .decoded(values): return values.count
-        case let .plain(_, count): return count
+        case let .plain(_, count), let .decompressed(_, count): return count
         }
     }
 }

@@ -49,6 +49,12 @@ enum Decompression {
             }
             return try body(input)
         }
+        return try decompressed(input, codec: codec, size: size, what: what).withUnsafeBytes(body)
+    }
+
+    /// `input` decompressed with `codec` (not `uncompressed`) into exactly `size` bytes; `what` names the page in
+    /// errors.
+    static func decompressed(_ input: UnsafeRawBufferPointer, codec: Codec, size: Int, what: String) throws -> [UInt8] {
         guard [.snappy, .gzip, .zstd].contains(codec) else {
             throw UserError("\(what): pages compressed with \(codec.name) are not supported "
                 + "(write with compression='snappy', 'gzip', 'zstd' or 'none')")
@@ -56,8 +62,9 @@ enum Decompression {
         guard size <= largestPage, size <= input.count * largestExpansion(codec) + 64 else {
             throw UserError("\(what): the page header says \(input.count) \(codec.name) bytes hold \(size) (corrupt header)")
         }
-        var output = [UInt8](repeating: 0, count: size)
-        try output.withUnsafeMutableBytes { output in
+        // Not cleared first: each codec below fills exactly `size` bytes or throws.
+        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            let output = UnsafeMutableRawBufferPointer(buffer)
             switch codec {
             case .snappy: try Snappy.decompress(input, into: output, what: what)
             case .gzip: try Inflater.inflate(gzip: input, into: output, what: what)
@@ -71,7 +78,7 @@ enum Decompression {
                 guard result == size else { throw UserError("\(what): ZSTD data holds \(result) bytes, the page header says \(size)") }
             default: preconditionFailure("unsupported codecs are refused above")
             }
+            initialized = size
         }
-        return try output.withUnsafeBytes(body)
     }
 }
