@@ -31,7 +31,7 @@ final class BlockingCallWatchdog: @unchecked Sendable {
     private var started = false
     /// Whether an abort took too long and this process is ending without MPI.
     private(set) var abortExpired = false
-    /// Set when a stall heard from no other rank: an abort then also ends this host's launcher daemon.
+    /// Set when a stall heard from no rank on another host: an abort then also ends this host's launcher daemon.
     var peersSilent = false
 
     /// Runs `body`, a blocking MPI call named `call` on rank `rank` (nil before MPI knows it), under a deadline of

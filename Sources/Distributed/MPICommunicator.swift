@@ -53,6 +53,27 @@ final class MPICommunicator: Communicator {
         deadline = MPIDeadline(world: communicator, rank: rank, size: size)
         deadline.timeoutSeconds = startUpTimeoutSeconds
         isWorld = true
+        deadline.ranksOnOtherHosts = try ranksOnOtherHosts()
+    }
+
+    /// The world ranks on hosts other than this one (by MPI_COMM_TYPE_SHARED, as the launcher placed them).
+    private func ranksOnOtherHosts() throws -> Set<Int> {
+        var node: MPI_Comm? = plexus_mpi_comm_null()
+        try blocking("MPI_Comm_split_type") {
+            MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank), plexus_mpi_info_null(), &node)
+        }
+        defer { _ = MPI_Comm_free(&node) }
+        var nodeGroup: MPI_Group?, worldGroup: MPI_Group?
+        try MPICommunicator.check(MPI_Comm_group(node, &nodeGroup), "MPI_Comm_group")
+        defer { _ = MPI_Group_free(&nodeGroup) }
+        try MPICommunicator.check(MPI_Comm_group(communicator, &worldGroup), "MPI_Comm_group")
+        defer { _ = MPI_Group_free(&worldGroup) }
+        let (_, nodeSize) = try MPICommunicator.rankAndSize(node!)
+        let nodeRanks = (0..<Int32(nodeSize)).map { $0 }
+        var worldRanks = [Int32](repeating: 0, count: nodeSize)
+        try MPICommunicator.check(MPI_Group_translate_ranks(nodeGroup, Int32(nodeSize), nodeRanks, worldGroup, &worldRanks),
+                                  "MPI_Group_translate_ranks")
+        return Set(0..<size).subtracting(worldRanks.map(Int.init))
     }
 
     /// A group of the world's ranks (from MPI_Comm_split), waiting under the world's `deadline`.
@@ -161,7 +182,7 @@ final class MPICommunicator: Communicator {
     /// Ends every rank of the job: MPI_Abort once MPI is up (from any thread: the watchdog's too), else this process,
     /// which makes the launcher end the others. A launcher that cannot be reached (this host's link cut) never ends
     /// the process: after `abortSeconds` the watchdog ends it, and the launcher's daemon that lost its job with it;
-    /// when no other rank answered in the stall, this host's daemon is ended at once (it cannot reach mpirun).
+    /// when no rank on another host answered in the stall, this host's daemon is ended at once (it cannot reach mpirun).
     static func abort(status: Int32) -> Never {
         fflush(stdout)
         fflush(stderr)

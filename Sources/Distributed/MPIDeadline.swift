@@ -13,6 +13,8 @@ final class MPIDeadline {
     var worldRank: Int { rank }
     private let size: Int
     var timeoutSeconds = CollectiveTimeout.startUpDefault
+    /// The world ranks on other hosts: a stall that heard from none of them means this host is the one cut off.
+    var ranksOnOtherHosts: Set<Int> = []
     var activity = Activity.startUp
     /// Seconds waited in `complete` so far (from the first clock reading of each wait, a few polls in), without the
     /// time this rank was held off its CPU meanwhile.
@@ -136,10 +138,12 @@ final class MPIDeadline {
                      : waited >= timeoutSeconds + 2 + 2 * grace {
             let missing = ledger.missing(at: sequence)
             let stalled = CollectiveStalled(ranks: heldItself ? [] : missing, activity: activity, timeoutSeconds: timeoutSeconds)
-            // No other rank answered: most likely this host is the one cut off, and its launcher daemon with it. Also
-            // when this rank was stopped meanwhile and names itself: its MPI_Abort then returns through that daemon,
-            // which would be left waiting for a launcher it cannot reach.
-            if missing.count == size - 1 && size > 1 { BlockingCallWatchdog.shared.peersSilent = true }
+            // No rank on another host answered (those on this one may have): most likely this host is the one cut off,
+            // and its launcher daemon with it. Also when this rank was stopped meanwhile and names itself: its
+            // MPI_Abort then returns through that daemon, which would be left waiting for a launcher it cannot reach.
+            if !ranksOnOtherHosts.isEmpty && ranksOnOtherHosts.isSubset(of: missing) {
+                BlockingCallWatchdog.shared.peersSilent = true
+            }
             stall = stalled
             throw stalled
         }
