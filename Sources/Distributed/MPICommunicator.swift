@@ -53,15 +53,13 @@ final class MPICommunicator: Communicator {
         deadline = MPIDeadline(world: communicator, rank: rank, size: size)
         deadline.timeoutSeconds = startUpTimeoutSeconds
         isWorld = true
-        deadline.ranksOnOtherHosts = try ranksOnOtherHosts()
+        // A world of one has no other host (and needs no collective to know it).
+        if size > 1 { deadline.ranksOnOtherHosts = try ranksOnOtherHosts() }
     }
 
     /// The world ranks on hosts other than this one (by MPI_COMM_TYPE_SHARED, as the launcher placed them).
     private func ranksOnOtherHosts() throws -> Set<Int> {
-        var node: MPI_Comm? = plexus_mpi_comm_null()
-        try blocking("MPI_Comm_split_type") {
-            MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank), plexus_mpi_info_null(), &node)
-        }
+        var node: MPI_Comm? = try splitByNode()
         defer { _ = MPI_Comm_free(&node) }
         var nodeGroup: MPI_Group?, worldGroup: MPI_Group?
         try MPICommunicator.check(MPI_Comm_group(node, &nodeGroup), "MPI_Comm_group")
@@ -69,7 +67,7 @@ final class MPICommunicator: Communicator {
         try MPICommunicator.check(MPI_Comm_group(communicator, &worldGroup), "MPI_Comm_group")
         defer { _ = MPI_Group_free(&worldGroup) }
         let (_, nodeSize) = try MPICommunicator.rankAndSize(node!)
-        let nodeRanks = (0..<Int32(nodeSize)).map { $0 }
+        let nodeRanks = Array(0..<Int32(nodeSize))
         var worldRanks = [Int32](repeating: 0, count: nodeSize)
         try MPICommunicator.check(MPI_Group_translate_ranks(nodeGroup, Int32(nodeSize), nodeRanks, worldGroup, &worldRanks),
                                   "MPI_Group_translate_ranks")
@@ -151,9 +149,7 @@ final class MPICommunicator: Communicator {
     func nodeGroups(sharedMemory: Bool) throws -> (node: Communicator, crossNode: Communicator) {
         var node: MPI_Comm? = plexus_mpi_comm_null()
         if sharedMemory {
-            try blocking("MPI_Comm_split_type") {
-                MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank), plexus_mpi_info_null(), &node)
-            }
+            node = try splitByNode()
         } else {
             try blocking("MPI_Comm_split") { MPI_Comm_split(communicator, Int32(rank), 0, &node) }
         }
@@ -161,6 +157,15 @@ final class MPICommunicator: Communicator {
         var cross: MPI_Comm? = plexus_mpi_comm_null()
         try blocking("MPI_Comm_split") { MPI_Comm_split(communicator, Int32(nodeGroup.rank), Int32(rank), &cross) }
         return (nodeGroup, try MPICommunicator(group: cross!, deadline: deadline))
+    }
+
+    /// The ranks of this group on this rank's node (MPI_COMM_TYPE_SHARED), keyed by this group's rank.
+    private func splitByNode() throws -> MPI_Comm? {
+        var node: MPI_Comm? = plexus_mpi_comm_null()
+        try blocking("MPI_Comm_split_type") {
+            MPI_Comm_split_type(communicator, plexus_mpi_comm_type_shared(), Int32(rank), plexus_mpi_info_null(), &node)
+        }
+        return node
     }
 
     /// Runs `call`, a blocking collective of this group (MPI has no non-blocking form of it), after a barrier that
