@@ -117,6 +117,11 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
         try powerSGD?.finish()
     }
 
+    /// With PowerSGD, from the factors (no pass over the rebuilt gradient); otherwise `sumOfSquares` of it all.
+    func gradientNorm(threads: Int) throws -> Double {
+        powerSGD?.gradientNorm() ?? sumOfSquares(reducedGradients, count: network.parameterCount, threads: threads).squareRoot()
+    }
+
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {
         try powerSGD?.checkpointState() ?? []
     }

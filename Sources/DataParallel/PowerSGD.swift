@@ -186,6 +186,23 @@ final class PowerSGD: BackwardListener {
         }
     }
 
+    /// The norm of the reduced gradient after `finish`: the uncompressed values' squares and each matrix's ‖P·Qᵀ‖²
+    /// from its factors, so no pass reads the rebuilt gradient; the same bits on every rank (the same P, Q and sums).
+    /// A norm beyond Float's range counts as non-finite: the rebuilt gradient may hold an infinity.
+    func gradientNorm() -> Double {
+        let gradients = network.gradients.baseAddress!
+        var total = 0.0
+        for message in messages {
+            for range in message.uncompressed { total += sumOfSquares(gradients + range.lowerBound, count: range.count) }
+        }
+        for matrix in matrices {
+            total += lowRankSquaredNorm(pt: pMessage.baseAddress! + matrix.p, rows: matrix.rows, qt: q.baseAddress! + matrix.q,
+                                        columns: matrix.columns, rank: approximationRank)
+        }
+        let norm = total.squareRoot()
+        return norm < Double(Float.greatestFiniteMagnitude) ? norm : .infinity
+    }
+
     // x [vectors×length]: modified Gram–Schmidt (PyTorch's, ε = 1e-8 against zero vectors), in Double.
     /// Makes the rows of `x` (the columns of P) orthonormal, in order.
     private func orthonormalize(_ x: UnsafeMutablePointer<Float>, vectors: Int, length: Int) {

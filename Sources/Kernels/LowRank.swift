@@ -143,7 +143,32 @@ private struct ReconstructJob: VectorJob {
     }
 }
 
-/// Naive references for the three products (plain loops, Double sums; P given transposed as `pt` [rank×rows]):
+// Σ (ptᵀ·qt)² over [rows×columns] = Σ_a,b (pt·ptᵀ)[a,b]·(qt·qtᵀ)[a,b], with pt [rank×rows], qt [rank×columns]
+/// The squared Frobenius norm of P·Qᵀ from its factors' Gram matrices, in Double: O(rank²·(rows + columns)) instead of
+/// a pass over the product. Any pt (orthonormal or not); the same bits for the same factors.
+public func lowRankSquaredNorm(pt: UnsafePointer<Float>, rows: Int, qt: UnsafePointer<Float>, columns: Int, rank: Int) -> Double {
+    func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int) -> Double {
+        var lanes = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= count {
+            lanes = lanes.addingProduct(SIMD8<Double>(SIMD8<Float>(loadingFrom: x + i)), SIMD8<Double>(SIMD8<Float>(loadingFrom: y + i)))
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { total += Double(x[i]) * Double(y[i]); i += 1 }
+        return total
+    }
+    var total = 0.0
+    for a in 0..<rank {
+        for b in a..<rank {
+            let term = dot(pt + a * rows, pt + b * rows, rows) * dot(qt + a * columns, qt + b * columns, columns)
+            total += a == b ? term : 2 * term
+        }
+    }
+    return total
+}
+
+/// Naive references for the three products and the norm (plain loops, Double sums; P given transposed as `pt` [rank×rows]):
 /// the fast ones must agree to rounding.
 public enum LowRankReference {
     public static func project(_ m: [Float], rows: Int, columns: Int, qt: [Float], rank: Int) -> [Float] {
@@ -167,5 +192,11 @@ public enum LowRankReference {
             return Float((0..<rank).reduce(0.0) { $0 + Double(pt[$1 * rows + row]) * Double(qt[$1 * columns + j]) })
         }
         return (approximation, zip(m, approximation).map { $0 - share * $1 })
+    }
+
+    /// ‖P·Qᵀ‖² over the formed product.
+    public static func squaredNorm(rows: Int, columns: Int, pt: [Float], qt: [Float], rank: Int) -> Double {
+        reconstruct([Float](repeating: 0, count: rows * columns), rows: rows, columns: columns, pt: pt, qt: qt, rank: rank,
+                    share: 0).approximation.reduce(0.0) { $0 + Double($1) * Double($1) }
     }
 }

@@ -34,6 +34,9 @@ final class LowRankTests: XCTestCase {
                 let reference = LowRankReference.reconstruct(m, rows: rows, columns: columns, pt: p, qt: qt, rank: rank, share: 0.5)
                 assertClose(approximation, reference.approximation, "reconstruct")
                 assertClose(error, reference.error, "error feedback")
+                let norm = lowRankSquaredNorm(pt: p, rows: rows, qt: qt, columns: columns, rank: rank)
+                let expected = LowRankReference.squaredNorm(rows: rows, columns: columns, pt: p, qt: qt, rank: rank)
+                XCTAssertEqual(norm, expected, accuracy: 1e-5 * expected, "squared norm from the factors")
             }
         }
     }

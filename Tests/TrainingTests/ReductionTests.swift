@@ -40,6 +40,8 @@ final class ReductionTests: XCTestCase {
     /// step, the reduction's description, and what it saves in a checkpoint.
     struct RankRun {
         var reduced: [[Float]] = []
+        /// The reduction's norm of each step's reduced gradient.
+        var norms: [Double] = []
         var local: [[Float]] = []
         var description = ""
         var state: [TensorRecord] = []
@@ -70,6 +72,7 @@ final class ReductionTests: XCTestCase {
                     }
                 }
                 run.reduced.append(Array(UnsafeBufferPointer(start: reduction.reducedGradients, count: network.parameterCount)))
+                run.norms.append(try reduction.gradientNorm(threads: 1))
                 try reduction.publish()
             }
             run.state = try reduction.checkpointState(optimizer: Optimizer(settings: OptimizerOptions(kind: .sgd),
@@ -88,7 +91,15 @@ final class ReductionTests: XCTestCase {
     }
 
     func assertSameOnEveryRank(_ runs: [RankRun], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        for run in runs.dropFirst() { XCTAssertEqual(run.reduced, runs[0].reduced, what, file: file, line: line) }
+        for run in runs.dropFirst() {
+            XCTAssertEqual(run.reduced, runs[0].reduced, what, file: file, line: line)
+            XCTAssertEqual(run.norms, runs[0].norms, "\(what): the norm", file: file, line: line)
+        }
+        // Every reduction's norm is the norm of what it reduced, however it is computed.
+        for (reduced, norm) in zip(runs[0].reduced, runs[0].norms) {
+            let expected = reduced.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            XCTAssertEqual(norm, expected, accuracy: 1e-5 * expected, "\(what): the norm", file: file, line: line)
+        }
     }
 
     func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ what: String,
