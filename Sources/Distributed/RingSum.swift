@@ -2,10 +2,12 @@ import Kernels
 
 /// A non-blocking in-place sum over a group as a ring (reduce-scatter, then allgather): each rank sends and receives
 /// 2(N−1)/N of the buffer, both directions at once, in 2(N−1) steps of point-to-point messages that `test` advances
-/// from the main thread (MPI_THREAD_FUNNELED) between layers. OpenMPI's MPI_Iallreduce reduces to one rank and
-/// broadcasts below 4 ranks, twice the bytes on the wire. Created once per group (`Communicator.ringSum`) with its
-/// receive buffer: starting it every step allocates nothing. Every chunk is summed in ring order, the same bits on
-/// every implementation of the group; at 2 ranks each element is a + b, the bits of MPI_Allreduce.
+/// from the main thread (MPI_THREAD_FUNNELED) between layers. At 2 ranks the ring's two steps become one: the ranks
+/// swap whole buffers and each adds the other's (the same bytes each way, one network latency instead of two, and
+/// nothing left for a `test` to post half-way). OpenMPI's MPI_Iallreduce reduces to one rank and broadcasts below 4
+/// ranks, twice the bytes on the wire. Created once per group (`Communicator.ringSum`) with its receive buffer:
+/// starting it every step allocates nothing. Every chunk is summed in ring order, the same bits on every
+/// implementation of the group; at 2 ranks each element is a + b, the bits of MPI_Allreduce.
 public final class RingSum {
     private let transport: RingTransport
     private let scratch: UnsafeMutableRawPointer
@@ -13,8 +15,10 @@ public final class RingSum {
     private var buffer: UnsafeMutableRawPointer?
     private var count = 0
     private var element = ReducedElement.float
-    /// Steps done of 2(N−1).
+    /// Steps done of `steps`.
     private var step = 0
+    /// 2(N−1) steps around the ring; 1 (a swap) at 2 ranks.
+    private var steps: Int { transport.size == 2 ? 1 : 2 * (transport.size - 1) }
     /// Whether a sum was ever started (before that, `wait` is no collective).
     private var started = false
     /// Whether a sum was started and has not completed.
@@ -63,9 +67,15 @@ public final class RingSum {
     }
 
     /// Posts step `step`: reduce-scatter steps send the partial sum of one chunk on and receive the next into
-    /// scratch; allgather steps pass finished chunks round, received in place.
+    /// scratch; allgather steps pass finished chunks round, received in place; at 2 ranks, the swap into scratch.
     private func post() throws {
         let rank = transport.rank, size = transport.size, width = element.size
+        if size == 2 {
+            let other = 1 - rank
+            try transport.exchange(sending: buffer!, count: count, to: other, receiving: scratch, count: count, from: other,
+                                   of: element)
+            return
+        }
         let reducing = step < size - 1
         let sent = reducing ? chunk(rank - step) : chunk(rank + 1 - (step - size + 1))
         let received = reducing ? chunk(rank - step - 1) : chunk(rank - (step - size + 1))
@@ -78,7 +88,7 @@ public final class RingSum {
     private func advance() throws {
         let size = transport.size
         if step < size - 1 {
-            let received = chunk(transport.rank - step - 1)
+            let received = size == 2 ? 0..<count : chunk(transport.rank - step - 1)
             switch element {
             case .float:
                 let own = buffer!.assumingMemoryBound(to: Float.self) + received.lowerBound
@@ -91,7 +101,7 @@ public final class RingSum {
             }
         }
         step += 1
-        if step == 2 * (size - 1) {
+        if step == steps {
             inFlight = false
         } else {
             try post()

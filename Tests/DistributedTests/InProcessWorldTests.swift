@@ -88,6 +88,26 @@ final class InProcessWorldTests: XCTestCase {
         return total
     }
 
+    /// At 2 ranks a ring sum is one swap: once both ranks have started it, one `test` completes it, with nothing
+    /// the other rank has to post half-way (a reduce-scatter step would wait for the other's allgather message).
+    func testRingSumOnTwoRanksIsOneExchange() throws {
+        let completed = try values(ranks: 2) { world -> (Bool, [Float]) in
+            let ring = world.ringSum(capacity: 3, tag: 0)
+            var values: [Float] = world.rank == 0 ? [1, 2, 3] : [10, 20, 30]
+            var done = false
+            try values.withUnsafeMutableBytes { buffer in
+                try ring.start(buffer.baseAddress!, count: 3, of: .float)
+                try world.barrier()  // both messages are on their way
+                if world.rank == 0 { done = try ring.test() }
+                try world.barrier()  // rank 1 advanced nothing before rank 0's test
+                try ring.wait()
+            }
+            return (done, values)
+        }
+        XCTAssertTrue(completed[0].0, "rank 0's first test completes the sum")
+        for (rank, run) in completed.enumerated() { XCTAssertEqual(run.1, [11, 22, 33], "rank \(rank)") }
+    }
+
     func testRingSumOfFloatsAndBFloat16On2To4Ranks() throws {
         let count = 1001
         for ranks in 2...4 {
