@@ -3,6 +3,9 @@
 #include <stdint.h>
 #include "bf16.h"
 
+// Asks for the cache line holding `address` ahead of a write to it (a hint: no fault, no effect on the values).
+static inline void plexus_prefetch_for_write(const void *address) { __builtin_prefetch(address, 1, 3); }
+
 #if defined(__x86_64__) || defined(__i386__)
 // registers[0..3] = eax, ebx, ecx, edx of cpuid(leaf, subleaf).
 static inline void plexus_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t registers[4]) {

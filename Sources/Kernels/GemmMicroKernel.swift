@@ -4,6 +4,8 @@
 // with two vectors of B and one broadcast value of A. Each element of C is one fma chain over p in order,
 // whatever the tile shape, so every tile gives the same bits.
 
+import CCPU
+
 /// A register tile of the GEMM micro-kernel: C[rows × 2·lanes] held in 2·rows vectors of `Vector`.
 protocol GemmTile {
     associatedtype Vector: FloatVector
@@ -30,6 +32,14 @@ extension GemmTile {
     @inline(never)
     static func kernel(kc: Int, a: UnsafePointer<Float>, aStride: Int, b: UnsafePointer<Float>, bStride: Int,
                        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+        // A tile that adds into C (an accumulated weight gradient, a later K block) asks for C's lines now, so that
+        // their misses overlap the K loop instead of stalling the store.
+        if beta != 0 {
+            for row in 0..<rows {
+                plexus_prefetch_for_write(c + row &* ldc)
+                plexus_prefetch_for_write(c + row &* ldc + columns - 1)
+            }
+        }
         let (top, bottom) = microKernelProduct(Self.self, kc: kc, a: a, aStride: aStride, b: b, bStride: bStride)
         top.store(to: c, ldc: ldc, alpha: alpha, beta: beta)
         if rowBlocks > 1 { bottom.store(to: c + 6 &* ldc, ldc: ldc, alpha: alpha, beta: beta) }
