@@ -65,7 +65,8 @@ private struct BackProjectJob: VectorJob {
     let m: UnsafePointer<Float>, rows: Int, columns: Int, pt: UnsafePointer<Float>, rank: Int
     let qt: UnsafeMutablePointer<Float>
 
-    // Four rows at a time: each factor row of qt (in L1) is loaded and stored once per four rows of m, not per row.
+    // Four rows at a time: each factor row of qt (in L1) is loaded and stored once per four rows of m, not per row;
+    // each vector of the four rows is loaded once for up to four factor rows, whose weights stay in registers.
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount
         var row = 0
@@ -74,27 +75,52 @@ private struct BackProjectJob: VectorJob {
             // Rows past the matrix's end repeat its last one with weight 0.
             let m0 = m + row * columns, m1 = m + (row + min(1, block - 1)) * columns
             let m2 = m + (row + min(2, block - 1)) * columns, m3 = m + (row + min(3, block - 1)) * columns
-            for c in 0..<rank {
-                let weights = pt + c * rows + row, target = qt + c * columns
-                let w0 = weights[0], w1 = block > 1 ? weights[1] : 0, w2 = block > 2 ? weights[2] : 0, w3 = block > 3 ? weights[3] : 0
-                let v0 = V(repeating: w0), v1 = V(repeating: w1), v2 = V(repeating: w2), v3 = V(repeating: w3)
+            var c = 0
+            while c < rank {
+                let count = min(4, rank - c)
+                // The block's weights of factor row c + k (those past `count` unused).
+                func weights(_ k: Int) -> (Float, Float, Float, Float) {
+                    guard k < count else { return (0, 0, 0, 0) }
+                    let w = pt + (c + k) * rows + row
+                    return (w[0], block > 1 ? w[1] : 0, block > 2 ? w[2] : 0, block > 3 ? w[3] : 0)
+                }
+                let w = (weights(0), weights(1), weights(2), weights(3))
+                func broadcast(_ w: (Float, Float, Float, Float)) -> (V, V, V, V) {
+                    (V(repeating: w.0), V(repeating: w.1), V(repeating: w.2), V(repeating: w.3))
+                }
+                let v = (broadcast(w.0), broadcast(w.1), broadcast(w.2), broadcast(w.3))
+                let t0 = qt + c * columns, t1 = qt + (c + 1) * columns, t2 = qt + (c + 2) * columns, t3 = qt + (c + 3) * columns
                 var j = 0
                 while j + width <= columns {
-                    var t = V(loadingFrom: target + j)
-                    t = t.addingProduct(v0, V(loadingFrom: m0 + j))
-                    t = t.addingProduct(v1, V(loadingFrom: m1 + j))
-                    t = t.addingProduct(v2, V(loadingFrom: m2 + j))
-                    t = t.addingProduct(v3, V(loadingFrom: m3 + j))
-                    t.store(to: target + j)
+                    let x0 = V(loadingFrom: m0 + j), x1 = V(loadingFrom: m1 + j)
+                    let x2 = V(loadingFrom: m2 + j), x3 = V(loadingFrom: m3 + j)
+                    @inline(__always)
+                    func update(_ target: UnsafeMutablePointer<Float>, _ v: (V, V, V, V)) {
+                        var t = V(loadingFrom: target + j)
+                        t = t.addingProduct(v.0, x0); t = t.addingProduct(v.1, x1)
+                        t = t.addingProduct(v.2, x2); t = t.addingProduct(v.3, x3)
+                        t.store(to: target + j)
+                    }
+                    update(t0, v.0)
+                    if count > 1 { update(t1, v.1) }
+                    if count > 2 { update(t2, v.2) }
+                    if count > 3 { update(t3, v.3) }
                     j += width
                 }
-                while j < columns {
-                    var t = target[j]
-                    t = t.addingProduct(w0, m0[j]); t = t.addingProduct(w1, m1[j])
-                    t = t.addingProduct(w2, m2[j]); t = t.addingProduct(w3, m3[j])
-                    target[j] = t
-                    j += 1
+                @inline(__always)
+                func tail(_ target: UnsafeMutablePointer<Float>, _ w: (Float, Float, Float, Float)) {
+                    for k in j..<columns {
+                        var t = target[k]
+                        t = t.addingProduct(w.0, m0[k]); t = t.addingProduct(w.1, m1[k])
+                        t = t.addingProduct(w.2, m2[k]); t = t.addingProduct(w.3, m3[k])
+                        target[k] = t
+                    }
                 }
+                tail(t0, w.0)
+                if count > 1 { tail(t1, w.1) }
+                if count > 2 { tail(t2, w.2) }
+                if count > 3 { tail(t3, w.3) }
+                c += 4
             }
             row += block
         }
@@ -116,6 +142,31 @@ private struct ReconstructJob: VectorJob {
 
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount, shareVector = V(repeating: share)
+        if rank <= 4 {
+            // Up to four factor columns (the default rank): their weights broadcast once per row, columns past `rank`
+            // repeating the last one with weight 0, so the inner loop is four loads and fused multiply-adds a vector.
+            let q0 = qt, q1 = qt + min(1, rank - 1) * columns, q2 = qt + min(2, rank - 1) * columns
+            let q3 = qt + min(3, rank - 1) * columns
+            for row in 0..<rows {
+                let mRow = m + row * columns, aRow = a + row * columns
+                let w0 = V(repeating: pt[row]), w1 = V(repeating: rank > 1 ? pt[rows + row] : 0)
+                let w2 = V(repeating: rank > 2 ? pt[2 * rows + row] : 0), w3 = V(repeating: rank > 3 ? pt[3 * rows + row] : 0)
+                var j = 0
+                while j + 2 * width <= columns {
+                    var a0 = w0 * V(loadingFrom: q0 + j), a1 = w0 * V(loadingFrom: q0 + j + width)
+                    a0 = a0.addingProduct(w1, V(loadingFrom: q1 + j)); a1 = a1.addingProduct(w1, V(loadingFrom: q1 + j + width))
+                    a0 = a0.addingProduct(w2, V(loadingFrom: q2 + j)); a1 = a1.addingProduct(w2, V(loadingFrom: q2 + j + width))
+                    a0 = a0.addingProduct(w3, V(loadingFrom: q3 + j)); a1 = a1.addingProduct(w3, V(loadingFrom: q3 + j + width))
+                    (V(loadingFrom: mRow + j) - shareVector * a0).store(to: mRow + j)
+                    (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: mRow + j + width)
+                    a0.store(to: aRow + j)
+                    a1.store(to: aRow + j + width)
+                    j += 2 * width
+                }
+                reconstructTail(row: row, from: j)
+            }
+            return
+        }
         for row in 0..<rows {
             let mRow = m + row * columns, aRow = a + row * columns
             // Two vectors at once: two independent chains of `rank` fused multiply-adds.
@@ -132,13 +183,18 @@ private struct ReconstructJob: VectorJob {
                 a1.store(to: aRow + j + width)
                 j += 2 * width
             }
-            while j < columns {
-                var approximation: Float = 0
-                for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
-                mRow[j] -= share * approximation
-                aRow[j] = approximation
-                j += 1
-            }
+            reconstructTail(row: row, from: j)
+        }
+    }
+
+    /// Columns `start...` of row `row`, one at a time.
+    private func reconstructTail(row: Int, from start: Int) {
+        let mRow = m + row * columns, aRow = a + row * columns
+        for j in start..<columns {
+            var approximation: Float = 0
+            for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
+            mRow[j] -= share * approximation
+            aRow[j] = approximation
         }
     }
 }
