@@ -114,7 +114,7 @@ extension TableEncoding {
                 let fill = entry["fill"] as? Double
                 guard fill != nil || entry["fill"] is NSNull else { return nil }
                 columns.append(FeatureColumn(name: name, kind: .numeric(fill: fill.map { Float($0) }, indicator: indicator)))
-            case let kind as String where kind == "one_hot" || kind == "embedding":
+            case let kind? where kind == "one_hot" || kind == "embedding":
                 guard let levels = entry["levels"] as? [String], let missingLevel = entry["missing_level"] as? Bool else { return nil }
                 var encoding = CategoricalEncoding.oneHot
                 if kind == "embedding" {
