@@ -141,14 +141,13 @@ private struct ReconstructJob: VectorJob {
     let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float
 
     func perform<V: FloatVector>(as _: V.Type) {
-        let width = V.scalarCount, shareVector = V(repeating: share)
+        let width = V.scalarCount
         if rank <= 4 {
             // Up to four factor columns (the default rank): their weights broadcast once per row, columns past `rank`
             // repeating the last one with weight 0, so the inner loop is four loads and fused multiply-adds a vector.
             let q0 = qt, q1 = qt + min(1, rank - 1) * columns, q2 = qt + min(2, rank - 1) * columns
             let q3 = qt + min(3, rank - 1) * columns
             for row in 0..<rows {
-                let mRow = m + row * columns, aRow = a + row * columns
                 let w0 = V(repeating: pt[row]), w1 = V(repeating: rank > 1 ? pt[rows + row] : 0)
                 let w2 = V(repeating: rank > 2 ? pt[2 * rows + row] : 0), w3 = V(repeating: rank > 3 ? pt[3 * rows + row] : 0)
                 var j = 0
@@ -157,10 +156,7 @@ private struct ReconstructJob: VectorJob {
                     a0 = a0.addingProduct(w1, V(loadingFrom: q1 + j)); a1 = a1.addingProduct(w1, V(loadingFrom: q1 + j + width))
                     a0 = a0.addingProduct(w2, V(loadingFrom: q2 + j)); a1 = a1.addingProduct(w2, V(loadingFrom: q2 + j + width))
                     a0 = a0.addingProduct(w3, V(loadingFrom: q3 + j)); a1 = a1.addingProduct(w3, V(loadingFrom: q3 + j + width))
-                    (V(loadingFrom: mRow + j) - shareVector * a0).store(to: mRow + j)
-                    (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: mRow + j + width)
-                    a0.store(to: aRow + j)
-                    a1.store(to: aRow + j + width)
+                    store(a0, a1, row: row, at: j)
                     j += 2 * width
                 }
                 reconstructTail(row: row, from: j)
@@ -168,7 +164,6 @@ private struct ReconstructJob: VectorJob {
             return
         }
         for row in 0..<rows {
-            let mRow = m + row * columns, aRow = a + row * columns
             // Two vectors at once: two independent chains of `rank` fused multiply-adds.
             var j = 0
             while j + 2 * width <= columns {
@@ -177,14 +172,22 @@ private struct ReconstructJob: VectorJob {
                     let weight = V(repeating: pt[c * rows + row]), q = qt + c * columns + j
                     a0 = a0.addingProduct(weight, V(loadingFrom: q)); a1 = a1.addingProduct(weight, V(loadingFrom: q + width))
                 }
-                (V(loadingFrom: mRow + j) - shareVector * a0).store(to: mRow + j)
-                (V(loadingFrom: mRow + j + width) - shareVector * a1).store(to: mRow + j + width)
-                a0.store(to: aRow + j)
-                a1.store(to: aRow + j + width)
+                store(a0, a1, row: row, at: j)
                 j += 2 * width
             }
             reconstructTail(row: row, from: j)
         }
+    }
+
+    // m[row, j..<j+2w] −= share·(a0, a1); a[row, j..<j+2w] = (a0, a1)
+    /// Stores two vectors of the approximation and takes them (scaled by `share`) from the error.
+    @inline(__always)
+    private func store<V: FloatVector>(_ a0: V, _ a1: V, row: Int, at j: Int) {
+        let mRow = m + row * columns + j, aRow = a + row * columns + j, width = V.scalarCount, shareVector = V(repeating: share)
+        (V(loadingFrom: mRow) - shareVector * a0).store(to: mRow)
+        (V(loadingFrom: mRow + width) - shareVector * a1).store(to: mRow + width)
+        a0.store(to: aRow)
+        a1.store(to: aRow + width)
     }
 
     /// Columns `start...` of row `row`, one at a time.
