@@ -8,7 +8,7 @@ final class CheckpointTests: FashionMNISTTestCase {
     /// A config small enough to run in seconds, long enough (many steps) for a signal to land mid-run.
     func writeConfig(epochs: Int = 4, extra: String = "") -> String {
         let path = directory + "/config.yaml"
-        FileManager.default.createFile(atPath: path, contents: Data("""
+        _ = FileManager.default.createFile(atPath: path, contents: Data("""
             seed: 11
             data: {train: /usr/share/datasets/fashion-mnist/train, test: /usr/share/datasets/fashion-mnist/t10k, train_limit: 20000}
             model: {layers: [{units: 48, activation: relu}, {units: 10}]}
@@ -141,7 +141,7 @@ final class CheckpointTests: FashionMNISTTestCase {
     /// An unwritable run directory is a clear user error; a full disk mid-run keeps the previous checkpoint.
     func testUnwritableRunDirectoryAndFullDisk() throws {
         let config = writeConfig(epochs: 1)
-        FileManager.default.createFile(atPath: directory + "/afile", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/afile", contents: Data("x".utf8))
         let unwritable = try PlexusProcess.plexus(["train", config, "--run-dir", directory + "/afile/run"])
         XCTAssertEqual(unwritable.status, 2, unwritable.standardError)
         XCTAssertTrue(unwritable.standardError.contains(directory + "/afile/run"), unwritable.standardError)

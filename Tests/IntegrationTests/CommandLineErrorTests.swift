@@ -12,13 +12,14 @@ final class CommandLineErrorTests: XCTestCase {
 
     func write(_ name: String, _ text: String) -> String {
         let path = (directory as NSString).appendingPathComponent(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 
+    @discardableResult
     func writeBytes(_ name: String, _ bytes: [UInt8]) -> String {
         let path = (directory as NSString).appendingPathComponent(name)
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

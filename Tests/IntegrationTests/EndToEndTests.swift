@@ -19,9 +19,9 @@ final class EndToEndTests: TemporaryDirectoryTestCase {
             rows.append("\(a),\(b),\(label)")
             if index < 10 { predictRows.append("\(a),\(b)") }
         }
-        FileManager.default.createFile(atPath: path("train.csv"), contents: Data((rows.joined(separator: "\n") + "\n").utf8))
-        FileManager.default.createFile(atPath: path("predict.csv"), contents: Data((predictRows.joined(separator: "\n") + "\n").utf8))
-        FileManager.default.createFile(atPath: path("config.yaml"), contents: Data("""
+        _ = FileManager.default.createFile(atPath: path("train.csv"), contents: Data((rows.joined(separator: "\n") + "\n").utf8))
+        _ = FileManager.default.createFile(atPath: path("predict.csv"), contents: Data((predictRows.joined(separator: "\n") + "\n").utf8))
+        _ = FileManager.default.createFile(atPath: path("config.yaml"), contents: Data("""
             seed: 3
             data: {train: \(path("train.csv")), test: \(path("train.csv")), normalize: standardize}
             model: {layers: [{units: 8, activation: tanh}, {units: 2}]}
@@ -85,8 +85,8 @@ final class EndToEndTests: TemporaryDirectoryTestCase {
             let x = Double(index % 20) / 10 - 1, y = Double(index % 7) / 7
             rows.append("\(x),\(y),\(0.5 * x - y + 0.25)")
         }
-        FileManager.default.createFile(atPath: path("train.csv"), contents: Data((rows.joined(separator: "\n") + "\n").utf8))
-        FileManager.default.createFile(atPath: path("config.yaml"), contents: Data("""
+        _ = FileManager.default.createFile(atPath: path("train.csv"), contents: Data((rows.joined(separator: "\n") + "\n").utf8))
+        _ = FileManager.default.createFile(atPath: path("config.yaml"), contents: Data("""
             data: {train: \(path("train.csv")), test: \(path("train.csv"))}
             model: {layers: [{units: 8, activation: tanh}, {units: 1}]}
             loss: mse

@@ -54,7 +54,7 @@ final class JobEndTests: FashionMNISTTestCase {
         XCTAssertEqual(mount.status, 0, mount.standardError)
         defer { _ = try? PlexusProcess.run("/bin/umount", [mountPoint]) }
         let run = mountPoint + "/run", errors = directory + "/stderr"
-        FileManager.default.createFile(atPath: errors, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let process = PlexusProcess.configured(PlexusProcess.binary, ["train", writeConfig(epochs: 400), "--run-dir", run])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))

@@ -10,7 +10,7 @@ final class MultiTargetTests: TemporaryDirectoryTestCase {
     func fixture(_ name: String) -> String { PlexusProcess.root + "/Tests/fixtures/npz/" + name }
 
     func writeFile(_ name: String, _ text: String) -> String {
-        FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8))
         return path(name)
     }
 
