@@ -177,21 +177,24 @@ private struct SumOfSquaresPart: ParallelJob {
     }
 }
 
-// Σ x[count]²: eight Double lanes, lane j summing the elements i ≡ j (mod 8) in order with fused multiply-adds,
-// then the lanes and the tail. This order is the same whatever the vector width (an AVX-512 build keeps the eight
-// lanes in one register), so the gradient norm has the same bits in every kernel variant.
+// Σ x[count]²: `sumOfProducts` of x with itself.
 private func sumOfSquaresSerial(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    sumOfProducts(x, x, count: count)
+}
+
+// Σ x[i]·y[i] over [count]: eight Double lanes, lane j summing the elements i ≡ j (mod 8) in order with fused
+// multiply-adds, then the lanes and the tail. This order is the same whatever the vector width (an AVX-512 build keeps
+// the eight lanes in one register), so the gradient norm has the same bits in every kernel variant.
+func sumOfProducts(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Double {
     var lanes = SIMD8<Double>()
     var i = 0
     while i + 8 <= count {
-        let values = SIMD8<Double>(SIMD8<Float>(loadingFrom: x + i))
-        lanes = lanes.addingProduct(values, values)
+        lanes = lanes.addingProduct(SIMD8<Double>(SIMD8<Float>(loadingFrom: x + i)), SIMD8<Double>(SIMD8<Float>(loadingFrom: y + i)))
         i += 8
     }
     var total = (lanes.lowHalf + lanes.highHalf).sum()
     while i < count {
-        let value = Double(x[i])
-        total += value * value
+        total += Double(x[i]) * Double(y[i])
         i += 1
     }
     return total

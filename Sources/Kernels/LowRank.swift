@@ -140,64 +140,37 @@ private struct ReconstructJob: VectorJob {
     let m: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>, rows: Int, columns: Int
     let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float
 
+    // Factor columns four at a time, their weights broadcast once per row (columns past `rank` repeat the last one
+    // with weight 0): the inner loop is four loads and fused multiply-adds a vector. Past the first four, a is read
+    // back and added to; the last four also take a·share from m. Each vector's chain is independent of the next one's.
     func perform<V: FloatVector>(as _: V.Type) {
-        let width = V.scalarCount
-        if rank <= 4 {
-            // Up to four factor columns (the default rank): their weights broadcast once per row, columns past `rank`
-            // repeating the last one with weight 0, so the inner loop is four loads and fused multiply-adds a vector.
-            let q0 = qt, q1 = qt + min(1, rank - 1) * columns, q2 = qt + min(2, rank - 1) * columns
-            let q3 = qt + min(3, rank - 1) * columns
-            for row in 0..<rows {
-                let w0 = V(repeating: pt[row]), w1 = V(repeating: rank > 1 ? pt[rows + row] : 0)
-                let w2 = V(repeating: rank > 2 ? pt[2 * rows + row] : 0), w3 = V(repeating: rank > 3 ? pt[3 * rows + row] : 0)
-                var j = 0
-                while j + 2 * width <= columns {
-                    var a0 = w0 * V(loadingFrom: q0 + j), a1 = w0 * V(loadingFrom: q0 + j + width)
-                    a0 = a0.addingProduct(w1, V(loadingFrom: q1 + j)); a1 = a1.addingProduct(w1, V(loadingFrom: q1 + j + width))
-                    a0 = a0.addingProduct(w2, V(loadingFrom: q2 + j)); a1 = a1.addingProduct(w2, V(loadingFrom: q2 + j + width))
-                    a0 = a0.addingProduct(w3, V(loadingFrom: q3 + j)); a1 = a1.addingProduct(w3, V(loadingFrom: q3 + j + width))
-                    store(a0, a1, row: row, at: j)
-                    j += 2 * width
-                }
-                reconstructTail(row: row, from: j)
-            }
-            return
-        }
+        let width = V.scalarCount, shareVector = V(repeating: share), vectorEnd = columns - columns % width
         for row in 0..<rows {
-            // Two vectors at once: two independent chains of `rank` fused multiply-adds.
-            var j = 0
-            while j + 2 * width <= columns {
-                var a0 = V(), a1 = V()
-                for c in 0..<rank {
-                    let weight = V(repeating: pt[c * rows + row]), q = qt + c * columns + j
-                    a0 = a0.addingProduct(weight, V(loadingFrom: q)); a1 = a1.addingProduct(weight, V(loadingFrom: q + width))
+            let mRow = m + row * columns, aRow = a + row * columns
+            var c = 0
+            while c < rank {
+                let (first, last) = (c == 0, c + 4 >= rank)
+                let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
+                let q2 = qt + min(c + 2, rank - 1) * columns, q3 = qt + min(c + 3, rank - 1) * columns
+                let w = pt + c * rows + row
+                let w0 = V(repeating: w[0]), w1 = V(repeating: c + 1 < rank ? w[rows] : 0)
+                let w2 = V(repeating: c + 2 < rank ? w[2 * rows] : 0), w3 = V(repeating: c + 3 < rank ? w[3 * rows] : 0)
+                for j in stride(from: 0, to: vectorEnd, by: width) {
+                    var sum = first ? w0 * V(loadingFrom: q0 + j) : V(loadingFrom: aRow + j).addingProduct(w0, V(loadingFrom: q0 + j))
+                    sum = sum.addingProduct(w1, V(loadingFrom: q1 + j))
+                    sum = sum.addingProduct(w2, V(loadingFrom: q2 + j))
+                    sum = sum.addingProduct(w3, V(loadingFrom: q3 + j))
+                    sum.store(to: aRow + j)
+                    if last { (V(loadingFrom: mRow + j) - shareVector * sum).store(to: mRow + j) }
                 }
-                store(a0, a1, row: row, at: j)
-                j += 2 * width
+                c += 4
             }
-            reconstructTail(row: row, from: j)
-        }
-    }
-
-    // m[row, j..<j+2w] −= share·(a0, a1); a[row, j..<j+2w] = (a0, a1)
-    /// Stores two vectors of the approximation and takes them (scaled by `share`) from the error.
-    @inline(__always)
-    private func store<V: FloatVector>(_ a0: V, _ a1: V, row: Int, at j: Int) {
-        let mRow = m + row * columns + j, aRow = a + row * columns + j, width = V.scalarCount, shareVector = V(repeating: share)
-        (V(loadingFrom: mRow) - shareVector * a0).store(to: mRow)
-        (V(loadingFrom: mRow + width) - shareVector * a1).store(to: mRow + width)
-        a0.store(to: aRow)
-        a1.store(to: aRow + width)
-    }
-
-    /// Columns `start...` of row `row`, one at a time.
-    private func reconstructTail(row: Int, from start: Int) {
-        let mRow = m + row * columns, aRow = a + row * columns
-        for j in start..<columns {
-            var approximation: Float = 0
-            for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
-            mRow[j] -= share * approximation
-            aRow[j] = approximation
+            for j in vectorEnd..<columns {
+                var approximation: Float = 0
+                for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
+                mRow[j] -= share * approximation
+                aRow[j] = approximation
+            }
         }
     }
 }
@@ -206,21 +179,11 @@ private struct ReconstructJob: VectorJob {
 /// The squared Frobenius norm of P·Qᵀ from its factors' Gram matrices, in Double: O(rank²·(rows + columns)) instead of
 /// a pass over the product. Any pt (orthonormal or not); the same bits for the same factors.
 public func lowRankSquaredNorm(pt: UnsafePointer<Float>, rows: Int, qt: UnsafePointer<Float>, columns: Int, rank: Int) -> Double {
-    func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int) -> Double {
-        var lanes = SIMD8<Double>()
-        var i = 0
-        while i + 8 <= count {
-            lanes = lanes.addingProduct(SIMD8<Double>(SIMD8<Float>(loadingFrom: x + i)), SIMD8<Double>(SIMD8<Float>(loadingFrom: y + i)))
-            i += 8
-        }
-        var total = lanes.sum()
-        while i < count { total += Double(x[i]) * Double(y[i]); i += 1 }
-        return total
-    }
     var total = 0.0
     for a in 0..<rank {
         for b in a..<rank {
-            let term = dot(pt + a * rows, pt + b * rows, rows) * dot(qt + a * columns, qt + b * columns, columns)
+            let term = sumOfProducts(pt + a * rows, pt + b * rows, count: rows)
+                * sumOfProducts(qt + a * columns, qt + b * columns, count: columns)
             total += a == b ? term : 2 * term
         }
     }
