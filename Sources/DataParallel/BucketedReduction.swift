@@ -119,7 +119,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
 
     /// With PowerSGD, from the factors (no pass over the rebuilt gradient); otherwise `sumOfSquares` of it all.
     func gradientNorm(threads: Int) throws -> Double {
-        powerSGD?.gradientNorm() ?? sumOfSquares(reducedGradients, count: network.parameterCount, threads: threads).squareRoot()
+        powerSGD?.gradientNorm() ?? wholeGradientNorm(threads: threads)
     }
 
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] {

@@ -53,7 +53,11 @@ protocol WholeBufferReduction: GradientReduction {
 extension WholeBufferReduction {
     var reducedGradients: UnsafeMutablePointer<Float> { network.gradients.baseAddress! }
     var updateRange: Range<Int> { 0..<network.parameterCount }
-    func gradientNorm(threads: Int) throws -> Double {
+    func gradientNorm(threads: Int) throws -> Double { wholeGradientNorm(threads: threads) }
+
+    /// `sumOfSquares` over the whole reduced gradient (the default norm, which reductions with a cheaper one fall
+    /// back to).
+    func wholeGradientNorm(threads: Int) -> Double {
         sumOfSquares(reducedGradients, count: network.parameterCount, threads: threads).squareRoot()
     }
 }
