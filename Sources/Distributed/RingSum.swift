@@ -33,9 +33,9 @@ public final class RingSum {
 
     deinit { scratch.deallocate() }
 
-    /// Starts summing `count` values of `element` (float or bfloat16) at `buffer` over the group.
+    /// Starts summing `count` values of `element` (float, bfloat16 or double) at `buffer` over the group.
     public func start(_ buffer: UnsafeMutableRawPointer, count: Int, of element: ReducedElement) throws {
-        precondition(!inFlight && count <= capacity && (element == .float || element == .bfloat16), "RingSum: bad start")
+        precondition(!inFlight && count <= capacity && element != .int64, "RingSum: bad start")
         (self.buffer, self.count, self.element) = (buffer, count, element)
         step = 0
         started = true
@@ -96,8 +96,12 @@ public final class RingSum {
             case .bfloat16:
                 let own = buffer!.assumingMemoryBound(to: UInt16.self) + received.lowerBound
                 addBFloat16(scratch.assumingMemoryBound(to: UInt16.self), into: own, count: received.count)
-            case .double, .int64:
-                preconditionFailure("RingSum sums floats")
+            case .double:
+                let own = buffer!.assumingMemoryBound(to: Double.self) + received.lowerBound
+                let other = scratch.assumingMemoryBound(to: Double.self)
+                for i in 0..<received.count { own[i] += other[i] }
+            case .int64:
+                preconditionFailure("RingSum sums floating point")
             }
         }
         step += 1

@@ -108,7 +108,7 @@ final class InProcessWorldTests: XCTestCase {
         for (rank, run) in completed.enumerated() { XCTAssertEqual(run.1, [11, 22, 33], "rank \(rank)") }
     }
 
-    func testRingSumOfFloatsAndBFloat16On2To4Ranks() throws {
+    func testRingSumOfFloatsBFloat16AndDoublesOn2To4Ranks() throws {
         let count = 1001
         for ranks in 2...4 {
             let rings = try values(ranks: ranks) { world -> ([Float], [UInt16], [Float]) in
@@ -130,6 +130,15 @@ final class InProcessWorldTests: XCTestCase {
                     try ring.start(halves.baseAddress!, count: count, of: .bfloat16)
                     try ring.wait()
                 }
+                // Doubles holding integers: exact in any order.
+                var doubles = (0..<count).map { Double($0 * 1_000_003 + world.rank) * 0.5 }
+                try doubles.withUnsafeMutableBytes { doubles in
+                    try ring.start(doubles.baseAddress!, count: count, of: .double)
+                    try ring.wait()
+                }
+                let ranks = Double(world.size)
+                XCTAssertEqual(doubles, (0..<count).map { (Double($0 * 1_000_003) * ranks + ranks * (ranks - 1) / 2) * 0.5 },
+                               "\(world.size) ranks: a ring of doubles")
                 var plain = Self.input(rank: world.rank, count: count)
                 try plain.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
                 XCTAssertEqual(small, Self.ringReference(ranks: world.size, count: 5) { $0 + $1 }, "\(ranks) ranks: a ring of 5 values")
