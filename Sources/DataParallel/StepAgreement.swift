@@ -1,6 +1,9 @@
 import Distributed
 
-/// What the ranks agree on after each step's reduction, with one small allreduce.
+/// What the ranks agree on after each step's reduction, with one small sum over the ranks. It starts right after
+/// back-propagation, so that its round trip overlaps the reduction's; the gradient's norm joins it at the end (every
+/// rank of the sum has the same reduced gradient, hence the same norm), except when nodes agree at a round of
+/// periodic synchronization, where the norms are the nodes' own and go into the sum.
 struct StepAgreement {
     /// Sum of the per-sample losses of this rank's rows.
     var lossSum: Double
@@ -10,7 +13,8 @@ struct StepAgreement {
     var checkpointRequested: Bool
     /// A loss or gradient could not be summed: non-finite, or outside the fixed-point range.
     var unsummable: Bool
-    /// The loss or the gradient's norm was not finite (with `unsummable`: not only a fixed-point overflow).
+    /// The loss was not finite (with `unsummable`: not only a fixed-point overflow); the norm's finiteness joins at
+    /// `finish`.
     var nonFinite = false
 
     /// What a step learns from the agreement.
@@ -40,6 +44,11 @@ struct StepAgreement {
         private let pace: RankPace?
         private let world: Communicator
         private let node: Communicator?
+        /// The non-blocking sums of the values over all ranks and within the node (nil for a group of one).
+        private let worldRing: RingSum?, nodeRing: RingSum?
+        /// The agreement started and not finished: its values, and whether they are summed over all ranks and are
+        /// already in flight (else they wait for the norm).
+        private var started: (local: StepAgreement, acrossNodes: Bool, inFlight: Bool)?
         private let values: UnsafeMutableBufferPointer<Double>
         private let ranks: Int
         /// Offsets of the per-rank slots: busy times, the first divergence (step + 1, mean loss, non-finite).
@@ -57,22 +66,57 @@ struct StepAgreement {
             paceStart = 6
             divergenceStart = paceStart + (pace == nil ? 0 : ranks)
             values = .allocate(capacity: divergenceStart + (node == nil ? 0 : 3 * ranks))
+            worldRing = world.size > 1 ? world.ringSum(capacity: values.count, tag: Buffer.ringTag) : nil
+            nodeRing = node.flatMap { $0.size > 1 ? $0.ringSum(capacity: 5, tag: Buffer.ringTag + 1) : nil }
         }
+
+        /// The tags of the agreement's ring sums (apart from the reductions' and periodic synchronization's).
+        static let ringTag = 4097
 
         deinit { values.deallocate() }
 
         /// Each rank's busy time of the steps last agreed on over all ranks (empty without a pace).
         var busySeconds: UnsafeBufferPointer<Double> { UnsafeBufferPointer(rebasing: values[paceStart..<divergenceStart]) }
 
-        /// Sums every rank's `local` agreement of step `step`, over all ranks when `acrossNodes` (with what waited
-        /// since the last time), else within the node; `batchRows` are the global batch's rows, `nodeRows` the node's.
+        /// `start` then `finish`, in one call, for a step whose norm is finite.
         func agree(_ local: StepAgreement, step: Int, batchRows: Int, nodeRows: Int, acrossNodes: Bool = true) throws -> Agreed {
-            guard acrossNodes || node == nil else { return try agreeWithinNode(local, step: step, batchRows: batchRows, nodeRows: nodeRows) }
+            try start(local, acrossNodes: acrossNodes)
+            return try finish(step: step, batchRows: batchRows, nodeRows: nodeRows, normIsFinite: true)
+        }
+
+        /// Starts summing every rank's `local` agreement: over all ranks when `acrossNodes` (with what waited since the
+        /// last time), else within the node. It is sent now unless the norms may differ between the ranks summed.
+        func start(_ local: StepAgreement, acrossNodes: Bool = true) throws {
+            precondition(started == nil, "StepAgreement: started twice")
+            let overAll = acrossNodes || node == nil, inFlight = !(overAll && node != nil)
+            started = (local, overAll, inFlight)
+            if inFlight { try send(local, overAll: overAll) }
+        }
+
+        /// Completes the agreement started for step `step`, once the reduction gave the norm; `batchRows` are the global
+        /// batch's rows, `nodeRows` the node's.
+        func finish(step: Int, batchRows: Int, nodeRows: Int, normIsFinite: Bool) throws -> Agreed {
+            guard var (local, overAll, inFlight) = started else { preconditionFailure("StepAgreement: finished unstarted") }
+            started = nil
+            if !normIsFinite { (local.unsummable, local.nonFinite) = (true, true) }
+            if !inFlight { try send(local, overAll: overAll) }
+            try (overAll ? worldRing : nodeRing)?.wait()
+            if !normIsFinite { (values[2], values[4]) = (max(values[2], 1), max(values[4], 1)) }
+            return overAll ? agreedOverAll(step: step, batchRows: batchRows)
+                : agreedWithinNode(local, step: step, batchRows: batchRows, nodeRows: nodeRows)
+        }
+
+        /// Fills the values (over all ranks: the first six, the busy times and what waited; within the node: the
+        /// first five) and starts their sum.
+        private func send(_ local: StepAgreement, overAll: Bool) throws {
             values[0] = local.lossSum
-            values[1] = local.stopRequested || pendingStop ? 1 : 0
+            values[1] = overAll && (local.stopRequested || pendingStop) ? 1 : 0
             values[2] = local.unsummable ? 1 : 0
-            values[3] = local.checkpointRequested || pendingCheckpoint ? 1 : 0
+            values[3] = overAll && (local.checkpointRequested || pendingCheckpoint) ? 1 : 0
             values[4] = local.nonFinite ? 1 : 0
+            guard overAll else {
+                return try nodeRing?.start(values.baseAddress!, count: 5, of: .double) ?? ()
+            }
             values[5] = pendingLossSum
             UnsafeMutableBufferPointer(rebasing: values[paceStart...]).update(repeating: 0)
             if let pace { values[paceStart + world.rank] = pace.busySinceLastAgreement() }
@@ -81,7 +125,11 @@ struct StepAgreement {
                 values[divergenceStart + 3 * world.rank + 1] = pendingDivergence.loss
                 values[divergenceStart + 3 * world.rank + 2] = pendingDivergence.fixedPointOverflow ? 0 : 1
             }
-            try world.allreduceSum(values)
+            try worldRing?.start(values.baseAddress!, count: values.count, of: .double)
+        }
+
+        /// Over all ranks: what the summed values say, and what waited is cleared.
+        private func agreedOverAll(step: Int, batchRows: Int) -> Agreed {
             pace?.record(busySeconds)
             (pendingLossSum, pendingStop, pendingCheckpoint, pendingDivergence) = (0, false, false, nil)
             let current: TrainingStep.Divergence? = values[2] > 0
@@ -91,13 +139,7 @@ struct StepAgreement {
         }
 
         /// Between rounds: the node's loss and divergence; the rest waits on this rank for the next agreement over all.
-        private func agreeWithinNode(_ local: StepAgreement, step: Int, batchRows: Int, nodeRows: Int) throws -> Agreed {
-            values[0] = local.lossSum
-            values[1] = 0
-            values[2] = local.unsummable ? 1 : 0
-            values[3] = 0
-            values[4] = local.nonFinite ? 1 : 0
-            if let node, node.size > 1 { try node.allreduceSum(UnsafeMutableBufferPointer(rebasing: values[0..<5])) }
+        private func agreedWithinNode(_ local: StepAgreement, step: Int, batchRows: Int, nodeRows: Int) -> Agreed {
             pendingLossSum += local.lossSum
             pendingStop = pendingStop || local.stopRequested
             pendingCheckpoint = pendingCheckpoint || local.checkpointRequested

@@ -51,7 +51,8 @@ public struct StepOptions: Sendable {
 }
 
 /// One optimizer step of data-parallel training; every rank makes the same calls in the same order:
-/// local rows → forward → loss → backward → reduce → agree → clip → optimizer step → publish → synchronize.
+/// local rows → forward → loss → backward → reduce (the agreement in flight alongside) → agree → clip → optimizer
+/// step → publish → synchronize.
 ///
 /// What varies (how gradients are reduced, when the nodes synchronize, who watches the time) is a value the step
 /// calls, not a branch in it.
@@ -210,23 +211,24 @@ public final class TrainingStep {
                                    gradient: outputGradient,
                                    gradientScale: 1 / Float(max(1, reduction.meanRows(ofBatch: globalCount))))
         }
-        // 4. Backward, the reduction hearing each layer's gradient as it is ready.
+        // 4. Backward, the reduction hearing each layer's gradient as it is ready. Then the ranks start agreeing on the
+        // batch loss, a stop or checkpoint request and whether any rank met a value it could not sum, over all ranks;
+        // between rounds within the node, what else there is to agree on waiting for the round. Each rank's busy time
+        // rides along to the pace.
         try observer?.begin(.backward)
         let summable = reduction.backward(BackwardPass(network: network, input: features, outputGradient: outputGradient,
                                                        rows: local.count))
-        // 5. Reduce: every rank now holds the global batch's gradient (its node's share in local steps), and its norm.
         try observer?.begin(.reduce)
+        let lossIsFinite = totals.lossSum.isFinite
+        try agreement.start(StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
+                                          unsummable: !summable || !lossIsFinite, nonFinite: !lossIsFinite),
+                            acrossNodes: synchronization.agreesAcrossNodes(afterStep: step, force: synchronize))
+        // 5. Reduce: every rank now holds the global batch's gradient (its node's share in local steps), and its norm.
         try reduction.finish()
         let norm = try reduction.gradientNorm(threads: threads)
-        // 6. Agree on the batch loss, a stop or checkpoint request and whether any rank met a value it could not sum,
-        // over all ranks; between rounds within the node, what else there is to agree on waiting for the round. Each
-        // rank's busy time rides along to the pace.
-        let nonFinite = !totals.lossSum.isFinite || !norm.isFinite
-        let agreed = try agreement.agree(
-            StepAgreement(lossSum: totals.lossSum, stopRequested: stopRequested(), checkpointRequested: checkpointDue,
-                          unsummable: !summable || nonFinite, nonFinite: nonFinite),
-            step: step, batchRows: globalCount, nodeRows: reduction.meanRows(ofBatch: globalCount),
-            acrossNodes: synchronization.agreesAcrossNodes(afterStep: step, force: synchronize))
+        // 6. Agree, the norm's finiteness included.
+        let agreed = try agreement.finish(step: step, batchRows: globalCount, nodeRows: reduction.meanRows(ofBatch: globalCount),
+                                          normIsFinite: norm.isFinite)
         // The next steps' shares of the batch may follow the ranks' busy times (every rank sets the same), and the
         // parameter slices the shares.
         try balance?.afterStep(count: globalCount, busySeconds: agreement.busySeconds) {
