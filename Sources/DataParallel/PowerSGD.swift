@@ -16,8 +16,10 @@ import Support
 ///
 /// Overlapped with back-propagation: each weight gradient is added straight into its error buffer (so M needs no
 /// pass of its own), projected as soon as its layer is done, and its P goes out in a non-blocking ring sum with the
-/// uncompressed values finished since the previous one, while the layers below are computed. `finish` then takes the
-/// P sums as they arrive, starts each matrix's Q sum as soon as its P is in, and rebuilds each gradient from its Q.
+/// uncompressed values finished since the previous one, while the layers below are computed. Before each layer's
+/// product, a P sum already in starts its matrix's Q sum, which then also overlaps back-propagation. `finish` takes
+/// the other P sums as they arrive (rebuilding, while one is on its way, each gradient whose Q is in), starts their
+/// Q sums, and rebuilds the rest.
 final class PowerSGD: BackwardListener {
     /// One compressed weight gradient: rows n = outputWidth, columns m = inputWidth.
     struct Matrix {
@@ -57,8 +59,13 @@ final class PowerSGD: BackwardListener {
     private let q: UnsafeMutableBufferPointer<Float>
     /// Error feedback of this rank, every compressed matrix; during a step, M = e + this rank's gradient.
     private let error: UnsafeMutableBufferPointer<Float>
+    /// How far each message has come this step.
+    private var stages: [Stage]
     /// The first MPI error met inside a backward callback (which cannot throw), thrown by `finish`.
     private var failure: Error?
+
+    /// A message's progress in a step: its P sum started, its Q sum started (P's sum unpacked), its gradient rebuilt.
+    private enum Stage { case waiting, pSent, qSent, rebuilt }
 
     /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank
     /// calls it. Its ring sums take the tags from `firstTag` on.
@@ -97,6 +104,7 @@ final class PowerSGD: BackwardListener {
         self.messages = messages
         self.matrixOfLayer = matrixOfLayer
         self.messageOfLayer = messageOfLayer
+        stages = Array(repeating: .waiting, count: messages.count)
         pRings = messages.enumerated().map { group.ringSum(capacity: $1.count, tag: firstTag + $0) }
         qRings = matrices.enumerated().map {
             group.ringSum(capacity: $1.columns * approximationRank, tag: firstTag + messages.count + $0)
@@ -115,9 +123,13 @@ final class PowerSGD: BackwardListener {
         pMessage.deallocate(); q.deallocate(); error.deallocate()
     }
 
-    /// A compressed layer's weight gradient is added into its error buffer (M = e + g); the rest as usual.
+    /// A compressed layer's weight gradient is added into its error buffer (M = e + g); the rest as usual. Before
+    /// the product, P sums already in start their Q sums.
     func parameterGradients(of network: Network, layer index: Int, outputGradient dy: UnsafePointer<Float>,
                             input x: UnsafePointer<Float>, batch: Int) {
+        if failure == nil {
+            do { try advance() } catch { failure = error }
+        }
         let sum = matrixOfLayer[index].map { error.baseAddress! + matrices[$0].error }
         network.writeParameterGradients(layer: index, outputGradient: dy, input: x, batch: batch, addingWeightGradientTo: sum)
     }
@@ -126,7 +138,10 @@ final class PowerSGD: BackwardListener {
     func parameterGradientsReady(of network: Network, layer index: Int) {
         guard failure == nil else { return }
         do {
-            if let index = messageOfLayer[index] { try send(messages[index], on: pRings[index]) }
+            if let index = messageOfLayer[index] {
+                try send(messages[index], on: pRings[index])
+                stages[index] = .pSent
+            }
             for ring in pRings where ring.inFlight { try ring.test() }
         } catch {
             failure = error
@@ -155,35 +170,69 @@ final class PowerSGD: BackwardListener {
             self.failure = nil
             throw failure
         }
-        let gradients = network.gradients.baseAddress!, e = error.baseAddress!
-        // As each P sum arrives: unpack its uncompressed values; Q = Mᵀ·P with P's columns orthonormal, sent on.
-        for (index, message) in messages.enumerated() {
-            try pRings[index].wait()
-            let p = pMessage.baseAddress! + message.start
-            var packed = message.factors
-            for range in message.uncompressed {
-                (gradients + range.lowerBound).update(from: p + packed, count: range.count)
-                packed += range.count
-            }
-            if let index = message.matrix {
-                let matrix = matrices[index], qt = q.baseAddress! + matrix.q
-                orthonormalize(p, vectors: approximationRank, length: matrix.rows)
-                lowRankBackProject(e + matrix.error, rows: matrix.rows, columns: matrix.columns, pt: p, rank: approximationRank,
-                                   into: qt)
-                try qRings[index].start(qt, count: matrix.columns * approximationRank, of: .float)
-            }
-            for ring in pRings where ring.inFlight { try ring.test() }
-            for ring in qRings where ring.inFlight { try ring.test() }
+        // As each P sum arrives, its Q sum starts; while one is on its way, gradients whose Q is in are rebuilt.
+        for index in messages.indices where stages[index] == .pSent {
+            while try !pRings[index].test(), try rebuildOneArrived() {}
+            try receiveP(index)
         }
-        // The gradient becomes P·Qᵀ; e = M − P·Qᵀ / ranks.
-        for message in messages {
-            guard let index = message.matrix else { continue }
-            let matrix = matrices[index]
-            try qRings[index].wait()
-            lowRankReconstruct(e + matrix.error, approximation: gradients + matrix.offset, rows: matrix.rows,
-                               columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p, qt: q.baseAddress! + matrix.q,
-                               rank: approximationRank, share: 1 / Float(group.size))
+        for index in messages.indices where stages[index] == .qSent {
+            try qRings[messages[index].matrix!].wait()
+            rebuild(index)
         }
+        for index in stages.indices { stages[index] = .waiting }
+    }
+
+    /// Starts the Q sum of each message whose P sum is in, and advances the sums in flight.
+    private func advance() throws {
+        for index in messages.indices where stages[index] == .pSent {
+            if try pRings[index].test() { try receiveP(index) }
+        }
+        for ring in qRings where ring.inFlight { try ring.test() }
+    }
+
+    /// Message `index`'s P sum (complete or awaited here): its uncompressed values go to the gradients; Q = Mᵀ·P
+    /// with P's columns orthonormal is sent on, or with no matrix the message is done.
+    private func receiveP(_ index: Int) throws {
+        try pRings[index].wait()
+        let message = messages[index], gradients = network.gradients.baseAddress!
+        let p = pMessage.baseAddress! + message.start
+        var packed = message.factors
+        for range in message.uncompressed {
+            (gradients + range.lowerBound).update(from: p + packed, count: range.count)
+            packed += range.count
+        }
+        guard let matrixIndex = message.matrix else {
+            stages[index] = .rebuilt
+            return
+        }
+        let matrix = matrices[matrixIndex], qt = q.baseAddress! + matrix.q
+        orthonormalize(p, vectors: approximationRank, length: matrix.rows)
+        lowRankBackProject(error.baseAddress! + matrix.error, rows: matrix.rows, columns: matrix.columns, pt: p,
+                           rank: approximationRank, into: qt)
+        try qRings[matrixIndex].start(qt, count: matrix.columns * approximationRank, of: .float)
+        stages[index] = .qSent
+    }
+
+    /// Rebuilds one gradient whose Q sum is in; false if there is none.
+    private func rebuildOneArrived() throws -> Bool {
+        for index in messages.indices where stages[index] == .qSent {
+            let ring = qRings[messages[index].matrix!]
+            guard try ring.test() else { continue }
+            try ring.wait()
+            rebuild(index)
+            return true
+        }
+        return false
+    }
+
+    // The gradient becomes P·Qᵀ; e = M − P·Qᵀ / ranks.
+    /// Rebuilds message `index`'s matrix from its summed factors, with its error feedback.
+    private func rebuild(_ index: Int) {
+        let matrix = matrices[messages[index].matrix!]
+        lowRankReconstruct(error.baseAddress! + matrix.error, approximation: network.gradients.baseAddress! + matrix.offset,
+                           rows: matrix.rows, columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p,
+                           qt: q.baseAddress! + matrix.q, rank: approximationRank, share: 1 / Float(group.size))
+        stages[index] = .rebuilt
     }
 
     /// The norm of the reduced gradient after `finish`: the uncompressed values' squares and each matrix's ‖P·Qᵀ‖²
