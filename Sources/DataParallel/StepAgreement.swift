@@ -48,7 +48,7 @@ struct StepAgreement {
         private let worldRing: RingSum?, nodeRing: RingSum?
         /// The agreement started and not finished: its values, and whether they are summed over all ranks and are
         /// already in flight (else they wait for the norm).
-        private var started: (local: StepAgreement, acrossNodes: Bool, inFlight: Bool)?
+        private var started: (local: StepAgreement, overAll: Bool, inFlight: Bool)?
         private let values: UnsafeMutableBufferPointer<Double>
         private let ranks: Int
         /// Offsets of the per-rank slots: busy times, the first divergence (step + 1, mean loss, non-finite).
