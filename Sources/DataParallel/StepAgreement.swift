@@ -96,7 +96,8 @@ struct StepAgreement {
         /// Completes the agreement started for step `step`, once the reduction gave the norm; `batchRows` are the global
         /// batch's rows, `nodeRows` the node's.
         func finish(step: Int, batchRows: Int, nodeRows: Int, normIsFinite: Bool) throws -> Agreed {
-            guard var (local, overAll, inFlight) = started else { preconditionFailure("StepAgreement: finished unstarted") }
+            guard let (begun, overAll, inFlight) = started else { preconditionFailure("StepAgreement: finished unstarted") }
+            var local = begun
             started = nil
             if !normIsFinite { (local.unsummable, local.nonFinite) = (true, true) }
             if !inFlight { try send(local, overAll: overAll) }
