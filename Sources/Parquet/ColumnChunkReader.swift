@@ -50,7 +50,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                         var cursor = ByteCursor(data, what: page)
                         dictionary = .plain(try cursor.take(bytes), count: header.valueCount)
                     } else {
-                        let values = try Decompression.decompressed(data, codec: codec, size: header.uncompressedSize, what: page)
+                        let values = try file.decompressedPage(data, codec: codec, size: header.uncompressedSize, what: page)
                         _ = try values.withUnsafeBytes { raw in
                             var cursor = ByteCursor(raw, what: page)
                             return try cursor.take(bytes)
@@ -58,7 +58,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                         dictionary = .decompressed(values, count: header.valueCount)
                     }
                 } else {
-                    dictionary = .decoded(try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
+                    dictionary = .decoded(try file.withPage(data, codec: codec, size: header.uncompressedSize, what: page) { raw in
                         var cursor = ByteCursor(raw, what: page)
                         var values = Storage()
                         try values.appendPlain(&cursor, count: header.valueCount)
@@ -93,7 +93,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                         window: Range<Int>, into storage: inout Storage, nulls: inout [Bool], what: String) throws {
         let optional = column.maximumDefinitionLevel > 0
         if header.type == PageHeader.dataPage {
-            try Decompression.withPage(data, codec: codec, size: header.uncompressedSize, what: what) { page in
+            try file.withPage(data, codec: codec, size: header.uncompressedSize, what: what) { page in
                 var cursor = ByteCursor(page, what: what)
                 var levels: UnsafeRawBufferPointer?
                 if optional {
@@ -117,8 +117,8 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         }
         let levels = optional ? UnsafeRawBufferPointer(rebasing: data[..<levelBytes]) : nil
         let values = UnsafeRawBufferPointer(rebasing: data[levelBytes...])
-        try Decompression.withPage(values, codec: header.isCompressed ? codec : .uncompressed,
-                                   size: header.uncompressedSize - levelBytes, what: what) { values in
+        try file.withPage(values, codec: header.isCompressed ? codec : .uncompressed,
+                           size: header.uncompressedSize - levelBytes, what: what) { values in
             try decodeSlots(header, levels: levels, values: values, dictionary: dictionary, window: window, into: &storage,
                             nulls: &nulls, what: what)
         }

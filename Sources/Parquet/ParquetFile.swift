@@ -22,6 +22,9 @@ public final class ParquetFile {
     let createdBy: String?
     let file: FileBytes
     let rowGroups: [RowGroupMetadata]
+    /// Where its pages decompressed lately are kept for the next reads of their rows, and its name there.
+    let pages: PageCache
+    let cacheIdentity: Int
 
     /// Maps `path` and reads its footer; a missing file, another format, a truncated or corrupt footer or a nested
     /// schema is a `UserError` naming the path and what is wrong.
@@ -30,9 +33,11 @@ public final class ParquetFile {
     }
 
     /// Reads the footer of a Parquet file's bytes; `path` names it in errors.
-    init(_ file: FileBytes, path: String) throws {
+    init(_ file: FileBytes, path: String, pages: PageCache = .shared) throws {
         self.path = path
         self.file = file
+        self.pages = pages
+        cacheIdentity = pages.identity()
         let bytes = file.buffer
         let magic = Array("PAR1".utf8)
         guard bytes.count >= 12, bytes[0..<4].elementsEqual(magic) else {
@@ -73,6 +78,8 @@ public final class ParquetFile {
         rowGroupStarts = starts
         rowGroups = metadata.rowGroups
     }
+
+    deinit { pages.drop(file: cacheIdentity) }
 
     /// Whether column `index` may hold a null: it is optional and a row group's statistics do not say it has none.
     public func mayHoldNulls(column index: Int) -> Bool {
