@@ -92,6 +92,8 @@ struct ColumnChunkReader<Storage: ValueStorage> {
     private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: ChunkDictionary<Storage>?,
                         window: Range<Int>, into storage: inout Storage, nulls: inout [Bool], what: String) throws {
         let optional = column.maximumDefinitionLevel > 0
+        // The page's place in the file: its name in the cache of run starts.
+        let offset = Int(bitPattern: data.baseAddress) - Int(bitPattern: file.file.buffer.baseAddress)
         if header.type == PageHeader.dataPage {
             try file.withPage(data, codec: codec, size: header.uncompressedSize, what: what) { page in
                 var cursor = ByteCursor(page, what: what)
@@ -102,7 +104,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                     }
                     levels = try cursor.take(try cursor.length())
                 }
-                try decodeSlots(header, levels: levels, values: UnsafeRawBufferPointer(rebasing: page[cursor.position...]),
+                try decodeSlots(header, page: offset, levels: levels, values: UnsafeRawBufferPointer(rebasing: page[cursor.position...]),
                                 dictionary: dictionary, window: window, into: &storage, nulls: &nulls, what: what)
             }
             return
@@ -119,14 +121,14 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         let values = UnsafeRawBufferPointer(rebasing: data[levelBytes...])
         try file.withPage(values, codec: header.isCompressed ? codec : .uncompressed,
                            size: header.uncompressedSize - levelBytes, what: what) { values in
-            try decodeSlots(header, levels: levels, values: values, dictionary: dictionary, window: window, into: &storage,
+            try decodeSlots(header, page: offset, levels: levels, values: values, dictionary: dictionary, window: window, into: &storage,
                             nulls: &nulls, what: what)
         }
     }
 
-    /// Appends slots `window` of a page given its definition levels (nil: none stored, every slot has a value) and
-    /// its encoded values.
-    private func decodeSlots(_ header: PageHeader, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
+    /// Appends slots `window` of a page (at byte `page` of the file) given its definition levels (nil: none stored,
+    /// every slot has a value) and its encoded values.
+    private func decodeSlots(_ header: PageHeader, page: Int, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
                              dictionary: ChunkDictionary<Storage>?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
                              what: String) throws {
         // Which slots of the window hold a value, and how many values come before the window.
@@ -151,7 +153,9 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             let bitWidth = Int(try cursor.take(1)[0])
             var indices = try HybridDecoder(UnsafeRawBufferPointer(rebasing: values[cursor.position...]), bitWidth: bitWidth,
                                             what: "\(what): dictionary indices")
-            try indices.skip(skip)
+            if skip > 0 {
+                try indices.skip(skip, from: file.pages.runStarts(PageCache.Key(file: file.cacheIdentity, offset: page)) { indices.runStarts() })
+            }
             let count = dictionary.count
             func appendEntries(_ append: (inout Storage, Int) -> Void) throws {
                 try forEachSlot(window, present, &storage) { storage in

@@ -39,6 +39,11 @@ struct ByteCursor {
     }
 }
 
+/// The first value and the header's byte of each run of a `HybridDecoder`'s data.
+struct RunStarts {
+    var values: [Int] = [], positions: [Int] = []
+}
+
 /// The RLE / bit-packing hybrid (definition levels, dictionary indices, RLE booleans), decoded one value at a time:
 /// runs of one repeated value, or groups of 8 values packed `bitWidth` bits each, least significant bit first.
 struct HybridDecoder {
@@ -91,6 +96,35 @@ struct HybridDecoder {
                 packedBit += bits
             }
             (runLeft, left) = (runLeft - taken, left - taken)
+        }
+    }
+
+    /// Where each run starts (its first value's index and its header's byte), up to the data's end or the first run
+    /// that is corrupt (which a read reaching it reports): what `skip(_:from:)` starts from.
+    func runStarts() -> RunStarts {
+        var walker = self, starts = RunStarts(), values = 0
+        while walker.position < bytes.count {
+            starts.values.append(values)
+            starts.positions.append(walker.position)
+            guard (try? walker.startRun()) != nil else { break }
+            values += walker.runLeft
+        }
+        return starts
+    }
+
+    /// Skips `count` values of a decoder that has read none, from the last run that starts at or before them.
+    mutating func skip(_ count: Int, from starts: RunStarts) throws {
+        precondition(position == 0 && runLeft == 0, "HybridDecoder.skip(_:from:) after reading")
+        var low = 0, high = starts.values.count
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if starts.values[middle] <= count { low = middle } else { high = middle }
+        }
+        if low < starts.values.count {
+            position = starts.positions[low]
+            try skip(count - starts.values[low])
+        } else {
+            try skip(count)
         }
     }
 

@@ -27,6 +27,8 @@ final class PageCache: @unchecked Sendable {
     private var ghosts: [Key] = [], ghostStart = 0, ghostSet: Set<Key> = []
     /// How many of the recent misses were pages dropped lately (a running mean).
     private var missesOfDropped = 0.0
+    /// The run starts of pages' dictionary indices (small: one entry per run of up to hundreds of values).
+    private var runStarts: [Key: RunStarts] = [:]
     /// Bytes of the pages held.
     private(set) var heldBytes = 0
     /// Pages decompressed so far (what a hit saves).
@@ -50,6 +52,25 @@ final class PageCache: @unchecked Sendable {
             pages[key] = nil
             heldBytes -= page.bytes.count
         }
+        for key in runStarts.keys where key.file == file { runStarts[key] = nil }
+    }
+
+    /// The run starts of the dictionary indices of page `key`, held or found by `find` (once per page, so that each
+    /// slab skips to its rows from the nearest run instead of reading every run header before them).
+    func runStarts(_ key: Key, find: () -> RunStarts) -> RunStarts {
+        lock.lock()
+        if let held = runStarts[key] {
+            lock.unlock()
+            return held
+        }
+        lock.unlock()
+        let starts = find()
+        lock.lock()
+        defer { lock.unlock() }
+        // A bound on a process reading many files' pages: start over rather than track use.
+        if runStarts.count >= 1 << 16 { runStarts = [:] }
+        runStarts[key] = starts
+        return starts
     }
 
     /// The page `key`, held or made by `decompress` (outside the lock: readers of other pages go on).

@@ -88,3 +88,77 @@ final class ParquetPageCacheTests: XCTestCase {
         }
     }
 }
+
+/// Skipping into the RLE / bit-packing hybrid from the nearest run start (found once per page) lands on the values a
+/// skip through every run header lands on, at every target, and meets a corrupt run exactly where that skip does.
+final class HybridRunStartTests: XCTestCase {
+    /// Runs of 3-bit values: repeated runs (header count << 1, the value in one byte) and bit-packed groups of 8
+    /// (header groups << 1 | 1, the values least significant bit first), with the values they hold.
+    func encode(_ runs: [(repeated: UInt32?, values: [UInt32])]) -> (bytes: [UInt8], values: [UInt32]) {
+        var bytes: [UInt8] = [], values: [UInt32] = []
+        func varint(_ value: Int) {
+            var rest = value
+            repeat {
+                bytes.append(UInt8(rest & 0x7F) | (rest >= 0x80 ? 0x80 : 0))
+                rest >>= 7
+            } while rest > 0
+        }
+        for run in runs {
+            if let repeated = run.repeated {
+                varint(run.values.count << 1)
+                bytes.append(UInt8(repeated))
+            } else {
+                precondition(run.values.count % 8 == 0)
+                varint((run.values.count / 8) << 1 | 1)
+                var packed = [UInt8](repeating: 0, count: run.values.count * 3 / 8), bit = 0
+                for value in run.values {
+                    for b in 0..<3 where value >> UInt32(b) & 1 == 1 { packed[(bit + b) / 8] |= 1 << UInt8((bit + b) % 8) }
+                    bit += 3
+                }
+                bytes += packed
+            }
+            values += run.values
+        }
+        return (bytes, values)
+    }
+
+    func testSkippingFromTheNearestRunStartMatchesSkippingThroughEveryRun() throws {
+        var generator = SystemRandomNumberGenerator()
+        var runs: [(repeated: UInt32?, values: [UInt32])] = []
+        for index in 0..<40 {
+            if index % 3 == 0 {
+                let value = UInt32.random(in: 0...7, using: &generator)
+                runs.append((value, Array(repeating: value, count: Int.random(in: 0...300, using: &generator))))
+            } else {
+                runs.append((nil, (0..<(8 * Int.random(in: 1...20, using: &generator))).map { _ in UInt32.random(in: 0...7, using: &generator) }))
+            }
+        }
+        let (bytes, values) = encode(runs)
+        try bytes.withUnsafeBytes { raw in
+            let starts = try HybridDecoder(raw, bitWidth: 3, what: "test").runStarts()
+            XCTAssertEqual(starts.values.count, runs.count)
+            for target in stride(from: 0, to: values.count, by: 7) {
+                var fromStart = try HybridDecoder(raw, bitWidth: 3, what: "test")
+                try fromStart.skip(target, from: starts)
+                var through = try HybridDecoder(raw, bitWidth: 3, what: "test")
+                try through.skip(target)
+                for offset in 0..<min(20, values.count - target) {
+                    let expected = values[target + offset]
+                    XCTAssertEqual(try fromStart.next(), expected, "value \(target + offset) after skipping \(target)")
+                    XCTAssertEqual(try through.next(), expected)
+                }
+            }
+            // Cut inside the last run: the starts stop there, and both skips fail only past the data.
+            let cut = UnsafeRawBufferPointer(rebasing: raw[..<(raw.count - 2)])
+            let cutStarts = try HybridDecoder(cut, bitWidth: 3, what: "test").runStarts()
+            XCTAssertEqual(cutStarts.values.count, starts.values.count)
+            let before = values.count - runs.last!.values.count - 1
+            var early = try HybridDecoder(cut, bitWidth: 3, what: "test")
+            try early.skip(before, from: cutStarts)
+            XCTAssertEqual(try early.next(), values[before])
+            var late = try HybridDecoder(cut, bitWidth: 3, what: "test"), plain = try HybridDecoder(cut, bitWidth: 3, what: "test")
+            XCTAssertThrowsError(try { try late.skip(values.count, from: cutStarts); _ = try late.next() }())
+            XCTAssertThrowsError(try { try plain.skip(values.count); _ = try plain.next() }())
+        }
+    }
+}
