@@ -157,7 +157,9 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                 try indices.skip(skip, from: file.pages.runStarts(PageCache.Key(file: file.cacheIdentity, offset: page)) { indices.runStarts() })
             }
             let count = dictionary.count
-            func appendEntries(_ append: (inout Storage, Int) -> Void) throws {
+            // The decoder goes in as a parameter, not a capture: a captured var would be checked for exclusive
+            // access at run time on every index.
+            func appendEntries(_ indices: inout HybridDecoder, _ append: (inout Storage, Int) -> Void) throws {
                 try forEachSlot(window, present, &storage) { storage in
                     let index = Int(try indices.next())
                     guard index < count else { throw UserError("\(what): dictionary index \(index) of a dictionary of \(count) values") }
@@ -165,9 +167,9 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                 }
             }
             switch dictionary {
-            case let .decoded(values): try appendEntries { $0.append(from: values, at: $1) }
-            case let .plain(raw, _): try appendEntries { $0.appendPlain(at: $1, of: raw) }
-            case let .decompressed(bytes, _): try bytes.withUnsafeBytes { raw in try appendEntries { $0.appendPlain(at: $1, of: raw) } }
+            case let .decoded(values): try appendEntries(&indices) { $0.append(from: values, at: $1) }
+            case let .plain(raw, _): try appendEntries(&indices) { $0.appendPlain(at: $1, of: raw) }
+            case let .decompressed(bytes, _): try bytes.withUnsafeBytes { raw in try appendEntries(&indices) { $0.appendPlain(at: $1, of: raw) } }
             }
         case Encoding.rle.rawValue:
             var runs = try HybridDecoder(try cursor.take(try cursor.length()), bitWidth: 1, what: "\(what): RLE values")
