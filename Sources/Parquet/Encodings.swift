@@ -99,15 +99,19 @@ struct HybridDecoder {
         }
     }
 
-    /// Where each run starts (its first value's index and its header's byte), up to the data's end or the first run
-    /// that is corrupt (which a read reaching it reports): what `skip(_:from:)` starts from.
+    /// Where every eighth run starts (its first value's index and its header's byte; a skip reads at most seven
+    /// headers more, and a page's starts take an eighth of the memory), up to the data's end or the first run that
+    /// is corrupt (which a read reaching it reports): what `skip(_:from:)` starts from.
     func runStarts() -> RunStarts {
-        var walker = self, starts = RunStarts(), values = 0
+        var walker = self, starts = RunStarts(), values = 0, runs = 0
         while walker.position < bytes.count {
-            starts.values.append(values)
-            starts.positions.append(walker.position)
+            if runs % 8 == 0 {
+                starts.values.append(values)
+                starts.positions.append(walker.position)
+            }
             guard (try? walker.startRun()) != nil else { break }
             values += walker.runLeft
+            runs += 1
         }
         return starts
     }

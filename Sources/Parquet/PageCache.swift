@@ -27,7 +27,7 @@ final class PageCache: @unchecked Sendable {
     private var ghosts: [Key] = [], ghostStart = 0, ghostSet: Set<Key> = []
     /// How many of the recent misses were pages dropped lately (a running mean).
     private var missesOfDropped = 0.0
-    /// The run starts of pages' dictionary indices (small: one entry per run of up to hundreds of values).
+    /// The run starts of pages' dictionary indices (small: one entry per eight runs of up to hundreds of values each).
     private var runStarts: [Key: RunStarts] = [:]
     /// Bytes of the pages held.
     private(set) var heldBytes = 0
