@@ -92,8 +92,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
     private func decode(_ header: PageHeader, _ data: UnsafeRawBufferPointer, codec: Codec, dictionary: ChunkDictionary<Storage>?,
                         window: Range<Int>, into storage: inout Storage, nulls: inout [Bool], what: String) throws {
         let optional = column.maximumDefinitionLevel > 0
-        // The page's place in the file: its name in the cache of run starts.
-        let offset = Int(bitPattern: data.baseAddress) - Int(bitPattern: file.file.buffer.baseAddress)
+        let key = file.cacheKey(of: data)
         if header.type == PageHeader.dataPage {
             try file.withPage(data, codec: codec, size: header.uncompressedSize, what: what) { page in
                 var cursor = ByteCursor(page, what: what)
@@ -104,7 +103,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
                     }
                     levels = try cursor.take(try cursor.length())
                 }
-                try decodeSlots(header, page: offset, levels: levels, values: UnsafeRawBufferPointer(rebasing: page[cursor.position...]),
+                try decodeSlots(header, page: key, levels: levels, values: UnsafeRawBufferPointer(rebasing: page[cursor.position...]),
                                 dictionary: dictionary, window: window, into: &storage, nulls: &nulls, what: what)
             }
             return
@@ -121,14 +120,14 @@ struct ColumnChunkReader<Storage: ValueStorage> {
         let values = UnsafeRawBufferPointer(rebasing: data[levelBytes...])
         try file.withPage(values, codec: header.isCompressed ? codec : .uncompressed,
                            size: header.uncompressedSize - levelBytes, what: what) { values in
-            try decodeSlots(header, page: offset, levels: levels, values: values, dictionary: dictionary, window: window, into: &storage,
+            try decodeSlots(header, page: key, levels: levels, values: values, dictionary: dictionary, window: window, into: &storage,
                             nulls: &nulls, what: what)
         }
     }
 
-    /// Appends slots `window` of a page (at byte `page` of the file) given its definition levels (nil: none stored,
+    /// Appends slots `window` of a page (`page` in the file's cache) given its definition levels (nil: none stored,
     /// every slot has a value) and its encoded values.
-    private func decodeSlots(_ header: PageHeader, page: Int, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
+    private func decodeSlots(_ header: PageHeader, page: PageCache.Key, levels: UnsafeRawBufferPointer?, values: UnsafeRawBufferPointer,
                              dictionary: ChunkDictionary<Storage>?, window: Range<Int>, into storage: inout Storage, nulls: inout [Bool],
                              what: String) throws {
         // Which slots of the window hold a value, and how many values come before the window.
@@ -154,7 +153,7 @@ struct ColumnChunkReader<Storage: ValueStorage> {
             var indices = try HybridDecoder(UnsafeRawBufferPointer(rebasing: values[cursor.position...]), bitWidth: bitWidth,
                                             what: "\(what): dictionary indices")
             if skip > 0 {
-                try indices.skip(skip, from: file.pages.runStarts(PageCache.Key(file: file.cacheIdentity, offset: page)) { indices.runStarts() })
+                try indices.skip(skip, from: file.pages.runStarts(page) { indices.runStarts() })
             }
             let count = dictionary.count
             // The decoder goes in as a parameter, not a capture: a captured var would be checked for exclusive

@@ -1,5 +1,4 @@
 import Foundation
-import Support
 
 /// Decompressed pages by file and byte offset, the least recently used dropped beyond `budget` bytes; one cache
 /// for every open file (shards share it). A compressed page holds the rows of many slabs (a 1 MiB page of one float
@@ -118,11 +117,15 @@ final class PageCache: @unchecked Sendable {
 }
 
 extension ParquetFile {
+    /// The cache's name for the page whose bytes (compressed, as stored) are `data`, a part of this file.
+    func cacheKey(of data: UnsafeRawBufferPointer) -> PageCache.Key {
+        PageCache.Key(file: cacheIdentity, offset: Int(bitPattern: data.baseAddress) - Int(bitPattern: file.buffer.baseAddress))
+    }
+
     /// `data`, a compressed page of this file, decompressed with `codec` into exactly `size` bytes: from the page
     /// cache, or decompressed and kept there; `what` names the page in errors.
     func decompressedPage(_ data: UnsafeRawBufferPointer, codec: Codec, size: Int, what: String) throws -> [UInt8] {
-        let offset = Int(bitPattern: data.baseAddress) - Int(bitPattern: file.buffer.baseAddress)
-        return try pages.page(PageCache.Key(file: cacheIdentity, offset: offset)) { try Decompression.decompressed(data, codec: codec, size: size, what: what) }
+        try pages.page(cacheKey(of: data)) { try Decompression.decompressed(data, codec: codec, size: size, what: what) }
     }
 
     /// Calls `body` with the page `data` of this file: as it is when uncompressed (of exactly `size` bytes), else
