@@ -1,7 +1,6 @@
-// Low-rank factor products for PowerSGD gradient compression, row by row so that a row of the matrix stays in
-// L1 while its rank-r products are formed: one memory pass per product instead of GEMM's packing passes
-// (these products have r = 1..8 columns, where a packed GEMM is all packing). Each is written once over the kernel
-// variant's vector (`FloatVector`: 8 lanes on AVX2, 16 on AVX-512).
+// Low-rank factor products for PowerSGD gradient compression, a few rows at a time so that they stay in L1 while
+// their rank-r products are formed: one memory pass per product instead of GEMM's packing passes (r = 1..8 columns,
+// where a packed GEMM is all packing). Each is written once over the variant's vector (8 lanes on AVX2, 16 on AVX-512).
 
 // pt[rank×rows] = (m · qtᵀ)ᵀ with m [rows×columns], qt [rank×columns]
 /// Projects every row of `m` on the `rank` rows of `qt`; the result is stored transposed (column c of P contiguous
@@ -15,38 +14,42 @@ private struct ProjectJob: VectorJob {
     let m: UnsafePointer<Float>, rows: Int, columns: Int
     let qt: UnsafePointer<Float>, rank: Int, pt: UnsafeMutablePointer<Float>
 
+    // Four rows by four factor columns a pass, sixteen chains of fused multiply-adds: each vector of qt is loaded
+    // once for four rows (rows past the end repeat the last, columns past `rank` the last one; neither is stored).
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount
-        for row in 0..<rows {
-            let mRow = m + row * columns
-            // Four factor columns per pass over the row, each its own chain of fused multiply-adds (the row is in L1).
-            var c = 0
-            while c < rank {
+        for row in stride(from: 0, to: rows, by: 4) {
+            let block = min(4, rows - row), m0 = m + row * columns, m1 = m + (row + min(1, block - 1)) * columns
+            let m2 = m + (row + min(2, block - 1)) * columns, m3 = m + (row + min(3, block - 1)) * columns
+            for c in stride(from: 0, to: rank, by: 4) {
                 let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
                 let q2 = qt + min(c + 2, rank - 1) * columns, q3 = qt + min(c + 3, rank - 1) * columns
-                var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+                var s = (((V(), V(), V(), V())), (V(), V(), V(), V()), (V(), V(), V(), V()), (V(), V(), V(), V()))
+                @inline(__always) func add(_ t: inout (V, V, V, V), _ x: V, _ a: (V, V, V, V)) {
+                    t.0 = t.0.addingProduct(x, a.0); t.1 = t.1.addingProduct(x, a.1)
+                    t.2 = t.2.addingProduct(x, a.2); t.3 = t.3.addingProduct(x, a.3)
+                }
                 var j = 0
                 while j + width <= columns {
-                    let v = V(loadingFrom: mRow + j)
-                    s0 = s0.addingProduct(v, V(loadingFrom: q0 + j))
-                    s1 = s1.addingProduct(v, V(loadingFrom: q1 + j))
-                    s2 = s2.addingProduct(v, V(loadingFrom: q2 + j))
-                    s3 = s3.addingProduct(v, V(loadingFrom: q3 + j))
+                    let a = (V(loadingFrom: q0 + j), V(loadingFrom: q1 + j), V(loadingFrom: q2 + j), V(loadingFrom: q3 + j))
+                    add(&s.0, V(loadingFrom: m0 + j), a); add(&s.1, V(loadingFrom: m1 + j), a)
+                    add(&s.2, V(loadingFrom: m2 + j), a); add(&s.3, V(loadingFrom: m3 + j), a)
                     j += width
                 }
-                var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
-                while j < columns {
-                    let v = mRow[j]
-                    t0 = t0.addingProduct(v, q0[j]); t1 = t1.addingProduct(v, q1[j])
-                    t2 = t2.addingProduct(v, q2[j]); t3 = t3.addingProduct(v, q3[j])
-                    j += 1
+                @inline(__always) func store(_ t: (V, V, V, V), _ r: Int, _ mRow: UnsafePointer<Float>, tail j: Int) {
+                    guard r < block else { return }
+                    var sums = (t.0.sum(), t.1.sum(), t.2.sum(), t.3.sum())
+                    for k in j..<columns {
+                        let v = mRow[k]
+                        sums.0 = sums.0.addingProduct(v, q0[k]); sums.1 = sums.1.addingProduct(v, q1[k])
+                        sums.2 = sums.2.addingProduct(v, q2[k]); sums.3 = sums.3.addingProduct(v, q3[k])
+                    }
+                    pt[c * rows + row + r] = sums.0
+                    if c + 1 < rank { pt[(c + 1) * rows + row + r] = sums.1 }
+                    if c + 2 < rank { pt[(c + 2) * rows + row + r] = sums.2 }
+                    if c + 3 < rank { pt[(c + 3) * rows + row + r] = sums.3 }
                 }
-                // Columns past `rank` repeated the last one: only the first min(4, rank − c) are kept.
-                pt[c * rows + row] = t0
-                if c + 1 < rank { pt[(c + 1) * rows + row] = t1 }
-                if c + 2 < rank { pt[(c + 2) * rows + row] = t2 }
-                if c + 3 < rank { pt[(c + 3) * rows + row] = t3 }
-                c += 4
+                store(s.0, 0, m0, tail: j); store(s.1, 1, m1, tail: j); store(s.2, 2, m2, tail: j); store(s.3, 3, m3, tail: j)
             }
         }
     }
@@ -69,14 +72,12 @@ private struct BackProjectJob: VectorJob {
     // each vector of the four rows is loaded once for up to four factor rows, whose weights stay in registers.
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount
-        var row = 0
-        while row < rows {
+        for row in stride(from: 0, to: rows, by: 4) {
             let block = min(4, rows - row)
             // Rows past the matrix's end repeat its last one with weight 0.
             let m0 = m + row * columns, m1 = m + (row + min(1, block - 1)) * columns
             let m2 = m + (row + min(2, block - 1)) * columns, m3 = m + (row + min(3, block - 1)) * columns
-            var c = 0
-            while c < rank {
+            for c in stride(from: 0, to: rank, by: 4) {
                 let count = min(4, rank - c)
                 // The block's weights of factor row c + k (those past `count` unused).
                 func weights(_ k: Int) -> (Float, Float, Float, Float) {
@@ -120,36 +121,36 @@ private struct BackProjectJob: VectorJob {
                 if count > 1 { tail(t1, w.1) }
                 if count > 2 { tail(t2, w.2) }
                 if count > 3 { tail(t3, w.3) }
-                c += 4
             }
-            row += block
         }
     }
 }
 
-// a = ptᵀ · qt [rows×columns]; m = m − a·share in place
+// a = ptᵀ · qt [rows×columns] (rows `only`, from a's start); m = m − a·share in place
 /// Writes the rank-`rank` approximation P·Qᵀ of `m` (from `pt` and `qt`) to `approximation` and leaves in `m` what
-/// it lost, scaled by `share`: m − share·(P·Qᵀ) (PowerSGD's error feedback for one of `1/share` ranks).
+/// it lost, scaled by `share`: m − share·(P·Qᵀ) (PowerSGD's error feedback for one of `1/share` ranks; 0 leaves m as
+/// it is). With `only`, just those rows, written from `approximation`'s start.
 public func lowRankReconstruct(_ m: UnsafeMutablePointer<Float>, approximation a: UnsafeMutablePointer<Float>, rows: Int,
                                columns: Int, pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float,
-                               variant: KernelVariant = .active) {
-    variant.run(ReconstructJob(m: m, a: a, rows: rows, columns: columns, pt: pt, qt: qt, rank: rank, share: share))
+                               only: Range<Int>? = nil, variant: KernelVariant = .active) {
+    variant.run(ReconstructJob(m: m, a: a, rows: rows, columns: columns, pt: pt, qt: qt, rank: rank, share: share,
+                               only: only ?? 0..<rows))
 }
 
 private struct ReconstructJob: VectorJob {
     let m: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>, rows: Int, columns: Int
-    let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float
+    let pt: UnsafePointer<Float>, qt: UnsafePointer<Float>, rank: Int, share: Float, only: Range<Int>
 
     // Factor columns four at a time, their weights broadcast once per row (columns past `rank` repeat the last one
     // with weight 0): the inner loop is four loads and fused multiply-adds a vector. Past the first four, a is read
     // back and added to; the last four also take a·share from m. Each vector's chain is independent of the next one's.
     func perform<V: FloatVector>(as _: V.Type) {
         let width = V.scalarCount, shareVector = V(repeating: share), vectorEnd = columns - columns % width
-        for row in 0..<rows {
-            let mRow = m + row * columns, aRow = a + row * columns
+        for row in only {
+            let mRow = m + row * columns, aRow = a + (row - only.lowerBound) * columns
             var c = 0
             while c < rank {
-                let (first, last) = (c == 0, c + 4 >= rank)
+                let (first, last) = (c == 0, c + 4 >= rank && share != 0)
                 let q0 = qt + c * columns, q1 = qt + min(c + 1, rank - 1) * columns
                 let q2 = qt + min(c + 2, rank - 1) * columns, q3 = qt + min(c + 3, rank - 1) * columns
                 let w = pt + c * rows + row
@@ -168,7 +169,7 @@ private struct ReconstructJob: VectorJob {
             for j in vectorEnd..<columns {
                 var approximation: Float = 0
                 for c in 0..<rank { approximation = approximation.addingProduct(pt[c * rows + row], qt[c * columns + j]) }
-                mRow[j] -= share * approximation
+                if share != 0 { mRow[j] -= share * approximation }
                 aRow[j] = approximation
             }
         }

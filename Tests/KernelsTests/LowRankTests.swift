@@ -34,6 +34,22 @@ final class LowRankTests: XCTestCase {
                 let reference = LowRankReference.reconstruct(m, rows: rows, columns: columns, pt: p, qt: qt, rank: rank, share: 0.5)
                 assertClose(approximation, reference.approximation, "reconstruct")
                 assertClose(error, reference.error, "error feedback")
+                // Rows `only` from the approximation's start, the others' error left alone; share 0 keeps m's bits
+                // (here −0, where m − 0·a would make +0 of a negative a).
+                let only = rows / 3..<rows - rows / 4, signedZeros = [Float](repeating: -0.0, count: rows * columns)
+                for (share, start) in [(Float(0.5), m), (0, signedZeros)] {
+                    var rowsOnly = [Float](repeating: .nan, count: only.count * columns), kept = start
+                    lowRankReconstruct(&kept, approximation: &rowsOnly, rows: rows, columns: columns, pt: p, qt: qt, rank: rank,
+                                       share: share, only: only, variant: variant)
+                    let expected = LowRankReference.reconstruct(start, rows: rows, columns: columns, pt: p, qt: qt, rank: rank,
+                                                                share: share)
+                    let inside = (only.lowerBound * columns)..<(only.upperBound * columns)
+                    assertClose(rowsOnly, Array(expected.approximation[inside]), "reconstruct rows \(only)")
+                    XCTAssertEqual(kept.enumerated().filter { !inside.contains($0.offset) || share == 0 }.map(\.element.bitPattern),
+                                   start.enumerated().filter { !inside.contains($0.offset) || share == 0 }.map(\.element.bitPattern),
+                                   "share \(share): the error outside rows \(only), or all of it, unchanged")
+                    assertClose(Array(kept[inside]), Array(expected.error[inside]), "error feedback of rows \(only)")
+                }
                 let norm = lowRankSquaredNorm(pt: p, rows: rows, qt: qt, columns: columns, rank: rank)
                 let expected = LowRankReference.squaredNorm(rows: rows, columns: columns, pt: p, qt: qt, rank: rank)
                 XCTAssertEqual(norm, expected, accuracy: 1e-5 * expected, "squared norm from the factors")
