@@ -95,12 +95,17 @@ public final class Optimizer {
     // p[n] -= update(g[n]) — one pass over every weight and bias (or over `range` of them)
     /// Takes one step at `learningRate` (the schedule's rate for this step), updating only the parameters in `range`
     /// (and their state) when given: the update is element-wise, so ranks that each step a slice get the same bits.
-    public func step(parameters allParameters: UnsafeMutablePointer<Float>, gradients allGradients: UnsafePointer<Float>,
+    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                     threads: Int, range: Range<Int>? = nil) {
+        step(parameters: parameters, gradients: GradientBuffer(UnsafeMutablePointer(mutating: gradients)),
+             learningRate: learningRate, threads: threads, range: range)
+    }
+
+    /// `step` with the gradients read block by block from `source` (the element-wise rules) or whole (LARS, LAMB).
+    public func step(parameters allParameters: UnsafeMutablePointer<Float>, gradients source: GradientSource,
                      learningRate: Float, threads: Int, range: Range<Int>? = nil) {
         let settings = self.settings
         let range = range ?? 0..<parameterCount
-        let count = range.count
-        let parameters = allParameters + range.lowerBound, gradients = allGradients + range.lowerBound
         let first = stepCount == 0
         stepCount += 1
         let lr = learningRate
@@ -109,19 +114,17 @@ public final class Optimizer {
         case .sgd:
             let momentum = settings.momentum
             if momentum == 0 {
-                forEachChunk(count: count, threads: threads, SGDChunk(p: parameters, g: gradients, lr: lr, decay: decay))
+                pass(over: range, of: source, threads: threads, SGDUpdate(p: allParameters, lr: lr, decay: decay))
                 return
             }
-            firstMoment.withUnsafeMutableBufferPointer { bufferPointer in
-                let buffer = bufferPointer.baseAddress! + range.lowerBound
-                let nesterov = settings.nesterov
-                forEachChunk(count: count, threads: threads,
-                             MomentumChunk(p: parameters, g: gradients, buffer: buffer, lr: lr, decay: decay,
-                                           momentum: momentum, nesterov: nesterov, first: first))
+            firstMoment.withUnsafeMutableBufferPointer { buffer in
+                pass(over: range, of: source, threads: threads,
+                     MomentumUpdate(p: allParameters, buffer: buffer.baseAddress!, lr: lr, decay: decay,
+                                    momentum: momentum, nesterov: settings.nesterov, first: first))
             }
         case .lars, .lamb:
             precondition(range.count == parameterCount, "LARS and LAMB step whole layers")
-            layerwiseStep(parameters: allParameters, gradients: allGradients, learningRate: lr, threads: threads)
+            layerwiseStep(parameters: allParameters, gradients: source.wholeGradients(range), learningRate: lr, threads: threads)
         case .adam, .adamw:
             let t = Double(stepCount)
             let constants = AdamConstants(
@@ -129,14 +132,91 @@ public final class Optimizer {
                 stepSize: lr / Float(1 - Foundation.pow(Double(settings.beta1), t)),
                 correction2Root: Float((1 - Foundation.pow(Double(settings.beta2), t)).squareRoot()),
                 decay: decay, shrink: 1 - lr * decay)
-            let decoupled = settings.decoupledWeightDecay
-            firstMoment.withUnsafeMutableBufferPointer { firstPointer in
-                secondMoment.withUnsafeMutableBufferPointer { secondPointer in
-                    let m = firstPointer.baseAddress! + range.lowerBound, v = secondPointer.baseAddress! + range.lowerBound
-                    forEachChunk(count: count, threads: threads, AdamChunk(p: parameters, g: gradients, m: m, v: v, constants: constants, decoupled: decoupled))
+            firstMoment.withUnsafeMutableBufferPointer { m in
+                secondMoment.withUnsafeMutableBufferPointer { v in
+                    pass(over: range, of: source, threads: threads,
+                         AdamUpdate(p: allParameters, m: m.baseAddress!, v: v.baseAddress!, constants: constants,
+                                    decoupled: settings.decoupledWeightDecay))
                 }
             }
         }
+    }
+
+    /// One element-wise update of `range` from `source`, in parts on up to `threads` threads (each part at least
+    /// `minimumElementsPerThread` parameters, as `forEachChunk` splits).
+    private func pass<Update: GradientUpdate>(over range: Range<Int>, of source: GradientSource, threads: Int,
+                                              _ update: Update) {
+        let parts = max(1, min(threads, range.count / minimumElementsPerThread))
+        source.beginPass(over: range, parts: parts)
+        parallelFor(count: parts, threads: parts, SourcePart(source: source, range: range, parts: parts, update: update))
+        source.endPass()
+    }
+}
+
+/// Part `index` of a pass, for `parallelFor`.
+private struct SourcePart<Update: GradientUpdate>: ParallelJob {
+    let source: GradientSource, range: Range<Int>, parts: Int, update: Update
+
+    func perform(_ index: Int) { source.forEachBlock(inPart: index, of: parts, of: range, update) }
+}
+
+/// A step's gradients as the optimizer reads them: from a buffer, or formed a block at a time just before the block's
+/// update (a gradient held as low-rank factors), so that it never has to be written out whole and read back.
+public protocol GradientSource {
+    /// Before a pass over `range` in `parts` parts (each then run once, in any order, on any thread).
+    func beginPass(over range: Range<Int>, parts: Int)
+    /// Calls `update` once for each of consecutive blocks that together cover part `part` of `parts` of `range`
+    /// (parameter indices; the parts cut as `partRange` cuts), with the block's gradients (from its first),
+    /// clipping's scale already applied.
+    func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, of range: Range<Int>, _ update: Update)
+    /// After every part of the pass ran.
+    func endPass()
+    /// The gradients of `range` in one buffer indexed like the parameters, formed and scaled where they were not.
+    func wholeGradients(_ range: Range<Int>) -> UnsafePointer<Float>
+}
+
+extension GradientSource {
+    public func beginPass(over range: Range<Int>, parts: Int) {}
+    public func endPass() {}
+}
+
+/// Part `part` of `parts` of `range`: near-equal, its boundaries at multiples of 16 from the start (as `forEachChunk`).
+public func partRange(_ part: Int, of parts: Int, of range: Range<Int>) -> Range<Int> {
+    let blocks = chunkRange(part, of: parts, total: (range.count + 15) / 16)
+    return (range.lowerBound + min(range.count, blocks.lowerBound * 16))..<(range.lowerBound + min(range.count, blocks.upperBound * 16))
+}
+
+/// An element-wise optimizer update of one block of parameters from the block's gradients.
+public protocol GradientUpdate {
+    /// Updates parameters `block` (and their state) from `gradients[0..<block.count]`.
+    func update(_ block: Range<Int>, gradients: UnsafePointer<Float>)
+}
+
+/// Gradients in a buffer indexed like the parameters, scaled in place by `scale` (clipping) part by part just before
+/// their update.
+public struct GradientBuffer: GradientSource {
+    let gradients: UnsafeMutablePointer<Float>
+    let scale: Float?
+
+    /// The gradients at `gradients`, to be multiplied by `scale` when given.
+    public init(_ gradients: UnsafeMutablePointer<Float>, scaledBy scale: Float? = nil) {
+        (self.gradients, self.scale) = (gradients, scale)
+    }
+
+    public func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, of range: Range<Int>, _ update: Update) {
+        let block = partRange(part, of: parts, of: range)
+        if !block.isEmpty { self.update(block, update) }
+    }
+
+    public func wholeGradients(_ range: Range<Int>) -> UnsafePointer<Float> {
+        if let scale { Kernels.scale(gradients + range.lowerBound, count: range.count, by: scale) }
+        return UnsafePointer(gradients)
+    }
+
+    /// Updates `range` in one call, after scaling it.
+    public func update<Update: GradientUpdate>(_ range: Range<Int>, _ update: Update) {
+        if let scale { Kernels.scale(gradients + range.lowerBound, count: range.count, by: scale) }
+        update.update(range, gradients: gradients + range.lowerBound)
     }
 }
 
@@ -197,8 +277,45 @@ struct AdamConstants {
     let shrink: Float
 }
 
+/// Runs `job` over its first `count` elements with the active variant's vectors, on this thread.
+private func runBlock<Job: ChunkJob>(_ job: Job, count: Int) {
+    switch KernelVariant.active {
+    case .avx2: job.perform(0..<count, as: SIMD8<Float>.self)
+    case .avx512: job.perform(0..<count, as: SIMD16<Float>.self)
+    }
+}
+
+// The three updates as block updates (no closure, so no allocation per step): each runs its chunk job on one block.
+private struct SGDUpdate: GradientUpdate {
+    let p: UnsafeMutablePointer<Float>, lr: Float, decay: Float
+
+    func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
+        runBlock(SGDChunk(p: p + block.lowerBound, g: gradients, lr: lr, decay: decay), count: block.count)
+    }
+}
+
+private struct MomentumUpdate: GradientUpdate {
+    let p: UnsafeMutablePointer<Float>, buffer: UnsafeMutablePointer<Float>
+    let lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool
+
+    func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
+        runBlock(MomentumChunk(p: p + block.lowerBound, g: gradients, buffer: buffer + block.lowerBound, lr: lr, decay: decay,
+                               momentum: momentum, nesterov: nesterov, first: first), count: block.count)
+    }
+}
+
+private struct AdamUpdate: GradientUpdate {
+    let p: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let constants: AdamConstants, decoupled: Bool
+
+    func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
+        let start = block.lowerBound
+        runBlock(AdamChunk(p: p + start, g: gradients, m: m + start, v: v + start, constants: constants, decoupled: decoupled),
+                 count: block.count)
+    }
+}
+
 // p[i] -= lr·(g[i] + decay·p[i])
-// The three updates as jobs for forEachChunk (no closure, so no allocation per step).
 private struct SGDChunk: ChunkJob {
     let p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, lr: Float, decay: Float
 

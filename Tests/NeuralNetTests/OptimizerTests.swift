@@ -85,6 +85,48 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// A step reading its gradients from a source of blocks (37 at a time, formed in a scratch copy and scaled there,
+    /// as PowerSGD's rebuilt rows are) gives the bits of a step from the whole buffer scaled in place, for every rule
+    /// (LARS and LAMB through `wholeGradients`), thread count, a slice of the parameters, and with and without a
+    /// clipping scale.
+    func testStepFromBlocksMatchesStepFromBuffer() {
+        let count = 40_003, layers = [ParameterLayer(weights: 0..<30_000, biases: 30_000..<30_100),
+                                      ParameterLayer(weights: 30_100..<40_000, biases: 40_000..<40_003)]
+        var generator = SplitMix64(seed: 5, stream: 1)
+        let start = (0..<count).map { _ in Float(generator.nextUnitDouble() - 0.5) }
+        let gradientSteps = (0..<3).map { _ in (0..<count).map { _ in Float(generator.nextUnitDouble() - 0.5) } }
+        let settings = [
+            OptimizerOptions(kind: .sgd, learningRate: 0.1, weightDecay: 0.01),
+            OptimizerOptions(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01),
+            OptimizerOptions(kind: .adam, learningRate: 1e-3, weightDecay: 0.1),
+            OptimizerOptions(kind: .adamw, learningRate: 1e-3),
+            OptimizerOptions(kind: .lars, momentum: 0.9, weightDecay: 1e-4),
+            OptimizerOptions(kind: .lamb, learningRate: 1e-3),
+        ]
+        for setting in settings {
+            let ranges: [Range<Int>?] = setting.kind.isLayerwise ? [nil] : [nil, 1_000..<35_017]
+            for threads in [1, 2] { for scale in [nil, Float(0.37)] { for range in ranges {
+                let whole = Optimizer(settings: setting, parameterCount: count, layers: layers)
+                let blocked = Optimizer(settings: setting, parameterCount: count, layers: layers)
+                var p = start, q = start
+                for (step, g) in gradientSteps.enumerated() {
+                    let rate = setting.learningRate * Float(step + 1)
+                    var scaled = g
+                    if let scale { Kernels.scale(&scaled, count: count, by: scale) }
+                    whole.step(parameters: &p, gradients: scaled, learningRate: rate, threads: threads, range: range)
+                    let source = BlocksOf37(g, scale: scale)
+                    blocked.step(parameters: &q, gradients: source, learningRate: rate, threads: threads, range: range)
+                    XCTAssertGreaterThanOrEqual(source.blocksHandedOut, setting.kind.isLayerwise ? 0 : ((range ?? 0..<count).count + 36) / 37)
+                    if setting.kind.isLayerwise { XCTAssertEqual(source.blocksHandedOut, 0) }
+                }
+                let what = "\(setting.kind) threads \(threads) scale \(String(describing: scale)) \(String(describing: range))"
+                XCTAssertEqual(p.map(\.bitPattern), q.map(\.bitPattern), what)
+                XCTAssertEqual(whole.firstMoment.map(\.bitPattern), blocked.firstMoment.map(\.bitPattern), what)
+                XCTAssertEqual(whole.secondMoment.map(\.bitPattern), blocked.secondMoment.map(\.bitPattern), what)
+            } } }
+        }
+    }
+
     func testSchedules() {
         let warm = LearningRateSchedule(kind: .constant, baseRate: 1, warmupSteps: 4)
         XCTAssertEqual((0..<6).map { warm.rate(atStep: $0) }, [0.25, 0.5, 0.75, 1, 1, 1])
@@ -94,5 +136,42 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(cosine.rate(atStep: 2), 1, accuracy: 1e-6)
         XCTAssertEqual(cosine.rate(atStep: 7), 0.55, accuracy: 1e-6)
         XCTAssertEqual(cosine.rate(atStep: 12), 0.1, accuracy: 1e-6)
+    }
+}
+
+/// Gradients handed out 37 at a time within each part, each block copied into its part's scratch and scaled there.
+private final class BlocksOf37: GradientSource {
+    let values: [Float], scale: Float?
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 37 * 8)
+    let whole: UnsafeMutableBufferPointer<Float>
+    /// Blocks handed out by each part.
+    let blocks = UnsafeMutableBufferPointer<Int>.allocate(capacity: 8)
+    var blocksHandedOut: Int { blocks.reduce(0, +) }
+
+    init(_ values: [Float], scale: Float?) {
+        (self.values, self.scale) = (values, scale)
+        whole = .allocate(capacity: values.count)
+        blocks.initialize(repeating: 0)
+    }
+
+    deinit { scratch.deallocate(); whole.deallocate(); blocks.deallocate() }
+
+    func beginPass(over range: Range<Int>, parts: Int) { precondition(parts <= 8) }
+
+    func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, of range: Range<Int>, _ update: Update) {
+        let own = partRange(part, of: parts, of: range), scratch = self.scratch + 37 * part
+        var handedOut = 0
+        for first in stride(from: own.lowerBound, to: own.upperBound, by: 37) {
+            let block = first..<min(own.upperBound, first + 37)
+            for (offset, index) in block.enumerated() { scratch[offset] = scale.map { values[index] * $0 } ?? values[index] }
+            update.update(block, gradients: scratch)
+            handedOut += 1
+        }
+        blocks[part] += handedOut
+    }
+
+    func wholeGradients(_ range: Range<Int>) -> UnsafePointer<Float> {
+        for (index, value) in values.enumerated() { whole[index] = range.contains(index) ? scale.map { value * $0 } ?? value : value }
+        return UnsafePointer(whole.baseAddress!)
     }
 }
