@@ -76,6 +76,7 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
     func rowCapacity(batchSize: Int) -> Int { rows.rowCapacity(batchSize: batchSize) }
 
     func backward(_ pass: BackwardPass) -> Bool {
+        powerSGD?.takeErrorFeedback()
         pass.run(0..<pass.rows, listener: powerSGD ?? self)
         return true
     }
@@ -115,6 +116,17 @@ final class BucketedReduction: WholeBufferReduction, BackwardListener, CustomStr
             }
         }
         try powerSGD?.finish()
+    }
+
+    /// With PowerSGD, the compressed matrices rebuilt first (the optimizer step does not need them to be).
+    var reducedGradients: UnsafeMutablePointer<Float> {
+        powerSGD?.formGradients()
+        return network.gradients.baseAddress!
+    }
+
+    /// With PowerSGD, each compressed matrix rebuilt a few rows at a time as the optimizer reaches it.
+    func updateGradients(scaledBy scale: Float?) -> GradientSource {
+        powerSGD.map { PowerSGDGradients(powerSGD: $0, scale: scale) } ?? GradientBuffer(reducedGradients, scaledBy: scale)
     }
 
     /// With PowerSGD, from the factors (no pass over the rebuilt gradient); otherwise `sumOfSquares` of it all.

@@ -22,8 +22,12 @@ public protocol GradientReduction: AnyObject {
     func backward(_ pass: BackwardPass) -> Bool
     /// Completes the reduction: afterwards `reducedGradients` holds the global batch's gradient on every rank.
     func finish() throws
-    /// Where the global gradient is after `finish`; by default `network.gradients`.
+    /// Where the global gradient is after `finish` (formed there if the reduction holds it otherwise); by default
+    /// `network.gradients`.
     var reducedGradients: UnsafeMutablePointer<Float> { get }
+    /// The global gradient as the optimizer step reads it, multiplied by `scale` (clipping) when given; by default
+    /// `reducedGradients`, scaled in place.
+    func updateGradients(scaledBy scale: Float?) -> GradientSource
     /// The global gradient's norm over all of it, in the fixed chunk order of `sumOfSquares`, so the same bits on
     /// every rank; afterwards this rank may scale its `updateRange` of the gradient in place (clipping).
     func gradientNorm(threads: Int) throws -> Double
@@ -40,6 +44,7 @@ public protocol GradientReduction: AnyObject {
 
 extension GradientReduction {
     func meanRows(ofBatch count: Int) -> Int { count }
+    func updateGradients(scaledBy scale: Float?) -> GradientSource { GradientBuffer(reducedGradients, scaledBy: scale) }
     func publish() throws {}
     func followShares(optimizer: Optimizer) throws {}
     func checkpointState(optimizer: Optimizer) throws -> [TensorRecord] { [] }

@@ -415,6 +415,7 @@ final class NodeLocalReduction: GradientReduction, BackwardListener {
     }
 
     var reducedGradients: UnsafeMutablePointer<Float> { inner.reducedGradients }
+    func updateGradients(scaledBy scale: Float?) -> GradientSource { inner.updateGradients(scaledBy: scale) }
     func gradientNorm(threads: Int) throws -> Double { try inner.gradientNorm(threads: threads) }
     var updateRange: Range<Int> { inner.updateRange }
     func publish() throws { try inner.publish() }

@@ -18,8 +18,9 @@ import Support
 /// pass of its own), projected as soon as its layer is done, and its P goes out in a non-blocking ring sum with the
 /// uncompressed values finished since the previous one, while the layers below are computed. Before each layer's
 /// product, a P sum already in starts its matrix's Q sum, which then also overlaps back-propagation. `finish` takes
-/// the other P sums as they arrive (rebuilding, while one is on its way, each gradient whose Q is in), starts their
-/// Q sums, and rebuilds the rest.
+/// the other P sums as they arrive, starts their Q sums and waits for them. No pass rebuilds the gradients: the
+/// optimizer step reads each matrix a few rows at a time, rebuilt (and its error feedback taken) just before their
+/// update (`PowerSGDGradients`), so the rebuilt gradient is never written out whole and read back.
 final class PowerSGD: BackwardListener {
     /// One compressed weight gradient: rows n = outputWidth, columns m = inputWidth.
     struct Matrix {
@@ -46,7 +47,7 @@ final class PowerSGD: BackwardListener {
     let matrices: [Matrix]
     /// In the order back-propagation completes them (last layer first).
     let messages: [Message]
-    private let network: Network
+    let network: Network
     private let group: Communicator
     /// Each layer's compressed matrix, if any.
     private let matrixOfLayer: [Int?]
@@ -61,11 +62,22 @@ final class PowerSGD: BackwardListener {
     private let error: UnsafeMutableBufferPointer<Float>
     /// How far each message has come this step.
     private var stages: [Stage]
+    /// What the last step made of its summed factors.
+    private var formation = Formation.formed
+    /// The parameters in order, each range one matrix (its index) or uncompressed values (nil).
+    private let regions: [(range: Range<Int>, matrix: Int?)]
+    /// Floats of one thread's block of rebuilt rows; `blocks` holds one for each thread of the last optimizer step.
+    private let blockCapacity: Int
+    private var blocks = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     /// The first MPI error met inside a backward callback (which cannot throw), thrown by `finish`.
     private var failure: Error?
 
-    /// A message's progress in a step: its P sum started, its Q sum started (P's sum unpacked), its gradient rebuilt.
-    private enum Stage { case waiting, pSent, qSent, rebuilt }
+    /// A message's progress in a step: its P sum started, its Q sum started (P's sum unpacked), its factors summed.
+    private enum Stage { case waiting, pSent, qSent, summed }
+
+    /// The summed factors only; the error feedback taken too (the optimizer read the rebuilt matrices, clipped by
+    /// `scale`, block by block); the rebuilt matrices in the network's gradients as well.
+    private enum Formation { case factors, errorTaken(scale: Float?), formed }
 
     /// `state` holds rank 0's saved Q and every rank's error feedback (from a checkpoint), or nothing; every rank
     /// calls it. Its ring sums take the tags from `firstTag` on.
@@ -104,6 +116,15 @@ final class PowerSGD: BackwardListener {
         self.messages = messages
         self.matrixOfLayer = matrixOfLayer
         self.messageOfLayer = messageOfLayer
+        var regions: [(range: Range<Int>, matrix: Int?)] = [], start = 0
+        for (index, matrix) in matrices.enumerated().sorted(by: { $0.element.offset < $1.element.offset }) {
+            if start < matrix.offset { regions.append((start..<matrix.offset, nil)) }
+            start = matrix.offset + matrix.rows * matrix.columns
+            regions.append((matrix.offset..<start, index))
+        }
+        if start < network.parameterCount { regions.append((start..<network.parameterCount, nil)) }
+        self.regions = regions
+        blockCapacity = matrices.reduce(8192) { max($0, $1.columns) }
         stages = Array(repeating: .waiting, count: messages.count)
         pRings = messages.enumerated().map { group.ringSum(capacity: $1.count, tag: firstTag + $0) }
         qRings = matrices.enumerated().map {
@@ -120,7 +141,7 @@ final class PowerSGD: BackwardListener {
     }
 
     deinit {
-        pMessage.deallocate(); q.deallocate(); error.deallocate()
+        pMessage.deallocate(); q.deallocate(); error.deallocate(); blocks.deallocate()
     }
 
     /// A compressed layer's weight gradient is added into its error buffer (M = e + g); the rest as usual. Before
@@ -170,16 +191,10 @@ final class PowerSGD: BackwardListener {
             self.failure = nil
             throw failure
         }
-        // As each P sum arrives, its Q sum starts; while one is on its way, gradients whose Q is in are rebuilt.
-        for index in messages.indices where stages[index] == .pSent {
-            while try !pRings[index].test(), try rebuildOneArrived() {}
-            try receiveP(index)
-        }
-        for index in messages.indices where stages[index] == .qSent {
-            try qRings[messages[index].matrix!].wait()
-            rebuild(index)
-        }
+        for index in messages.indices where stages[index] == .pSent { try receiveP(index) }
+        for index in messages.indices where stages[index] == .qSent { try qRings[messages[index].matrix!].wait() }
         for index in stages.indices { stages[index] = .waiting }
+        formation = .factors
     }
 
     /// Starts the Q sum of each message whose P sum is in, and advances the sums in flight.
@@ -202,7 +217,7 @@ final class PowerSGD: BackwardListener {
             packed += range.count
         }
         guard let matrixIndex = message.matrix else {
-            stages[index] = .rebuilt
+            stages[index] = .summed
             return
         }
         let matrix = matrices[matrixIndex], qt = q.baseAddress! + matrix.q
@@ -213,26 +228,74 @@ final class PowerSGD: BackwardListener {
         stages[index] = .qSent
     }
 
-    /// Rebuilds one gradient whose Q sum is in; false if there is none.
-    private func rebuildOneArrived() throws -> Bool {
-        for index in messages.indices where stages[index] == .qSent {
-            let ring = qRings[messages[index].matrix!]
-            guard try ring.test() else { continue }
-            try ring.wait()
-            rebuild(index)
-            return true
+    /// Rebuilds the matrices into the network's gradients unless they are there (taking the error feedback then too,
+    /// unless the optimizer's blocks took it), scaled as the optimizer read them.
+    func formGradients() {
+        let scale: Float?, share: Float
+        switch formation {
+        case .formed: return
+        case .factors: (scale, share) = (nil, 1 / Float(group.size))
+        case .errorTaken(let taken): (scale, share) = (taken, 0)
         }
-        return false
+        let gradients = network.gradients.baseAddress!
+        for matrix in matrices {
+            lowRankReconstruct(error.baseAddress! + matrix.error, approximation: gradients + matrix.offset, rows: matrix.rows,
+                               columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p, qt: q.baseAddress! + matrix.q,
+                               rank: approximationRank, share: share)
+            if let scale { Kernels.scale(gradients + matrix.offset, count: matrix.rows * matrix.columns, by: scale) }
+        }
+        formation = .formed
     }
 
-    // The gradient becomes P·Qᵀ; e = M − P·Qᵀ / ranks.
-    /// Rebuilds message `index`'s matrix from its summed factors, with its error feedback.
-    private func rebuild(_ index: Int) {
-        let matrix = matrices[messages[index].matrix!]
-        lowRankReconstruct(error.baseAddress! + matrix.error, approximation: network.gradients.baseAddress! + matrix.offset,
-                           rows: matrix.rows, columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p,
-                           qt: q.baseAddress! + matrix.q, rank: approximationRank, share: 1 / Float(group.size))
-        stages[index] = .rebuilt
+    /// Before the error buffers are read or added to: takes the last step's error feedback if no optimizer step did
+    /// (a step that was not taken).
+    func takeErrorFeedback() {
+        if case .factors = formation { formGradients() }
+    }
+
+    /// Before the optimizer's pass over every parameter (`PowerSGDGradients`) in `parts` parts: a block for each.
+    func beginPass(over range: Range<Int>, parts: Int) {
+        precondition(range == 0..<network.parameterCount, "PowerSGD's ranks step every parameter")
+        if blocks.count < parts * blockCapacity {
+            blocks.deallocate()
+            blocks = .allocate(capacity: parts * blockCapacity)
+        }
+    }
+
+    /// Part `part` of `parts` of the optimizer's pass: that share of every region, the uncompressed values from the
+    /// network's gradients, each matrix's rows rebuilt `blockCapacity` floats at a time into this part's block (its
+    /// error feedback taken), scaled and updated while the block is in cache. Once the step's error is taken, the
+    /// gradients in the buffer.
+    func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, scale: Float?, _ update: Update) {
+        let gradients = network.gradients.baseAddress!, range = 0..<network.parameterCount
+        guard case .factors = formation else {
+            GradientBuffer(gradients, scaledBy: scale).forEachBlock(inPart: part, of: parts, of: range, update)
+            return
+        }
+        let block = blocks.baseAddress! + part * blockCapacity, share = 1 / Float(group.size)
+        for (range, matrixIndex) in regions {
+            guard let matrixIndex else {
+                let values = partRange(part, of: parts, of: range)
+                if !values.isEmpty { GradientBuffer(gradients, scaledBy: scale).update(values, update) }
+                continue
+            }
+            let matrix = matrices[matrixIndex], rowsPerBlock = blockCapacity / matrix.columns
+            let rows = chunkRange(part, of: parts, total: matrix.rows)
+            for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerBlock) {
+                let only = first..<min(rows.upperBound, first + rowsPerBlock), count = only.count * matrix.columns
+                lowRankReconstruct(error.baseAddress! + matrix.error, approximation: block, rows: matrix.rows,
+                                   columns: matrix.columns, pt: pMessage.baseAddress! + matrix.p, qt: q.baseAddress! + matrix.q,
+                                   rank: approximationRank, share: share, only: only)
+                if let scale { Kernels.scale(block, count: count, by: scale) }
+                let start = matrix.offset + only.lowerBound * matrix.columns
+                update.update(start..<start + count, gradients: block)
+            }
+        }
+    }
+
+    /// After every part of the optimizer's pass: the error feedback is taken.
+    func endPass(scale: Float?) {
+        if case .factors = formation { formation = .errorTaken(scale: scale) }
     }
 
     /// The norm of the reduced gradient after `finish`: the uncompressed values' squares and each matrix's ‖P·Qᵀ‖²
@@ -273,6 +336,7 @@ final class PowerSGD: BackwardListener {
 
     /// Q (the same on every rank) and every rank's error feedback, gathered on rank 0 for a checkpoint.
     func checkpointState() throws -> [TensorRecord] {
+        takeErrorFeedback()
         var tensors = [TensorRecord(name: "compression.powersgd.q", shape: [q.count], values: Array(q))]
         var received = [Float](repeating: 0, count: error.count)
         for sender in 0..<group.size {
@@ -307,5 +371,25 @@ final class PowerSGD: BackwardListener {
             try buffer.withUnsafeMutableBytes { try group.broadcast($0, root: 0) }
             if group.rank == receiver { _ = error.update(fromContentsOf: buffer) }
         }
+    }
+}
+
+/// The reduced gradient of a PowerSGD step as the optimizer reads it: each compressed matrix rebuilt from its factors
+/// a block of rows at a time, just before the block's update.
+struct PowerSGDGradients: GradientSource {
+    let powerSGD: PowerSGD
+    let scale: Float?
+
+    func beginPass(over range: Range<Int>, parts: Int) { powerSGD.beginPass(over: range, parts: parts) }
+
+    func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, of range: Range<Int>, _ update: Update) {
+        powerSGD.forEachBlock(inPart: part, of: parts, scale: scale, update)
+    }
+
+    func endPass() { powerSGD.endPass(scale: scale) }
+
+    func wholeGradients(_ range: Range<Int>) -> UnsafePointer<Float> {
+        powerSGD.formGradients()
+        return GradientBuffer(powerSGD.network.gradients.baseAddress!, scaledBy: scale).wholeGradients(range)
     }
 }

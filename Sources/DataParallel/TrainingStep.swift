@@ -251,15 +251,13 @@ public final class TrainingStep {
         return outcome
     }
 
-    /// 7. Clips by the global norm (this rank's slice of the gradient: the node's ranks share it). 8. The optimizer
-    /// step over this rank's slice, then the node's parameters are made whole for the next forward.
+    /// 7. Clips by the global norm: the reduction's gradients reach the optimizer scaled (this rank's slice: the
+    /// node's ranks share it). 8. The optimizer step over this rank's slice, reading them block by block as the
+    /// reduction forms them; then the node's parameters are made whole for the next forward.
     private func update(_ reduction: GradientReduction, norm: Double, step: Int) throws {
-        let gradients = reduction.reducedGradients, slice = reduction.updateRange, threads = options.threads
-        if let maximum = options.clipGradientNorm, norm > maximum {
-            scale(gradients + slice.lowerBound, count: slice.count, by: Float(maximum / (norm + 1e-6)), threads: threads)
-        }
-        optimizer.step(parameters: network.parameters.baseAddress!, gradients: gradients,
-                       learningRate: schedule.rate(atStep: step), threads: threads, range: slice)
+        let clip = options.clipGradientNorm.flatMap { norm > $0 ? Float($0 / (norm + 1e-6)) : nil }
+        optimizer.step(parameters: network.parameters.baseAddress!, gradients: reduction.updateGradients(scaledBy: clip),
+                       learningRate: schedule.rate(atStep: step), threads: options.threads, range: reduction.updateRange)
         try reduction.publish()
     }
 }

@@ -209,6 +209,61 @@ final class ReductionTests: XCTestCase {
         for ranks in [2, 3] { try checkPowerSGD(ranks: ranks) }
     }
 
+    /// The optimizer step reading PowerSGD's matrices a block of rebuilt rows at a time gives the bits of a step from
+    /// the gradients rebuilt whole (and clipped in place): the same parameters, Adam moments, error feedback and Q,
+    /// and, read afterwards (as histograms do), the same gradients; on one thread and on two (a 180×200 matrix:
+    /// each thread's 90 rows in blocks of 20), with and without a clipping scale.
+    func testPowerSGDStepsFromBlocksAsFromTheWholeGradient() throws {
+        layers = [(200, .relu), (180, .tanh), (4, .identity)]
+        for threads in [1, 2] {
+            for scale in [nil, Float(0.37)] {
+                let whole = try powerSGDSteps(fromBlocks: false, threads: threads, scale: scale)
+                let blocks = try powerSGDSteps(fromBlocks: true, threads: threads, scale: scale)
+                for rank in 0..<2 {
+                    let what = "rank \(rank), threads \(threads), scale \(String(describing: scale))"
+                    XCTAssertEqual(blocks[rank].parameters.map(\.bitPattern), whole[rank].parameters.map(\.bitPattern), what)
+                    XCTAssertEqual(blocks[rank].moments.map(\.bitPattern), whole[rank].moments.map(\.bitPattern), what)
+                    XCTAssertEqual(blocks[rank].gradients.map(\.bitPattern), whole[rank].gradients.map(\.bitPattern), what)
+                    XCTAssertEqual(blocks[rank].state.map { $0.values.map(\.bitPattern) }, whole[rank].state.map { $0.values.map(\.bitPattern) }, what)
+                }
+                XCTAssertNotEqual(whole[0].parameters, makeNetwork().parameters.map { $0 })
+            }
+        }
+    }
+
+    /// Three Adam steps of 2 ranks with PowerSGD rank 2: each rank's parameters, first moments, gradients as read
+    /// after the last step, and the checkpoint's compression state.
+    func powerSGDSteps(fromBlocks: Bool, threads: Int, scale: Float?) throws
+        -> [(parameters: [Float], moments: [Float], gradients: [Float], state: [TensorRecord])] {
+        let options = options(sharedMemory: false, compression: .powersgd)
+        return try InProcessWorld.run(ranks: 2, ranksPerNode: 1, timeoutSeconds: 60) { world in
+            let network = self.makeNetwork(), parameters = network.parameters.baseAddress!
+            let reduction = try makeGradientReduction(options, network: network, communicator: world, threads: threads)
+            XCTAssertTrue(String(describing: reduction).contains("PowerSGD rank 2 (1 matrices compressed)"))
+            let optimizer = Optimizer(settings: OptimizerOptions(kind: .adam, learningRate: 0.01), parameterCount: network.parameterCount)
+            for step in 0..<3 {
+                let (input, outputGradient) = self.globalBatch(step: step)
+                let rows = reduction.localRows(ofBatch: self.batch)
+                let x = input.withUnsafeBufferPointer { $0.baseAddress! + rows.lowerBound * 7 }
+                let dy = outputGradient.withUnsafeBufferPointer { $0.baseAddress! + rows.lowerBound * 4 }
+                _ = network.forward(input: x, batch: rows.count)
+                XCTAssertTrue(reduction.backward(BackwardPass(network: network, input: x, outputGradient: dy, rows: rows.count)))
+                try reduction.finish()
+                if fromBlocks {
+                    optimizer.step(parameters: parameters, gradients: reduction.updateGradients(scaledBy: scale), learningRate: 0.01,
+                                   threads: threads, range: reduction.updateRange)
+                } else {
+                    let gradients = reduction.reducedGradients
+                    if let scale { Kernels.scale(gradients, count: network.parameterCount, by: scale) }
+                    optimizer.step(parameters: parameters, gradients: gradients, learningRate: 0.01, threads: threads)
+                }
+            }
+            let gradients = Array(UnsafeBufferPointer(start: reduction.reducedGradients, count: network.parameterCount))
+            let state = try reduction.checkpointState(optimizer: optimizer)
+            return (Array(network.parameters), optimizer.firstMoment, gradients, state)
+        }.map { try $0.get() }
+    }
+
     func checkPowerSGD(ranks: Int) throws {
         let steps = 3, rank = 2
         let runs = try run(ranks: ranks, options(sharedMemory: false, compression: .powersgd), steps: steps)

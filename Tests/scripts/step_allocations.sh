@@ -3,8 +3,8 @@
 # for 60 timed steps (same warm-up) must make the same number of allocations, counted by an
 # LD_PRELOAD malloc counter, at 1 and 2 threads, in default and deterministic mode, with and without
 # dropout, with bf16 products (where the CPU has AVX512_BF16), with the timeline on, and with 3 targets
-# (l1, huber, multi-label binary cross-entropy). One allocation per step would add 40; a few are allowed
-# for the report's text (its numbers' lengths vary).
+# (l1, huber, multi-label binary cross-entropy), and with PowerSGD on 2 ranks. One allocation per step
+# would add 40; a few are allowed for the report's text (its numbers' lengths vary).
 set -euo pipefail
 name=step_allocations
 source "$(dirname "${BASH_SOURCE[0]}")/fixtures/harness.sh"
@@ -75,4 +75,24 @@ short=$(allocations 20 "${timeline[@]}")
 long=$(allocations 60 "${timeline[@]}")
 echo "timeline on: $short allocations for 20 steps, $long for 60"
 [ $((long - short)) -lt 8 ] && [ $((short - long)) -lt 8 ] || fail "$((long - short)) allocations in 40 extra steps with the timeline on"
+# PowerSGD between two nodes (2 ranks under mpirun, no shared memory) at 1 and 2 threads, each rank counted: its
+# optimizer step rebuilds the matrices block by block on the step's threads. 80 extra steps; the counts of the
+# ranks' report lines vary by about ten.
+command -v mpirun >/dev/null || fail "mpirun missing (openmpi-bin)"
+mpirun_root_flags
+ranks_allocations() {  # steps threads: both ranks' counts, sorted
+    mpirun -np 2 --oversubscribe --bind-to none -x LD_PRELOAD="$tmp/counter.so" "$binary" bench step "$config" \
+        --steps "$1" --warmup 10 --set training.threads="$2" --set training.batch_size=256 \
+        --set distributed.gradient_compression=powersgd --set distributed.shared_memory=false 2>&1 >/dev/null \
+        | sed -n 's/^allocations //p' | sort -n | tr '\n' ' '
+}
+for threads in 1 2; do
+    read -r short0 short1 <<<"$(ranks_allocations 20 $threads)"
+    read -r long0 long1 <<<"$(ranks_allocations 100 $threads)"
+    [ -n "$short1" ] && [ -n "$long1" ] || fail "no counts from the two PowerSGD ranks at $threads thread(s)"
+    echo "PowerSGD, 2 ranks, threads $threads: $short0 and $short1 allocations for 20 steps, $long0 and $long1 for 100"
+    for extra in $((long0 - short0)) $((long1 - short1)); do
+        [ "$extra" -lt 30 ] && [ "$extra" -gt -30 ] || fail "$extra allocations in 80 extra steps (PowerSGD, threads $threads)"
+    done
+done
 echo "PASS $name"
