@@ -66,7 +66,7 @@ final class PowerSGD: BackwardListener {
     private var formation = Formation.formed
     /// The parameters in order, each range one matrix (its index) or uncompressed values (nil).
     private let regions: [(range: Range<Int>, matrix: Int?)]
-    /// Floats of one thread's block of rebuilt rows; `blocks` holds one for each thread of the last optimizer step.
+    /// Floats of one part's block of rebuilt rows; `blocks` holds one for each part of the largest optimizer pass.
     private let blockCapacity: Int
     private var blocks = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     /// The first MPI error met inside a backward callback (which cannot throw), thrown by `finish`.
@@ -264,8 +264,8 @@ final class PowerSGD: BackwardListener {
 
     /// Part `part` of `parts` of the optimizer's pass: that share of every region, the uncompressed values from the
     /// network's gradients, each matrix's rows rebuilt `blockCapacity` floats at a time into this part's block (its
-    /// error feedback taken), scaled and updated while the block is in cache. Once the step's error is taken, the
-    /// gradients in the buffer.
+    /// error feedback taken), scaled and updated while the block is in cache; matrices already formed are read from
+    /// the buffer.
     func forEachBlock<Update: GradientUpdate>(inPart part: Int, of parts: Int, scale: Float?, _ update: Update) {
         let gradients = network.gradients.baseAddress!, range = 0..<network.parameterCount
         guard case .factors = formation else {
