@@ -201,7 +201,6 @@ final class NodeSharedReduction: GradientReduction, BackwardListener, CustomStri
     /// The slice of `count` parameters node rank `rank` of `ranks` sums and steps: whole 64-byte blocks, so no two
     /// ranks write to one cache line.
     static func slice(_ rank: Int, of ranks: Int, count: Int) -> Range<Int> {
-        let blocks = chunkRange(rank, of: ranks, total: (count + 15) / 16)
-        return min(count, blocks.lowerBound * 16)..<min(count, blocks.upperBound * 16)
+        chunkRange(rank, of: ranks, total: count, granule: 16)
     }
 }

@@ -29,8 +29,7 @@ struct ChunkSplit<Job: ChunkJob>: ParallelJob {
     }
 
     @inlinable func perform(_ part: Int) {
-        let blocks = chunkRange(part, of: parts, total: (count + 15) / 16)
-        let range = min(count, blocks.lowerBound * 16)..<min(count, blocks.upperBound * 16)
+        let range = chunkRange(part, of: parts, total: count, granule: 16)
         switch variant {
         case .avx2: job.perform(range, as: SIMD8<Float>.self)
         case .avx512: job.perform(range, as: SIMD16<Float>.self)

@@ -46,8 +46,7 @@ private struct FixedPointPart: ParallelJob {
     let failed: UnsafeMutablePointer<Bool>
 
     func perform(_ part: Int) {
-        let blocks = chunkRange(part, of: parts, total: (count + 7) / 8)
-        let start = min(count, blocks.lowerBound * 8), end = min(count, blocks.upperBound * 8)
+        let chunk = chunkRange(part, of: parts, total: count, granule: 8), start = chunk.lowerBound, end = chunk.upperBound
         failed[part] = replacing
             ? !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: true)
             : !accumulateFixedPointSerial(x + start, into: accumulator + start, count: end - start, replacing: false)

@@ -147,13 +147,9 @@ private struct GemmPart<Tile: GemmTile>: ParallelJob {
         let rows: Range<Int>
         let columns: Range<Int>
         if splitColumns {
-            let panels = chunkRange(part, of: parts, total: (n + Tile.columns - 1) / Tile.columns)
-            rows = 0..<m
-            columns = (panels.lowerBound * Tile.columns)..<min(n, panels.upperBound * Tile.columns)
+            (rows, columns) = (0..<m, chunkRange(part, of: parts, total: n, granule: Tile.columns))
         } else {
-            let panels = chunkRange(part, of: parts, total: (m + Tile.rows - 1) / Tile.rows)
-            rows = (panels.lowerBound * Tile.rows)..<min(m, panels.upperBound * Tile.rows)
-            columns = 0..<n
+            (rows, columns) = (chunkRange(part, of: parts, total: m, granule: Tile.rows), 0..<n)
         }
         let workspace = gemmWorkspaces.take()
         let summable = gemmBlock(Tile.self, operands, rows: rows, columns: columns, workspace: workspace)

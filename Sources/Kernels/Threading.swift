@@ -176,12 +176,11 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
-/// The `index`-th of `parts` contiguous, near-equal chunks of `0..<total` (earlier chunks get the remainder).
-public func chunkRange(_ index: Int, of parts: Int, total: Int) -> Range<Int> {
+/// The `index`-th of `parts` contiguous, near-equal chunks of `0..<total` (earlier chunks get the remainder), cut at
+/// multiples of `granule` (the last chunk ends at `total`).
+public func chunkRange(_ index: Int, of parts: Int, total: Int, granule: Int = 1) -> Range<Int> {
     precondition(parts > 0 && index >= 0 && index < parts, "chunkRange: index out of range")
-    let base = total / parts
-    let remainder = total % parts
-    let start = index * base + min(index, remainder)
-    let length = base + (index < remainder ? 1 : 0)
-    return start..<(start + length)
+    let units = (total + granule - 1) / granule, base = units / parts, remainder = units % parts
+    let start = index * base + min(index, remainder), length = base + (index < remainder ? 1 : 0)
+    return min(total, start * granule)..<min(total, (start + length) * granule)
 }

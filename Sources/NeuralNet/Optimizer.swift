@@ -182,8 +182,8 @@ extension GradientSource {
 
 /// Part `part` of `parts` of `range`: near-equal, its boundaries at multiples of 16 from the start (as `forEachChunk`).
 public func partRange(_ part: Int, of parts: Int, of range: Range<Int>) -> Range<Int> {
-    let blocks = chunkRange(part, of: parts, total: (range.count + 15) / 16)
-    return (range.lowerBound + min(range.count, blocks.lowerBound * 16))..<(range.lowerBound + min(range.count, blocks.upperBound * 16))
+    let chunk = chunkRange(part, of: parts, total: range.count, granule: 16)
+    return (range.lowerBound + chunk.lowerBound)..<(range.lowerBound + chunk.upperBound)
 }
 
 /// An element-wise optimizer update of one block of parameters from the block's gradients.
@@ -277,20 +277,13 @@ struct AdamConstants {
     let shrink: Float
 }
 
-/// Runs `job` over its first `count` elements with the active variant's vectors, on this thread.
-private func runBlock<Job: ChunkJob>(_ job: Job, count: Int) {
-    switch KernelVariant.active {
-    case .avx2: job.perform(0..<count, as: SIMD8<Float>.self)
-    case .avx512: job.perform(0..<count, as: SIMD16<Float>.self)
-    }
-}
-
-// The three updates as block updates (no closure, so no allocation per step): each runs its chunk job on one block.
+// The three updates as block updates (no closure, so no allocation per step): each runs its chunk job over one
+// block on the calling thread.
 private struct SGDUpdate: GradientUpdate {
     let p: UnsafeMutablePointer<Float>, lr: Float, decay: Float
 
     func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
-        runBlock(SGDChunk(p: p + block.lowerBound, g: gradients, lr: lr, decay: decay), count: block.count)
+        forEachChunk(count: block.count, threads: 1, SGDChunk(p: p + block.lowerBound, g: gradients, lr: lr, decay: decay))
     }
 }
 
@@ -299,8 +292,9 @@ private struct MomentumUpdate: GradientUpdate {
     let lr: Float, decay: Float, momentum: Float, nesterov: Bool, first: Bool
 
     func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
-        runBlock(MomentumChunk(p: p + block.lowerBound, g: gradients, buffer: buffer + block.lowerBound, lr: lr, decay: decay,
-                               momentum: momentum, nesterov: nesterov, first: first), count: block.count)
+        forEachChunk(count: block.count, threads: 1,
+                     MomentumChunk(p: p + block.lowerBound, g: gradients, buffer: buffer + block.lowerBound, lr: lr,
+                                   decay: decay, momentum: momentum, nesterov: nesterov, first: first))
     }
 }
 
@@ -310,8 +304,8 @@ private struct AdamUpdate: GradientUpdate {
 
     func update(_ block: Range<Int>, gradients: UnsafePointer<Float>) {
         let start = block.lowerBound
-        runBlock(AdamChunk(p: p + start, g: gradients, m: m + start, v: v + start, constants: constants, decoupled: decoupled),
-                 count: block.count)
+        forEachChunk(count: block.count, threads: 1,
+                     AdamChunk(p: p + start, g: gradients, m: m + start, v: v + start, constants: constants, decoupled: decoupled))
     }
 }
 

@@ -35,6 +35,27 @@ final class ThreadingTests: XCTestCase {
         }
     }
 
+    /// With a granule, the chunks cover everything once and start at its multiples: the granule-1 chunks of the
+    /// granules, each ×granule, the last cut at the total.
+    func testChunkRangeCutsAtMultiplesOfTheGranule() {
+        for total in [0, 1, 5, 16, 17, 100, 1_000] {
+            for parts in 1...7 {
+                for granule in [1, 8, 16] {
+                    var next = 0
+                    for index in 0..<parts {
+                        let range = chunkRange(index, of: parts, total: total, granule: granule)
+                        let units = chunkRange(index, of: parts, total: (total + granule - 1) / granule)
+                        XCTAssertEqual(range, min(total, units.lowerBound * granule)..<min(total, units.upperBound * granule))
+                        XCTAssertEqual(range.lowerBound, next)
+                        XCTAssertTrue(range.lowerBound % granule == 0 || range.isEmpty)
+                        next = range.upperBound
+                    }
+                    XCTAssertEqual(next, total, "total \(total), parts \(parts), granule \(granule)")
+                }
+            }
+        }
+    }
+
     private struct CountVisits: ParallelJob, ChunkJob {
         let counts: UnsafeMutablePointer<Int>
         func perform(_ index: Int) { counts[index] += 1 }
